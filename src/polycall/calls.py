@@ -1,0 +1,218 @@
+"""The neutral representation of tool calls, shared by the core and every provider adapter."""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from .errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from .providers.base import Adapter
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class RawCall:
+    """A call as the provider sent it: `arguments` is JSON text, an object, or None."""
+
+    id: str | None
+    name: str
+    arguments: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall(Generic[T]):
+    """A validated call: the provider's id, the tool name, its arguments and the model instance."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+    value: T
+
+
+@dataclass(frozen=True, slots=True)
+class CallFailure:
+    """A call that did not validate, with pydantic-style error dicts."""
+
+    id: str
+    name: str
+    arguments: Any
+    errors: list[dict[str, Any]]
+
+    @dataclass(frozen=True, slots=True)
+    class Error:
+        """A single argument-level error, before it is tied to a call."""
+
+        details: dict[str, Any]
+
+    @property
+    def unknown_tool(self) -> bool:
+        return any(e.get("type") == "unknown_tool" for e in self.errors)
+
+    def describe(self) -> str:
+        """One line per error: call id, tool name, field path, message, bad value."""
+        parts = []
+        for error in self.errors:
+            loc = ".".join(str(p) for p in error.get("loc", ())) or "(arguments)"
+            text = f"{loc}: {error.get('msg', error.get('type'))}"
+            if "input" in error and error.get("type") != "missing":
+                text += f" (got {_short(error['input'])})"
+            parts.append(text)
+        return f"call {self.id} ({self.name}): " + "; ".join(parts)
+
+
+class Stop(enum.Enum):
+    """Why the model stopped, in neutral terms."""
+
+    DONE = "done"  # normal end: tool calls or plain text
+    LENGTH = "length"  # output cut off
+    REFUSAL = "refusal"  # refused or blocked
+    MALFORMED = "malformed"  # provider-side malformed function call
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token usage, summed over every attempt."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(self.input_tokens + other.input_tokens, self.output_tokens + other.output_tokens)
+
+
+@dataclass(slots=True)
+class Turn:
+    """One provider response, reduced to what the core needs."""
+
+    calls: list[RawCall]
+    stop: Stop = Stop.DONE
+    reason: str = ""  # the provider's own finish/stop reason or refusal text
+    text: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    raw: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One answer to one call, before it is put in the provider's message format."""
+
+    call_id: str
+    name: str
+    content: str
+    is_error: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResult(Generic[T]):
+    """What running one call gave: its value or its error, and how long it took (seconds)."""
+
+    call: ToolCall[T]
+    value: Any = None
+    error: BaseException | None = None
+    duration: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+Handlers = Mapping[Any, Callable[..., Any]]
+
+
+class ToolCalls(list[T]):
+    """The validated model instances, in the model's order, plus their calls and the response."""
+
+    calls: list[ToolCall[T]]
+    raw: Any
+    usage: Usage
+    text: str | None
+
+    def __init__(
+        self,
+        calls: Sequence[ToolCall[T]],
+        *,
+        adapter: Adapter,
+        raw: Any = None,
+        usage: Usage | None = None,
+        text: str | None = None,
+    ) -> None:
+        super().__init__(call.value for call in calls)
+        self.calls = list(calls)
+        self.raw = raw
+        self.usage = usage or Usage()
+        self.text = text
+        self._adapter = adapter
+
+    def assistant_message(self) -> Any:
+        """The model's own turn (text and calls), in this provider's message format."""
+        return self._adapter.assistant_message(
+            [RawCall(c.id, c.name, c.arguments) for c in self.calls], self.text
+        )
+
+    def tool_results(self, outputs: Sequence[Any]) -> list[Any]:
+        """Messages answering every call one-for-one, in call order, in this provider's format.
+
+        `outputs` holds one item per call: a string, any JSON-able value, a pydantic model,
+        or a `ToolResult` from `run()` (whose error becomes an error result).
+        """
+        if len(outputs) != len(self.calls):
+            raise ConfigurationError(
+                f"tool_results() got {len(outputs)} output(s) for {len(self.calls)} call(s); "
+                "give exactly one output per call, in call order"
+            )
+        replies = [_reply(call, output) for call, output in zip(self.calls, outputs)]
+        return self._adapter.reply_messages(replies)
+
+    def run(
+        self, handlers: Handlers, *, max_concurrency: int | None = None, timeout: float | None = None
+    ) -> list[ToolResult[T]]:
+        """Run each call's handler (sync or async), concurrently; results in call order."""
+        from .running import run_calls
+
+        return run_calls(self.calls, handlers, max_concurrency=max_concurrency, timeout=timeout)
+
+    def arun(
+        self, handlers: Handlers, *, max_concurrency: int | None = None, timeout: float | None = None
+    ) -> Awaitable[list[ToolResult[T]]]:
+        """Like `run`, awaited on the running event loop."""
+        from .running import arun_calls
+
+        return arun_calls(self.calls, handlers, max_concurrency=max_concurrency, timeout=timeout)
+
+    def __repr__(self) -> str:
+        return f"ToolCalls({list.__repr__(self)})"
+
+
+def _reply(call: ToolCall[Any], output: Any) -> Reply:
+    if isinstance(output, ToolResult):
+        if output.error is not None:
+            message = f"Error: {type(output.error).__name__}: {output.error}"
+            return Reply(call.id, call.name, message, is_error=True)
+        output = output.value
+    return Reply(call.id, call.name, to_text(output))
+
+
+def to_text(output: Any) -> str:
+    """A tool output as the text sent back to the model."""
+    if isinstance(output, str):
+        return output
+    if isinstance(output, BaseModel):
+        return output.model_dump_json()
+    return json.dumps(output, default=str, ensure_ascii=False)
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

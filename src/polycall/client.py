@@ -1,0 +1,370 @@
+"""The clients users hold: `create`, `create_with_completion`, `create_iterable`, `create_partial`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from .calls import ToolCall, ToolCalls
+from .errors import PolycallError, ProviderError
+from .hooks import Hook, Hooks
+from .limits import Limits
+from .modes import Mode
+from .partial import partial_value
+from .providers.base import Adapter
+from .retries import MaxRetries, aattempts, attempts
+from .session import Session
+from .toolset import tool_set
+
+if TYPE_CHECKING:
+    from .batch import AsyncBatches, Batches
+
+T = TypeVar("T")
+
+
+@contextmanager
+def provider_errors(session: Session | None = None) -> Iterator[None]:
+    """Turn anything the SDK raises into a `ProviderError` (the SDK's error is its `__cause__`)."""
+    try:
+        yield
+    except PolycallError as exc:
+        if session is not None:
+            session.hooks.emit("error", attempt=session.attempt, error=exc)
+        raise
+    except Exception as exc:
+        error = ProviderError(f"{type(exc).__name__}: {exc}")
+        error.original = exc  # type: ignore[attr-defined]
+        error.status_code = getattr(exc, "status_code", None)  # type: ignore[attr-defined]
+        if session is not None:
+            session.hooks.emit("error", attempt=session.attempt, error=error)
+        raise error from exc
+
+
+class _BaseClient:
+    """What the sync and async clients share: the adapter, hooks, limits, and request set-up."""
+
+    def __init__(self, adapter: Adapter, *, limits: Limits | None = None) -> None:
+        self.adapter = adapter
+        self.hooks = Hooks()
+        self.limits = limits or Limits()
+        self.chat = _Namespace(completions=self)
+        self.messages = self
+
+    @property
+    def mode(self) -> Mode:
+        return self.adapter.mode
+
+    def on(self, event: str, fn: Hook) -> None:
+        """Call `fn(**payload)` on each `event`: request, response, parse_error, retry, error."""
+        self.hooks.on(event, fn)
+
+    def off(self, event: str, fn: Hook | None = None) -> None:
+        self.hooks.off(event, fn)
+
+    def _session(
+        self,
+        response_model: Any,
+        kwargs: dict[str, Any],
+        validation_context: Any,
+        context: Any,
+    ) -> Session:
+        tools = tool_set(response_model)
+        request = self.adapter.prepare(tools, kwargs)
+        return Session(
+            self.adapter,
+            tools,
+            request,
+            context=validation_context if validation_context is not None else context,
+            hooks=self.hooks,
+            limits=self.limits,
+        )
+
+
+class Client(_BaseClient):
+    """A polycall client over a sync SDK client."""
+
+    def create(
+        self,
+        *,
+        response_model: Any,
+        max_retries: MaxRetries = 0,
+        validation_context: Any = None,
+        context: Any = None,
+        stream: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        """The validated calls as a `ToolCalls` list (an iterator of them with `stream=True`)."""
+        if stream:
+            return self.create_iterable(
+                response_model=response_model, max_retries=max_retries,
+                validation_context=validation_context, context=context, **kwargs,
+            )
+        return self.create_with_completion(
+            response_model=response_model, max_retries=max_retries,
+            validation_context=validation_context, context=context, **kwargs,
+        )[0]
+
+    def create_with_completion(
+        self,
+        *,
+        response_model: Any,
+        max_retries: MaxRetries = 0,
+        validation_context: Any = None,
+        context: Any = None,
+        **kwargs: Any,
+    ) -> tuple[ToolCalls[Any], Any]:
+        """`(ToolCalls, raw_response)`."""
+        session = self._session(response_model, kwargs, validation_context, context)
+        for attempt in attempts(max_retries):
+            request = session.begin()
+            with provider_errors(session):
+                turn = self.adapter.parse(self.adapter.send(request))
+                session.complete(turn)
+                failure = session.conclude(turn)
+            if failure is None:
+                break
+            with attempt:
+                raise failure
+        result = session.result()
+        return result, result.raw
+
+    def create_iterable(
+        self,
+        *,
+        response_model: Any,
+        max_retries: MaxRetries = 0,
+        validation_context: Any = None,
+        context: Any = None,
+        **kwargs: Any,
+    ) -> CallStream[Any]:
+        """An iterator of validated calls, each yielded as soon as it is complete in the stream."""
+        session = self._session(response_model, kwargs, validation_context, context)
+        return CallStream(self._stream(session, max_retries, partial=False), session)
+
+    def create_partial(
+        self,
+        *,
+        response_model: Any,
+        max_retries: MaxRetries = 0,
+        validation_context: Any = None,
+        context: Any = None,
+        **kwargs: Any,
+    ) -> CallStream[Any]:
+        """Like `create_iterable`, but also yields each call in progress as a `Partial`."""
+        session = self._session(response_model, kwargs, validation_context, context)
+        return CallStream(self._stream(session, max_retries, partial=True), session)
+
+    def _stream(self, session: Session, max_retries: MaxRetries, *, partial: bool) -> Iterator[Any]:
+        for attempt in attempts(max_retries):
+            request = session.begin()
+            assembler = self.adapter.assembler()
+            with provider_errors(session), self.adapter.stream(request) as chunks:
+                for chunk in chunks:
+                    for raw in assembler.feed(chunk):
+                        slot = session.take(raw)
+                        if isinstance(slot, ToolCall):
+                            yield slot.value
+                    if partial and (progress := partial_value(session.tools, assembler)):
+                        yield progress
+            with provider_errors(session):
+                turn = assembler.finish()
+                for call in session.complete(turn):
+                    yield call.value
+                failure = session.conclude(turn)
+            if failure is None:
+                return
+            with attempt:
+                raise failure
+
+    @property
+    def batch(self) -> Batches:
+        """The provider's Batch API: `client.batch.submit(requests, response_model=...)`."""
+        from .batch import Batches
+
+        return Batches(self)
+
+
+class AsyncClient(_BaseClient):
+    """A polycall client over an async SDK client: the same methods, awaited."""
+
+    async def create(
+        self,
+        *,
+        response_model: Any,
+        max_retries: MaxRetries = 0,
+        validation_context: Any = None,
+        context: Any = None,
+        stream: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        """The validated calls as a `ToolCalls` list (an async iterator with `stream=True`)."""
+        if stream:
+            return self.create_iterable(
+                response_model=response_model, max_retries=max_retries,
+                validation_context=validation_context, context=context, **kwargs,
+            )
+        result, _ = await self.create_with_completion(
+            response_model=response_model, max_retries=max_retries,
+            validation_context=validation_context, context=context, **kwargs,
+        )
+        return result
+
+    async def create_with_completion(
+        self,
+        *,
+        response_model: Any,
+        max_retries: MaxRetries = 0,
+        validation_context: Any = None,
+        context: Any = None,
+        **kwargs: Any,
+    ) -> tuple[ToolCalls[Any], Any]:
+        """`(ToolCalls, raw_response)`."""
+        session = self._session(response_model, kwargs, validation_context, context)
+        async for attempt in aattempts(max_retries):
+            request = session.begin()
+            with provider_errors(session):
+                turn = self.adapter.parse(await self.adapter.asend(request))
+                session.complete(turn)
+                failure = session.conclude(turn)
+            if failure is None:
+                break
+            with attempt:
+                raise failure
+        result = session.result()
+        return result, result.raw
+
+    def create_iterable(
+        self,
+        *,
+        response_model: Any,
+        max_retries: MaxRetries = 0,
+        validation_context: Any = None,
+        context: Any = None,
+        **kwargs: Any,
+    ) -> AsyncCallStream[Any]:
+        """An async iterator of validated calls, each yielded as soon as it is complete."""
+        session = self._session(response_model, kwargs, validation_context, context)
+        return AsyncCallStream(self._stream(session, max_retries, partial=False), session)
+
+    def create_partial(
+        self,
+        *,
+        response_model: Any,
+        max_retries: MaxRetries = 0,
+        validation_context: Any = None,
+        context: Any = None,
+        **kwargs: Any,
+    ) -> AsyncCallStream[Any]:
+        """Like `create_iterable`, but also yields each call in progress as a `Partial`."""
+        session = self._session(response_model, kwargs, validation_context, context)
+        return AsyncCallStream(self._stream(session, max_retries, partial=True), session)
+
+    async def _stream(
+        self, session: Session, max_retries: MaxRetries, *, partial: bool
+    ) -> AsyncIterator[Any]:
+        async for attempt in aattempts(max_retries):
+            request = session.begin()
+            assembler = self.adapter.assembler()
+            with provider_errors(session):
+                async with self.adapter.astream(request) as chunks:
+                    async for chunk in chunks:
+                        for raw in assembler.feed(chunk):
+                            slot = session.take(raw)
+                            if isinstance(slot, ToolCall):
+                                yield slot.value
+                        if partial and (progress := partial_value(session.tools, assembler)):
+                            yield progress
+            with provider_errors(session):
+                turn = assembler.finish()
+                for call in session.complete(turn):
+                    yield call.value
+                failure = session.conclude(turn)
+            if failure is None:
+                return
+            with attempt:
+                raise failure
+
+    @property
+    def batch(self) -> AsyncBatches:
+        """The provider's Batch API, awaited."""
+        from .batch import AsyncBatches
+
+        return AsyncBatches(self)
+
+
+class CallStream(Generic[T]):
+    """Iterator of validated calls; `.result` is the final `ToolCalls` once it is exhausted."""
+
+    def __init__(self, events: Iterator[T], session: Session) -> None:
+        self._events = events
+        self._session = session
+        self._done = False
+
+    def __iter__(self) -> Iterator[T]:
+        return self
+
+    def __next__(self) -> T:
+        try:
+            return next(self._events)
+        except StopIteration:
+            self._done = True
+            raise
+
+    def close(self) -> None:
+        """Stop early; the SDK stream is closed."""
+        self._events.close()  # type: ignore[attr-defined]
+
+    def __enter__(self) -> CallStream[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def result(self) -> ToolCalls[T]:
+        """The final `ToolCalls` (ids, raw response, usage); available once the stream has ended."""
+        if not self._done:
+            raise PolycallError("the stream has not ended yet; iterate it to the end first")
+        return self._session.result()
+
+
+class AsyncCallStream(Generic[T]):
+    """Async iterator of validated calls; `.result` is the final `ToolCalls` once exhausted."""
+
+    def __init__(self, events: AsyncIterator[T], session: Session) -> None:
+        self._events = events
+        self._session = session
+        self._done = False
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        try:
+            return await self._events.__anext__()
+        except StopAsyncIteration:
+            self._done = True
+            raise
+
+    async def aclose(self) -> None:
+        """Stop early; the SDK stream is closed."""
+        await self._events.aclose()  # type: ignore[attr-defined]
+
+    async def __aenter__(self) -> AsyncCallStream[T]:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    @property
+    def result(self) -> ToolCalls[T]:
+        """The final `ToolCalls`; available once the stream has ended."""
+        if not self._done:
+            raise PolycallError("the stream has not ended yet; iterate it to the end first")
+        return self._session.result()
+
+
+class _Namespace:
+    def __init__(self, **attrs: Any) -> None:
+        self.__dict__.update(attrs)

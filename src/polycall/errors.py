@@ -1,0 +1,95 @@
+"""The errors polycall raises. Every one inherits :class:`PolycallError`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .calls import CallFailure
+
+
+class PolycallError(Exception):
+    """Base class of every error polycall raises."""
+
+    #: The provider's last raw response, where there was one.
+    raw: Any = None
+
+
+class ConfigurationError(PolycallError):
+    """Bad `response_model`, a mode the client cannot serve, a missing SDK or handler."""
+
+
+class ProviderError(PolycallError):
+    """The SDK failed while polycall was talking to the provider (e.g. a stream dropped)."""
+
+
+class LimitExceededError(PolycallError):
+    """A response holds more calls, or larger arguments, than the configured `Limits` allow."""
+
+
+class NoToolCallsError(PolycallError):
+    """The model answered without calling any tool."""
+
+    def __init__(self, message: str, *, text: str | None = None, raw: Any = None) -> None:
+        super().__init__(message)
+        self.text = text
+        self.raw = raw
+
+
+class IncompleteOutputError(PolycallError):
+    """The output was cut off (`length`, `max_tokens`, `MAX_TOKENS`, ...)."""
+
+    def __init__(self, message: str, *, reason: str, raw: Any = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.raw = raw
+
+
+class RefusalError(PolycallError):
+    """The provider refused or blocked the request; `reason` says why."""
+
+    def __init__(self, message: str, *, reason: str, raw: Any = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.raw = raw
+
+
+class MalformedOutputError(PolycallError):
+    """The provider says the model produced a malformed function call (retried like a bad call)."""
+
+    def __init__(self, message: str, *, reason: str, raw: Any = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.raw = raw
+
+
+class ValidationFailed(PolycallError):
+    """Some calls were still invalid after `max_retries`.
+
+    `errors` maps each failing call id to its pydantic-style error dicts, `failures`
+    carries the same with the tool name and arguments, `valid` holds the calls that did
+    validate (model instances, in call order).
+    """
+
+    def __init__(
+        self,
+        failures: Sequence[CallFailure],
+        *,
+        valid: Sequence[Any] = (),
+        attempts: int = 1,
+        raw: Any = None,
+    ) -> None:
+        self.failures = list(failures)
+        self.errors: Mapping[str, list[dict[str, Any]]] = {f.id: f.errors for f in self.failures}
+        self.valid = list(valid)
+        self.attempts = attempts
+        self.raw = raw
+        plural = "s" if len(self.failures) != 1 else ""
+        lines = [f"{len(self.failures)} tool call{plural} failed after {attempts} attempt(s):"]
+        lines += [f"  {f.describe()}" for f in self.failures]
+        super().__init__("\n".join(lines))
+
+
+class UnknownToolError(ValidationFailed):
+    """A call names a tool that is not in `response_model` (a kind of `ValidationFailed`)."""

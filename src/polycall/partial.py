@@ -1,0 +1,57 @@
+"""In-progress calls for `create_partial`: arguments parsed as partial JSON with jiter."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any, Generic, Optional, TypeVar
+
+import jiter
+from pydantic import BaseModel, ValidationError, create_model
+
+from .providers.base import Assembler
+from .toolset import ToolSet
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Partial(Generic[T]):
+    """A call still being written: its tool name, the arguments so far, and a partial model.
+
+    `value` is an instance of a model with the tool's fields, each optional (None until it
+    arrives); the finished call is yielded afterwards as the real, validated model.
+    """
+
+    name: str
+    arguments: dict[str, Any]
+    value: Any
+
+
+def partial_value(tools: ToolSet, assembler: Assembler) -> Partial[Any] | None:
+    """The call the assembler is writing, if its arguments so far make a partial model."""
+    progress = assembler.partial()
+    if progress is None:
+        return None
+    name, text = progress
+    tool = tools.by_name.get(name)
+    if tool is None or not text:
+        return None
+    try:
+        arguments = jiter.from_json(text.encode(), partial_mode="trailing-strings")
+        if not isinstance(arguments, dict):
+            return None
+        value = partial_model(tool.model).model_validate(arguments)
+    except (ValueError, ValidationError):
+        return None
+    return Partial(name, arguments, value)
+
+
+@functools.lru_cache(maxsize=512)
+def partial_model(model: type[BaseModel]) -> type[BaseModel]:
+    """`model` with every field optional; built once per model class."""
+    fields: dict[str, Any] = {
+        name: (Optional[info.annotation], None)  # noqa: UP045 - runtime type expression
+        for name, info in model.model_fields.items()
+    }
+    return create_model(f"Partial{model.__name__}", **fields)

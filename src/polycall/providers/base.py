@@ -1,0 +1,78 @@
+"""What every provider adapter implements: request out, response and stream in."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from typing import Any, ClassVar
+
+from ..calls import RawCall, Reply, Turn
+from ..modes import Mode
+from ..toolset import ToolSet
+
+
+class Assembler(ABC):
+    """Rebuilds calls from one response's stream chunks, reporting each as soon as it is complete."""
+
+    @abstractmethod
+    def feed(self, chunk: Any) -> list[RawCall]:
+        """Take one chunk; return the calls this chunk completed, in order."""
+
+    @abstractmethod
+    def finish(self) -> Turn:
+        """The whole response once the stream has ended: every call, the stop reason, usage."""
+
+    def partial(self) -> tuple[str, str] | None:
+        """The call still being written, as (tool name, arguments JSON so far), if any."""
+        return None
+
+
+class Adapter(ABC):
+    """One provider API in one mode. Holds the SDK client; knows nothing of retries or validation."""
+
+    mode: ClassVar[Mode]
+
+    def __init__(self, client: Any, *, model: str | None = None) -> None:
+        self.client = client
+        self.model = model
+
+    @abstractmethod
+    def prepare(self, tools: ToolSet, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The SDK request for the user's kwargs: tools added, messages converted, tool choice set."""
+
+    @abstractmethod
+    def extend(self, request: dict[str, Any], messages: Sequence[Any]) -> dict[str, Any]:
+        """A copy of `request` with `messages` appended to the conversation (used by retries)."""
+
+    @abstractmethod
+    def send(self, request: dict[str, Any]) -> Any:
+        """Make the request with the sync SDK client; return the raw response."""
+
+    @abstractmethod
+    async def asend(self, request: dict[str, Any]) -> Any:
+        """Make the request with the async SDK client; return the raw response."""
+
+    @abstractmethod
+    def stream(self, request: dict[str, Any]) -> AbstractContextManager[Iterator[Any]]:
+        """Open a streamed request; the context manager closes the SDK stream on exit."""
+
+    @abstractmethod
+    def astream(self, request: dict[str, Any]) -> AbstractAsyncContextManager[AsyncIterator[Any]]:
+        """Async `stream`."""
+
+    @abstractmethod
+    def parse(self, raw: Any) -> Turn:
+        """Reduce a whole response to a `Turn`."""
+
+    @abstractmethod
+    def assembler(self) -> Assembler:
+        """A fresh stream assembler for one streamed response."""
+
+    @abstractmethod
+    def assistant_message(self, calls: Sequence[RawCall], text: str | None) -> Any:
+        """The model's turn with these calls, as a message this provider accepts back."""
+
+    @abstractmethod
+    def reply_messages(self, replies: Sequence[Reply]) -> list[Any]:
+        """Messages answering each call one-for-one (tool results), in this provider's format."""

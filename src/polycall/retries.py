@@ -1,0 +1,78 @@
+"""Attempts for `max_retries`: a count, or a tenacity `Retrying` / `AsyncRetrying` object."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractContextManager
+from types import TracebackType
+from typing import Any
+
+from .errors import ConfigurationError, MalformedOutputError, ValidationFailed
+
+#: The errors a retry may mend; everything else is raised at once.
+RETRYABLE = (ValidationFailed, MalformedOutputError)
+
+MaxRetries = Any  # int | tenacity.Retrying | tenacity.AsyncRetrying
+
+
+class _Attempt(AbstractContextManager["_Attempt"]):
+    """Swallows a retryable error unless it is the last attempt."""
+
+    def __init__(self, last: bool) -> None:
+        self.last = last
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        return not self.last and isinstance(error, RETRYABLE)
+
+
+def attempts(max_retries: MaxRetries) -> Iterator[AbstractContextManager[Any]]:
+    """Context managers, one per attempt; the error of the last one propagates."""
+    if isinstance(max_retries, int):
+        yield from _counted(max_retries)
+        return
+    _check_tenacity(max_retries, "__iter__")
+    from tenacity import RetryError
+
+    try:
+        yield from max_retries
+    except RetryError as exc:
+        raise _last_error(exc) from None
+
+
+async def aattempts(max_retries: MaxRetries) -> AsyncIterator[AbstractContextManager[Any]]:
+    """Async `attempts`: accepts an int or a tenacity `AsyncRetrying`."""
+    if isinstance(max_retries, int):
+        for attempt in _counted(max_retries):
+            yield attempt
+        return
+    _check_tenacity(max_retries, "__aiter__")
+    from tenacity import RetryError
+
+    try:
+        async for attempt in max_retries:
+            yield attempt
+    except RetryError as exc:
+        raise _last_error(exc) from None
+
+
+def _counted(max_retries: int) -> Iterator[_Attempt]:
+    if max_retries < 0:
+        raise ConfigurationError(f"max_retries must be >= 0, got {max_retries}")
+    for n in range(max_retries + 1):
+        yield _Attempt(last=n == max_retries)
+
+
+def _check_tenacity(max_retries: Any, protocol: str) -> None:
+    if isinstance(max_retries, bool) or not hasattr(max_retries, protocol):
+        kind = "an AsyncRetrying" if protocol == "__aiter__" else "a Retrying"
+        raise ConfigurationError(
+            f"max_retries must be an int or {kind} object from tenacity, got {max_retries!r}"
+        )
+
+
+def _last_error(exc: Any) -> BaseException:
+    error = exc.last_attempt.exception()
+    return error if error is not None else exc
+

@@ -1,0 +1,176 @@
+"""One `create()` from first request to final result, without any I/O.
+
+The drivers in `client.py` send the requests and feed the responses (whole or streamed) in;
+the session validates each call, keeps the valid ones, and builds the retry request that
+re-asks only the failed calls.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .calls import CallFailure, RawCall, Reply, Stop, ToolCall, ToolCalls, Turn, Usage
+from .errors import (
+    IncompleteOutputError,
+    MalformedOutputError,
+    NoToolCallsError,
+    PolycallError,
+    RefusalError,
+    UnknownToolError,
+    ValidationFailed,
+)
+from .hooks import Hooks
+from .limits import Limits
+from .providers.base import Adapter
+from .toolset import ToolSet
+
+Slot = ToolCall[Any] | CallFailure
+
+
+class Session:
+    """The attempts of one `create()`: the calls kept so far and what to ask next."""
+
+    def __init__(
+        self,
+        adapter: Adapter,
+        tools: ToolSet,
+        request: dict[str, Any],
+        *,
+        context: Any = None,
+        hooks: Hooks | None = None,
+        limits: Limits | None = None,
+    ) -> None:
+        self.adapter = adapter
+        self.tools = tools
+        self.request = request
+        self.context = context
+        self.hooks = hooks or Hooks()
+        self.limits = limits or Limits()
+        self.slots: list[Slot] = []
+        self.attempt = 0
+        self.usage = Usage()
+        self.raw: Any = None
+        self.text: str | None = None
+        self._open: list[int] = []  # failed slots this attempt may correct
+        self._turn: list[tuple[RawCall, Slot]] = []  # this attempt's calls, as sent and as judged
+
+    def begin(self) -> dict[str, Any]:
+        """Start the next attempt; return the request to send."""
+        self.attempt += 1
+        self._open = [i for i, slot in enumerate(self.slots) if isinstance(slot, CallFailure)]
+        self._turn = []
+        self.hooks.emit("request", attempt=self.attempt, request=self.request)
+        return self.request
+
+    def take(self, raw: RawCall) -> Slot:
+        """Validate one call of the current response as soon as it is complete."""
+        position = len(self._turn)
+        self.limits.check_call(raw, position)
+        sent = RawCall(self._fresh_id(raw.id, position), raw.name, raw.arguments)
+        index = self._slot_for(raw.name)
+        call_id = sent.id if index is None else self.slots[index].id
+        assert call_id is not None
+        slot = self.tools.validate(raw, call_id, self.context)
+        if index is None:
+            self.slots.append(slot)
+        else:
+            self.slots[index] = slot
+        self._turn.append((sent, slot))
+        if isinstance(slot, CallFailure):
+            self.hooks.emit("parse_error", attempt=self.attempt, failure=slot)
+        return slot
+
+    def complete(self, turn: Turn) -> list[ToolCall[Any]]:
+        """Take the calls of `turn` not yet taken; return those that validated."""
+        self.raw = turn.raw
+        self.usage = self.usage + turn.usage
+        self.text = turn.text if turn.text is not None else self.text
+        self.hooks.emit("response", attempt=self.attempt, response=turn.raw)
+        if turn.stop is not Stop.DONE:
+            return []
+        taken = [self.take(raw) for raw in turn.calls[len(self._turn) :]]
+        return [slot for slot in taken if isinstance(slot, ToolCall)]
+
+    def conclude(self, turn: Turn) -> PolycallError | None:
+        """Raise what no retry can mend; return the error a retry may mend, or None when done."""
+        if turn.stop is Stop.REFUSAL:
+            raise RefusalError(f"the provider refused: {turn.reason}", reason=turn.reason, raw=turn.raw)
+        if turn.stop is Stop.LENGTH:
+            raise IncompleteOutputError(
+                f"the output was cut off ({turn.reason}) before the tool calls were complete; "
+                "raise max_tokens or ask for fewer calls",
+                reason=turn.reason,
+                raw=turn.raw,
+            )
+        if turn.stop is Stop.MALFORMED:
+            failure: PolycallError = MalformedOutputError(
+                f"the provider reports a malformed function call ({turn.reason})",
+                reason=turn.reason,
+                raw=turn.raw,
+            )
+        elif not self._turn and not self._open:
+            raise NoToolCallsError(
+                "the model answered without calling a tool"
+                + (f": {turn.text[:200]!r}" if turn.text else ""),
+                text=turn.text,
+                raw=turn.raw,
+            )
+        else:
+            failures = [slot for slot in self.slots if isinstance(slot, CallFailure)]
+            if not failures:
+                return None
+            kind = UnknownToolError if any(f.unknown_tool for f in failures) else ValidationFailed
+            failure = kind(failures, valid=self.valid(), attempts=self.attempt, raw=turn.raw)
+            self.request = self.adapter.extend(self.request, self._followup(turn.text))
+        self.hooks.emit("retry", attempt=self.attempt, error=failure)
+        return failure
+
+    def valid(self) -> list[Any]:
+        return [slot.value for slot in self.slots if isinstance(slot, ToolCall)]
+
+    def result(self) -> ToolCalls[Any]:
+        calls = [slot for slot in self.slots if isinstance(slot, ToolCall)]
+        return ToolCalls(calls, adapter=self.adapter, raw=self.raw, usage=self.usage, text=self.text)
+
+    def _slot_for(self, name: str) -> int | None:
+        """The failed slot a retried call corrects: same tool first, else the oldest open one."""
+        if not self._open:
+            return None
+        for i in self._open:
+            if self.slots[i].name == name:
+                self._open.remove(i)
+                return i
+        return self._open.pop(0)
+
+    def _fresh_id(self, given: str | None, position: int) -> str:
+        """The provider's id, or a stable generated one where it is missing or repeated."""
+        seen = {sent.id for sent, _ in self._turn}
+        if given and given not in seen:
+            return given
+        base = given or f"call_{self.attempt}_{position}"
+        candidate, n = base, 1
+        while candidate in seen:
+            candidate, n = f"{base}_{n}", n + 1
+        return candidate
+
+    def _followup(self, text: str | None) -> list[Any]:
+        """This attempt's assistant turn, then one result per call: "ok" or its errors."""
+        sent_calls = [sent for sent, _ in self._turn]
+        replies = [
+            Reply(sent.id or "", sent.name, _retry_text(slot), is_error=True)
+            if isinstance(slot, CallFailure)
+            else Reply(sent.id or "", sent.name, "ok")
+            for sent, slot in self._turn
+        ]
+        if not sent_calls:
+            return []
+        return [self.adapter.assistant_message(sent_calls, text), *self.adapter.reply_messages(replies)]
+
+
+def _retry_text(failure: CallFailure) -> str:
+    return (
+        f"Validation failed for {failure.describe()}. "
+        f"Call {failure.name if not failure.unknown_tool else 'one of the offered tools'} "
+        "again with corrected arguments."
+    )
+

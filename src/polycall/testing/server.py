@@ -1,0 +1,228 @@
+"""A local HTTP server that serves scripted provider responses and records every request."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+#: How long a `Gate` holds a stream before it gives up and goes on (seconds).
+GATE_TIMEOUT = 10.0
+
+
+@dataclass
+class Request:
+    """One request the fake provider received."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        """The body parsed as JSON (None when empty)."""
+        return json.loads(self.body) if self.body else None
+
+
+class Gate:
+    """A point in a stream where the server waits until the test calls `open()`.
+
+    If nobody opens it within `GATE_TIMEOUT` seconds the stream goes on and `timed_out`
+    is set, so a test can assert that its client acted before the stream went on.
+    """
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.timed_out = False
+        self.reached = threading.Event()
+
+    def open(self) -> None:
+        self._event.set()
+
+    def wait(self) -> None:
+        self.reached.set()
+        if not self._event.wait(GATE_TIMEOUT):
+            self.timed_out = True
+
+
+@dataclass
+class Response:
+    """A scripted response: a JSON body, or a stream of byte chunks and `Gate`s."""
+
+    status: int = 200
+    body: Any = None  # JSON-able; sent whole
+    chunks: list[bytes | Gate] | None = None  # sent with chunked transfer encoding
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Responder = Callable[[Request], Response]
+
+
+def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    """A whole JSON body."""
+    return Response(status=status, body=body, headers=dict(headers or {}))
+
+
+def sse_response(events: Iterable[Any]) -> Response:
+    """A `text/event-stream`: each item is a dict (sent as `data: <json>`), a ready-made SSE
+    event string, a `(event_name, dict)` pair, or a `Gate`."""
+    chunks: list[bytes | Gate] = []
+    for event in events:
+        if isinstance(event, Gate):
+            chunks.append(event)
+        elif isinstance(event, str):
+            chunks.append((event if event.endswith("\n\n") else event + "\n\n").encode())
+        elif isinstance(event, tuple):
+            name, data = event
+            chunks.append(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
+        else:
+            chunks.append(f"data: {json.dumps(event)}\n\n".encode())
+    return Response(chunks=chunks, content_type="text/event-stream")
+
+
+def stream_response(chunks: Iterable[bytes | str | Gate], content_type: str = "application/json") -> Response:
+    """Raw chunks (e.g. a streamed JSON array), sent as they are."""
+    return Response(
+        chunks=[c.encode() if isinstance(c, str) else c for c in chunks], content_type=content_type
+    )
+
+
+class FakeProvider:
+    """A local server speaking the providers' wire formats from a script.
+
+    Queue responses with `push()` (served first in, first out, whatever the path) or
+    answer with a function of the request via `respond_with()`. Every request is kept in
+    `requests`. Use it as a context manager, or `start()` / `stop()`.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.requests: list[Request] = []
+        self._queue: deque[Response | Responder] = deque()
+        self._responder: Responder | None = None
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer((host, port), _handler(self))
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """The base address, e.g. `http://127.0.0.1:54321`."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def push(self, *responses: Response | Responder) -> FakeProvider:
+        """Queue responses (or functions of the request) to serve in order."""
+        with self._lock:
+            self._queue.extend(responses)
+        return self
+
+    def respond_with(self, responder: Responder | None) -> FakeProvider:
+        """Answer every request the queue does not, with `responder(request)`."""
+        self._responder = responder
+        return self
+
+    @property
+    def last(self) -> Request:
+        """The last request received."""
+        return self.requests[-1]
+
+    def start(self) -> FakeProvider:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._server.server_close()
+
+    def __enter__(self) -> FakeProvider:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _next(self, request: Request) -> Response:
+        with self._lock:
+            self.requests.append(request)
+            scripted = self._queue.popleft() if self._queue else self._responder
+        if scripted is None:
+            return json_response(
+                {"error": {"message": f"polycall FakeProvider: no scripted response for "
+                           f"{request.method} {request.path}", "type": "fake_provider"}},
+                status=500,
+            )
+        return scripted(request) if callable(scripted) else scripted
+
+
+def _handler(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+            return
+
+        def do_GET(self) -> None:
+            self._serve()
+
+        def do_POST(self) -> None:
+            self._serve()
+
+        def do_DELETE(self) -> None:
+            self._serve()
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            parts = urlsplit(self.path)
+            request = Request(self.command, parts.path, parse_qs(parts.query), dict(self.headers), body)
+            response = fake._next(request)
+            self.send_response(response.status)
+            self.send_header("Content-Type", response.content_type)
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            if response.chunks is None:
+                data = b"" if response.body is None else _encode(response.body)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Cache-Control", "no-cache")
+            self.end_headers()
+            try:
+                for chunk in response.chunks:
+                    if isinstance(chunk, Gate):
+                        chunk.wait()
+                        continue
+                    if chunk:
+                        self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+                        self.wfile.flush()
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
+
+    return Handler
+
+
+def _encode(body: Any) -> bytes:
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, str):
+        return body.encode()
+    return json.dumps(body).encode()

@@ -1,0 +1,188 @@
+"""From `response_model` to tools: analysis, cached JSON schemas, and per-call validation."""
+
+from __future__ import annotations
+
+import collections.abc
+import functools
+import json
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, Union
+
+from pydantic import BaseModel, ValidationError
+
+from .calls import CallFailure, RawCall, ToolCall
+from .errors import ConfigurationError
+
+T = TypeVar("T")
+
+_SEQUENCE_ORIGINS = (
+    collections.abc.Iterable,
+    collections.abc.Sequence,
+    list,
+)
+
+#: How many distinct `response_model`s keep their tool set cached.
+CACHE_SIZE = 512
+
+
+@dataclass(frozen=True, eq=False)
+class Tool:
+    """One tool offered to the model: a pydantic model class and its schema."""
+
+    name: str
+    description: str
+    model: type[BaseModel]
+    schema: dict[str, Any]
+
+
+@dataclass(frozen=True, eq=False)
+class ToolSet:
+    """The tools of one `response_model`, built once and cached.
+
+    Provider adapters cache their own dialect of the tool list here through `dialect()`.
+    """
+
+    response_model: Any
+    tools: tuple[Tool, ...]
+    by_name: Mapping[str, Tool]
+    _dialects: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def names(self) -> list[str]:
+        return [tool.name for tool in self.tools]
+
+    def dialect(self, key: str, build: Callable[[ToolSet], T]) -> T:
+        """Return `build(self)`, computed once per tool set and `key`."""
+        try:
+            return typing.cast(T, self._dialects[key])
+        except KeyError:
+            value = self._dialects[key] = build(self)
+            return value
+
+    def tool_for(self, name: str) -> Tool:
+        """The tool named `name` (also accepts the model class's own name)."""
+        return self.by_name[name]
+
+    def validate(self, raw: RawCall, call_id: str, context: Any = None) -> ToolCall | CallFailure:
+        """Validate one raw call; never raises for bad model output."""
+        tool = self.by_name.get(raw.name)
+        if tool is None:
+            return CallFailure(
+                id=call_id,
+                name=raw.name,
+                arguments=raw.arguments,
+                errors=[
+                    {
+                        "type": "unknown_tool",
+                        "loc": (),
+                        "msg": f"unknown tool {raw.name!r}; the tools are {', '.join(self.names)}",
+                        "input": raw.name,
+                    }
+                ],
+            )
+        arguments = parse_arguments(raw.arguments)
+        if isinstance(arguments, CallFailure.Error):
+            return CallFailure(call_id, raw.name, raw.arguments, [arguments.details])
+        try:
+            value = tool.model.model_validate(arguments, context=context)
+        except ValidationError as exc:
+            errors = [dict(e) for e in exc.errors(include_url=False, include_context=False)]
+            return CallFailure(call_id, raw.name, arguments, errors)
+        return ToolCall(id=call_id, name=raw.name, arguments=arguments, value=value)
+
+
+def parse_arguments(arguments: Any) -> dict[str, Any] | CallFailure.Error:
+    """Arguments as a dict: JSON text, an object, or nothing at all (`{}`)."""
+    if arguments is None:
+        return {}
+    if isinstance(arguments, Mapping):
+        return dict(arguments)
+    if isinstance(arguments, (bytes, bytearray)):
+        arguments = arguments.decode("utf-8", errors="replace")
+    if not isinstance(arguments, str):
+        return CallFailure.Error(
+            {"type": "json_type", "loc": (), "msg": "arguments must be a JSON object",
+             "input": repr(arguments)[:200]}
+        )
+    if not arguments.strip():
+        return {}
+    try:
+        parsed = json.loads(arguments)
+    except ValueError as exc:
+        return CallFailure.Error(
+            {"type": "json_invalid", "loc": (), "msg": f"arguments are not valid JSON: {exc}",
+             "input": arguments[:500]}
+        )
+    if not isinstance(parsed, dict):
+        return CallFailure.Error(
+            {"type": "json_type", "loc": (), "msg": "arguments must be a JSON object",
+             "input": arguments[:500]}
+        )
+    return parsed
+
+
+def tool_set(response_model: Any) -> ToolSet:
+    """The cached `ToolSet` of `response_model`; `ConfigurationError` if it is not one."""
+    try:
+        return _cached_tool_set(response_model)
+    except TypeError as exc:  # unhashable response_model
+        if "unhashable" not in str(exc):
+            raise
+        return _build_tool_set(response_model)
+
+
+def _build_tool_set(response_model: Any) -> ToolSet:
+    members = _members(response_model)
+    tools: list[Tool] = []
+    by_name: dict[str, Tool] = {}
+    for model in members:
+        schema = model.model_json_schema()
+        name = model.model_config.get("title") or model.__name__
+        if name in by_name:
+            raise ConfigurationError(
+                f"response_model {_show(response_model)} has two members named {name!r}; "
+                "give one a different `model_config = ConfigDict(title=...)`"
+            )
+        tool = Tool(name=name, description=schema.get("description", ""), model=model, schema=schema)
+        tools.append(tool)
+        by_name[name] = tool
+    return ToolSet(response_model=response_model, tools=tuple(tools), by_name=by_name)
+
+
+_cached_tool_set = functools.lru_cache(maxsize=CACHE_SIZE)(_build_tool_set)
+
+
+def _members(response_model: Any) -> list[type[BaseModel]]:
+    origin = typing.get_origin(response_model)
+    args = typing.get_args(response_model)
+    if origin not in _SEQUENCE_ORIGINS or len(args) != 1:
+        raise ConfigurationError(
+            f"response_model must be Iterable[Model] or Iterable[A | B | ...], "
+            f"got {_show(response_model)}"
+        )
+    members = list(_flatten(args[0]))
+    for member in members:
+        if not (isinstance(member, type) and issubclass(member, BaseModel)):
+            raise ConfigurationError(
+                f"response_model {_show(response_model)}: every member must be a pydantic "
+                f"BaseModel subclass, got {_show(member)}"
+            )
+    return members
+
+
+def _flatten(tp: Any) -> collections.abc.Iterator[Any]:
+    origin = typing.get_origin(tp)
+    if origin is typing.Annotated:
+        yield from _flatten(typing.get_args(tp)[0])
+    elif origin is Union or origin is types.UnionType:
+        for arg in typing.get_args(tp):
+            yield from _flatten(arg)
+    else:
+        yield tp
+
+
+def _show(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or repr(tp)

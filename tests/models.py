@@ -1,0 +1,33 @@
+"""The seed page's tool models, and the calls its scenario expects."""
+
+from __future__ import annotations
+
+from typing import Iterable, Literal
+
+from pydantic import BaseModel
+
+
+class Weather(BaseModel):
+    location: str
+    units: Literal["imperial", "metric"]
+
+
+class GoogleSearch(BaseModel):
+    query: str
+
+
+SEED_MODEL = Iterable[Weather | GoogleSearch]
+SEED_MESSAGES = [
+    {"role": "system", "content": "You must always use tools"},
+    {"role": "user", "content": "What is the weather in toronto and dallas and who won the super bowl?"},
+]
+SEED_CALLS = [
+    ("Weather", {"location": "Toronto", "units": "metric"}),
+    ("Weather", {"location": "Dallas", "units": "imperial"}),
+    ("GoogleSearch", {"query": "who won the super bowl"}),
+]
+SEED_VALUES = [
+    Weather(location="Toronto", units="metric"),
+    Weather(location="Dallas", units="imperial"),
+    GoogleSearch(query="who won the super bowl"),
+]
