@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from polycall.testing import FakeProvider
 
@@ -26,3 +27,36 @@ def recorded() -> Path:
     if not RECORDED.is_dir():
         pytest.skip(f"recorded responses not found at {RECORDED}")
     return RECORDED
+
+
+# Property tests: a short deterministic run by default (CI), thousands of random examples
+# per test with `pytest --slow`.
+_UNCHECKED = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example]
+settings.register_profile(
+    "fast", max_examples=30, deadline=None, derandomize=True, suppress_health_check=_UNCHECKED
+)
+settings.register_profile(
+    "slow", max_examples=2500, deadline=None, suppress_health_check=_UNCHECKED
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--slow",
+        action="store_true",
+        default=False,
+        help="run the long property tests: thousands of examples per test, and tests marked slow",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    settings.load_profile("slow" if config.getoption("--slow") else "fast")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--slow"):
+        return
+    skip = pytest.mark.skip(reason="long-running; run with --slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

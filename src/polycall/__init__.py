@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .calls import ToolCall, ToolCalls, ToolResult, Usage
 from .client import AsyncCallStream, AsyncClient, CallStream, Client
 from .errors import (
@@ -19,10 +22,27 @@ from .errors import (
 from .factories import from_anthropic, from_genai, from_openai, from_provider, from_vertexai
 from .limits import Limits
 from .modes import Mode
-from .partial import Partial
-from .running import arun_stream, run_stream
+
+if TYPE_CHECKING:
+    from .partial import Partial
+    from .running import arun_stream, run_stream
 
 __version__ = "0.1.0"
+
+#: Imported on first use, so `import polycall` loads neither jiter nor asyncio and threads.
+_LAZY = {"Partial": ".partial", "arun_stream": ".running", "run_stream": ".running"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 __all__ = [
     "AsyncCallStream",

@@ -11,14 +11,14 @@ from .errors import PolycallError, ProviderError
 from .hooks import Hook, Hooks
 from .limits import Limits
 from .modes import Mode
-from .partial import partial_value
-from .providers.base import Adapter
+from .providers.base import Adapter, Assembler
 from .retries import MaxRetries, aattempts, attempts
 from .session import Session
 from .toolset import tool_set
 
 if TYPE_CHECKING:
     from .batch import AsyncBatches, Batches
+    from .partial import Partial
 
 T = TypeVar("T")
 
@@ -39,6 +39,13 @@ def provider_errors(session: Session | None = None) -> Iterator[None]:
         if session is not None:
             session.hooks.emit("error", attempt=session.attempt, error=error)
         raise error from exc
+
+
+def _progress(session: Session, assembler: Assembler) -> Partial[Any] | None:
+    """The call in progress as a `Partial`, if any (jiter is imported only when asked for)."""
+    from .partial import partial_value
+
+    return partial_value(session.tools, assembler)
 
 
 class _BaseClient:
@@ -165,7 +172,7 @@ class Client(_BaseClient):
                         slot = session.take(raw)
                         if isinstance(slot, ToolCall):
                             yield slot.value
-                    if partial and (progress := partial_value(session.tools, assembler)):
+                    if partial and (progress := _progress(session, assembler)):
                         yield progress
             with provider_errors(session):
                 turn = assembler.finish()
@@ -273,7 +280,7 @@ class AsyncClient(_BaseClient):
                             slot = session.take(raw)
                             if isinstance(slot, ToolCall):
                                 yield slot.value
-                        if partial and (progress := partial_value(session.tools, assembler)):
+                        if partial and (progress := _progress(session, assembler)):
                             yield progress
             with provider_errors(session):
                 turn = assembler.finish()

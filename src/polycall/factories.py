@@ -26,7 +26,7 @@ def require(module: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        extra = _EXTRAS.get(module, module)
+        extra = _EXTRAS.get(module) or _EXTRAS.get(module.split(".")[0], module)
         raise ConfigurationError(
             f"this client needs the {module!r} package: pip install \"polycall[{extra}]\""
         ) from exc
@@ -124,20 +124,21 @@ def from_vertexai(
     return _client(adapter(client), use_async, limits)
 
 
-_PROVIDERS: dict[str, tuple[str, dict[str, Any]]] = {
-    "openai": ("openai", {}),
-    "azure": ("openai", {}),
-    "anthropic": ("anthropic", {}),
-    "google": ("google", {}),
-    "genai": ("google", {}),
-    "gemini": ("google", {}),
-    "vertexai": ("vertexai", {}),
-    "groq": ("openai", {"base_url": "https://api.groq.com/openai/v1", "key": "GROQ_API_KEY"}),
-    "deepseek": ("openai", {"base_url": "https://api.deepseek.com", "key": "DEEPSEEK_API_KEY"}),
-    "mistral": ("openai", {"base_url": "https://api.mistral.ai/v1", "key": "MISTRAL_API_KEY"}),
-    "together": ("openai", {"base_url": "https://api.together.xyz/v1", "key": "TOGETHER_API_KEY"}),
-    "openrouter": ("openai", {"base_url": "https://openrouter.ai/api/v1", "key": "OPENROUTER_API_KEY"}),
-    "ollama": ("openai", {"base_url": "http://localhost:11434/v1", "key": None}),
+#: provider -> (SDK family, for OpenAI-compatible servers: (default base URL, API key variable)).
+_PROVIDERS: dict[str, tuple[str, tuple[str, str | None] | None]] = {
+    "openai": ("openai", None),
+    "azure": ("azure", None),
+    "anthropic": ("anthropic", None),
+    "google": ("google", None),
+    "genai": ("google", None),
+    "gemini": ("google", None),
+    "vertexai": ("vertexai", None),
+    "groq": ("openai", ("https://api.groq.com/openai/v1", "GROQ_API_KEY")),
+    "deepseek": ("openai", ("https://api.deepseek.com", "DEEPSEEK_API_KEY")),
+    "mistral": ("openai", ("https://api.mistral.ai/v1", "MISTRAL_API_KEY")),
+    "together": ("openai", ("https://api.together.xyz/v1", "TOGETHER_API_KEY")),
+    "openrouter": ("openai", ("https://openrouter.ai/api/v1", "OPENROUTER_API_KEY")),
+    "ollama": ("openai", ("http://localhost:11434/v1", None)),
 }
 
 
@@ -151,8 +152,10 @@ def from_provider(
 ) -> Any:
     """A client from `"provider/model"`, with the SDK client built from the environment.
 
-    Providers: openai, azure, anthropic, google (google-genai), vertexai, groq, deepseek,
-    mistral, together, openrouter, ollama. `client_kwargs` go to the SDK client's constructor.
+    Providers: openai, azure, anthropic, google (also genai, gemini: google-genai), vertexai,
+    groq, deepseek, mistral, together, openrouter, ollama. The model is bound, so calls need
+    no `model=`. OpenAI-compatible servers read `<PROVIDER>_BASE_URL` (else their public
+    address) and `<PROVIDER>_API_KEY`; `client_kwargs` go to the SDK client's constructor.
     """
     provider, sep, model = spec.partition("/")
     if not sep or not model or provider not in _PROVIDERS:
@@ -160,26 +163,55 @@ def from_provider(
             f"from_provider() takes 'provider/model' with provider one of "
             f"{', '.join(sorted(_PROVIDERS))}; got {spec!r}"
         )
-    family, settings = _PROVIDERS[provider]
-    if family == "openai":
+    family, server = _PROVIDERS[provider]
+    prefix = "Async" if async_client else ""
+    if family in ("openai", "azure"):
         openai = require("openai")
-        kwargs = dict(client_kwargs)
-        if "base_url" in settings:
-            env_base = os.environ.get(f"{provider.upper()}_BASE_URL")
-            kwargs.setdefault("base_url", env_base or settings["base_url"])
-            key_var = settings["key"]
-            kwargs.setdefault("api_key", os.environ.get(key_var, "") if key_var else provider)
-        if provider == "azure":
-            cls = openai.AsyncAzureOpenAI if async_client else openai.AzureOpenAI
-        else:
-            cls = openai.AsyncOpenAI if async_client else openai.OpenAI
-        return from_openai(cls(**kwargs), mode or Mode.PARALLEL_TOOLS, model=model, limits=limits)
+        kwargs = _server_kwargs(spec, provider, server, client_kwargs)
+        name = f"{prefix}AzureOpenAI" if family == "azure" else f"{prefix}OpenAI"
+        sdk = _build(spec, openai, name, kwargs)
+        return from_openai(sdk, mode or Mode.PARALLEL_TOOLS, model=model, limits=limits)
     if family == "anthropic":
-        anthropic = require("anthropic")
-        cls = anthropic.AsyncAnthropic if async_client else anthropic.Anthropic
-        return from_anthropic(cls(**client_kwargs), model=model, limits=limits)
+        sdk = _build(spec, require("anthropic"), f"{prefix}Anthropic", client_kwargs)
+        mode = mode or Mode.ANTHROPIC_PARALLEL_TOOLS
+        return from_anthropic(sdk, mode, model=model, limits=limits)
     if family == "google":
-        genai = require("google.genai")
-        return from_genai(genai.Client(**client_kwargs), model=model, use_async=async_client, limits=limits)
-    vertexai = require("vertexai.generative_models")
-    return from_vertexai(vertexai.GenerativeModel(model, **client_kwargs), use_async=async_client, limits=limits)
+        sdk = _build(spec, require("google.genai"), "Client", client_kwargs)
+        return from_genai(
+            sdk, mode or Mode.GENAI_PARALLEL_TOOLS, model=model, use_async=async_client, limits=limits
+        )
+    generative_models = require("vertexai.generative_models")
+    sdk = _build(spec, generative_models, "GenerativeModel", {"model_name": model, **client_kwargs})
+    mode = mode or Mode.VERTEXAI_PARALLEL_TOOLS
+    return from_vertexai(sdk, mode, use_async=async_client, limits=limits)
+
+
+def _server_kwargs(
+    spec: str, provider: str, server: tuple[str, str | None] | None, client_kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    """An OpenAI-compatible server's address and key, from the environment unless given."""
+    kwargs = dict(client_kwargs)
+    if server is None:
+        return kwargs
+    base_url, key_variable = server
+    kwargs.setdefault("base_url", os.environ.get(f"{provider.upper()}_BASE_URL") or base_url)
+    if key_variable is None:
+        kwargs.setdefault("api_key", provider)  # a local server: any key will do
+    elif "api_key" not in kwargs:
+        if not os.environ.get(key_variable):
+            raise ConfigurationError(
+                f"from_provider({spec!r}) needs an API key: set {key_variable} or pass api_key="
+            )
+        kwargs["api_key"] = os.environ[key_variable]
+    return kwargs
+
+
+def _build(spec: str, sdk: ModuleType, name: str, kwargs: dict[str, Any]) -> Any:
+    """`sdk.name(**kwargs)`; what the SDK raises (no key, no project...) as a ConfigurationError."""
+    try:
+        return getattr(sdk, name)(**kwargs)
+    except Exception as exc:
+        raise ConfigurationError(
+            f"from_provider({spec!r}) could not build {sdk.__name__}.{name}: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc

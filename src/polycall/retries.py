@@ -29,10 +29,10 @@ class _Attempt(AbstractContextManager["_Attempt"]):
 
 def attempts(max_retries: MaxRetries) -> Iterator[AbstractContextManager[Any]]:
     """Context managers, one per attempt; the error of the last one propagates."""
-    if isinstance(max_retries, int):
+    if _is_count(max_retries):
         yield from _counted(max_retries)
         return
-    _check_tenacity(max_retries, "__iter__")
+    _check_tenacity(max_retries, "Retrying")
     from tenacity import RetryError
 
     try:
@@ -43,11 +43,11 @@ def attempts(max_retries: MaxRetries) -> Iterator[AbstractContextManager[Any]]:
 
 async def aattempts(max_retries: MaxRetries) -> AsyncIterator[AbstractContextManager[Any]]:
     """Async `attempts`: accepts an int or a tenacity `AsyncRetrying`."""
-    if isinstance(max_retries, int):
+    if _is_count(max_retries):
         for attempt in _counted(max_retries):
             yield attempt
         return
-    _check_tenacity(max_retries, "__aiter__")
+    _check_tenacity(max_retries, "AsyncRetrying")
     from tenacity import RetryError
 
     try:
@@ -64,11 +64,20 @@ def _counted(max_retries: int) -> Iterator[_Attempt]:
         yield _Attempt(last=n == max_retries)
 
 
-def _check_tenacity(max_retries: Any, protocol: str) -> None:
-    if isinstance(max_retries, bool) or not hasattr(max_retries, protocol):
-        kind = "an AsyncRetrying" if protocol == "__aiter__" else "a Retrying"
+def _is_count(max_retries: Any) -> bool:
+    return isinstance(max_retries, int) and not isinstance(max_retries, bool)
+
+
+def _check_tenacity(max_retries: Any, kind: str) -> None:
+    """`max_retries` must be tenacity's `Retrying` (sync) or `AsyncRetrying` (async client)."""
+    try:
+        import tenacity
+    except ImportError:
+        tenacity = None
+    expected = getattr(tenacity, kind, None)
+    if expected is None or not isinstance(max_retries, expected):
         raise ConfigurationError(
-            f"max_retries must be an int or {kind} object from tenacity, got {max_retries!r}"
+            f"max_retries must be an int or a tenacity {kind} object, got {max_retries!r}"
         )
 
 

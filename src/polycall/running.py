@@ -1,31 +1,309 @@
 """Running the calls: `ToolCalls.run` / `arun`, and `run_stream` / `arun_stream`.
 
-Placeholder signatures; implemented under issue 8.
+Each handler gets the call's validated model instance. Async handlers run as tasks on the
+event loop, sync ones each on a worker thread; at most `max_concurrency` run at once (per
+run), and each gets `timeout` seconds. A handler that raises or times out sets `error` on
+its own `ToolResult` and leaves the others alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import concurrent.futures
+import contextlib
+import contextvars
+import inspect
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from .calls import Handlers, ToolCall, ToolResult
+from .client import AsyncCallStream, CallStream
+from .errors import ConfigurationError
+from .session import Session
+from .toolset import ToolSet
+
+Handler = Callable[..., Any]
 
 
 def run_calls(
-    calls: Sequence[ToolCall[Any]], handlers: Handlers, *, max_concurrency: int | None, timeout: float | None
+    calls: Sequence[ToolCall[Any]],
+    handlers: Handlers,
+    *,
+    max_concurrency: int | None = None,
+    timeout: float | None = None,
 ) -> list[ToolResult[Any]]:
-    raise NotImplementedError
+    """Run every call's handler; block until all are done; results in call order."""
+    runner = _Runner(handlers, max_concurrency, timeout)
+    runner.check_calls(calls)
+    if not calls:
+        return []
+    with _loop_thread() as loop:
+        return asyncio.run_coroutine_threadsafe(runner.run_all(calls), loop).result()
 
 
 async def arun_calls(
-    calls: Sequence[ToolCall[Any]], handlers: Handlers, *, max_concurrency: int | None, timeout: float | None
+    calls: Sequence[ToolCall[Any]],
+    handlers: Handlers,
+    *,
+    max_concurrency: int | None = None,
+    timeout: float | None = None,
 ) -> list[ToolResult[Any]]:
-    raise NotImplementedError
+    """Like `run_calls`, on the running event loop; cancelling it cancels the async handlers."""
+    runner = _Runner(handlers, max_concurrency, timeout)
+    runner.check_calls(calls)
+    return await runner.run_all(calls)
 
 
-def run_stream(stream: Any, handlers: Handlers, **kwargs: Any) -> Any:
-    raise NotImplementedError
+def run_stream(
+    stream: CallStream[Any],
+    handlers: Handlers,
+    *,
+    max_concurrency: int | None = None,
+    timeout: float | None = None,
+) -> list[ToolResult[Any]]:
+    """Start each call's handler as soon as `stream` yields the call; results in call order.
+
+    `stream` is what a sync client's `create_iterable(...)` returns, not yet iterated. Once
+    this returns, `stream.result` is the final `ToolCalls`, one-for-one with the results.
+    If the stream fails, the handlers still running are cancelled and the error is raised.
+    """
+    session = _session(stream, CallStream, "run_stream", "a sync client")
+    runner = _Runner(handlers, max_concurrency, timeout)
+    runner.check_tools(session.tools)
+    started: dict[int, concurrent.futures.Future[ToolResult[Any]]] = {}
+    with _loop_thread() as loop, contextlib.closing(stream):
+        for item in stream:
+            call = _call_for(session, item)
+            if call is not None:
+                started[id(call)] = asyncio.run_coroutine_threadsafe(runner.run(call), loop)
+        return [started[id(call)].result() for call in stream.result.calls]
 
 
-def arun_stream(stream: Any, handlers: Handlers, **kwargs: Any) -> Any:
-    raise NotImplementedError
+async def arun_stream(
+    stream: AsyncCallStream[Any],
+    handlers: Handlers,
+    *,
+    max_concurrency: int | None = None,
+    timeout: float | None = None,
+) -> list[ToolResult[Any]]:
+    """`run_stream` for an async client's `create_iterable(...)`, on the running event loop.
+
+    Cancelling it cancels the running async handlers and closes the stream.
+    """
+    session = _session(stream, AsyncCallStream, "arun_stream", "an async client")
+    runner = _Runner(handlers, max_concurrency, timeout)
+    runner.check_tools(session.tools)
+    started: dict[int, asyncio.Task[ToolResult[Any]]] = {}
+    try:
+        async for item in stream:
+            call = _call_for(session, item)
+            if call is not None:
+                started[id(call)] = asyncio.ensure_future(runner.run(call))
+        return [await started[id(call)] for call in stream.result.calls]
+    finally:
+        try:
+            await _cancel(started.values())
+        finally:
+            await stream.aclose()
+
+
+class _Runner:
+    """One run: the handlers, the concurrency limit and the per-call timeout."""
+
+    def __init__(self, handlers: Handlers, max_concurrency: int | None, timeout: float | None) -> None:
+        self.handlers = _HandlerTable(handlers)
+        if max_concurrency is not None and (
+            isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1
+        ):
+            raise ConfigurationError(f"max_concurrency must be a positive int or None, got {max_concurrency!r}")
+        if timeout is not None and (isinstance(timeout, bool) or not timeout > 0):
+            raise ConfigurationError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
+        self.max_concurrency = max_concurrency
+        self.timeout = timeout
+        self._slots: asyncio.Semaphore | None = None
+
+    def check_calls(self, calls: Sequence[ToolCall[Any]]) -> None:
+        missing = [call for call in calls if self.handlers.get(type(call.value), call.name) is None]
+        if missing:
+            first = missing[0]
+            raise ConfigurationError(
+                f"no handler for call {', '.join(f'{c.id} ({c.name})' for c in missing)}; "
+                f"key one by the model class {type(first.value).__name__} or the tool name "
+                f"{first.name!r} ({self.handlers.describe()})"
+            )
+
+    def check_tools(self, tools: ToolSet) -> None:
+        missing = [tool for tool in tools.tools if self.handlers.get(tool.model, tool.name) is None]
+        if missing:
+            raise ConfigurationError(
+                f"no handler for tool {', '.join(repr(t.name) for t in missing)} of the "
+                "response_model; a stream may call any of its tools, so give each one a handler, "
+                f"keyed by model class or tool name ({self.handlers.describe()})"
+            )
+
+    async def run_all(self, calls: Sequence[ToolCall[Any]]) -> list[ToolResult[Any]]:
+        tasks = [asyncio.ensure_future(self.run(call)) for call in calls]
+        try:
+            return list(await asyncio.gather(*tasks))
+        finally:
+            await _cancel(tasks)
+
+    async def run(self, call: ToolCall[Any]) -> ToolResult[Any]:
+        """Run one call's handler; never raises for what the handler does."""
+        handler = self.handlers.get(type(call.value), call.name)
+        assert handler is not None  # checked before anything runs
+        if self._slots is None and self.max_concurrency is not None:
+            self._slots = asyncio.Semaphore(self.max_concurrency)
+        async with self._slots or contextlib.nullcontext():
+            started = time.perf_counter()
+            try:
+                value, error = await asyncio.wait_for(self._attempt(handler, call), self.timeout)
+            except asyncio.TimeoutError:
+                value, error = None, TimeoutError(self._timed_out(handler, call))
+            return ToolResult(call, value, error, time.perf_counter() - started)
+
+    async def _attempt(self, handler: Handler, call: ToolCall[Any]) -> tuple[Any, Exception | None]:
+        try:
+            if self.handlers.is_async(handler):
+                result = await handler(call.value)
+            else:
+                result = await _in_thread(handler, call)
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception as exc:  # noqa: BLE001 - the handler's error goes into its result
+            return None, exc
+        return result, None
+
+    def _timed_out(self, handler: Handler, call: ToolCall[Any]) -> str:
+        message = f"the handler for call {call.id} ({call.name}) did not finish within {self.timeout:g} s"
+        if not self.handlers.is_async(handler):
+            message += "; its thread was abandoned and may still be running"
+        return message
+
+
+class _HandlerTable:
+    """The user's handlers, looked up by model class first, then by tool name."""
+
+    def __init__(self, handlers: Handlers) -> None:
+        if not isinstance(handlers, Mapping):
+            raise ConfigurationError(
+                "handlers must map each model class (or tool name) to a function, "
+                f"got {type(handlers).__name__}"
+            )
+        for key, handler in handlers.items():
+            if not isinstance(key, (type, str)):
+                raise ConfigurationError(f"handler key {key!r} must be a model class or a tool name")
+            if not callable(handler):
+                raise ConfigurationError(f"the handler for {_label(key)} is not callable: {handler!r}")
+        self._handlers: dict[Any, Handler] = dict(handlers)
+        self._async: dict[int, bool] = {}
+
+    def get(self, model: type, name: str) -> Handler | None:
+        if model in self._handlers:
+            return self._handlers[model]
+        return self._handlers.get(name)
+
+    def is_async(self, handler: Handler) -> bool:
+        key = id(handler)
+        if key not in self._async:
+            method = type(handler).__call__  # an object with an `async def __call__`
+            self._async[key] = inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(method)
+        return self._async[key]
+
+    def describe(self) -> str:
+        if not self._handlers:
+            return "no handlers were given"
+        return "handlers were given for " + ", ".join(_label(key) for key in self._handlers)
+
+
+def _label(key: Any) -> str:
+    return key.__name__ if isinstance(key, type) else repr(key)
+
+
+def _in_thread(handler: Handler, call: ToolCall[Any]) -> asyncio.Future[Any]:
+    """Call a sync handler on its own daemon thread; the future settles when it returns.
+
+    A thread cannot be killed: on timeout or cancellation the future is dropped and the
+    thread runs on until the handler returns, without holding up the interpreter's exit.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def work() -> None:
+        try:
+            outcome: tuple[Any, BaseException | None] = (handler(call.value), None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the loop, which decides
+            outcome = (None, exc)
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the call was abandoned
+            loop.call_soon_threadsafe(_settle, future, *outcome)
+
+    context = contextvars.copy_context()
+    threading.Thread(target=context.run, args=(work,), name=f"polycall-{call.id}", daemon=True).start()
+    return future
+
+
+def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
+    if future.done():  # timed out or cancelled meanwhile
+        return
+    if error is None:
+        future.set_result(value)
+    else:
+        future.set_exception(error)
+
+
+async def _cancel(tasks: Iterable[asyncio.Future[Any]]) -> None:
+    """Cancel what is still running and wait until it has stopped."""
+    pending = [task for task in tasks if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending)
+
+
+@contextlib.contextmanager
+def _loop_thread() -> Iterator[asyncio.AbstractEventLoop]:
+    """A private event loop on a daemon thread, for the sync entry points.
+
+    The caller's thread stays free to block on a sync stream. If the caller leaves early
+    (an error, Ctrl-C), every task still running on the loop is cancelled first.
+    """
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="polycall-run", daemon=True)
+    thread.start()
+    try:
+        yield loop
+    except BaseException:
+        asyncio.run_coroutine_threadsafe(_cancel_all(), loop).result()
+        raise
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
+
+
+async def _cancel_all() -> None:
+    current = asyncio.current_task()
+    await _cancel(task for task in asyncio.all_tasks() if task is not current)
+
+
+def _session(stream: Any, kind: type[Any], function: str, client: str) -> Session:
+    if not isinstance(stream, kind):
+        raise ConfigurationError(
+            f"{function}() takes the stream that create_iterable() returns on {client}, "
+            f"got {type(stream).__name__}"
+        )
+    session: Session = stream._session
+    if session.attempt:
+        raise ConfigurationError(f"{function}() needs a stream that has not been iterated yet")
+    return session
+
+
+def _call_for(session: Session, item: Any) -> ToolCall[Any] | None:
+    """The validated call the stream just yielded (None for a `Partial` in progress)."""
+    for slot in reversed(session.slots):
+        if isinstance(slot, ToolCall) and slot.value is item:
+            return slot
+    return None
+

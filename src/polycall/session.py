@@ -7,6 +7,7 @@ re-asks only the failed calls.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from .calls import CallFailure, RawCall, Reply, Stop, ToolCall, ToolCalls, Turn, Usage
@@ -53,12 +54,18 @@ class Session:
         self.text: str | None = None
         self._open: list[int] = []  # failed slots this attempt may correct
         self._turn: list[tuple[RawCall, Slot]] = []  # this attempt's calls, as sent and as judged
+        self._ids: set[str | None] = set()  # the ids sent this attempt
+        self._failure: PolycallError | None = None  # what the next attempt retries
 
     def begin(self) -> dict[str, Any]:
         """Start the next attempt; return the request to send."""
+        if self._failure is not None:
+            self.hooks.emit("retry", attempt=self.attempt, error=self._failure)
+            self._failure = None
         self.attempt += 1
         self._open = [i for i, slot in enumerate(self.slots) if isinstance(slot, CallFailure)]
         self._turn = []
+        self._ids = set()
         self.hooks.emit("request", attempt=self.attempt, request=self.request)
         return self.request
 
@@ -76,6 +83,7 @@ class Session:
         else:
             self.slots[index] = slot
         self._turn.append((sent, slot))
+        self._ids.add(sent.id)
         if isinstance(slot, CallFailure):
             self.hooks.emit("parse_error", attempt=self.attempt, failure=slot)
         return slot
@@ -122,7 +130,7 @@ class Session:
             kind = UnknownToolError if any(f.unknown_tool for f in failures) else ValidationFailed
             failure = kind(failures, valid=self.valid(), attempts=self.attempt, raw=turn.raw)
             self.request = self.adapter.extend(self.request, self._followup(turn.text))
-        self.hooks.emit("retry", attempt=self.attempt, error=failure)
+        self._failure = failure
         return failure
 
     def valid(self) -> list[Any]:
@@ -144,7 +152,7 @@ class Session:
 
     def _fresh_id(self, given: str | None, position: int) -> str:
         """The provider's id, or a stable generated one where it is missing or repeated."""
-        seen = {sent.id for sent, _ in self._turn}
+        seen = self._ids
         if given and given not in seen:
             return given
         base = given or f"call_{self.attempt}_{position}"
@@ -157,7 +165,7 @@ class Session:
         """This attempt's assistant turn, then one result per call: "ok" or its errors."""
         sent_calls = [sent for sent, _ in self._turn]
         replies = [
-            Reply(sent.id or "", sent.name, _retry_text(slot), is_error=True)
+            Reply(sent.id or "", sent.name, _retry_text(replace(slot, id=sent.id or "")), is_error=True)
             if isinstance(slot, CallFailure)
             else Reply(sent.id or "", sent.name, "ok")
             for sent, slot in self._turn

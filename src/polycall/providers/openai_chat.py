@@ -8,12 +8,31 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..calls import RawCall, Reply, Stop, Turn, Usage
+from ..errors import ConfigurationError, ProviderError
 from ..modes import Mode
 from ..toolset import ToolSet
 from .base import Adapter, Assembler
-from .openai_common import arguments_text, arequired_fallback, prepare_common, required_fallback, unwrap_parallel
+from .openai_common import (
+    INCLUDE_USAGE,
+    arequired_fallback,
+    arguments_text,
+    prepare_common,
+    required_fallback,
+    unwrap_parallel,
+)
 
-_STOPS = {"length": Stop.LENGTH, "content_filter": Stop.REFUSAL}
+#: Finish reasons that are not a normal end (compared lower-cased); any other reason,
+#: standard or not ("tool_calls", "stop", "tool_call", "eos", ...), is a normal end.
+_STOPS = {
+    "length": Stop.LENGTH,
+    "max_tokens": Stop.LENGTH,
+    "max_output_tokens": Stop.LENGTH,
+    "content_filter": Stop.REFUSAL,
+    "safety": Stop.REFUSAL,
+    "refusal": Stop.REFUSAL,
+}
+#: A finish reason some gateways (e.g. OpenRouter) send when the upstream provider failed.
+_ERROR_FINISH = "error"
 
 
 class OpenAIChat(Adapter):
@@ -22,7 +41,16 @@ class OpenAIChat(Adapter):
     mode = Mode.PARALLEL_TOOLS
 
     def prepare(self, tools: ToolSet, kwargs: dict[str, Any]) -> dict[str, Any]:
-        return prepare_common(self, tools, kwargs, "messages", _tool_params)
+        # Whether to stream is the method's choice (create_iterable, create(stream=True)).
+        kwargs = {key: value for key, value in kwargs.items() if key != "stream"}
+        request = prepare_common(self, tools, kwargs, "messages", _tool_params)
+        missing = [key for key in ("model", "messages") if key not in request]
+        if missing:
+            raise ConfigurationError(
+                f"chat.completions.create needs {' and '.join(f'{k}=' for k in missing)} "
+                "(or from_openai(..., model=...) for the model)"
+            )
+        return request
 
     def extend(self, request: dict[str, Any], messages: Sequence[Any]) -> dict[str, Any]:
         return {**request, "messages": [*request["messages"], *messages]}
@@ -50,22 +78,28 @@ class OpenAIChat(Adapter):
             await chunks.close()
 
     def parse(self, raw: Any) -> Turn:
-        choices = getattr(raw, "choices", None) or []
-        usage = _usage(getattr(raw, "usage", None))
+        choices = getattr(raw, "choices", None)
         if not choices:
-            return Turn(calls=[], usage=usage, raw=raw)
+            raise ProviderError(f"the response holds no choices: {_describe(raw)}")
+        usage = _usage(getattr(raw, "usage", None))
         choice = choices[0]
-        message = choice.message
+        message = getattr(choice, "message", None)
         calls = [
-            RawCall(getattr(tc, "id", None), _function(tc).get("name") or "", _function(tc).get("arguments"))
+            RawCall(
+                getattr(tc, "id", None),
+                _function(tc).get("name") or "",
+                _function(tc).get("arguments"),
+            )
             for tc in (getattr(message, "tool_calls", None) or [])
         ]
-        stop, reason = _stop(getattr(choice, "finish_reason", None), getattr(message, "refusal", None))
+        stop, reason = _stop(
+            getattr(choice, "finish_reason", None), getattr(message, "refusal", None), raw
+        )
         return Turn(
             calls=unwrap_parallel(calls),
             stop=stop,
             reason=reason,
-            text=getattr(message, "content", None),
+            text=getattr(message, "content", None) or None,
             usage=usage,
             raw=raw,
         )
@@ -103,8 +137,14 @@ class _Building:
     parts: list[str] = field(default_factory=list)
     obj: Any = None  # arguments sent as an object instead of text
 
+    @property
+    def has_arguments(self) -> bool:
+        return self.obj is not None or any(self.parts)
+
     def raw(self) -> RawCall:
-        return RawCall(self.id, self.name, self.obj if self.obj is not None else "".join(self.parts))
+        return RawCall(
+            self.id, self.name, self.obj if self.obj is not None else "".join(self.parts)
+        )
 
 
 class ChatAssembler(Assembler):
@@ -133,18 +173,21 @@ class ChatAssembler(Assembler):
                 self._delta(delta)
             if getattr(choice, "finish_reason", None):
                 self.finish_reason = choice.finish_reason
-        done = len(self.building) if self.finish_reason else len(self.building) - 1
-        if self.finish_reason and _stop(self.finish_reason, None)[0] is not Stop.DONE:
-            done = self.emitted  # a cut-off call is not complete
-        return self._emit(done)
+        if self.finish_reason is None:
+            return self._emit(len(self.building) - 1)
+        if _stop(self.finish_reason, None, chunk)[0] is Stop.DONE:
+            return self._emit(len(self.building))
+        return []  # a cut-off or blocked call is not complete
 
     def finish(self) -> Turn:
+        if self.finish_reason is None:
+            raise ProviderError(
+                "the stream ended before the provider finished the response (no finish_reason "
+                f"after {len(self.chunks)} chunk(s)); the connection may have dropped",
+            )
         stop, reason = _stop(self.finish_reason, "".join(self.refusal) or None)
-        calls = [b.raw() for b in self.building]
-        if stop is Stop.DONE:
-            self._emit(len(self.building))
         return Turn(
-            calls=unwrap_parallel(calls),
+            calls=unwrap_parallel([b.raw() for b in self.building]),
             stop=stop,
             reason=reason,
             text="".join(self.text) or None,
@@ -169,9 +212,11 @@ class ChatAssembler(Assembler):
         if getattr(delta, "refusal", None):
             self.refusal.append(delta.refusal)
         for tc in getattr(delta, "tool_calls", None) or []:
-            building = self._locate(getattr(tc, "index", None), getattr(tc, "id", None) or None)
             function = _function(tc)
-            name = function.get("name")
+            name = function.get("name") or None
+            building = self._locate(
+                getattr(tc, "index", None), getattr(tc, "id", None) or None, name
+            )
             if name and not building.name:
                 building.name = name
             arguments = function.get("arguments")
@@ -180,22 +225,33 @@ class ChatAssembler(Assembler):
             elif arguments is not None:
                 building.obj = arguments
 
-    def _locate(self, index: int | None, call_id: str | None) -> _Building:
-        """The call a delta continues, or a new one (new index, or a new id at a known index)."""
-        current = self.building[-1] if self.building else None
-        for building in reversed(self.building[self.emitted :]):
-            if index is not None and building.index == index:
-                current = building
-                break
+    def _locate(self, index: int | None, call_id: str | None, name: str | None) -> _Building:
+        """The call a delta continues, or a new one.
+
+        A delta continues the open call with its `index` (or, without an index, the last
+        call), unless it starts another call: it names a tool and carries a different id,
+        or, without index and id, it names a tool after the current call's arguments began.
+        """
+        open_calls = self.building[self.emitted :]
+        if index is None:
+            current = open_calls[-1] if open_calls else None
         else:
-            if index is not None:
-                current = None
-        if current is None or (call_id and current.id and call_id != current.id):
+            current = next((b for b in reversed(open_calls) if b.index == index), None)
+        if current is not None and name and current.name and _starts_call(current, index, call_id):
+            current = None
+        if current is None:
             current = _Building(index=index, id=call_id)
             self.building.append(current)
         elif call_id and not current.id:
             current.id = call_id
         return current
+
+
+def _starts_call(current: _Building, index: int | None, call_id: str | None) -> bool:
+    """Whether a delta naming a tool starts a new call rather than continuing `current`."""
+    if call_id and current.id:
+        return call_id != current.id
+    return index is None and call_id is None and current.has_arguments
 
 
 def _function(tool_call: Any) -> dict[str, Any]:
@@ -204,19 +260,42 @@ def _function(tool_call: Any) -> dict[str, Any]:
         return {}
     if isinstance(function, dict):
         return function
-    return {"name": getattr(function, "name", None), "arguments": getattr(function, "arguments", None)}
+    return {
+        "name": getattr(function, "name", None),
+        "arguments": getattr(function, "arguments", None),
+    }
 
 
-def _stop(finish_reason: str | None, refusal: str | None) -> tuple[Stop, str]:
+def _stop(finish_reason: str | None, refusal: str | None, raw: Any = None) -> tuple[Stop, str]:
     if refusal:
         return Stop.REFUSAL, refusal
-    return _STOPS.get(finish_reason or "", Stop.DONE), finish_reason or ""
+    reason = finish_reason or ""
+    if reason.lower() == _ERROR_FINISH:
+        raise ProviderError(
+            f"the provider ended the response with finish_reason {reason!r}: {_describe(raw)}"
+        )
+    return _STOPS.get(reason.lower(), Stop.DONE), reason
 
 
 def _usage(usage: Any) -> Usage:
     if usage is None:
         return Usage()
-    return Usage(getattr(usage, "prompt_tokens", 0) or 0, getattr(usage, "completion_tokens", 0) or 0)
+    return Usage(
+        getattr(usage, "prompt_tokens", 0) or 0, getattr(usage, "completion_tokens", 0) or 0
+    )
+
+
+def _describe(raw: Any) -> str:
+    """A short account of an unexpected response, with the server's error message if any."""
+    error = getattr(raw, "error", None)
+    if error is None and isinstance(getattr(raw, "model_extra", None), dict):
+        error = raw.model_extra.get("error")
+    if isinstance(error, dict):
+        error = error.get("message", error)
+    if error is not None:
+        return f"error {str(error)[:300]!r}"
+    text = repr(raw)
+    return f"{type(raw).__name__} {text[:200]}{'...' if len(text) > 200 else ''}"
 
 
 def _tool_params(tools: ToolSet) -> list[dict[str, Any]]:
@@ -230,5 +309,4 @@ def _tool_params(tools: ToolSet) -> list[dict[str, Any]]:
 
 
 def _streaming(request: dict[str, Any]) -> dict[str, Any]:
-    return {"stream_options": {"include_usage": True}, **request, "stream": True}
-
+    return {"stream_options": INCLUDE_USAGE, **request, "stream": True}

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+import logging
+import re
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from ..calls import RawCall
 from ..errors import ConfigurationError
 from ..toolset import ToolSet
 from .base import Adapter
+
+logger = logging.getLogger("polycall")
 
 _PARALLEL_WRAPPERS = ("multi_tool_use.parallel", "parallel")
 
@@ -18,7 +22,20 @@ class _Default(str):
     """A tool choice polycall set itself (the user gave none), so it may fall back."""
 
 
+class _DefaultOptions(dict[str, Any]):
+    """Request options polycall added itself, so they may be dropped if the server refuses them."""
+
+
 REQUIRED = _Default("required")
+INCLUDE_USAGE = _DefaultOptions(include_usage=True)
+
+#: For each default polycall may set: what a server's 400 names when it refuses it, and
+#: what to send instead (None: leave the option out).
+_FALLBACKS: dict[str, tuple[re.Pattern[str], str | None]] = {
+    "tool_choice": (re.compile(r"tool[ _]?choice", re.IGNORECASE), "auto"),
+    "stream_options": (re.compile(r"stream[ _]?options", re.IGNORECASE), None),
+}
+_REFUSAL_STATUSES = (400, 422)
 
 
 def prepare_common(
@@ -37,44 +54,90 @@ def prepare_common(
     if adapter.model is not None:
         request.setdefault("model", adapter.model)
     request["tools"] = tools.dialect(f"{type(adapter).__name__}.tools", build)
-    if "tool_choice" not in request and not getattr(adapter, "required_unsupported", False):
+    if "tool_choice" not in request:
         request["tool_choice"] = REQUIRED
     return request
 
 
 def required_fallback(adapter: Adapter, fn: Callable[..., Any], request: dict[str, Any]) -> Any:
-    """`fn(**request)`; on a clear 400 refusing `tool_choice="required"` that polycall set
-    itself, once more with `"auto"` (and `"auto"` from then on for this client)."""
-    try:
-        return fn(**request)
-    except Exception as exc:
-        if not _rejects_required(exc, request):
-            raise
-        adapter.required_unsupported = True  # type: ignore[attr-defined]
-        return fn(**{**request, "tool_choice": "auto"})
+    """`fn(**request)`. When the server refuses, with a clear 400, a default polycall set
+    itself (`tool_choice="required"`, `stream_options`), send it again without that default
+    (`"auto"` for the tool choice), and remember the refusal for this client.
+    The user's own values are never changed."""
+    request = _known_refusals(adapter, request)
+    while True:
+        try:
+            return fn(**request)
+        except Exception as exc:
+            fallback = _fallback(adapter, exc, request)
+            if fallback is None:
+                raise
+            request = fallback
 
 
-async def arequired_fallback(adapter: Adapter, fn: Callable[..., Any], request: dict[str, Any]) -> Any:
+async def arequired_fallback(
+    adapter: Adapter, fn: Callable[..., Awaitable[Any]], request: dict[str, Any]
+) -> Any:
     """Async `required_fallback`."""
-    try:
-        return await fn(**request)
-    except Exception as exc:
-        if not _rejects_required(exc, request):
-            raise
-        adapter.required_unsupported = True  # type: ignore[attr-defined]
-        return await fn(**{**request, "tool_choice": "auto"})
+    request = _known_refusals(adapter, request)
+    while True:
+        try:
+            return await fn(**request)
+        except Exception as exc:
+            fallback = _fallback(adapter, exc, request)
+            if fallback is None:
+                raise
+            request = fallback
 
 
-def _rejects_required(exc: Exception, request: dict[str, Any]) -> bool:
-    return (
-        request.get("tool_choice") is REQUIRED
-        and getattr(exc, "status_code", None) == 400
-        and "tool_choice" in str(exc)
-    )
+def _refused(adapter: Adapter) -> set[str]:
+    """The defaults this client's server has refused, kept for the client's lifetime."""
+    refused: set[str] = adapter.__dict__.setdefault("refused_defaults", set())
+    return refused
+
+
+def _is_default(value: Any) -> bool:
+    return isinstance(value, (_Default, _DefaultOptions))
+
+
+def _without(request: dict[str, Any], key: str) -> dict[str, Any]:
+    replacement = _FALLBACKS[key][1]
+    if replacement is None:
+        return {k: v for k, v in request.items() if k != key}
+    return {**request, key: replacement}
+
+
+def _known_refusals(adapter: Adapter, request: dict[str, Any]) -> dict[str, Any]:
+    for key in _refused(adapter):
+        if _is_default(request.get(key)):
+            request = _without(request, key)
+    return request
+
+
+def _fallback(adapter: Adapter, exc: Exception, request: dict[str, Any]) -> dict[str, Any] | None:
+    """The request without the default that `exc` refuses, or None if it refuses none."""
+    if getattr(exc, "status_code", None) not in _REFUSAL_STATUSES:
+        return None
+    message = str(exc)
+    for key, (pattern, replacement) in _FALLBACKS.items():
+        if _is_default(request.get(key)) and pattern.search(message):
+            _refused(adapter).add(key)
+            logger.warning(
+                "the server refused %s=%s that polycall sets by default; sending %s from now on",
+                key,
+                json.dumps(request[key]),
+                "no " + key if replacement is None else f"{key}={json.dumps(replacement)}",
+            )
+            return _without(request, key)
+    return None
 
 
 def unwrap_parallel(calls: Sequence[RawCall]) -> list[RawCall]:
-    """Replace each `multi_tool_use.parallel` wrapper call by the calls inside it."""
+    """Replace each `multi_tool_use.parallel` wrapper call by the calls inside it.
+
+    `recipient_name: "functions.X"` becomes tool `X`; the inner calls get ids derived from
+    the wrapper's id (`<id>_0`, `<id>_1`, ...).
+    """
     out: list[RawCall] = []
     for call in calls:
         inner = _inner_calls(call) if call.name in _PARALLEL_WRAPPERS else None

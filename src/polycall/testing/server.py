@@ -48,7 +48,7 @@ class Gate:
         self._event.set()
 
     def wait(self) -> None:
-        self.reached.set()
+        self.reached.set()  # already set when a chunk came before the gate
         if not self._event.wait(GATE_TIMEOUT):
             self.timed_out = True
 
@@ -109,7 +109,7 @@ class FakeProvider:
         self._queue: deque[Response | Responder] = deque()
         self._responder: Responder | None = None
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, port), _handler(self))
+        self._server = _QuietServer((host, port), _handler(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -137,7 +137,9 @@ class FakeProvider:
 
     def start(self) -> FakeProvider:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+            )
             self._thread.start()
         return self
 
@@ -169,9 +171,17 @@ class FakeProvider:
         return scripted(request) if callable(scripted) else scripted
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """Clients that hang up mid-response (a closed stream) are expected, not worth a traceback."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        return
+
+
 def _handler(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out at once, not 40 ms apart
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
             return
@@ -205,10 +215,14 @@ def _handler(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
             self.send_header("Cache-Control", "no-cache")
             self.end_headers()
             try:
-                for chunk in response.chunks:
+                chunks = response.chunks
+                for i, chunk in enumerate(chunks):
                     if isinstance(chunk, Gate):
                         chunk.wait()
                         continue
+                    following = chunks[i + 1] if i + 1 < len(chunks) else None
+                    if isinstance(following, Gate):
+                        following.reached.set()  # before the client can see this chunk
                     if chunk:
                         self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
                         self.wfile.flush()

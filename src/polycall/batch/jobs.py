@@ -1,0 +1,314 @@
+"""Batch jobs: submit many `create` requests at once, wait, and read one result per request."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from ..calls import ToolCalls
+from ..client import provider_errors
+from ..errors import ConfigurationError, PolycallError
+from ..modes import Mode
+from ..toolset import tool_set
+from .common import Backend, BatchError, BatchStatus, BatchTimeoutError, Output
+from .progress import Progress
+from .requests import items_of
+from .results import account, status_detail, to_calls
+
+if TYPE_CHECKING:
+    from ..client import AsyncClient, Client
+    from ..providers.base import Adapter
+
+Result = tuple[str, "ToolCalls[Any] | PolycallError"]
+
+#: How often `wait()` asks the provider, in seconds, unless told otherwise.
+POLL_INTERVAL = 30.0
+
+
+def backend_for(adapter: Adapter) -> Backend:
+    """The Batch API of the adapter's provider, chosen by its mode."""
+    mode = adapter.mode
+    if mode in (Mode.PARALLEL_TOOLS, Mode.RESPONSES_PARALLEL_TOOLS):
+        from .openai_batch import OpenAIBatch
+
+        return OpenAIBatch(adapter)
+    if mode is Mode.ANTHROPIC_PARALLEL_TOOLS:
+        from .anthropic_batch import AnthropicBatch
+
+        return AnthropicBatch(adapter)
+    if mode is Mode.GENAI_PARALLEL_TOOLS:
+        from .gemini_batch import GeminiBatch
+
+        return GeminiBatch(adapter)
+    raise ConfigurationError(
+        f"batches are not supported for Mode.{mode.name} yet; Vertex AI batch prediction is "
+        "planned next. Use from_openai, from_anthropic or from_genai (Gemini API) for batches"
+    )
+
+
+class _Job:
+    """What the sync and async jobs share: identity, tools, and reading results."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        status: BatchStatus,
+        response_model: Any,
+        *,
+        custom_ids: list[str] | None = None,
+        context: Any = None,
+        client: Any = None,
+    ) -> None:
+        self.id = status.id
+        self.response_model = response_model
+        self._backend = backend
+        self._tools = tool_set(response_model)
+        self._custom_ids = custom_ids
+        self.last_status = self._seen(status)
+        self._context = context
+        self._limits = getattr(client, "limits", None)
+
+    @property
+    def custom_ids(self) -> list[str] | None:
+        """The submitted ids, in order (None for a resumed job until its results are read)."""
+        return self._custom_ids
+
+    def _seen(self, status: BatchStatus) -> BatchStatus:
+        """Keep the latest status; its total is the number submitted where the provider omits it."""
+        if status.total is None and self._custom_ids is not None:
+            status = replace(status, total=len(self._custom_ids))
+        self.last_status = status
+        return status
+
+    def _ended(self, status: BatchStatus) -> BatchStatus:
+        if not status.done:
+            raise BatchError(
+                f"batch {self.id} is {status.state} ({status.provider_state}); its results are "
+                "ready once it has ended: call wait() first"
+            )
+        return status
+
+    def _results(self, status: BatchStatus, output: Output) -> Iterator[Result]:
+        if self._custom_ids is None:
+            self._custom_ids = output.custom_ids
+        if self._custom_ids is None and status.state == "failed":
+            detail = status_detail(status)
+            raise BatchError(
+                f"batch {self.id} failed ({status.provider_state}{': ' + detail if detail else ''}) "
+                "and the provider keeps no list of its requests: every request of it failed"
+            )
+        return self._each(status, output)
+
+    def _each(self, status: BatchStatus, output: Output) -> Iterator[Result]:
+        for custom_id, result in account(output.outcomes, self._custom_ids, status):
+            yield custom_id, to_calls(
+                self._backend.adapter, self._tools, custom_id, result,
+                context=self._context, limits=self._limits,
+            )
+
+    def _timeout(self, status: BatchStatus, timeout: float) -> BatchTimeoutError:
+        return BatchTimeoutError(
+            f"batch {self.id} is still {status.state} ({status.provider_state}, "
+            f"{status.processed}/{status.total if status.total is not None else '?'} processed) "
+            f"after {timeout:g}s; it goes on at the provider: wait again, resume it later, or cancel()",
+            status=status,
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(id={self.id!r}, state={self.last_status.state!r})"
+
+
+class BatchJob(_Job):
+    """A submitted batch, on a sync client."""
+
+    def status(self) -> BatchStatus:
+        """Ask the provider where the job is."""
+        with provider_errors():
+            return self._seen(self._backend.retrieve(self.id))
+
+    def wait(
+        self, *, poll_interval: float = POLL_INTERVAL, timeout: float | None = None, progress: bool = True
+    ) -> BatchStatus:
+        """Poll until the job has ended; `BatchTimeoutError` after `timeout` seconds.
+
+        With `progress=True` a bar shows once a poll finds the job still running, if `tqdm`
+        or `rich` is installed.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        bar = Progress(progress)
+        try:
+            while True:
+                status = self.status()
+                bar.update(status)
+                if status.done:
+                    return status
+                pause = _pause(poll_interval, deadline)
+                if pause is None:
+                    raise self._timeout(status, timeout or 0.0)
+                time.sleep(pause)
+        finally:
+            bar.close()
+
+    def cancel(self) -> BatchStatus:
+        """Ask the provider to stop the job; requests already answered keep their results."""
+        with provider_errors():
+            return self._seen(self._backend.cancel(self.id))
+
+    def results(self) -> Iterator[Result]:
+        """`(custom_id, ToolCalls | PolycallError)` for every request of the ended job
+        (an ended job does not change: the status `wait()` saw last is reused)."""
+        status = self._ended(self.last_status if self.last_status.done else self.status())
+        with provider_errors():
+            output = self._backend.output(status, self._custom_ids)
+        return self._results(status, output)
+
+
+class AsyncBatchJob(_Job):
+    """A submitted batch, on an async client: the same methods, awaited."""
+
+    async def status(self) -> BatchStatus:
+        """Ask the provider where the job is."""
+        with provider_errors():
+            return self._seen(await self._backend.aretrieve(self.id))
+
+    async def wait(
+        self, *, poll_interval: float = POLL_INTERVAL, timeout: float | None = None, progress: bool = True
+    ) -> BatchStatus:
+        """Poll until the job has ended; `BatchTimeoutError` after `timeout` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        bar = Progress(progress)
+        try:
+            while True:
+                status = await self.status()
+                bar.update(status)
+                if status.done:
+                    return status
+                pause = _pause(poll_interval, deadline)
+                if pause is None:
+                    raise self._timeout(status, timeout or 0.0)
+                await asyncio.sleep(pause)
+        finally:
+            bar.close()
+
+    async def cancel(self) -> BatchStatus:
+        """Ask the provider to stop the job; requests already answered keep their results."""
+        with provider_errors():
+            return self._seen(await self._backend.acancel(self.id))
+
+    async def results(self) -> AsyncIterator[Result]:
+        """`(custom_id, ToolCalls | PolycallError)` for every request of the ended job
+        (an ended job does not change: the status `wait()` saw last is reused)."""
+        status = self._ended(self.last_status if self.last_status.done else await self.status())
+        with provider_errors():
+            output = await self._backend.aoutput(status, self._custom_ids)
+        for result in self._results(status, output):
+            yield result
+
+
+def _pause(poll_interval: float, deadline: float | None) -> float | None:
+    """How long to sleep before the next poll; None once the deadline has passed."""
+    if deadline is None:
+        return poll_interval
+    left = deadline - time.monotonic()
+    return None if left <= 0 else min(poll_interval, left)
+
+
+class Batches:
+    """`client.batch`: the provider's Batch API."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def submit(
+        self,
+        requests: Iterable[Mapping[str, Any]],
+        *,
+        response_model: Any,
+        validation_context: Any = None,
+        context: Any = None,
+        **shared: Any,
+    ) -> BatchJob:
+        """Send every request as one batch job. Each request holds the kwargs of one `create`
+        plus an optional `custom_id` (default `request-<n>`); `shared` kwargs go to every one."""
+        backend = backend_for(self._client.adapter)
+        items = items_of(requests, backend.adapter, tool_set(response_model), shared)
+        backend.check(items)
+        with provider_errors():
+            status = backend.submit(items)
+        return BatchJob(
+            backend, status, response_model, custom_ids=[item.custom_id for item in items],
+            context=_context(validation_context, context), client=self._client,
+        )
+
+    def resume(
+        self, job_id: str, *, response_model: Any, validation_context: Any = None, context: Any = None
+    ) -> BatchJob:
+        """Reattach to a job submitted earlier (e.g. before a restart), by its id."""
+        return BatchJob(
+            backend_for(self._client.adapter), _unknown(job_id), response_model,
+            context=_context(validation_context, context), client=self._client,
+        )
+
+
+class AsyncBatches:
+    """`client.batch` on an async client: the same methods, awaited."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def submit(
+        self,
+        requests: Iterable[Mapping[str, Any]],
+        *,
+        response_model: Any,
+        validation_context: Any = None,
+        context: Any = None,
+        **shared: Any,
+    ) -> AsyncBatchJob:
+        """Send every request as one batch job (see `Batches.submit`)."""
+        backend = backend_for(self._client.adapter)
+        items = items_of(requests, backend.adapter, tool_set(response_model), shared)
+        backend.check(items)
+        with provider_errors():
+            status = await backend.asubmit(items)
+        return AsyncBatchJob(
+            backend, status, response_model, custom_ids=[item.custom_id for item in items],
+            context=_context(validation_context, context), client=self._client,
+        )
+
+    def resume(
+        self, job_id: str, *, response_model: Any, validation_context: Any = None, context: Any = None
+    ) -> AsyncBatchJob:
+        """Reattach to a job submitted earlier, by its id (nothing is sent until you ask)."""
+        return AsyncBatchJob(
+            backend_for(self._client.adapter), _unknown(job_id), response_model,
+            context=_context(validation_context, context), client=self._client,
+        )
+
+
+def resume(
+    client: Client | AsyncClient,
+    job_id: str,
+    *,
+    response_model: Any,
+    validation_context: Any = None,
+    context: Any = None,
+) -> BatchJob | AsyncBatchJob:
+    """Reattach to a batch job by its id after a restart; give the same `response_model` it
+    was submitted with (the provider does not keep it). Nothing is sent until you ask."""
+    return client.batch.resume(
+        job_id, response_model=response_model, validation_context=validation_context, context=context
+    )
+
+
+def _unknown(job_id: str) -> BatchStatus:
+    if not isinstance(job_id, str) or not job_id:
+        raise ConfigurationError(f"resume() takes the job id submit() gave (job.id), got {job_id!r}")
+    return BatchStatus(id=job_id, state="unknown", provider_state="unknown")
+
+
+def _context(validation_context: Any, context: Any) -> Any:
+    return validation_context if validation_context is not None else context

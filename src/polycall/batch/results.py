@@ -1,0 +1,150 @@
+"""From the provider's output to one result per request: reading, accounting, validating."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from ..calls import CallFailure, Stop, ToolCalls
+from ..errors import PolycallError, UnknownToolError, ValidationFailed
+from ..limits import Limits
+from ..providers.base import Adapter
+from ..session import Session
+from ..toolset import ToolSet
+from .common import BatchItemError, BatchStatus, Outcome
+
+_CUSTOM_ID_IN_TEXT = re.compile(r'"custom_id"\s*:\s*"([^"\\]{1,200})"')
+
+
+def salvage_id(text: str) -> str | None:
+    """The custom id of an unreadable output line, where it can still be seen."""
+    match = _CUSTOM_ID_IN_TEXT.search(text)
+    return match.group(1) if match else None
+
+
+def unreadable(line_number: int, text: str, why: str) -> Outcome:
+    custom_id = salvage_id(text)
+    shown = custom_id or f"<unreadable line {line_number}>"
+    error = BatchItemError(
+        f"batch request {shown}: output line {line_number} could not be read ({why}): {text[:200]!r}",
+        custom_id=shown,
+        kind="unreadable",
+    )
+    return custom_id, error
+
+
+def read_jsonl(text: str, first_line: int = 1) -> Iterator[tuple[int, str, Any]]:
+    """(line number, text, parsed JSON or None) for each non-blank line."""
+    for number, line in enumerate(text.splitlines(), first_line):
+        if not line.strip():
+            continue
+        try:
+            yield number, line, json.loads(line)
+        except ValueError:
+            yield number, line, None
+
+
+def to_sdk(model: type[Any], body: Any) -> Any:
+    """A plain JSON dict as the SDK's response type, leniently, as the SDK itself builds it."""
+    if not isinstance(body, dict):
+        return body
+    try:
+        return model.model_validate(body)
+    except Exception:  # noqa: BLE001 - a lenient build follows, like the SDK's own
+        return model.model_construct(**body)
+
+
+def account(
+    outcomes: Iterable[Outcome], custom_ids: list[str] | None, status: BatchStatus
+) -> Iterator[tuple[str, Any]]:
+    """Every request exactly once: the outcomes in the provider's order, then an error for
+    each submitted request the output does not hold."""
+    seen: set[str] = set()
+    unattributed: list[BatchItemError] = []
+    for custom_id, result in outcomes:
+        if custom_id is None:
+            unattributed.append(result)
+            continue
+        if custom_id in seen:
+            continue
+        seen.add(custom_id)
+        yield custom_id, result
+    missing = [custom_id for custom_id in custom_ids or () if custom_id not in seen]
+    for custom_id in missing:
+        yield custom_id, _missing(custom_id, status, unattributed)
+    if custom_ids is None or not missing:
+        for error in unattributed:
+            yield error.custom_id, error
+
+
+def _missing(custom_id: str, status: BatchStatus, unattributed: list[BatchItemError]) -> BatchItemError:
+    if status.state == "failed":
+        reason = "the provider rejected the whole batch"
+        detail = f": {status_detail(status)}" if status_detail(status) else ""
+        return BatchItemError(
+            f"batch request {custom_id}: {reason} (batch {status.id} {status.provider_state}){detail}",
+            custom_id=custom_id,
+            kind="failed",
+        )
+    kind = {"expired": "expired", "cancelled": "cancelled"}.get(status.state, "missing")
+    message = (
+        f"batch request {custom_id} has no result in the provider's output "
+        f"(batch {status.id} ended {status.provider_state})"
+    )
+    if unattributed:
+        message += f"; the output also had {len(unattributed)} unreadable line(s)"
+    return BatchItemError(message, custom_id=custom_id, kind=kind)
+
+
+def status_detail(status: BatchStatus) -> str:
+    """The provider's own words on why a batch failed, where it gives them."""
+    errors = getattr(getattr(status.raw, "errors", None), "data", None) or []
+    single = getattr(status.raw, "error", None)
+    if single is not None:
+        errors = [single]
+    return "; ".join(
+        f"{getattr(e, 'message', e)}" + (f" (line {e.line})" if getattr(e, "line", None) else "")
+        for e in errors
+    )
+
+
+def to_calls(
+    adapter: Adapter,
+    tools: ToolSet,
+    custom_id: str,
+    result: Any,
+    *,
+    context: Any = None,
+    limits: Limits | None = None,
+) -> ToolCalls[Any] | PolycallError:
+    """One batch result through the same parsing and validation as `create` (no retries)."""
+    if isinstance(result, PolycallError):
+        return _tagged(result, custom_id)
+    session = Session(adapter, tools, {}, context=context, limits=limits)
+    session.begin()
+    try:
+        turn = adapter.parse(result)
+        session.complete(turn)
+        failures = [slot for slot in session.slots if isinstance(slot, CallFailure)]
+        if turn.stop is Stop.DONE and failures:
+            kind = UnknownToolError if any(f.unknown_tool for f in failures) else ValidationFailed
+            return _tagged(kind(failures, valid=session.valid(), attempts=1, raw=turn.raw), custom_id)
+        failure = session.conclude(turn)
+    except PolycallError as error:
+        return _tagged(error, custom_id)
+    except Exception as exc:  # noqa: BLE001 - an odd response must not end the whole batch
+        odd = BatchItemError(
+            f"batch request {custom_id}: the response could not be read: {type(exc).__name__}: {exc}",
+            custom_id=custom_id,
+            kind="unreadable",
+        )
+        odd.raw = result
+        return odd
+    return _tagged(failure, custom_id) if failure is not None else session.result()
+
+
+def _tagged(error: PolycallError, custom_id: str) -> PolycallError:
+    error.custom_id = custom_id  # type: ignore[attr-defined]
+    return error

@@ -1,0 +1,318 @@
+"""Anthropic Messages: `Mode.ANTHROPIC_PARALLEL_TOOLS`."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..calls import RawCall, Reply, Stop, Turn, Usage
+from ..errors import ConfigurationError
+from ..modes import Mode
+from ..toolset import ToolSet, parse_arguments
+from .base import Adapter, Assembler
+
+#: `max_tokens` sent when the caller gives none (the Messages API requires one).
+DEFAULT_MAX_TOKENS = 4096
+
+_STOPS = {
+    "max_tokens": Stop.LENGTH,
+    "model_context_window_exceeded": Stop.LENGTH,
+    "refusal": Stop.REFUSAL,
+}
+_SYSTEM_ROLES = ("system", "developer")
+_INPUT_FIELDS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+
+
+class AnthropicMessages(Adapter):
+    """`client.messages.create` with one custom tool per response_model member."""
+
+    mode = Mode.ANTHROPIC_PARALLEL_TOOLS
+
+    def prepare(self, tools: ToolSet, kwargs: dict[str, Any]) -> dict[str, Any]:
+        if "tools" in kwargs:
+            raise ConfigurationError("tools come from response_model; do not pass tools= as well")
+        request = dict(kwargs)
+        if self.model is not None:
+            request.setdefault("model", self.model)
+        if request.get("model") is None:
+            raise ConfigurationError("Anthropic needs model=..., per call or in from_anthropic()")
+        if "messages" not in request:
+            raise ConfigurationError("Anthropic needs messages=[...]")
+        system, request["messages"] = _split_system(request["messages"])
+        if system:
+            given = request.get("system")
+            request["system"] = _join_system([given, *system] if given else system)
+        if request.get("max_tokens") is None:
+            request["max_tokens"] = DEFAULT_MAX_TOKENS
+        request["tools"] = tools.dialect(f"{type(self).__name__}.tools", _tool_params)
+        if "tool_choice" not in request:
+            # Extended thinking refuses a forced tool choice; "auto" is the one it accepts.
+            thinking = (request.get("thinking") or {}).get("type") not in (None, "disabled")
+            request["tool_choice"] = {"type": "auto" if thinking else "any"}
+        return request
+
+    def extend(self, request: dict[str, Any], messages: Sequence[Any]) -> dict[str, Any]:
+        return {**request, "messages": [*request["messages"], *messages]}
+
+    def send(self, request: dict[str, Any]) -> Any:
+        return self.client.messages.create(**request)
+
+    async def asend(self, request: dict[str, Any]) -> Any:
+        return await self.client.messages.create(**request)
+
+    @contextmanager
+    def stream(self, request: dict[str, Any]) -> Iterator[Any]:
+        events = self.send({**request, "stream": True})
+        try:
+            yield events
+        finally:
+            close = getattr(events, "close", None)  # older SDK streams only have .response
+            (close or events.response.close)()
+
+    @asynccontextmanager
+    async def astream(self, request: dict[str, Any]) -> AsyncIterator[Any]:
+        events = await self.asend({**request, "stream": True})
+        try:
+            yield events
+        finally:
+            close = getattr(events, "close", None)
+            closing = (close or events.response.aclose)()
+            if inspect.isawaitable(closing):
+                await closing
+
+    def parse(self, raw: Any) -> Turn:
+        calls: list[RawCall] = []
+        texts: list[str] = []
+        for block in getattr(raw, "content", None) or []:
+            kind = getattr(block, "type", None)
+            if kind == "tool_use":
+                calls.append(_raw_call(block))
+            elif kind == "text":
+                texts.append(getattr(block, "text", "") or "")
+        stop, reason = _stop(getattr(raw, "stop_reason", None), getattr(raw, "stop_details", None))
+        tokens = _tokens(getattr(raw, "usage", None), {})
+        return Turn(
+            calls=calls,
+            stop=stop,
+            reason=reason,
+            text=_join_text(texts),
+            usage=_usage(tokens),
+            raw=raw,
+        )
+
+    def assembler(self) -> Assembler:
+        return MessagesAssembler()
+
+    def assistant_message(self, calls: Sequence[RawCall], text: str | None) -> Any:
+        content: list[dict[str, Any]] = []
+        if text and text.strip():  # the API refuses empty text blocks
+            content.append({"type": "text", "text": text})
+        content += [
+            {"type": "tool_use", "id": call.id, "name": call.name, "input": _input(call.arguments)}
+            for call in calls
+        ]
+        return {"role": "assistant", "content": content}
+
+    def reply_messages(self, replies: Sequence[Reply]) -> list[Any]:
+        if not replies:
+            return []
+        blocks = []
+        for reply in replies:
+            block: dict[str, Any] = {
+                "type": "tool_result",
+                "tool_use_id": reply.call_id,
+                "content": reply.content,
+            }
+            if reply.is_error:
+                block["is_error"] = True
+            blocks.append(block)
+        return [{"role": "user", "content": blocks}]
+
+
+@dataclass
+class _ToolBlock:
+    """One `tool_use` content block being streamed."""
+
+    start: RawCall  # id, name and the input of `content_block_start` (normally `{}`)
+    parts: list[str] = field(default_factory=list)
+    done: bool = False
+
+    def raw(self) -> RawCall:
+        text = "".join(self.parts)
+        return RawCall(
+            self.start.id, self.start.name, text if text.strip() else self.start.arguments
+        )
+
+
+class MessagesAssembler(Assembler):
+    """Raw stream events: a `tool_use` block is a complete call at its `content_block_stop`.
+
+    Block indexes count text (and other) blocks too; an event without an index continues
+    the block started last. `message_start` carries the input usage, `message_delta` the stop
+    reason and the cumulative output usage.
+    """
+
+    def __init__(self) -> None:
+        self.tools: dict[int | None, _ToolBlock] = {}
+        self.order: list[_ToolBlock] = []
+        self.texts: dict[int | None, list[str]] = {}
+        self.current: int | None = None
+        self.emitted = 0
+        self.stop_reason: str | None = None
+        self.stop_details: Any = None
+        self.tokens: dict[str, int] = {}
+        self.events: list[Any] = []
+
+    def feed(self, chunk: Any) -> list[RawCall]:
+        self.events.append(chunk)
+        kind = getattr(chunk, "type", None)
+        if kind == "message_start":
+            self.tokens = _tokens(
+                getattr(getattr(chunk, "message", None), "usage", None), self.tokens
+            )
+        elif kind == "content_block_start":
+            self._start(getattr(chunk, "index", None), getattr(chunk, "content_block", None))
+        elif kind == "content_block_delta":
+            self._delta(self._index(chunk), getattr(chunk, "delta", None))
+        elif kind == "content_block_stop":
+            block = self.tools.get(self._index(chunk))
+            if block is not None:
+                block.done = True
+        elif kind == "message_delta":
+            delta = getattr(chunk, "delta", None)
+            self.stop_reason = getattr(delta, "stop_reason", None) or self.stop_reason
+            self.stop_details = getattr(delta, "stop_details", None) or self.stop_details
+            self.tokens = _tokens(getattr(chunk, "usage", None), self.tokens)
+        ready: list[RawCall] = []
+        while self.emitted < len(self.order) and self.order[self.emitted].done:
+            ready.append(self.order[self.emitted].raw())
+            self.emitted += 1
+        return ready
+
+    def finish(self) -> Turn:
+        stop, reason = _stop(self.stop_reason, self.stop_details)
+        if self.stop_reason is None and any(not block.done for block in self.order):
+            stop, reason = Stop.LENGTH, "the stream ended inside a tool_use block"
+        return Turn(
+            calls=[block.raw() for block in self.order],
+            stop=stop,
+            reason=reason,
+            text=_join_text(["".join(parts) for parts in self.texts.values()]),
+            usage=_usage(self.tokens),
+            raw=self.events,
+        )
+
+    def partial(self) -> tuple[str, str] | None:
+        if not self.order or self.order[-1].done or self.stop_reason is not None:
+            return None
+        current = self.order[-1]
+        return current.start.name, "".join(current.parts)
+
+    def _index(self, event: Any) -> int | None:
+        index = getattr(event, "index", None)
+        return self.current if index is None else index
+
+    def _start(self, index: int | None, block: Any) -> None:
+        if index is None:
+            index = 0 if self.current is None else self.current + 1
+        self.current = index
+        kind = getattr(block, "type", None)
+        if kind == "tool_use":
+            tool = _ToolBlock(_raw_call(block))
+            self.tools[index] = tool
+            self.order.append(tool)
+        elif kind == "text":
+            self.texts[index] = [getattr(block, "text", "") or ""]
+
+    def _delta(self, index: int | None, delta: Any) -> None:
+        kind = getattr(delta, "type", None)
+        if kind == "input_json_delta" and index in self.tools:
+            self.tools[index].parts.append(getattr(delta, "partial_json", "") or "")
+        elif kind == "text_delta":
+            self.texts.setdefault(index, []).append(getattr(delta, "text", "") or "")
+
+
+def _split_system(messages: Any) -> tuple[list[Any], list[Any]]:
+    """The contents of the OpenAI-style system (and developer) messages; the other messages."""
+    system: list[Any] = []
+    rest: list[Any] = []
+    for message in messages:
+        if isinstance(message, dict) and message.get("role") in _SYSTEM_ROLES:
+            if message.get("content"):
+                system.append(message["content"])
+        else:
+            rest.append(message)
+    return system, rest
+
+
+def _join_system(parts: list[Any]) -> Any:
+    """One `system` value: strings joined by a blank line; text blocks if any part is blocks."""
+    if all(isinstance(part, str) for part in parts):
+        return "\n\n".join(part for part in parts if part)
+    blocks: list[Any] = []
+    for part in parts:
+        if isinstance(part, str):
+            if part:
+                blocks.append({"type": "text", "text": part})
+        else:
+            blocks.extend(part)
+    return blocks
+
+
+def _join_text(texts: Sequence[str]) -> str | None:
+    return "\n\n".join(t for t in texts if t) or None
+
+
+def _tool_params(tools: ToolSet) -> list[dict[str, Any]]:
+    return [
+        {"name": t.name, "description": t.description, "input_schema": t.schema}
+        for t in tools.tools
+    ]
+
+
+def _raw_call(block: Any) -> RawCall:
+    """A `tool_use` block as a call: its id, its tool name, its `input` object."""
+    return RawCall(
+        getattr(block, "id", None), getattr(block, "name", "") or "", getattr(block, "input", None)
+    )
+
+
+def _input(arguments: Any) -> dict[str, Any]:
+    """Call arguments as the object a `tool_use` block needs (`{}` when they are not one)."""
+    parsed = parse_arguments(arguments)
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _stop(stop_reason: str | None, details: Any) -> tuple[Stop, str]:
+    stop = _STOPS.get(stop_reason or "", Stop.DONE)
+    reason = stop_reason or ""
+    if stop is Stop.REFUSAL and details is not None:
+        category = _get(details, "category")
+        explanation = _get(details, "explanation")
+        reason += f" ({category})" if category else ""
+        reason += f": {explanation}" if explanation else ""
+    return stop, reason
+
+
+def _tokens(usage: Any, known: dict[str, int]) -> dict[str, int]:
+    """`known` updated with the counts `usage` reports (message_delta's are cumulative)."""
+    if usage is None:
+        return known
+    updated = dict(known)
+    for name in (*_INPUT_FIELDS, "output_tokens"):
+        value = _get(usage, name)
+        if isinstance(value, int):
+            updated[name] = value
+    return updated
+
+
+def _usage(tokens: dict[str, int]) -> Usage:
+    """Input counts cache writes and reads too: the whole prompt, as Anthropic bills it."""
+    return Usage(sum(tokens.get(name, 0) for name in _INPUT_FIELDS), tokens.get("output_tokens", 0))
+
+
+def _get(obj: Any, name: str) -> Any:
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)

@@ -1,0 +1,577 @@
+"""What the google-genai and Vertex AI adapters share: Gemini's wire semantics.
+
+Both SDKs speak the same `generateContent` protocol, so everything here works on plain
+snake_case dicts in that protocol's shape (`candidates[0].content.parts[*].function_call`,
+`finish_reason`, `usage_metadata`, ...). Each adapter only converts its SDK's objects to
+such dicts (`response_dict`) and back (`native_content`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from abc import abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..calls import RawCall, Reply, Stop, Turn, Usage
+from ..errors import ConfigurationError
+from ..toolset import ToolSet
+from .base import Adapter, Assembler
+
+# ---------------------------------------------------------------------------------------
+# Schema dialect: Gemini takes an OpenAPI 3.0 subset, not JSON Schema.
+
+_TYPES = {
+    "string": "STRING",
+    "integer": "INTEGER",
+    "number": "NUMBER",
+    "boolean": "BOOLEAN",
+    "array": "ARRAY",
+    "object": "OBJECT",
+}
+_FORMATS = {"STRING": {"enum", "date-time"}, "INTEGER": {"int32", "int64"}, "NUMBER": {"float", "double"}}
+_KEPT = ("minimum", "maximum", "minItems", "maxItems")
+
+
+def declarations(tools: ToolSet) -> list[dict[str, Any]]:
+    """One function declaration per tool, in Gemini's schema dialect (cached per tool set)."""
+
+    def build(tools: ToolSet) -> list[dict[str, Any]]:
+        out = []
+        for tool in tools.tools:
+            declaration: dict[str, Any] = {"name": tool.name}
+            if tool.description:
+                declaration["description"] = tool.description
+            parameters = gemini_schema(tool.schema, tool.name)
+            if parameters.get("properties"):
+                declaration["parameters"] = parameters
+            out.append(declaration)
+        return out
+
+    return tools.dialect("gemini.declarations", build)
+
+
+def gemini_schema(schema: Mapping[str, Any], where: str = "schema") -> dict[str, Any]:
+    """A pydantic JSON schema in Gemini's dialect: `$ref`s inlined, `Optional` as
+    `nullable`, string enums kept, keys Gemini rejects dropped; the top-level title and
+    description go (the function has its own)."""
+    defs = schema.get("$defs", {})
+    converted = _convert(schema, defs, (), where)
+    converted.pop("description", None)
+    return converted
+
+
+def _convert(
+    node: Mapping[str, Any], defs: Mapping[str, Any], seen: tuple[str, ...], where: str
+) -> dict[str, Any]:
+    node, seen = _resolve(node, defs, seen, where)
+    raw_types = node.get("type")
+    types = list(raw_types) if isinstance(raw_types, list) else [raw_types] if raw_types else []
+    options = list(node.get("anyOf") or node.get("oneOf") or ())
+    nullable = "null" in types or any(option.get("type") == "null" for option in options)
+    types = [t for t in types if t != "null"]
+    options = [option for option in options if option.get("type") != "null"]
+    if len(options) == 1 and not types:  # Optional[X] is X, nullable
+        inner, inner_seen = _resolve(options[0], defs, seen, where)
+        outer: dict[str, Any] = {k: node[k] for k in ("description", "default") if k in node}
+        out = _convert({**inner, **outer}, defs, inner_seen, where)
+    else:
+        out = {}
+        if options:
+            out["anyOf"] = [_convert(option, defs, seen, where) for option in options]
+        if len(types) == 1:
+            out["type"] = _TYPES.get(types[0], types[0].upper())
+        elif types:
+            out["anyOf"] = [{"type": _TYPES.get(t, t.upper())} for t in types]
+        notes = [node.get("description") or ""]
+        out.update(_details(node, defs, seen, where, out.get("type", ""), notes))
+        notes.append(_default(node))
+        if any(notes):
+            out["description"] = " ".join(note for note in notes if note)
+    if nullable:
+        out["nullable"] = True
+    return out
+
+
+def _details(
+    node: Mapping[str, Any], defs: Mapping[str, Any], seen: tuple[str, ...], where: str,
+    kind: str, notes: list[str],
+) -> dict[str, Any]:
+    """Enum, format, properties, items and bounds of one schema node; what Gemini cannot
+    express goes into `notes` for the description."""
+    out: dict[str, Any] = {}
+    enum = list(node["enum"]) if "enum" in node else [node["const"]] if "const" in node else None
+    if enum is not None and all(isinstance(value, str) for value in enum):
+        out["type"], out["enum"] = "STRING", enum
+    elif enum is not None:
+        notes.append("One of: " + ", ".join(json.dumps(value) for value in enum) + ".")
+    fmt = node.get("format")
+    if fmt in _FORMATS.get(out.get("type", kind), ()):
+        out["format"] = fmt
+    elif fmt:
+        notes.append(f"Format: {fmt}.")
+    if "properties" in node:
+        out["type"] = "OBJECT"
+        out["properties"] = {
+            name: _convert(sub, defs, seen, where) for name, sub in node["properties"].items()
+        }
+        required = [name for name in node.get("required", ()) if name in out["properties"]]
+        if required:
+            out["required"] = required
+    if isinstance(node.get("items"), Mapping):
+        out["items"] = _convert(node["items"], defs, seen, where)
+    elif "prefixItems" in node:  # a tuple: one item schema, or any of them
+        items: list[dict[str, Any]] = []
+        for item in node["prefixItems"]:
+            converted = _convert(item, defs, seen, where)
+            if converted not in items:
+                items.append(converted)
+        out["items"] = items[0] if len(items) == 1 else {"anyOf": items}
+    out.update({key: node[key] for key in _KEPT if key in node})
+    return out
+
+
+def _resolve(
+    node: Mapping[str, Any], defs: Mapping[str, Any], seen: tuple[str, ...], where: str
+) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """`node` with its `$ref` (or single-item `allOf`) replaced by the definition it names,
+    and the definitions followed so far (to refuse recursive models)."""
+    resolved = dict(node)
+    while True:
+        all_of = resolved.get("allOf")
+        if isinstance(all_of, list) and len(all_of) == 1:
+            resolved = {**all_of[0], **{k: v for k, v in resolved.items() if k != "allOf"}}
+            continue
+        ref = resolved.pop("$ref", None)
+        if ref is None:
+            return resolved, seen
+        name = ref.rsplit("/", 1)[-1]
+        if name in seen or name not in defs:
+            problem = "refers to itself" if name in seen else "has no definition"
+            raise ConfigurationError(
+                f"tool {where}: the schema of {name!r} {problem}; Gemini's schema dialect "
+                "cannot express recursive or external models"
+            )
+        seen = (*seen, name)
+        resolved = {**defs[name], **resolved}
+
+
+def _default(node: Mapping[str, Any]) -> str:
+    """A note on a scalar default, which Gemini's dialect has no key for."""
+    value = node.get("default")
+    if value is None or not isinstance(value, (str, int, float, bool)):
+        return ""
+    return f"Default: {json.dumps(value)}."
+
+
+# ---------------------------------------------------------------------------------------
+# Responses: finish reasons, usage, calls.
+
+_REFUSALS = {
+    "SAFETY", "RECITATION", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "LANGUAGE",
+    "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION", "MODEL_ARMOR",
+}
+_MALFORMED = {"MALFORMED_FUNCTION_CALL", "TOO_MANY_TOOL_CALLS"}
+_NO_BLOCK = {"", "BLOCKED_REASON_UNSPECIFIED", "BLOCK_REASON_UNSPECIFIED"}
+
+
+def enum_name(value: Any) -> str:
+    """An SDK enum (str enum, proto enum, name or unknown number) as its wire name."""
+    if value is None:
+        return ""
+    name = getattr(value, "name", None)
+    if isinstance(name, str):
+        return name
+    return str(getattr(value, "value", value))
+
+
+def stop_of(data: Mapping[str, Any], has_calls: bool) -> tuple[Stop, str]:
+    """The neutral stop and the provider's reason (with its message) for one response."""
+    feedback = data.get("prompt_feedback") or {}
+    block = enum_name(feedback.get("block_reason"))
+    if block not in _NO_BLOCK:
+        return Stop.REFUSAL, _with_message(f"prompt blocked: {block}", feedback.get("block_reason_message"))
+    candidate = first_candidate(data)
+    reason = enum_name(candidate.get("finish_reason"))
+    message = candidate.get("finish_message")
+    if reason == "MAX_TOKENS":
+        return Stop.LENGTH, reason
+    if reason in _REFUSALS:
+        return Stop.REFUSAL, _with_message(reason, message)
+    if reason in _MALFORMED or (reason == "UNEXPECTED_TOOL_CALL" and not has_calls):
+        return Stop.MALFORMED, _with_message(reason, message)
+    return Stop.DONE, reason
+
+
+def _with_message(reason: str, message: Any) -> str:
+    return f"{reason}: {message}" if message else reason
+
+
+def first_candidate(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    candidates = data.get("candidates") or []
+    return candidates[0] if candidates else {}
+
+
+def parts_of(data: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    content = first_candidate(data).get("content") or {}
+    return list(content.get("parts") or [])
+
+
+def usage_of(data: Mapping[str, Any]) -> Usage | None:
+    """Input and output tokens (thinking included in output), or None when not reported."""
+    usage = data.get("usage_metadata") or {}
+    counts = [usage.get(k) for k in ("prompt_token_count", "candidates_token_count", "thoughts_token_count")]
+    if not any(counts):
+        return None
+    prompt, candidates, thoughts = (int(c or 0) for c in counts)
+    return Usage(prompt, candidates + thoughts)
+
+
+def text_of(parts: Iterable[Mapping[str, Any]]) -> list[str]:
+    return [p["text"] for p in parts if p.get("text") and not p.get("thought")]
+
+
+# ---------------------------------------------------------------------------------------
+# Thought signatures: Gemini wants each call's signature back when the turn is replayed.
+
+
+class Signatures:
+    """Thought signatures of recent calls, keyed by tool name and arguments (bounded)."""
+
+    size = 512
+
+    def __init__(self) -> None:
+        self._by_call: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+
+    def remember(self, name: str, arguments: Any, signature: Any) -> None:
+        if not signature:
+            return
+        with self._lock:
+            if len(self._by_call) >= self.size:
+                self._by_call.pop(next(iter(self._by_call)))
+            self._by_call[_key(name, arguments)] = signature
+
+    def recall(self, name: str, arguments: Any) -> Any:
+        return self._by_call.get(_key(name, arguments))
+
+
+def _key(name: str, arguments: Any) -> tuple[str, str]:
+    return name, json.dumps(arguments or {}, sort_keys=True, default=str)
+
+
+# ---------------------------------------------------------------------------------------
+# Messages: OpenAI-style dicts to Gemini contents.
+
+
+def split_messages(kwargs: dict[str, Any]) -> tuple[str | None, list[Any]]:
+    """Pop `messages` (or `contents`) from `kwargs`: the system text, and the contents as
+    Gemini content dicts (from OpenAI-style messages) or the user's own objects, in order."""
+    if "messages" in kwargs and "contents" in kwargs:
+        raise ConfigurationError("give messages= or contents=, not both")
+    messages = kwargs.pop("messages", None)
+    if messages is None:
+        messages = kwargs.pop("contents", None)
+    if isinstance(messages, str):
+        messages = [{"role": "user", "content": messages}]
+    if not messages:
+        raise ConfigurationError("messages= is required: a list of {'role': ..., 'content': ...}")
+    system: list[str] = []
+    contents: list[Any] = []
+    for i, message in enumerate(messages):
+        if not isinstance(message, Mapping) or "parts" in message:
+            contents.append(message)
+            continue
+        role = message.get("role")
+        if role not in ("system", "developer", "user", "assistant", "model"):
+            raise ConfigurationError(
+                f"messages[{i}]: role {role!r} is not supported; use system, user or assistant "
+                "(tool results come from calls.tool_results())"
+            )
+        if message.get("tool_calls"):
+            raise ConfigurationError(
+                f"messages[{i}]: tool_calls in OpenAI format are not converted for Gemini; "
+                "continue a conversation with calls.assistant_message() and calls.tool_results()"
+            )
+        text = _text(message.get("content"), f"messages[{i}]")
+        if role in ("system", "developer"):
+            system.append(text)
+        else:
+            contents.append({"role": "user" if role == "user" else "model", "parts": [{"text": text}]})
+    if not contents:
+        raise ConfigurationError("messages= holds no user message; Gemini needs at least one")
+    return ("\n\n".join(system) if system else None), contents
+
+
+def _text(content: Any, where: str) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        pieces = []
+        for j, part in enumerate(content):
+            if isinstance(part, str):
+                pieces.append(part)
+            elif isinstance(part, Mapping) and part.get("type") == "text":
+                pieces.append(str(part.get("text", "")))
+            else:
+                kind = part.get("type") if isinstance(part, Mapping) else type(part).__name__
+                raise ConfigurationError(
+                    f"{where}.content[{j}]: only text parts are converted from OpenAI style "
+                    f"(got {kind!r}); pass a native Gemini Content for images and files"
+                )
+        return "".join(pieces)
+    raise ConfigurationError(f"{where}: content must be a string or a list of text parts")
+
+
+# ---------------------------------------------------------------------------------------
+# Streams.
+
+
+@dataclass
+class _Building:
+    """One call being assembled from stream chunks."""
+
+    id: str | None
+    name: str
+    arguments: dict[str, Any]
+    signature: Any = None
+    done: bool = False
+    open_strings: set[str] = field(default_factory=set)
+
+    def raw(self) -> RawCall:
+        return RawCall(self.id, self.name, self.arguments)
+
+
+class GeminiAssembler(Assembler):
+    """Calls from `streamGenerateContent` chunks. A whole `function_call` part is complete
+    when its chunk arrives; one streamed with `will_continue` (Vertex `partial_args`) is
+    complete at the part that no longer continues it."""
+
+    def __init__(self, adapter: GeminiAdapter) -> None:
+        self.adapter = adapter
+        self.calls: list[_Building] = []
+        self.emitted = 0
+        self.text: list[str] = []
+        self.usage = Usage()
+        self.last: dict[str, Any] = {}
+        self.chunks: list[Any] = []
+
+    def feed(self, chunk: Any) -> list[RawCall]:
+        self.chunks.append(chunk)
+        data = self.adapter.response_dict(chunk)
+        usage = usage_of(data)
+        if usage is not None:
+            self.usage = usage
+        candidate = first_candidate(data)
+        if candidate.get("finish_reason") or data.get("prompt_feedback"):
+            self.last = {"candidates": [candidate], "prompt_feedback": data.get("prompt_feedback")}
+        parts = parts_of(data)
+        self.text.extend(text_of(parts))
+        for part in parts:
+            call = part.get("function_call")
+            if call is not None:
+                self._take(call, part.get("thought_signature"))
+        if self._stop()[0] is not Stop.DONE:
+            return []  # what a cut-off or blocked response holds is not complete
+        return self._emit(stream_done=False)
+
+    def finish(self) -> Turn:
+        stop, reason = self._stop()
+        if stop is Stop.DONE:
+            self._emit(stream_done=True)
+        calls = [b.raw() for b in self.calls]
+        for b in self.calls:
+            self.adapter.signatures.remember(b.name, b.arguments, b.signature)
+        return Turn(calls, stop, reason, "".join(self.text) or None, self.usage, self.chunks)
+
+    def partial(self) -> tuple[str, str] | None:
+        current = self.calls[-1] if self.emitted < len(self.calls) else None
+        if current is None or current.done:
+            return None
+        return current.name, json.dumps(current.arguments)
+
+    def _stop(self) -> tuple[Stop, str]:
+        return stop_of(self.last, bool(self.calls))
+
+    def _emit(self, stream_done: bool) -> list[RawCall]:
+        upto = self.emitted
+        while upto < len(self.calls) and (self.calls[upto].done or stream_done):
+            upto += 1
+        ready = [b.raw() for b in self.calls[self.emitted : upto]]
+        self.emitted = upto
+        return ready
+
+    def _take(self, call: Mapping[str, Any], signature: Any) -> None:
+        current = self.calls[-1] if self.calls and not self.calls[-1].done else None
+        if call.get("name") or (current is None and (call.get("args") or call.get("partial_args"))):
+            if current is not None:
+                current.done = True  # a new call ends the one before it
+            current = _Building(call.get("id") or None, call.get("name") or "", dict(call.get("args") or {}))
+            self.calls.append(current)
+        if current is None:
+            return  # an empty terminator with nothing open
+        current.signature = current.signature or signature
+        _apply_partial_args(current, call.get("partial_args") or ())
+        if not call.get("will_continue"):
+            current.done = True
+
+
+_PATH = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]|\['((?:[^'\\]|\\.)*)'\]|\[\"((?:[^\"\\]|\\.)*)\"\]")
+
+
+def _apply_partial_args(call: _Building, partial_args: Iterable[Mapping[str, Any]]) -> None:
+    """Write streamed argument pieces (`json_path` plus one value) into the call's arguments;
+    string pieces marked `will_continue` are joined with the pieces that follow."""
+    for piece in partial_args:
+        path = str(piece.get("json_path") or "$")
+        if "string_value" in piece:
+            value: Any = str(piece["string_value"])
+            if path in call.open_strings:
+                before = _get(call.arguments, _steps(path))
+                value = (before if isinstance(before, str) else "") + value
+            if piece.get("will_continue"):
+                call.open_strings.add(path)
+            else:
+                call.open_strings.discard(path)
+        elif "number_value" in piece:
+            value = whole(piece["number_value"])
+        elif "bool_value" in piece:
+            value = bool(piece["bool_value"])
+        elif "null_value" in piece:
+            value = None
+        else:
+            continue
+        _set(call.arguments, _steps(path), value)
+
+
+def _steps(path: str) -> list[str | int]:
+    steps: list[str | int] = []
+    for name, index, quoted, double in _PATH.findall(path.removeprefix("$")):
+        steps.append(int(index) if index else name or quoted or double)
+    return steps
+
+
+def _get(root: Any, steps: Sequence[str | int]) -> Any:
+    for step in steps:
+        try:
+            root = root[step]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return root
+
+
+def _set(root: dict[str, Any], steps: Sequence[str | int], value: Any) -> None:
+    if not steps:
+        if isinstance(value, dict):
+            root.update(value)
+        return
+    node: Any = root
+    for step, following in zip(steps, [*steps[1:], None]):
+        fresh: Any = value if following is None else ([] if isinstance(following, int) else {})
+        if isinstance(step, int):
+            if not isinstance(node, list):
+                return
+            node.extend([None] * (step + 1 - len(node)))
+            if following is None or not isinstance(node[step], (dict, list)):
+                node[step] = fresh
+            node = node[step]
+        else:
+            if not isinstance(node, dict):
+                return
+            if following is None or not isinstance(node.get(step), (dict, list)):
+                node[step] = fresh
+            node = node[step]
+
+
+def whole(value: Any) -> Any:
+    """A number that protobuf turned into a float, back to an int when it is whole."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    return value
+
+
+# ---------------------------------------------------------------------------------------
+# The adapter both SDKs share.
+
+
+class GeminiAdapter(Adapter):
+    """`generateContent` semantics; subclasses convert their SDK's objects at the edges."""
+
+    #: Whether call ids go into `function_call`/`function_response` parts (Vertex rejects them).
+    send_ids: bool = False
+
+    def __init__(self, client: Any, *, model: str | None = None) -> None:
+        super().__init__(client, model=model)
+        self.signatures = Signatures()
+
+    @abstractmethod
+    def response_dict(self, raw: Any) -> dict[str, Any]:
+        """One response (or stream chunk) as a snake_case `GenerateContentResponse` dict."""
+
+    @abstractmethod
+    def native_content(self, content: Mapping[str, Any]) -> Any:
+        """A Gemini content dict as this SDK's `Content` object."""
+
+    def extend(self, request: dict[str, Any], messages: Sequence[Any]) -> dict[str, Any]:
+        return {**request, "contents": [*request["contents"], *messages]}
+
+    def parse(self, raw: Any) -> Turn:
+        data = self.response_dict(raw)
+        parts = parts_of(data)
+        calls = []
+        for part in parts:
+            call = part.get("function_call")
+            if call is None:
+                continue
+            arguments = dict(call.get("args") or {})
+            calls.append(RawCall(call.get("id") or None, call.get("name") or "", arguments))
+            self.signatures.remember(calls[-1].name, arguments, part.get("thought_signature"))
+        stop, reason = stop_of(data, bool(calls))
+        text = "".join(text_of(parts)) or None
+        return Turn(calls, stop, reason, text, usage_of(data) or Usage(), raw)
+
+    def assembler(self) -> Assembler:
+        return GeminiAssembler(self)
+
+    def assistant_message(self, calls: Sequence[RawCall], text: str | None) -> Any:
+        parts: list[dict[str, Any]] = [{"text": text}] if text else []
+        signed: set[tuple[str, str]] = set()
+        for call in calls:
+            function_call: dict[str, Any] = {"name": call.name, "args": _arguments(call.arguments)}
+            if self.send_ids and call.id:
+                function_call["id"] = call.id
+            part: dict[str, Any] = {"function_call": function_call}
+            key = _key(call.name, function_call["args"])
+            signature = self.signatures.recall(call.name, function_call["args"])
+            if signature and key not in signed:
+                part["thought_signature"] = signature
+                signed.add(key)
+            parts.append(part)
+        return self.native_content({"role": "model", "parts": parts})
+
+    def reply_messages(self, replies: Sequence[Reply]) -> list[Any]:
+        parts = []
+        for reply in replies:
+            response: dict[str, Any] = {
+                "name": reply.name,
+                "response": {"error" if reply.is_error else "output": reply.content},
+            }
+            if self.send_ids and reply.call_id:
+                response["id"] = reply.call_id
+            parts.append({"function_response": response})
+        return [self.native_content({"role": "user", "parts": parts})]
+
+
+def _arguments(arguments: Any) -> dict[str, Any]:
+    if isinstance(arguments, Mapping):
+        return dict(arguments)
+    if isinstance(arguments, str) and arguments.strip():
+        try:
+            parsed = json.loads(arguments)
+        except ValueError:
+            return {}
+        return parsed if isinstance(parsed, dict) else {}
+    return {}

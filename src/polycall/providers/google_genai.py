@@ -1,0 +1,133 @@
+"""google-genai (`google.genai.Client`, Gemini API or Vertex AI): `Mode.GENAI_PARALLEL_TOOLS`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
+from google.genai import types
+
+from ..errors import ConfigurationError
+from ..modes import Mode
+from ..toolset import ToolSet
+from .gemini_common import GeminiAdapter, declarations, split_messages
+
+_RESPONSE_FIELDS = {"candidates", "prompt_feedback", "usage_metadata"}
+
+
+class GoogleGenAI(GeminiAdapter):
+    """`client.models.generate_content` with one function declaration per response_model
+    member and function calling mode ANY (restricted to those functions) by default."""
+
+    mode = Mode.GENAI_PARALLEL_TOOLS
+
+    def __init__(self, client: Any, *, model: str | None = None) -> None:
+        super().__init__(client, model=model)
+        api_client = getattr(client, "_api_client", None)
+        vertex = getattr(client, "vertexai", None) or getattr(api_client, "vertexai", False)
+        self.send_ids = not vertex  # Vertex AI rejects `id` in function_call/function_response
+
+    def prepare(self, tools: ToolSet, kwargs: dict[str, Any]) -> dict[str, Any]:
+        kwargs = dict(kwargs)
+        model = kwargs.pop("model", None) or self.model
+        if not model:
+            raise ConfigurationError("from_genai() clients need model=, per call or in from_genai(model=...)")
+        system, contents = split_messages(kwargs)
+        config = _config_fields(kwargs.pop("config", None))
+        for key, value in _config_fields(kwargs.pop("generation_config", None)).items():
+            config.setdefault(key, value)
+        unknown = [key for key in kwargs if key not in types.GenerateContentConfig.model_fields]
+        if unknown:
+            raise ConfigurationError(
+                f"from_genai() create() got unexpected argument(s) {', '.join(map(repr, unknown))}; "
+                "pass model, messages and GenerateContentConfig fields (or config=)"
+            )
+        config.update(kwargs)
+        if config.get("tools"):
+            raise ConfigurationError("tools come from response_model; do not pass tools as well")
+        if system is not None:
+            if config.get("system_instruction"):
+                raise ConfigurationError("give the system prompt once: a system message or system_instruction")
+            config["system_instruction"] = system
+        config["tools"] = tools.dialect("genai.tools", _tools)
+        if not config.get("tool_config"):
+            config["tool_config"] = tools.dialect("genai.tool_config", _tool_config)
+        config.setdefault("automatic_function_calling", _NO_AUTOMATIC_CALLS)
+        return {
+            "model": model,
+            "contents": [self._content(c, i) for i, c in enumerate(contents)],
+            "config": types.GenerateContentConfig(**config),
+        }
+
+    def send(self, request: dict[str, Any]) -> Any:
+        return self.client.models.generate_content(**request)
+
+    async def asend(self, request: dict[str, Any]) -> Any:
+        return await self._aio.models.generate_content(**request)
+
+    @contextmanager
+    def stream(self, request: dict[str, Any]) -> Iterator[Any]:
+        chunks = self.client.models.generate_content_stream(**request)
+        try:
+            yield chunks
+        finally:
+            chunks.close()
+
+    @asynccontextmanager
+    async def astream(self, request: dict[str, Any]) -> AsyncIterator[Any]:
+        chunks = await self._aio.models.generate_content_stream(**request)
+        try:
+            yield chunks
+        finally:
+            await chunks.aclose()
+
+    def response_dict(self, raw: Any) -> dict[str, Any]:
+        dumped: dict[str, Any] = raw.model_dump(exclude_none=True, include=_RESPONSE_FIELDS)
+        return dumped
+
+    def native_content(self, content: Mapping[str, Any]) -> Any:
+        return types.Content.model_validate(content)
+
+    @property
+    def _aio(self) -> Any:
+        """The async side of the client (`client.aio`), or the client if it is already async."""
+        return getattr(self.client, "aio", self.client)
+
+    def _content(self, content: Any, index: int) -> Any:
+        if isinstance(content, types.Content):
+            return content
+        if isinstance(content, Mapping):
+            try:
+                return types.Content.model_validate(content)
+            except ValueError as exc:
+                raise ConfigurationError(f"messages[{index}] is not a valid Gemini content: {exc}") from None
+        raise ConfigurationError(
+            f"messages[{index}]: expected a dict or google.genai.types.Content, got {type(content).__name__}"
+        )
+
+
+_NO_AUTOMATIC_CALLS = types.AutomaticFunctionCallingConfig(disable=True)
+
+
+def _config_fields(config: Any) -> dict[str, Any]:
+    """The fields the user set on a `GenerateContentConfig` (object or dict)."""
+    if config is None:
+        return {}
+    if isinstance(config, types.GenerateContentConfig):
+        return {name: getattr(config, name) for name in config.model_fields_set}
+    if isinstance(config, Mapping):
+        return dict(config)
+    raise ConfigurationError(f"config must be a GenerateContentConfig or a dict, got {type(config).__name__}")
+
+
+def _tools(tools: ToolSet) -> list[Any]:
+    return [types.Tool(function_declarations=[types.FunctionDeclaration(**d) for d in declarations(tools)])]
+
+
+def _tool_config(tools: ToolSet) -> Any:
+    return types.ToolConfig(
+        function_calling_config=types.FunctionCallingConfig(
+            mode=types.FunctionCallingConfigMode.ANY, allowed_function_names=tools.names
+        )
+    )

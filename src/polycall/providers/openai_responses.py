@@ -1,0 +1,371 @@
+"""OpenAI Responses API (`client.responses.create`): `Mode.RESPONSES_PARALLEL_TOOLS`.
+
+`messages` become `input`, item for item: system and developer messages stay input items
+(use `instructions=` yourself if you prefer it), Chat-style tool messages and assistant
+`tool_calls` are rewritten as `function_call` / `function_call_output` items, and nested
+lists (what `assistant_message()` returns) are flattened. Requests are stateless: polycall
+never sets `previous_response_id`; a retry resends the input plus the calls and their results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..calls import RawCall, Reply, Stop, Turn, Usage
+from ..errors import ConfigurationError, ProviderError
+from ..modes import Mode
+from ..toolset import ToolSet
+from .base import Adapter, Assembler
+from .openai_common import (
+    arequired_fallback,
+    arguments_text,
+    prepare_common,
+    required_fallback,
+    unwrap_parallel,
+)
+
+_INCOMPLETE = {"content_filter": Stop.REFUSAL}  # any other incomplete reason: cut off
+
+
+class OpenAIResponses(Adapter):
+    """`client.responses.create` with one function tool per response_model member."""
+
+    mode = Mode.RESPONSES_PARALLEL_TOOLS
+
+    def __init__(self, client: Any, *, model: str | None = None) -> None:
+        if not hasattr(client, "responses"):
+            raise ConfigurationError(
+                "Mode.RESPONSES_PARALLEL_TOOLS needs an openai SDK with the Responses API "
+                '(client.responses): pip install -U "openai>=1.66"'
+            )
+        super().__init__(client, model=model)
+
+    def prepare(self, tools: ToolSet, kwargs: dict[str, Any]) -> dict[str, Any]:
+        if "messages" in kwargs and "input" in kwargs:
+            raise ConfigurationError("pass messages= or input=, not both (messages become input)")
+        request = prepare_common(self, tools, kwargs, "input", _tool_params)
+        if "input" in request:
+            request["input"] = to_input(request["input"])
+        return request
+
+    def extend(self, request: dict[str, Any], messages: Sequence[Any]) -> dict[str, Any]:
+        return {**request, "input": [*to_input(request.get("input", [])), *to_input(messages)]}
+
+    def send(self, request: dict[str, Any]) -> Any:
+        return required_fallback(self, self.client.responses.create, request)
+
+    async def asend(self, request: dict[str, Any]) -> Any:
+        return await arequired_fallback(self, self.client.responses.create, request)
+
+    @contextmanager
+    def stream(self, request: dict[str, Any]) -> Iterator[Any]:
+        events = self.send({**request, "stream": True})
+        try:
+            yield events
+        finally:
+            events.close()
+
+    @asynccontextmanager
+    async def astream(self, request: dict[str, Any]) -> AsyncIterator[Any]:
+        events = await self.asend({**request, "stream": True})
+        try:
+            yield events
+        finally:
+            await events.close()
+
+    def parse(self, raw: Any) -> Turn:
+        calls: list[RawCall] = []
+        text: list[str] = []
+        refusal: list[str] = []
+        for item in _get(raw, "output") or []:
+            if _get(item, "type") == "function_call":
+                calls.append(_raw_call(item))
+            elif _get(item, "type") == "message":
+                _read_message(item, text, refusal)
+        stop, reason = _stop(raw, "".join(refusal))
+        return Turn(
+            calls=unwrap_parallel(calls),
+            stop=stop,
+            reason=reason,
+            text="".join(text) or None,
+            usage=_usage(_get(raw, "usage")),
+            raw=raw,
+        )
+
+    def assembler(self) -> Assembler:
+        return ResponsesAssembler()
+
+    def assistant_message(self, calls: Sequence[RawCall], text: str | None) -> Any:
+        """A list of input items: the text (if any), then one `function_call` item per call.
+
+        The items carry no item `id`, so reasoning models do not ask for the reasoning
+        items that preceded them.
+        """
+        items: list[dict[str, Any]] = [{"role": "assistant", "content": text}] if text else []
+        items += [_call_item(call.id, call.name, call.arguments) for call in calls]
+        return items
+
+    def reply_messages(self, replies: Sequence[Reply]) -> list[Any]:
+        return [
+            {"type": "function_call_output", "call_id": reply.call_id, "output": reply.content}
+            for reply in replies
+        ]
+
+
+@dataclass
+class _Building:
+    """One `function_call` item being assembled from stream events."""
+
+    output_index: int | None
+    item_id: str | None
+    call_id: str | None = None
+    name: str = ""
+    parts: list[str] = field(default_factory=list)
+    arguments: Any = None  # the whole arguments, once the stream gives them
+    done: bool = False
+
+    def raw(self) -> RawCall:
+        return RawCall(
+            self.call_id, self.name, self.arguments if self.arguments is not None else self.text()
+        )
+
+    def text(self) -> str:
+        return arguments_text(self.arguments) if self.arguments is not None else "".join(self.parts)
+
+
+class ResponsesAssembler(Assembler):
+    """Raw Responses stream events: a call starts at `response.output_item.added`, grows with
+    `response.function_call_arguments.delta` and is complete at its `response.output_item.done`.
+    `response.completed` / `response.incomplete` carry the status and usage."""
+
+    def __init__(self) -> None:
+        self.building: list[_Building] = []
+        self.emitted = 0
+        self.text: list[str] = []
+        self.refusal: list[str] = []
+        self.final: Any = None
+        self.seen = 0  # events fed so far
+
+    def feed(self, chunk: Any) -> list[RawCall]:
+        self.seen += 1
+        kind = _get(chunk, "type")
+        if kind in ("response.output_item.added", "response.output_item.done"):
+            self._item(chunk, done=kind == "response.output_item.done")
+        elif kind == "response.function_call_arguments.delta":
+            self._locate(chunk).parts.append(_get(chunk, "delta") or "")
+        elif kind == "response.function_call_arguments.done":
+            building = self._locate(chunk)
+            building.arguments = _get(chunk, "arguments") or building.arguments
+        elif kind in ("response.completed", "response.incomplete"):
+            self.final = _get(chunk, "response")
+        elif kind in ("response.failed", "error"):
+            raise ProviderError(f"the Responses stream failed: {_failure(chunk)}")
+        return self._emit(self._ready())
+
+    def finish(self) -> Turn:
+        if self.final is None:
+            raise ProviderError(
+                "the stream ended before response.completed or response.incomplete "
+                f"(after {self.seen} event(s)); the connection may have dropped"
+            )
+        stop, reason = _stop(self.final, "".join(self.refusal))
+        if stop is Stop.DONE:
+            self._emit(len(self.building))
+        return Turn(
+            calls=unwrap_parallel([b.raw() for b in self.building]),
+            stop=stop,
+            reason=reason,
+            text="".join(self.text) or None,
+            usage=_usage(_get(self.final, "usage")),
+            raw=self.final,
+        )
+
+    def partial(self) -> tuple[str, str] | None:
+        if self.final is not None or self.emitted >= len(self.building):
+            return None
+        current = self.building[self.emitted]
+        return current.name, current.text()
+
+    def _ready(self) -> int:
+        """How many calls, from the first, are complete."""
+        upto = self.emitted
+        while upto < len(self.building) and self.building[upto].done:
+            upto += 1
+        return upto
+
+    def _emit(self, upto: int) -> list[RawCall]:
+        ready = [b.raw() for b in self.building[self.emitted : upto]]
+        self.emitted = max(self.emitted, upto)
+        return unwrap_parallel(ready)
+
+    def _item(self, event: Any, *, done: bool) -> None:
+        item = _get(event, "item")
+        kind = _get(item, "type")
+        if kind == "message" and done:
+            _read_message(item, self.text, self.refusal)
+        if kind != "function_call":
+            return
+        building = self._locate(event)
+        building.call_id = _get(item, "call_id") or building.call_id
+        building.name = _get(item, "name") or building.name
+        arguments = _get(item, "arguments")
+        if isinstance(arguments, str) and not done:
+            building.parts.append(arguments)
+        elif arguments not in (None, ""):
+            building.arguments = arguments
+        if done:
+            building.done = _get(item, "status") != "incomplete"
+
+    def _locate(self, event: Any) -> _Building:
+        """The call an event belongs to (by item id, else by output index), or a new one."""
+        item_id = _get(event, "item_id") or _get(_get(event, "item"), "id")
+        index = _get(event, "output_index")
+        for building in reversed(self.building):
+            if item_id and building.item_id:
+                if building.item_id == item_id:
+                    return building
+            elif index is not None and building.output_index == index:
+                return building
+        building = _Building(output_index=index, item_id=item_id)
+        self.building.append(building)
+        return building
+
+
+def to_input(messages: Any) -> list[Any]:
+    """`messages` (or `input`) as a flat list of Responses input items."""
+    if isinstance(messages, str):
+        return [{"role": "user", "content": messages}]
+    items: list[Any] = []
+    for message in messages:
+        if isinstance(message, (list, tuple)):
+            items.extend(to_input(message))
+        elif isinstance(message, dict):
+            items.extend(_from_chat(message))
+        else:
+            items.append(message)  # an SDK object (e.g. an item of `response.output`)
+    return items
+
+
+def _from_chat(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """A Chat Completions style message as Responses items (other items pass unchanged)."""
+    role = message.get("role")
+    if role == "tool":
+        return [
+            {
+                "type": "function_call_output",
+                "call_id": message.get("tool_call_id"),
+                "output": _text(message.get("content")),
+            }
+        ]
+    content = message.get("content")
+    if isinstance(content, list) and role in ("user", "assistant", "system", "developer"):
+        message = {**message, "content": [_part(part, role) for part in content]}
+    if role != "assistant" or "tool_calls" not in message:
+        return [message]
+    items: list[dict[str, Any]] = []
+    if message.get("content"):
+        items.append({"role": "assistant", "content": message["content"]})
+    for call in message.get("tool_calls") or []:
+        function = call.get("function") or {}
+        items.append(
+            _call_item(call.get("id"), function.get("name", ""), function.get("arguments"))
+        )
+    return items
+
+
+def _part(part: Any, role: str) -> Any:
+    """A Chat content part (`text`, `image_url`) as a Responses one."""
+    if not isinstance(part, dict):
+        return part
+    if part.get("type") == "text":
+        return {
+            "type": "output_text" if role == "assistant" else "input_text",
+            "text": part.get("text", ""),
+        }
+    if part.get("type") == "image_url":
+        image = part.get("image_url")
+        url, detail = (
+            (image.get("url"), image.get("detail")) if isinstance(image, dict) else (image, None)
+        )
+        return {"type": "input_image", "image_url": url, "detail": detail or "auto"}
+    return part
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, list):
+        return "".join(str(p.get("text", "")) if isinstance(p, dict) else str(p) for p in content)
+    return "" if content is None else str(content)
+
+
+def _call_item(call_id: str | None, name: str, arguments: Any) -> dict[str, Any]:
+    return {
+        "type": "function_call",
+        "call_id": call_id,
+        "name": name,
+        "arguments": arguments_text(arguments),
+    }
+
+
+def _raw_call(item: Any) -> RawCall:
+    # `call_id` is the id tool results refer to; the item's own `id` (fc_...) is not.
+    return RawCall(_get(item, "call_id") or None, _get(item, "name") or "", _get(item, "arguments"))
+
+
+def _read_message(item: Any, text: list[str], refusal: list[str]) -> None:
+    for part in _get(item, "content") or []:
+        kind = _get(part, "type")
+        if kind == "output_text":
+            text.append(_get(part, "text") or "")
+        elif kind == "refusal":
+            refusal.append(_get(part, "refusal") or "refused")
+
+
+def _stop(response: Any, refusal: str) -> tuple[Stop, str]:
+    if refusal:
+        return Stop.REFUSAL, refusal
+    status = _get(response, "status")
+    if status == "failed":
+        raise ProviderError(f"the response failed: {_failure(response)}")
+    if status == "incomplete":
+        reason = _get(_get(response, "incomplete_details"), "reason") or "incomplete"
+        return _INCOMPLETE.get(reason, Stop.LENGTH), reason
+    return Stop.DONE, status or ""
+
+
+def _failure(source: Any) -> str:
+    error = _get(source, "error") or _get(_get(source, "response"), "error") or source
+    code, message = _get(error, "code"), _get(error, "message")
+    return ": ".join(str(p) for p in (code, message) if p) or "no details given"
+
+
+def _usage(usage: Any) -> Usage:
+    if usage is None:
+        return Usage()
+    return Usage(_get(usage, "input_tokens") or 0, _get(usage, "output_tokens") or 0)
+
+
+def _get(obj: Any, name: str, default: Any = None) -> Any:
+    """`obj.name` or `obj[name]`: events and items may be SDK objects or plain dicts."""
+    if obj is None:
+        return default
+    if isinstance(obj, dict):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+def _tool_params(tools: ToolSet) -> list[dict[str, Any]]:
+    # `strict` is explicit: the Responses API treats a missing `strict` as true, which
+    # rejects ordinary pydantic schemas (optional fields, no additionalProperties: false).
+    return [
+        {
+            "type": "function",
+            "name": t.name,
+            "description": t.description,
+            "parameters": t.schema,
+            "strict": False,
+        }
+        for t in tools.tools
+    ]

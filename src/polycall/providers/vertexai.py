@@ -1,0 +1,187 @@
+"""Vertex AI SDK (`vertexai.generative_models.GenerativeModel`): `Mode.VERTEXAI_PARALLEL_TOOLS`."""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import threading
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
+from google.protobuf.json_format import MessageToDict, ParseError  # type: ignore[import-untyped,unused-ignore]
+from vertexai.generative_models import Content, FunctionDeclaration, Tool, ToolConfig
+
+from ..errors import ConfigurationError
+from ..modes import Mode
+from ..toolset import ToolSet
+from .gemini_common import (
+    GeminiAdapter,
+    declarations,
+    first_candidate,
+    parts_of,
+    split_messages,
+    whole,
+)
+
+_OWN = {"contents", "tools", "stream"}
+
+
+class VertexAI(GeminiAdapter):
+    """`model.generate_content` (or `generate_content_async`) on the bound `GenerativeModel`,
+    with one function declaration per response_model member and mode ANY by default.
+
+    A system message becomes the model's system instruction for that request (the SDK
+    takes it only in the `GenerativeModel` constructor, so a copy carries it)."""
+
+    mode = Mode.VERTEXAI_PARALLEL_TOOLS
+    send_ids = False  # Vertex AI rejects `id` in function_call/function_response
+
+    def __init__(self, client: Any, *, model: str | None = None) -> None:
+        super().__init__(client, model=model)
+        self._accepted = set(inspect.signature(client.generate_content).parameters) - _OWN
+        self._with_system: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def prepare(self, tools: ToolSet, kwargs: dict[str, Any]) -> dict[str, Any]:
+        kwargs = dict(kwargs)
+        if "model" in kwargs:
+            raise ConfigurationError(
+                "from_vertexai() clients take no model=; the model is the GenerativeModel's"
+            )
+        if "tools" in kwargs:
+            raise ConfigurationError("tools come from response_model; do not pass tools= as well")
+        system, contents = split_messages(kwargs)
+        if system is not None and kwargs.get("system_instruction"):
+            raise ConfigurationError("give the system prompt once: a system message or system_instruction")
+        unknown = [key for key in kwargs if key not in self._accepted | {"system_instruction"}]
+        if unknown:
+            raise ConfigurationError(
+                f"from_vertexai() create() got unexpected argument(s) {', '.join(map(repr, unknown))}; "
+                f"GenerativeModel.generate_content takes {', '.join(sorted(self._accepted))}"
+            )
+        request: dict[str, Any] = {
+            **kwargs,
+            "contents": [self._content(c, i) for i, c in enumerate(contents)],
+            "tools": tools.dialect("vertexai.tools", _tools),
+        }
+        if not request.get("tool_config") and not getattr(self.client, "_tool_config", None):
+            request["tool_config"] = tools.dialect("vertexai.tool_config", _tool_config)
+        if system is not None:
+            request["system_instruction"] = system
+        return request
+
+    def send(self, request: dict[str, Any]) -> Any:
+        model, kwargs = self._bound(request)
+        return model.generate_content(**kwargs)
+
+    async def asend(self, request: dict[str, Any]) -> Any:
+        model, kwargs = self._bound(request)
+        return await model.generate_content_async(**kwargs)
+
+    @contextmanager
+    def stream(self, request: dict[str, Any]) -> Iterator[Any]:
+        model, kwargs = self._bound(request)
+        chunks = model.generate_content(**kwargs, stream=True)
+        try:
+            yield chunks
+        finally:
+            chunks.close()
+
+    @asynccontextmanager
+    async def astream(self, request: dict[str, Any]) -> AsyncIterator[Any]:
+        model, kwargs = self._bound(request)
+        chunks = await model.generate_content_async(**kwargs, stream=True)
+        try:
+            yield chunks
+        finally:
+            await chunks.aclose()
+
+    def response_dict(self, raw: Any) -> dict[str, Any]:
+        data: dict[str, Any] = _to_dict(raw)
+        for part in parts_of(data):
+            call = part.get("function_call")
+            if call and "args" in call:
+                call["args"] = _whole_numbers(call["args"])
+        reason = first_candidate(data).get("finish_reason")
+        if isinstance(reason, int):  # a reason this SDK version has no name for
+            data["candidates"][0]["finish_reason"] = f"FINISH_REASON_{reason}"
+        return data
+
+    def native_content(self, content: Mapping[str, Any]) -> Any:
+        return Content.from_dict(dict(content))
+
+    def _bound(self, request: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """The model to call (a copy carrying the system instruction, if any) and its kwargs."""
+        kwargs = dict(request)
+        system = kwargs.pop("system_instruction", None)
+        if system is None:
+            return self.client, kwargs
+        key = system if isinstance(system, str) else repr(system)
+        with self._lock:
+            model = self._with_system.get(key)
+            if model is None:
+                if len(self._with_system) >= 64:
+                    self._with_system.clear()
+                model = copy.copy(self.client)
+                model._system_instruction = system
+                self._with_system[key] = model
+        return model, kwargs
+
+    def _content(self, content: Any, index: int) -> Any:
+        if isinstance(content, Content):
+            return content
+        if isinstance(content, Mapping):
+            return _parsed(content, index)
+        to_dict = getattr(type(content), "to_dict", None)
+        if type(content).__name__ == "Content" and to_dict is not None:  # a GAPIC Content
+            return _parsed(to_dict(content), index)
+        raise ConfigurationError(
+            f"messages[{index}]: expected a dict or vertexai.generative_models.Content, "
+            f"got {type(content).__module__}.{type(content).__name__}"
+        )
+
+
+def _to_dict(response: Any) -> dict[str, Any]:
+    """A `GenerationResponse` as a snake_case dict (through protobuf directly: the SDK's
+    own `to_dict()` warns about a protobuf argument on every call)."""
+    message = getattr(response, "_raw_response", None)
+    if message is None:
+        return dict(response.to_dict())
+    data: dict[str, Any] = MessageToDict(type(message).pb(message), preserving_proto_field_name=True)
+    return data
+
+
+def _parsed(content: Mapping[str, Any], index: int) -> Any:
+    try:
+        return Content.from_dict(dict(content))
+    except (ParseError, TypeError, ValueError) as exc:
+        raise ConfigurationError(f"messages[{index}] is not a valid Vertex AI Content: {exc}") from None
+
+
+def _whole_numbers(value: Any) -> Any:
+    """Arguments as the model wrote them: protobuf's Struct makes every number a float."""
+    if isinstance(value, dict):
+        return {k: _whole_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers(v) for v in value]
+    return whole(value)
+
+
+def _tools(tools: ToolSet) -> list[Any]:
+    functions = [
+        FunctionDeclaration(
+            name=d["name"],
+            description=d.get("description"),
+            parameters=d.get("parameters", {"type": "OBJECT", "properties": {}}),
+        )
+        for d in declarations(tools)
+    ]
+    return [Tool(function_declarations=functions)]
+
+
+def _tool_config(tools: ToolSet) -> Any:
+    calling = ToolConfig.FunctionCallingConfig
+    return ToolConfig(
+        function_calling_config=calling(mode=calling.Mode.ANY, allowed_function_names=tools.names)
+    )

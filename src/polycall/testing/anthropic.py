@@ -1,0 +1,149 @@
+"""Anthropic Messages wire format for the fake provider: `/v1/messages` bodies and SSE streams.
+
+Point the SDK at the fake: `anthropic.Anthropic(base_url=fake.url, api_key="test")`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from .server import Gate, Response, json_response, sse_response
+
+Call = tuple[str, Any]  # (tool name, input as a dict or JSON text)
+
+_MESSAGE_ID = "msg_fake"
+
+
+def _input_text(arguments: Any) -> str:
+    return arguments if isinstance(arguments, str) else json.dumps(arguments)
+
+
+def _input_object(arguments: Any) -> Any:
+    return json.loads(arguments) if isinstance(arguments, str) else arguments
+
+
+def _ids(calls: Sequence[Call], ids: Sequence[str] | None) -> list[str]:
+    return list(ids) if ids is not None else [f"toolu_fake_{i}" for i in range(len(calls))]
+
+
+def message(
+    calls: Sequence[Call] = (),
+    *,
+    text: str | None = None,
+    stop_reason: str | None = None,
+    stop_details: dict[str, Any] | None = None,
+    usage: tuple[int, int] = (10, 20),
+    ids: Sequence[str] | None = None,
+    model: str = "claude-sonnet-4-6",
+) -> Response:
+    """A whole `message` body: an optional text block, then one `tool_use` block per call."""
+    content: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
+    content += [
+        {"type": "tool_use", "id": call_id, "name": name, "input": _input_object(args)}
+        for call_id, (name, args) in zip(_ids(calls, ids), calls)
+    ]
+    body: dict[str, Any] = {
+        "id": _MESSAGE_ID,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": stop_reason or ("tool_use" if calls else "end_turn"),
+        "stop_sequence": None,
+        "usage": {"input_tokens": usage[0], "output_tokens": usage[1]},
+    }
+    if stop_details is not None:
+        body["stop_details"] = stop_details
+    return json_response(body)
+
+
+def message_stream(
+    calls: Sequence[Call] = (),
+    *,
+    text: str | None = None,
+    stop_reason: str | None = None,
+    piece: int = 8,
+    usage: tuple[int, int] = (10, 20),
+    ids: Sequence[str] | None = None,
+    gates: dict[int, Gate] | None = None,
+    model: str = "claude-sonnet-4-6",
+) -> Response:
+    """A streamed message: `message_start`, an optional text block, one `tool_use` block per
+    call (its input split into `piece`-character `input_json_delta`s after a leading empty
+    one), `message_delta` with the stop reason and output usage, `message_stop`.
+
+    A call's input may be JSON text, even cut-off text for a `max_tokens` stop.
+    `gates[k]` holds the stream right after call `k`'s `content_block_stop`.
+    """
+    gates = gates or {}
+    start: dict[str, Any] = {
+        "id": _MESSAGE_ID,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {"input_tokens": usage[0], "output_tokens": 1},
+    }
+    events: list[Any] = [("message_start", {"type": "message_start", "message": start})]
+    index = 0
+    if text:
+        events += _block(index, {"type": "text", "text": ""}, "text_delta", "text", [text])
+        index += 1
+    for k, (call_id, (name, args)) in enumerate(zip(_ids(calls, ids), calls)):
+        head = {"type": "tool_use", "id": call_id, "name": name, "input": {}}
+        source = _input_text(args)
+        pieces = ["", *(source[i : i + piece] for i in range(0, len(source), piece))]
+        events += _block(index, head, "input_json_delta", "partial_json", pieces)
+        if k in gates:
+            events.append(gates[k])
+        index += 1
+    events.append(
+        (
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {
+                    "stop_reason": stop_reason or ("tool_use" if calls else "end_turn"),
+                    "stop_sequence": None,
+                },
+                "usage": {"output_tokens": usage[1]},
+            },
+        )
+    )
+    events.append(("message_stop", {"type": "message_stop"}))
+    return sse_response(events)
+
+
+def _block(
+    index: int, head: dict[str, Any], delta_type: str, field: str, pieces: Sequence[str]
+) -> list[Any]:
+    events: list[Any] = [
+        (
+            "content_block_start",
+            {"type": "content_block_start", "index": index, "content_block": head},
+        )
+    ]
+    events += [
+        (
+            "content_block_delta",
+            {
+                "type": "content_block_delta",
+                "index": index,
+                "delta": {"type": delta_type, field: p},
+            },
+        )
+        for p in pieces
+    ]
+    events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
+    return events
+
+
+def error(status: int, message: str, kind: str = "invalid_request_error") -> Response:
+    """An Anthropic error body, e.g. `error(529, "Overloaded", "overloaded_error")`."""
+    return json_response(
+        {"type": "error", "error": {"type": kind, "message": message}}, status=status
+    )

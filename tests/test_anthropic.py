@@ -1,0 +1,446 @@
+"""Anthropic Messages, whole responses: the real SDK against the fake provider."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+from pydantic import BaseModel
+
+import polycall
+from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, GoogleSearch, Weather
+from polycall import Mode
+from polycall.providers.anthropic import DEFAULT_MAX_TOKENS
+from polycall.testing import FakeProvider
+from polycall.testing.anthropic import error, message
+
+USER = [
+    {
+        "role": "user",
+        "content": "What is the weather in toronto and dallas and who won the super bowl?",
+    }
+]
+IDS = ["toolu_fake_0", "toolu_fake_1", "toolu_fake_2"]
+
+
+class Ping(BaseModel):
+    """A tool without arguments."""
+
+
+def sync_client(fake: FakeProvider, **kwargs: Any) -> Any:
+    return polycall.from_anthropic(anthropic.Anthropic(base_url=fake.url, api_key="test"), **kwargs)
+
+
+def async_client(fake: FakeProvider) -> Any:
+    return polycall.from_anthropic(anthropic.AsyncAnthropic(base_url=fake.url, api_key="test"))
+
+
+def test_seed_scenario_returns_the_seed_values(fake: FakeProvider) -> None:
+    fake.push(message(SEED_CALLS))
+    calls = sync_client(fake).create(
+        model="claude-sonnet-4-6", messages=SEED_MESSAGES, response_model=SEED_MODEL
+    )
+    assert list(calls) == SEED_VALUES
+    assert [c.id for c in calls.calls] == IDS
+    assert [c.arguments for c in calls.calls] == [args for _, args in SEED_CALLS]
+    assert fake.last.path == "/v1/messages"
+
+
+async def test_seed_scenario_async(fake: FakeProvider) -> None:
+    fake.push(message(SEED_CALLS))
+    calls = await async_client(fake).create(
+        model="claude-sonnet-4-6", messages=SEED_MESSAGES, response_model=SEED_MODEL
+    )
+    assert list(calls) == SEED_VALUES
+    assert calls.usage == polycall.Usage(10, 20)
+
+
+def test_request_lifts_system_sets_defaults_and_tools(fake: FakeProvider) -> None:
+    fake.push(message(SEED_CALLS))
+    sync_client(fake).create(
+        model="claude-sonnet-4-6", messages=SEED_MESSAGES, response_model=SEED_MODEL
+    )
+    body = fake.last.json
+    assert body["system"] == "You must always use tools"
+    assert body["messages"] == USER
+    assert body["max_tokens"] == DEFAULT_MAX_TOKENS == 4096
+    assert body["tool_choice"] == {"type": "any"}
+    assert [t["name"] for t in body["tools"]] == ["Weather", "GoogleSearch"]
+    assert set(body["tools"][0]) == {"name", "description", "input_schema"}
+    assert body["tools"][0]["input_schema"]["properties"]["units"]["enum"] == ["imperial", "metric"]
+    assert "disable_parallel_tool_use" not in str(body)
+
+
+def test_tools_are_built_once_per_response_model(fake: FakeProvider) -> None:
+    fake.push(message(SEED_CALLS), message(SEED_CALLS))
+    client = sync_client(fake)
+    first = client.adapter.prepare(
+        polycall.toolset.tool_set(SEED_MODEL), {"model": "m", "messages": USER}
+    )
+    second = client.adapter.prepare(
+        polycall.toolset.tool_set(SEED_MODEL), {"model": "m", "messages": USER}
+    )
+    assert first["tools"] is second["tools"]
+
+
+def test_user_settings_are_forwarded_untouched(fake: FakeProvider) -> None:
+    fake.push(message(SEED_CALLS))
+    sync_client(fake).create(
+        model="claude-sonnet-4-6",
+        messages=USER,
+        response_model=SEED_MODEL,
+        max_tokens=123,
+        tool_choice={"type": "auto"},
+        service_tier="standard_only",
+        stop_sequences=["END"],
+        metadata={"user_id": "u-1"},
+    )
+    body = fake.last.json
+    assert body["max_tokens"] == 123
+    assert body["tool_choice"] == {"type": "auto"}
+    assert body["service_tier"] == "standard_only"
+    assert (body["stop_sequences"], body["metadata"]) == (["END"], {"user_id": "u-1"})
+    assert "system" not in body
+
+
+@pytest.mark.parametrize(
+    ("thinking", "expected"),
+    [
+        ({"type": "enabled", "budget_tokens": 1024}, {"type": "auto"}),
+        ({"type": "disabled"}, {"type": "any"}),
+    ],
+)
+def test_extended_thinking_gets_auto_tool_choice(
+    fake: FakeProvider, thinking: dict[str, Any], expected: dict[str, str]
+) -> None:
+    fake.push(message(SEED_CALLS))
+    sync_client(fake).create(
+        model="claude-sonnet-4-6", messages=USER, response_model=SEED_MODEL, thinking=thinking
+    )
+    assert fake.last.json["tool_choice"] == expected
+    assert fake.last.json["thinking"] == thinking
+
+
+def test_system_kwarg_comes_first_then_system_messages(fake: FakeProvider) -> None:
+    fake.push(message(SEED_CALLS))
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        *USER,
+        {"role": "developer", "content": "Use tools."},
+    ]
+    sync_client(fake).create(
+        model="m", messages=messages, response_model=SEED_MODEL, system="You are a router."
+    )
+    assert fake.last.json["system"] == "You are a router.\n\nBe brief.\n\nUse tools."
+    assert fake.last.json["messages"] == USER
+
+
+def test_system_blocks_keep_their_cache_control(fake: FakeProvider) -> None:
+    fake.push(message(SEED_CALLS))
+    cached = [
+        {"type": "text", "text": "Long instructions.", "cache_control": {"type": "ephemeral"}}
+    ]
+    sync_client(fake).create(
+        model="m",
+        messages=[{"role": "system", "content": "Be brief."}, *USER],
+        response_model=SEED_MODEL,
+        system=cached,
+    )
+    assert fake.last.json["system"] == [*cached, {"type": "text", "text": "Be brief."}]
+
+
+def test_system_kwarg_alone_is_untouched(fake: FakeProvider) -> None:
+    fake.push(message(SEED_CALLS))
+    cached = [{"type": "text", "text": "Rules.", "cache_control": {"type": "ephemeral"}}]
+    sync_client(fake).create(model="m", messages=USER, response_model=SEED_MODEL, system=cached)
+    assert fake.last.json["system"] == cached
+
+
+def test_native_messages_pass_through(fake: FakeProvider) -> None:
+    native = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "Look:", "cache_control": {"type": "ephemeral"}},
+                {"type": "image", "source": {"type": "url", "url": "https://x.test/a.png"}},
+            ],
+        },
+        {"role": "assistant", "content": "Which city?"},
+        {"role": "user", "content": "Toronto"},
+    ]
+    fake.push(message(SEED_CALLS[:1]))
+    sync_client(fake).create(model="m", messages=native, response_model=SEED_MODEL)
+    assert fake.last.json["messages"] == native
+
+
+@pytest.mark.parametrize("method", ["create", "messages.create", "chat.completions.create"])
+def test_every_alias_makes_the_same_request(fake: FakeProvider, method: str) -> None:
+    fake.push(message(SEED_CALLS))
+    target: Any = sync_client(fake)
+    for part in method.split("."):
+        target = getattr(target, part)
+    calls = target(model="m", messages=SEED_MESSAGES, response_model=SEED_MODEL)
+    assert list(calls) == SEED_VALUES
+    body = fake.last.json
+    assert (body["system"], body["messages"], body["tool_choice"]) == (
+        "You must always use tools",
+        USER,
+        {"type": "any"},
+    )
+
+
+def test_model_bound_in_from_anthropic(fake: FakeProvider) -> None:
+    fake.push(message(SEED_CALLS))
+    sync_client(fake, model="claude-haiku-4-5").create(messages=USER, response_model=SEED_MODEL)
+    assert fake.last.json["model"] == "claude-haiku-4-5"
+
+
+def test_missing_model_is_a_configuration_error_before_any_request(fake: FakeProvider) -> None:
+    with pytest.raises(polycall.ConfigurationError, match="model="):
+        sync_client(fake).create(messages=USER, response_model=SEED_MODEL)
+    assert fake.requests == []
+
+
+def test_tools_kwarg_is_refused(fake: FakeProvider) -> None:
+    with pytest.raises(polycall.ConfigurationError, match="tools"):
+        sync_client(fake).create(model="m", messages=USER, response_model=SEED_MODEL, tools=[])
+    assert fake.requests == []
+
+
+def test_calls_after_a_leading_text_block_keep_their_order(fake: FakeProvider) -> None:
+    fake.push(
+        message(SEED_CALLS, text="Let me look that up.", ids=["toolu_c", "toolu_a", "toolu_b"])
+    )
+    calls = sync_client(fake).create(model="m", messages=USER, response_model=SEED_MODEL)
+    assert list(calls) == SEED_VALUES
+    assert [c.id for c in calls.calls] == ["toolu_c", "toolu_a", "toolu_b"]
+    assert calls.text == "Let me look that up."
+
+
+def test_empty_input_is_an_empty_object(fake: FakeProvider) -> None:
+    fake.push(message([("Ping", {}), ("Weather", SEED_CALLS[0][1])]))
+    calls = sync_client(fake).create(
+        model="m", messages=USER, response_model=Iterable[Ping | Weather]
+    )
+    assert calls == [Ping(), SEED_VALUES[0]]
+    assert calls.calls[0].arguments == {}
+
+
+def test_max_tokens_stop_is_incomplete_output(fake: FakeProvider) -> None:
+    fake.push(message(SEED_CALLS[:1], stop_reason="max_tokens"))
+    with pytest.raises(polycall.IncompleteOutputError) as caught:
+        sync_client(fake).create(model="m", messages=USER, response_model=SEED_MODEL)
+    assert caught.value.reason == "max_tokens"
+    assert caught.value.raw.stop_reason == "max_tokens"
+
+
+def test_refusal_stop_is_a_refusal_error_with_its_details(fake: FakeProvider) -> None:
+    details = {"type": "refusal", "category": "cyber", "explanation": "Exploit development."}
+    fake.push(message(text="I can't help with that.", stop_reason="refusal", stop_details=details))
+    with pytest.raises(polycall.RefusalError) as caught:
+        sync_client(fake).create(model="m", messages=USER, response_model=SEED_MODEL)
+    assert caught.value.reason == "refusal (cyber): Exploit development."
+
+
+def test_refusal_without_details(fake: FakeProvider) -> None:
+    fake.push(message(stop_reason="refusal"))
+    with pytest.raises(polycall.RefusalError) as caught:
+        sync_client(fake).create(model="m", messages=USER, response_model=SEED_MODEL)
+    assert caught.value.reason == "refusal"
+
+
+def test_text_only_answer_is_no_tool_calls(fake: FakeProvider) -> None:
+    fake.push(message(text="It is sunny in Toronto."))
+    with pytest.raises(polycall.NoToolCallsError) as caught:
+        sync_client(fake).create(model="m", messages=USER, response_model=SEED_MODEL)
+    assert caught.value.text == "It is sunny in Toronto."
+    assert caught.value.raw.stop_reason == "end_turn"
+
+
+def test_usage_counts_cache_reads_and_writes_as_input(fake: FakeProvider) -> None:
+    response = message(SEED_CALLS)
+    response.body["usage"] = {
+        "input_tokens": 10,
+        "cache_creation_input_tokens": 200,
+        "cache_read_input_tokens": 3000,
+        "output_tokens": 40,
+    }
+    fake.push(response)
+    calls = sync_client(fake).create(model="m", messages=USER, response_model=SEED_MODEL)
+    assert calls.usage == polycall.Usage(3210, 40)
+
+
+def test_create_with_completion_returns_the_sdk_message(fake: FakeProvider) -> None:
+    fake.push(message(SEED_CALLS))
+    calls, raw = sync_client(fake).create_with_completion(
+        model="m", messages=USER, response_model=SEED_MODEL
+    )
+    assert isinstance(raw, anthropic.types.Message)
+    assert raw is calls.raw
+    assert [b.id for b in raw.content] == IDS
+
+
+def test_follow_up_messages_answer_every_call(fake: FakeProvider) -> None:
+    fake.push(message(SEED_CALLS, text="Checking."))
+    client = sync_client(fake)
+    calls = client.create(model="m", messages=SEED_MESSAGES, response_model=SEED_MODEL)
+    failed = polycall.ToolResult(calls.calls[2], error=TimeoutError("search timed out"))
+    results = calls.tool_results(["-3 C", {"temp_f": 88}, failed])
+    assert results == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": "toolu_fake_0", "content": "-3 C"},
+                {"type": "tool_result", "tool_use_id": "toolu_fake_1", "content": '{"temp_f": 88}'},
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "toolu_fake_2",
+                    "content": "Error: TimeoutError: search timed out",
+                    "is_error": True,
+                },
+            ],
+        }
+    ]
+    assistant = calls.assistant_message()
+    assert assistant == {
+        "role": "assistant",
+        "content": [
+            {"type": "text", "text": "Checking."},
+            *(
+                {"type": "tool_use", "id": i, "name": n, "input": a}
+                for i, (n, a) in zip(IDS, SEED_CALLS)
+            ),
+        ],
+    }
+    fake.push(message([("GoogleSearch", {"query": "super bowl winner"})]))
+    client.create(
+        model="m", messages=[*SEED_MESSAGES, assistant, *results], response_model=SEED_MODEL
+    )
+    assert fake.last.json["messages"] == [*USER, assistant, *results]
+    assert fake.last.json["system"] == "You must always use tools"
+
+
+def test_tool_results_needs_one_output_per_call(fake: FakeProvider) -> None:
+    fake.push(message(SEED_CALLS))
+    calls = sync_client(fake).create(model="m", messages=USER, response_model=SEED_MODEL)
+    with pytest.raises(polycall.ConfigurationError, match="3 call"):
+        calls.tool_results(["only one"])
+
+
+BAD = [SEED_CALLS[0], ("Weather", {"location": "Dallas", "units": "kelvin"}), SEED_CALLS[2]]
+RETRY_TEXT = (
+    "Validation failed for call toolu_fake_1 (Weather): units: Input should be 'imperial' or "
+    "'metric' (got 'kelvin'). Call Weather again with corrected arguments."
+)
+
+
+def test_retry_re_asks_only_the_failed_call(fake: FakeProvider) -> None:
+    fake.push(
+        message(BAD, text="On it.", usage=(100, 30)),
+        message([SEED_CALLS[1]], ids=["toolu_retry_0"], usage=(150, 10)),
+    )
+    calls = sync_client(fake).create(
+        model="m", messages=SEED_MESSAGES, response_model=SEED_MODEL, max_retries=1
+    )
+    assert len(fake.requests) == 2
+    first, second = (r.json for r in fake.requests)
+    assert second["messages"][: len(first["messages"])] == first["messages"] == USER
+    assert second["messages"][len(first["messages"]) :] == [
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "text", "text": "On it."},
+                *(
+                    {"type": "tool_use", "id": i, "name": n, "input": a}
+                    for i, (n, a) in zip(IDS, BAD)
+                ),
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": "toolu_fake_0", "content": "ok"},
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "toolu_fake_1",
+                    "content": RETRY_TEXT,
+                    "is_error": True,
+                },
+                {"type": "tool_result", "tool_use_id": "toolu_fake_2", "content": "ok"},
+            ],
+        },
+    ]
+    assert {k: v for k, v in second.items() if k != "messages"} == {
+        k: v for k, v in first.items() if k != "messages"
+    }
+    assert list(calls) == SEED_VALUES
+    assert [c.id for c in calls.calls] == IDS
+    assert calls.usage == polycall.Usage(250, 40)
+
+
+async def test_retry_async(fake: FakeProvider) -> None:
+    fake.push(message(BAD), message([SEED_CALLS[1]]))
+    calls = await async_client(fake).create(
+        model="m", messages=USER, response_model=SEED_MODEL, max_retries=1
+    )
+    assert list(calls) == SEED_VALUES
+    assert len(fake.requests) == 2
+    assert fake.last.json["messages"][-1]["content"][1]["is_error"] is True
+
+
+def test_retries_exhausted_is_validation_failed(fake: FakeProvider) -> None:
+    fake.push(message(BAD), message([BAD[1]], ids=["toolu_retry_0"]))
+    with pytest.raises(polycall.ValidationFailed) as caught:
+        sync_client(fake).create(model="m", messages=USER, response_model=SEED_MODEL, max_retries=1)
+    assert len(fake.requests) == 2
+    assert list(caught.value.errors) == ["toolu_fake_1"]
+    assert caught.value.errors["toolu_fake_1"][0]["loc"] == ("units",)
+    assert caught.value.valid == [SEED_VALUES[0], SEED_VALUES[2]]
+    assert "call toolu_fake_1 (Weather): units" in str(caught.value)
+
+
+def test_unknown_tool_is_named(fake: FakeProvider) -> None:
+    fake.push(message([("Calendar", {"day": "monday"})]))
+    with pytest.raises(polycall.UnknownToolError, match="Calendar"):
+        sync_client(fake).create(
+            model="m", messages=USER, response_model=Iterable[Weather | GoogleSearch]
+        )
+
+
+def test_sdk_http_error_is_a_provider_error_without_the_key(fake: FakeProvider) -> None:
+    secret = "sk-ant-secret-value-123"
+    fake.push(error(400, "messages: field required"))
+    client = polycall.from_anthropic(anthropic.Anthropic(base_url=fake.url, api_key=secret))
+    with pytest.raises(polycall.ProviderError) as caught:
+        client.create(model="m", messages=USER, response_model=SEED_MODEL)
+    assert isinstance(caught.value.__cause__, anthropic.BadRequestError)
+    assert "messages: field required" in str(caught.value)
+    assert secret not in str(caught.value)
+    assert secret in str(fake.last.headers)  # the key was sent, yet is in no message
+
+
+async def test_sdk_http_error_async(fake: FakeProvider) -> None:
+    fake.push(error(401, "invalid x-api-key", "authentication_error"))
+    with pytest.raises(polycall.ProviderError) as caught:
+        await async_client(fake).create(model="m", messages=USER, response_model=SEED_MODEL)
+    assert isinstance(caught.value.__cause__, anthropic.AuthenticationError)
+
+
+def test_wrong_mode_is_a_configuration_error() -> None:
+    with pytest.raises(polycall.ConfigurationError, match="from_anthropic"):
+        polycall.from_anthropic(anthropic.Anthropic(api_key="test"), mode=Mode.PARALLEL_TOOLS)
+
+
+@pytest.mark.parametrize("wrong", [openai.OpenAI(api_key="test"), object()])
+def test_wrong_client_is_a_configuration_error(wrong: object) -> None:
+    with pytest.raises(polycall.ConfigurationError, match="anthropic.Anthropic"):
+        polycall.from_anthropic(wrong)
+
+
+def test_async_sdk_client_gives_an_async_client() -> None:
+    client = polycall.from_anthropic(anthropic.AsyncAnthropic(api_key="test"))
+    assert isinstance(client, polycall.AsyncClient)
+    assert client.mode is Mode.ANTHROPIC_PARALLEL_TOOLS

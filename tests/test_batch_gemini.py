@@ -1,0 +1,255 @@
+"""Batches on the Gemini API's batch mode (google-genai, inline requests) through the real SDK
+against the fake Batch API."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, ConfigDict
+
+import polycall
+import polycall.batch
+from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES
+from polycall.batch import BatchItemError
+from polycall.testing import FakeProvider, json_response
+from polycall.testing.batch import BatchItem, FakeBatches, ItemError, Outcome
+from polycall.testing.gemini import genai_client, generate_content, response_body
+
+N = 1000
+MODEL = "gemini-2.5-flash"
+
+
+def sync_client(fake: FakeProvider) -> polycall.Client:
+    return polycall.from_genai(genai_client(fake), model=MODEL)
+
+
+def async_client(fake: FakeProvider) -> polycall.AsyncClient:
+    return polycall.from_genai(genai_client(fake).aio, model=MODEL)
+
+
+def prompts(n: int = N) -> list[dict[str, Any]]:
+    return [
+        {"custom_id": f"q-{i}", "messages": [{"role": "user", "content": f"question {i}"}]}
+        for i in range(n)
+    ]
+
+
+def mixed(item: BatchItem) -> Outcome:
+    """Ten fates, one per last digit."""
+    fate = item.index % 10
+    if fate == 1:
+        return ItemError("Request payload size exceeds the limit", status=400)
+    if fate == 2:
+        return None
+    if fate == 3:
+        return json.dumps(response_body(block_reason="SAFETY")).encode()
+    if fate == 4:
+        return generate_content([("Weather", {"location": "Oslo", "units": "kelvin"})])
+    if fate == 5:
+        return generate_content(text="No tools needed.")
+    if fate == 6:
+        return generate_content(text="It is", finish_reason="MAX_TOKENS")
+    if fate == 7:
+        return json_response({"error": {"code": 500, "message": "Internal error"}}, status=500)
+    return generate_content(SEED_CALLS, usage=(item.index, 1))
+
+
+EXPECTED_KINDS = {
+    0: "ToolCalls", 1: "errored", 2: "missing", 3: "RefusalError", 4: "ValidationFailed",
+    5: "NoToolCallsError", 6: "IncompleteOutputError", 7: "errored", 8: "ToolCalls", 9: "ToolCalls",
+}
+
+
+def kind(result: Any) -> str:
+    return result.kind if isinstance(result, BatchItemError) else type(result).__name__
+
+
+def check_round_trip(results: list[tuple[str, Any]]) -> None:
+    assert sorted(custom_id for custom_id, _ in results) == sorted(f"q-{i}" for i in range(N))
+    for custom_id, result in results:
+        index = int(custom_id.split("-")[1])
+        assert kind(result) == EXPECTED_KINDS[index % 10], (custom_id, result)
+        if isinstance(result, polycall.ToolCalls):
+            assert list(result) == SEED_VALUES
+            assert result.usage.input_tokens == index
+        else:
+            assert result.custom_id == custom_id
+    assert Counter(kind(r) for _, r in results)["ToolCalls"] == 300
+
+
+def test_thousand_prompt_round_trip(fake: FakeProvider) -> None:
+    fake.respond_with(FakeBatches(mixed))
+    job = sync_client(fake).batch.submit(prompts(), response_model=SEED_MODEL)
+    assert job.id.startswith("batches/") and job.last_status.state == "pending"
+    status = job.wait(poll_interval=0)
+    assert (status.state, status.provider_state, status.total) == ("completed", "JOB_STATE_SUCCEEDED", N)
+    assert (status.succeeded, status.failed) == (700, 200)
+    check_round_trip(list(job.results()))
+
+
+async def test_thousand_prompt_round_trip_async(fake: FakeProvider) -> None:
+    fake.respond_with(FakeBatches(mixed))
+    job = await async_client(fake).batch.submit(prompts(), response_model=SEED_MODEL)
+    assert (await job.wait(poll_interval=0)).state == "completed"
+    check_round_trip([result async for result in job.results()])
+
+
+async def test_use_async_on_a_sync_sdk_client(fake: FakeProvider) -> None:
+    fake.respond_with(FakeBatches(lambda item: generate_content(SEED_CALLS)))
+    client = polycall.from_genai(genai_client(fake), model=MODEL, use_async=True)
+    job = await client.batch.submit(prompts(2), response_model=SEED_MODEL)
+    await job.wait(poll_interval=0)
+    assert [list(r) async for _, r in job.results()] == [SEED_VALUES] * 2
+
+
+def test_inline_request_is_the_generate_content_request(fake: FakeProvider) -> None:
+    client = sync_client(fake)
+    fake.push(generate_content(SEED_CALLS))
+    client.create(messages=SEED_MESSAGES, response_model=SEED_MODEL, temperature=0.5)
+    sent = fake.last.json
+    fake.respond_with(FakeBatches(mixed))
+    client.batch.submit([{"custom_id": "a", "messages": SEED_MESSAGES, "temperature": 0.5}],
+                        response_model=SEED_MODEL)
+    assert fake.last.path == f"/v1beta/models/{MODEL}:batchGenerateContent"
+    [entry] = fake.last.json["batch"]["inputConfig"]["requests"]["requests"]
+    assert entry["metadata"] == {"custom_id": "a"}
+    assert entry["request"] == sent
+    assert sent["toolConfig"]["functionCallingConfig"]["mode"] == "ANY"
+    assert sent["systemInstruction"]["parts"] == [{"text": "You must always use tools"}]
+
+
+def test_one_model_per_batch(fake: FakeProvider) -> None:
+    with pytest.raises(polycall.ConfigurationError, match="Gemini batch runs one model"):
+        sync_client(fake).batch.submit(
+            [{"messages": SEED_MESSAGES}, {"messages": SEED_MESSAGES, "model": "gemini-2.5-pro"}],
+            response_model=SEED_MODEL,
+        )
+    assert fake.requests == []
+
+
+def test_results_are_sdk_responses_with_generated_ids(fake: FakeProvider) -> None:
+    fake.respond_with(FakeBatches(lambda item: generate_content(SEED_CALLS)))
+    job = sync_client(fake).batch.submit(prompts(1), response_model=SEED_MODEL)
+    job.wait(poll_interval=0)
+    [(_, calls)] = list(job.results())
+    from google.genai import types
+
+    assert isinstance(calls.raw, types.GenerateContentResponse)
+    ids = [call.id for call in calls.calls]
+    assert len(set(ids)) == 3 and all(ids)
+    [content] = calls.tool_results(["a", "b", "c"])
+    assert [p.function_response.name for p in content.parts] == ["Weather", "Weather", "GoogleSearch"]
+
+
+class SecretRetrieval(BaseModel):
+    model_config = ConfigDict(title="secret_retrieval_tool")
+    password: str
+
+
+def test_recorded_response_as_a_batch_result(fake: FakeProvider, recorded: Path) -> None:
+    body = json.loads((recorded / "gemini_generatecontent_json_two_secret_retrieval_calls.json").read_text())
+    fake.respond_with(FakeBatches(lambda item: json_response(body)))
+    job = sync_client(fake).batch.submit(prompts(2), response_model=Iterable[SecretRetrieval])
+    job.wait(poll_interval=0)
+    results = list(job.results())
+    assert len(results) == 2
+    for _, calls in results:
+        assert isinstance(calls, polycall.ToolCalls)  # finishReason STOP on a call turn is fine
+        assert len(calls) == 2 and all(c.password for c in calls)
+
+
+def test_error_entries_carry_code_and_message(fake: FakeProvider) -> None:
+    fake.respond_with(FakeBatches(lambda item: ItemError("Quota exceeded", status=429)))
+    job = sync_client(fake).batch.submit(prompts(1), response_model=SEED_MODEL)
+    job.wait(poll_interval=0)
+    [(_, error)] = list(job.results())
+    assert isinstance(error, BatchItemError) and error.status_code == 429
+    assert str(error) == "batch request q-0 errored: 429: Quota exceeded"
+
+
+def test_statuses(fake: FakeProvider) -> None:
+    fake.respond_with(FakeBatches(lambda item: generate_content(SEED_CALLS)))
+    job = sync_client(fake).batch.submit(prompts(2), response_model=SEED_MODEL)
+    seen = [job.last_status] + [job.status() for _ in range(3)]
+    assert [s.provider_state for s in seen] == [
+        "JOB_STATE_PENDING", "JOB_STATE_RUNNING", "JOB_STATE_SUCCEEDED", "JOB_STATE_SUCCEEDED",
+    ]
+    assert [s.state for s in seen] == ["pending", "in_progress", "completed", "completed"]
+    assert seen[0].total == 2 and seen[-1].succeeded == 2
+
+
+def test_expired_job_reports_the_unprocessed_requests(fake: FakeProvider) -> None:
+    fake.respond_with(FakeBatches(lambda item: generate_content(SEED_CALLS), end="expired", processed=1))
+    job = sync_client(fake).batch.submit(prompts(3), response_model=SEED_MODEL)
+    assert job.wait(poll_interval=0).state == "expired"
+    results = list(job.results())
+    assert [kind(r) for _, r in results] == ["ToolCalls", "expired", "expired"]
+    assert "JOB_STATE_EXPIRED" in str(results[1][1])
+
+
+def test_cancelled_job(fake: FakeProvider) -> None:
+    fake.respond_with(FakeBatches(lambda item: generate_content(SEED_CALLS), polls=3, processed=1))
+    job = sync_client(fake).batch.submit(prompts(3), response_model=SEED_MODEL)
+    status = job.cancel()  # google-genai's cancel returns nothing: polycall asks for the state
+    assert [r.path for r in fake.requests[-2:]] == [f"/v1beta/{job.id}:cancel", f"/v1beta/{job.id}"]
+    assert (status.state, status.provider_state) == ("cancelled", "JOB_STATE_CANCELLED")
+    assert job.wait(poll_interval=0).state == "cancelled"
+    assert [kind(r) for _, r in job.results()] == ["ToolCalls", "cancelled", "cancelled"]
+
+
+async def test_cancelled_job_async(fake: FakeProvider) -> None:
+    fake.respond_with(FakeBatches(lambda item: generate_content(SEED_CALLS), polls=3))
+    job = await async_client(fake).batch.submit(prompts(2), response_model=SEED_MODEL)
+    await job.cancel()
+    assert (await job.wait(poll_interval=0)).state == "cancelled"
+    assert [kind(r) async for _, r in job.results()] == ["cancelled", "cancelled"]
+
+
+def test_failed_job(fake: FakeProvider) -> None:
+    fake.respond_with(FakeBatches(lambda item: generate_content(SEED_CALLS), end="failed"))
+    job = sync_client(fake).batch.submit(prompts(2), response_model=SEED_MODEL)
+    assert job.wait(poll_interval=0).state == "failed"
+    results = list(job.results())
+    assert [kind(r) for _, r in results] == ["failed", "failed"]
+    assert "JOB_STATE_FAILED" in str(results[0][1])
+
+
+def test_resume_matches_results_by_metadata(fake: FakeProvider) -> None:
+    fake.respond_with(FakeBatches(mixed))
+    job = sync_client(fake).batch.submit(prompts(10), response_model=SEED_MODEL)
+    resumed = polycall.batch.resume(sync_client(fake), job.id, response_model=SEED_MODEL)
+    resumed.wait(poll_interval=0)
+    results = dict(resumed.results())
+    assert set(results) == {f"q-{i}" for i in range(10)} - {"q-2"}  # q-2 is not in the output
+    assert [kind(results[f"q-{i}"]) for i in (0, 1, 3, 4)] == ["ToolCalls", "errored", "RefusalError", "ValidationFailed"]
+
+
+async def test_resume_async(fake: FakeProvider) -> None:
+    fake.respond_with(FakeBatches(lambda item: generate_content(SEED_CALLS)))
+    job = await async_client(fake).batch.submit(prompts(2), response_model=SEED_MODEL)
+    resumed = polycall.batch.resume(async_client(fake), job.id, response_model=SEED_MODEL)
+    await resumed.wait(poll_interval=0)
+    assert [list(r) async for _, r in resumed.results()] == [SEED_VALUES] * 2
+
+
+def test_vertex_ai_batches_are_not_supported_yet(fake: FakeProvider) -> None:
+    client = polycall.from_genai(genai_client(fake, vertexai=True), model=MODEL)
+    with pytest.raises(polycall.ConfigurationError, match="Vertex AI .* not supported yet"):
+        client.batch.submit(prompts(1), response_model=SEED_MODEL)
+    with pytest.raises(polycall.ConfigurationError, match="Vertex AI"):
+        polycall.batch.resume(client, "projects/p/locations/l/batchPredictionJobs/1", response_model=SEED_MODEL)
+    assert fake.requests == []
+
+
+def test_resumed_failed_job_says_every_request_failed(fake: FakeProvider) -> None:
+    fake.respond_with(FakeBatches(lambda item: generate_content(SEED_CALLS), end="failed"))
+    job = sync_client(fake).batch.submit(prompts(2), response_model=SEED_MODEL)
+    resumed = polycall.batch.resume(sync_client(fake), job.id, response_model=SEED_MODEL)
+    assert resumed.wait(poll_interval=0).state == "failed"
+    with pytest.raises(polycall.batch.BatchError, match="JOB_STATE_FAILED.*every request of it failed"):
+        resumed.results()

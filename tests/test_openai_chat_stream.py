@@ -1,0 +1,752 @@
+"""Streaming OpenAI Chat Completions: `create_iterable`, `create(stream=True)`, `create_partial`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import openai
+import pytest
+
+import polycall
+from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, GoogleSearch, Weather
+from polycall import (
+    IncompleteOutputError,
+    NoToolCallsError,
+    Partial,
+    PolycallError,
+    ProviderError,
+    RefusalError,
+    UnknownToolError,
+    ValidationFailed,
+)
+from polycall.testing import FakeProvider, Gate, Response
+from polycall.testing.openai import (
+    Hangup,
+    chat_chunk,
+    chat_completion,
+    chat_error,
+    chat_sse,
+    chat_stream,
+    parallel_call,
+)
+
+MODEL = "gpt-4o-mini"
+HOLD = 5.0  # seconds to wait for the server to reach a gate (it does right after a chunk)
+BAD_CALLS = [SEED_CALLS[0], ("Weather", {"location": "Dallas", "units": "kelvin"}), SEED_CALLS[2]]
+
+
+@pytest.fixture
+def client(fake: FakeProvider) -> Any:
+    return polycall.from_openai(
+        openai.OpenAI(base_url=fake.url + "/v1", api_key="test", max_retries=0)
+    )
+
+
+@pytest.fixture
+def aclient(fake: FakeProvider) -> Any:
+    return polycall.from_openai(
+        openai.AsyncOpenAI(base_url=fake.url + "/v1", api_key="test", max_retries=0)
+    )
+
+
+def kwargs(**extra: Any) -> dict[str, Any]:
+    return {"model": MODEL, "messages": SEED_MESSAGES, "response_model": SEED_MODEL, **extra}
+
+
+def calls_chunk(*tool_calls: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+    return chat_chunk({"tool_calls": list(tool_calls)}, finish)
+
+
+def collect(stream: Any) -> tuple[list[Any], PolycallError | None]:
+    """Everything a stream yields, and the error it ends with (if any)."""
+    items: list[Any] = []
+    try:
+        for item in stream:
+            items.append(item)  # noqa: PERF402 - keep what came before an error
+    except PolycallError as exc:
+        return items, exc
+    return items, None
+
+
+async def acollect(stream: Any) -> tuple[list[Any], PolycallError | None]:
+    items: list[Any] = []
+    try:
+        async for item in stream:
+            items.append(item)
+    except PolycallError as exc:
+        return items, exc
+    return items, None
+
+
+# --- as soon as complete ------------------------------------------------------------------
+
+
+def test_each_call_is_yielded_while_the_server_holds_the_rest(
+    fake: FakeProvider, client: Any
+) -> None:
+    gates = {k: Gate() for k in range(3)}
+    fake.push(chat_stream(SEED_CALLS, gates=gates))
+    stream = client.create_iterable(**kwargs())
+    for k, expected in enumerate(SEED_VALUES):
+        assert next(stream) == expected
+        assert gates[k].reached.wait(HOLD)  # the server holds the rest of the stream at gate k
+        gates[k].open()
+    assert list(stream) == []
+    assert not any(gate.timed_out for gate in gates.values())
+
+
+async def test_async_each_call_is_yielded_while_the_server_holds_the_rest(
+    fake: FakeProvider, aclient: Any
+) -> None:
+    gates = {k: Gate() for k in range(3)}
+    fake.push(chat_stream(SEED_CALLS, gates=gates))
+    seen = []
+    async for value in aclient.create_iterable(**kwargs()):
+        k = len(seen)
+        assert gates[k].reached.wait(HOLD)
+        seen.append(value)
+        gates[k].open()
+    assert seen == SEED_VALUES
+    assert not any(gate.timed_out for gate in gates.values())
+
+
+def test_first_call_arrives_before_the_second_is_sent(fake: FakeProvider, client: Any) -> None:
+    gate = Gate()
+    fake.push(chat_stream(SEED_CALLS, gates={0: gate}))
+    stream = client.create_iterable(**kwargs())
+    first = next(stream)  # the server cannot send call 1 before the gate opens
+    held = gate.reached.wait(HOLD)
+    gate.open()
+    assert first == SEED_VALUES[0] and held
+    assert list(stream) == SEED_VALUES[1:]
+    assert not gate.timed_out  # so call 0 came while the server was holding the stream
+
+
+def test_create_stream_true_is_create_iterable(fake: FakeProvider, client: Any) -> None:
+    fake.push(chat_stream(SEED_CALLS))
+    stream = client.create(stream=True, **kwargs())
+    assert isinstance(stream, polycall.CallStream)
+    assert list(stream) == SEED_VALUES
+    body = fake.last.json
+    assert body["stream"] is True
+    assert body["stream_options"] == {"include_usage": True}
+    assert body["tool_choice"] == "required"
+    assert [t["function"]["name"] for t in body["tools"]] == ["Weather", "GoogleSearch"]
+
+
+async def test_async_create_stream_true(fake: FakeProvider, aclient: Any) -> None:
+    fake.push(chat_stream(SEED_CALLS))
+    stream = await aclient.create(stream=True, **kwargs())
+    assert isinstance(stream, polycall.AsyncCallStream)
+    assert [value async for value in stream] == SEED_VALUES
+
+
+def test_user_stream_options_are_kept(fake: FakeProvider, client: Any) -> None:
+    fake.push(chat_stream(SEED_CALLS, usage=None))
+    assert (
+        list(client.create_iterable(**kwargs(stream_options={"include_usage": False})))
+        == SEED_VALUES
+    )
+    assert fake.last.json["stream_options"] == {"include_usage": False}
+
+
+# --- the final result ---------------------------------------------------------------------
+
+
+def test_result_holds_ids_usage_and_the_chunks(fake: FakeProvider, client: Any) -> None:
+    fake.push(chat_stream(SEED_CALLS, usage=(40, 12), ids=["call_x", "call_y", "call_z"]))
+    stream = client.create_iterable(**kwargs())
+    with pytest.raises(PolycallError, match="not ended"):
+        _ = stream.result
+    assert list(stream) == SEED_VALUES
+    result = stream.result
+    assert list(result) == SEED_VALUES
+    assert [(c.id, c.name) for c in result.calls] == [
+        ("call_x", "Weather"),
+        ("call_y", "Weather"),
+        ("call_z", "GoogleSearch"),
+    ]
+    assert result.calls[1].arguments == {"location": "Dallas", "units": "imperial"}
+    assert (result.usage.input_tokens, result.usage.output_tokens) == (40, 12)
+    assert all(isinstance(chunk, openai.types.chat.ChatCompletionChunk) for chunk in result.raw)
+    assert result.tool_results(["a", "b", "c"])[2] == {
+        "role": "tool",
+        "tool_call_id": "call_z",
+        "content": "c",
+    }
+
+
+async def test_async_result(fake: FakeProvider, aclient: Any) -> None:
+    fake.push(chat_stream(SEED_CALLS, usage=(5, 6)))
+    stream = aclient.create_iterable(**kwargs())
+    assert [value async for value in stream] == SEED_VALUES
+    assert [c.id for c in stream.result.calls] == ["call_0", "call_1", "call_2"]
+    assert stream.result.usage.total_tokens == 11
+
+
+# --- same items, order and errors as create() ---------------------------------------------
+
+OUTCOMES: dict[str, tuple[Callable[[], Response], Callable[[], Response]]] = {
+    "seed": (lambda: chat_completion(SEED_CALLS), lambda: chat_stream(SEED_CALLS)),
+    "one call": (lambda: chat_completion(SEED_CALLS[2:]), lambda: chat_stream(SEED_CALLS[2:])),
+    "invalid": (lambda: chat_completion(BAD_CALLS), lambda: chat_stream(BAD_CALLS)),
+    "unknown tool": (
+        lambda: chat_completion([SEED_CALLS[0], ("Bing", {})]),
+        lambda: chat_stream([SEED_CALLS[0], ("Bing", {})]),
+    ),
+    "malformed json": (
+        lambda: chat_completion([("GoogleSearch", '{"query": ')]),
+        lambda: chat_stream([("GoogleSearch", '{"query": ')]),
+    ),
+    "text only": (lambda: chat_completion(text="Sunny."), lambda: chat_stream(text="Sunny.")),
+    "length": (
+        lambda: chat_completion(SEED_CALLS[:1], finish_reason="length"),
+        lambda: chat_stream(SEED_CALLS[:1], finish_reason="length"),
+    ),
+    "content filter": (
+        lambda: chat_completion(SEED_CALLS[:1], finish_reason="content_filter"),
+        lambda: chat_stream(SEED_CALLS[:1], finish_reason="content_filter"),
+    ),
+    "odd finish reason": (
+        lambda: chat_completion(SEED_CALLS, finish_reason="tool_call"),
+        lambda: chat_stream(SEED_CALLS, finish_reason="tool_call"),
+    ),
+}
+
+
+def outcome(values: list[Any], error: PolycallError | None) -> tuple[Any, ...]:
+    """What a create() or a stream gave: its values, or its error's type, failing ids, valid
+    calls and text."""
+    if error is None:
+        return ("ok", values)
+    errors = getattr(error, "errors", None)
+    return (
+        type(error).__name__,
+        sorted(errors) if errors is not None else None,
+        getattr(error, "valid", None),
+        getattr(error, "text", None),
+    )
+
+
+@pytest.mark.parametrize("name", list(OUTCOMES))
+def test_streaming_and_create_agree(fake: FakeProvider, client: Any, name: str) -> None:
+    whole, streamed = OUTCOMES[name]
+    fake.push(whole(), streamed())
+    try:
+        created = outcome(list(client.create(**kwargs())), None)
+    except PolycallError as exc:
+        created = outcome([], exc)
+    values, error = collect(client.create_iterable(**kwargs()))
+    assert (outcome(values, None) if error is None else outcome([], error)) == created
+    if isinstance(error, ValidationFailed):
+        assert values == error.valid  # the valid calls were yielded before the error
+
+
+@pytest.mark.parametrize("name", ["seed", "invalid", "text only", "length"])
+async def test_async_streaming_and_create_agree(
+    fake: FakeProvider, aclient: Any, name: str
+) -> None:
+    whole, streamed = OUTCOMES[name]
+    fake.push(whole(), streamed())
+    try:
+        created: tuple[Any, ...] = outcome(list(await aclient.create(**kwargs())), None)
+    except PolycallError as exc:
+        created = outcome([], exc)
+    values, error = await acollect(aclient.create_iterable(**kwargs()))
+    assert (outcome(values, None) if error is None else outcome([], error)) == created
+    if isinstance(error, ValidationFailed):
+        assert values == error.valid
+
+
+def test_invalid_call_in_a_stream_yields_the_valid_ones_then_fails(
+    fake: FakeProvider, client: Any
+) -> None:
+    fake.push(chat_stream(BAD_CALLS))
+    values, error = collect(client.create_iterable(**kwargs()))
+    assert values == [SEED_VALUES[0], SEED_VALUES[2]]
+    assert isinstance(error, ValidationFailed) and list(error.errors) == ["call_1"]
+    assert error.valid == [SEED_VALUES[0], SEED_VALUES[2]]
+
+
+def test_unknown_tool_in_a_stream(fake: FakeProvider, client: Any) -> None:
+    fake.push(chat_stream([("Bing", {"q": 1}), SEED_CALLS[2]]))
+    values, error = collect(client.create_iterable(**kwargs()))
+    assert values == [SEED_VALUES[2]]
+    assert isinstance(error, UnknownToolError) and "Bing" in str(error)
+
+
+# --- cut-offs, refusals and empty streams -------------------------------------------------
+
+
+def test_length_after_two_complete_calls_yields_them_then_raises(
+    fake: FakeProvider, client: Any
+) -> None:
+    events = [
+        chat_chunk({"role": "assistant"}),
+        calls_chunk(
+            {
+                "index": 0,
+                "id": "call_0",
+                "type": "function",
+                "function": {
+                    "name": "Weather",
+                    "arguments": '{"location": "Toronto", "units": "metric"}',
+                },
+            }
+        ),
+        calls_chunk(
+            {
+                "index": 1,
+                "id": "call_1",
+                "type": "function",
+                "function": {
+                    "name": "Weather",
+                    "arguments": '{"location": "Dallas", "units": "imperial"}',
+                },
+            }
+        ),
+        calls_chunk(
+            {
+                "index": 2,
+                "id": "call_2",
+                "type": "function",
+                "function": {"name": "GoogleSearch", "arguments": '{"query": "who w'},
+            }
+        ),
+        chat_chunk({}, "length"),
+    ]
+    fake.push(chat_sse(events))
+    values, error = collect(client.create_iterable(**kwargs()))
+    assert values == SEED_VALUES[:2]
+    assert isinstance(error, IncompleteOutputError) and error.reason == "length"
+
+
+async def test_async_length_cut_off(fake: FakeProvider, aclient: Any) -> None:
+    events = [
+        calls_chunk(
+            {
+                "index": 0,
+                "id": "a",
+                "function": {"name": "GoogleSearch", "arguments": '{"query": "x"}'},
+            }
+        ),
+        calls_chunk(
+            {"index": 1, "id": "b", "function": {"name": "GoogleSearch", "arguments": '{"qu'}}
+        ),
+        chat_chunk({}, "length"),
+    ]
+    fake.push(chat_sse(events))
+    values, error = await acollect(aclient.create_iterable(**kwargs()))
+    assert values == [GoogleSearch(query="x")]
+    assert isinstance(error, IncompleteOutputError)
+
+
+def test_stream_with_no_call_raises_no_tool_calls(fake: FakeProvider, client: Any) -> None:
+    fake.push(chat_stream(text="I would rather chat."))
+    values, error = collect(client.create_iterable(**kwargs()))
+    assert values == []
+    assert isinstance(error, NoToolCallsError) and error.text == "I would rather chat."
+    assert isinstance(error.raw, list) and error.raw
+
+
+def test_streamed_refusal_raises_refusal_error(fake: FakeProvider, client: Any) -> None:
+    events = [
+        chat_chunk({"role": "assistant", "refusal": "I can't"}),
+        chat_chunk({"refusal": " do that."}),
+        chat_chunk({}, "stop"),
+    ]
+    fake.push(chat_sse(events))
+    values, error = collect(client.create_iterable(**kwargs()))
+    assert values == []
+    assert isinstance(error, RefusalError) and error.reason == "I can't do that."
+
+
+# --- dropped connections and early close --------------------------------------------------
+
+
+def test_connection_dropped_mid_stream_is_a_provider_error(fake: FakeProvider, client: Any) -> None:
+    events = list(chat_stream(SEED_CALLS).chunks or [])
+    fake.push(Response(chunks=[*events[:9], Hangup()], content_type="text/event-stream"))
+    values, error = collect(client.create_iterable(**kwargs()))
+    assert values == SEED_VALUES[:1]  # the call completed before the drop still came
+    assert isinstance(error, ProviderError)
+    assert isinstance(error.__cause__, openai.APIConnectionError)
+
+
+async def test_async_connection_dropped_mid_stream(fake: FakeProvider, aclient: Any) -> None:
+    events = list(chat_stream(SEED_CALLS).chunks or [])
+    fake.push(Response(chunks=[*events[:4], Hangup()], content_type="text/event-stream"))
+    values, error = await acollect(aclient.create_iterable(**kwargs()))
+    assert values == []
+    assert isinstance(error, ProviderError) and isinstance(
+        error.__cause__, openai.APIConnectionError
+    )
+
+
+def test_stream_that_stops_before_finishing_is_a_provider_error(
+    fake: FakeProvider, client: Any
+) -> None:
+    events = [
+        calls_chunk(
+            {
+                "index": 0,
+                "id": "a",
+                "function": {"name": "GoogleSearch", "arguments": '{"query": "x"}'},
+            }
+        ),
+        calls_chunk(
+            {
+                "index": 1,
+                "id": "b",
+                "function": {"name": "GoogleSearch", "arguments": '{"query": "y"}'},
+            }
+        ),
+    ]
+    fake.push(chat_sse(events, done=False))
+    values, error = collect(client.create_iterable(**kwargs()))
+    assert values == [GoogleSearch(query="x")]
+    assert isinstance(error, ProviderError) and "ended before" in str(error)
+
+
+def test_error_event_mid_stream_is_a_provider_error(fake: FakeProvider, client: Any) -> None:
+    events = list(chat_stream(SEED_CALLS).chunks or [])
+    error_event = b'data: {"error": {"message": "overloaded", "type": "server_error"}}\n\n'
+    fake.push(Response(chunks=[*events[:9], error_event], content_type="text/event-stream"))
+    values, error = collect(client.create_iterable(**kwargs()))
+    assert values == SEED_VALUES[:1]
+    assert isinstance(error, ProviderError) and "overloaded" in str(error)
+
+
+def test_http_error_before_the_stream_is_a_provider_error(fake: FakeProvider, client: Any) -> None:
+    fake.push(chat_error(503, "try later", type="server_error"))
+    values, error = collect(client.create_iterable(**kwargs()))
+    assert values == [] and isinstance(error, ProviderError)
+    assert isinstance(error.__cause__, openai.InternalServerError)
+
+
+@pytest.fixture
+def closed_streams(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every SDK stream polycall closes, recorded."""
+    closed: list[Any] = []
+    for cls in (openai.Stream, openai.AsyncStream):
+        original = cls.close
+
+        def spy(self: Any, _original: Any = original) -> Any:
+            closed.append(self)
+            return _original(self)
+
+        monkeypatch.setattr(cls, "close", spy)
+    return closed
+
+
+def test_closing_early_closes_the_sdk_stream(
+    fake: FakeProvider, client: Any, closed_streams: list[Any]
+) -> None:
+    gate = Gate()
+    fake.push(chat_stream(SEED_CALLS, gates={0: gate}))
+    stream = client.create_iterable(**kwargs())
+    assert next(stream) == SEED_VALUES[0]
+    stream.close()
+    gate.open()
+    assert len(closed_streams) == 1 and closed_streams[0].response.is_closed
+    with pytest.raises(StopIteration):
+        next(stream)
+
+
+def test_leaving_the_with_block_closes_the_sdk_stream(
+    fake: FakeProvider, client: Any, closed_streams: list[Any]
+) -> None:
+    gate = Gate()
+    fake.push(chat_stream(SEED_CALLS, gates={1: gate}))
+    with client.create_iterable(**kwargs()) as stream:
+        for value in stream:
+            assert value == SEED_VALUES[0]
+            break
+    gate.open()
+    assert len(closed_streams) == 1 and closed_streams[0].response.is_closed
+
+
+def test_a_finished_stream_is_closed_too(
+    fake: FakeProvider, client: Any, closed_streams: list[Any]
+) -> None:
+    fake.push(chat_stream(SEED_CALLS))
+    assert list(client.create_iterable(**kwargs())) == SEED_VALUES
+    assert len(closed_streams) == 1
+
+
+async def test_async_closing_early_closes_the_sdk_stream(
+    fake: FakeProvider, aclient: Any, closed_streams: list[Any]
+) -> None:
+    gate = Gate()
+    fake.push(chat_stream(SEED_CALLS, gates={0: gate}))
+    stream = aclient.create_iterable(**kwargs())
+    assert await stream.__anext__() == SEED_VALUES[0]
+    await stream.aclose()
+    gate.open()
+    assert len(closed_streams) == 1 and closed_streams[0].response.is_closed
+
+
+# --- delta quirks -------------------------------------------------------------------------
+
+W_TORONTO = '{"location": "Toronto", "units": "metric"}'
+W_DALLAS = '{"location": "Dallas", "units": "imperial"}'
+SEARCH = '{"query": "who won the super bowl"}'
+
+QUIRKS: dict[str, list[Any]] = {
+    "missing index, ids on the head": [
+        calls_chunk({"id": "a", "function": {"name": "Weather", "arguments": W_TORONTO[:10]}}),
+        calls_chunk({"function": {"arguments": W_TORONTO[10:]}}),
+        calls_chunk({"id": "b", "function": {"name": "Weather", "arguments": W_DALLAS}}),
+        calls_chunk({"id": "c", "function": {"name": "GoogleSearch", "arguments": SEARCH}}),
+        chat_chunk({}, "tool_calls"),
+    ],
+    "missing index and ids, whole calls": [
+        calls_chunk({"function": {"name": "Weather", "arguments": W_TORONTO}}),
+        calls_chunk({"function": {"name": "Weather", "arguments": W_DALLAS}}),
+        calls_chunk(
+            {"function": {"name": "GoogleSearch", "arguments": SEARCH}}, finish="tool_calls"
+        ),
+    ],
+    "duplicate index with a new id": [
+        calls_chunk({"index": 0, "id": "a", "function": {"name": "Weather", "arguments": ""}}),
+        calls_chunk({"index": 0, "function": {"arguments": W_TORONTO}}),
+        calls_chunk(
+            {"index": 0, "id": "b", "function": {"name": "Weather", "arguments": W_DALLAS}}
+        ),
+        calls_chunk({"index": 0, "id": "c", "function": {"name": "GoogleSearch", "arguments": ""}}),
+        calls_chunk({"index": 0, "function": {"arguments": SEARCH}}),
+        chat_chunk({}, "tool_calls"),
+    ],
+    "sparse indexes": [
+        calls_chunk(
+            {"index": 0, "id": "a", "function": {"name": "Weather", "arguments": W_TORONTO}}
+        ),
+        calls_chunk(
+            {"index": 3, "id": "b", "function": {"name": "Weather", "arguments": W_DALLAS[:5]}}
+        ),
+        calls_chunk({"index": 3, "function": {"arguments": W_DALLAS[5:]}}),
+        calls_chunk(
+            {"index": 7, "id": "c", "function": {"name": "GoogleSearch", "arguments": SEARCH}}
+        ),
+        chat_chunk({}, "tool_calls"),
+    ],
+    "index starting at 1": [
+        chat_chunk({"content": "Let me check."}),
+        calls_chunk({"index": 1, "id": "a", "function": {"name": "Weather", "arguments": ""}}),
+        calls_chunk({"index": 1, "function": {"arguments": W_TORONTO}}),
+        calls_chunk(
+            {"index": 2, "id": "b", "function": {"name": "Weather", "arguments": W_DALLAS}}
+        ),
+        calls_chunk(
+            {"index": 3, "id": "c", "function": {"name": "GoogleSearch", "arguments": SEARCH}}
+        ),
+        chat_chunk({}, "tool_calls"),
+    ],
+    "all calls in one chunk with the finish": [
+        calls_chunk(
+            {
+                "index": 0,
+                "id": "a",
+                "type": "function",
+                "function": {"name": "Weather", "arguments": W_TORONTO},
+            },
+            {
+                "index": 1,
+                "id": "b",
+                "type": "function",
+                "function": {"name": "Weather", "arguments": W_DALLAS},
+            },
+            {
+                "index": 2,
+                "id": "c",
+                "type": "function",
+                "function": {"name": "GoogleSearch", "arguments": SEARCH},
+            },
+            finish="tool_calls",
+        ),
+    ],
+    "id-less continuation with an empty name": [
+        calls_chunk({"index": 0, "id": "a", "function": {"name": "Weather", "arguments": ""}}),
+        calls_chunk({"index": 0, "function": {"name": "", "arguments": W_TORONTO}}),
+        calls_chunk({"index": 1, "id": "b", "function": {"name": "Weather", "arguments": ""}}),
+        calls_chunk({"index": 1, "function": {"name": "", "arguments": W_DALLAS}}),
+        calls_chunk(
+            {"index": 2, "id": "c", "function": {"name": "GoogleSearch", "arguments": SEARCH}}
+        ),
+        chat_chunk({}, "tool_calls"),
+    ],
+    "id repeated on every delta": [
+        calls_chunk(
+            {"index": 0, "id": "a", "function": {"name": "Weather", "arguments": W_TORONTO[:7]}}
+        ),
+        calls_chunk({"index": 0, "id": "a", "function": {"arguments": W_TORONTO[7:]}}),
+        calls_chunk(
+            {"index": 1, "id": "b", "function": {"name": "Weather", "arguments": W_DALLAS}}
+        ),
+        calls_chunk(
+            {"index": 2, "id": "c", "function": {"name": "GoogleSearch", "arguments": SEARCH}}
+        ),
+        chat_chunk({}, "tool_calls"),
+    ],
+    "Azure leading chunk and usage chunk without choices": [
+        {
+            "choices": [],
+            "created": 0,
+            "id": "",
+            "model": "",
+            "object": "",
+            "prompt_filter_results": [],
+        },
+        calls_chunk(
+            {"index": 0, "id": "a", "function": {"name": "Weather", "arguments": W_TORONTO}}
+        ),
+        calls_chunk(
+            {"index": 1, "id": "b", "function": {"name": "Weather", "arguments": W_DALLAS}}
+        ),
+        calls_chunk(
+            {"index": 2, "id": "c", "function": {"name": "GoogleSearch", "arguments": SEARCH}}
+        ),
+        chat_chunk({}, "tool_calls"),
+        chat_chunk(usage=(3, 4)),
+    ],
+    "arguments as objects": [
+        calls_chunk(
+            {
+                "index": 0,
+                "id": "a",
+                "function": {
+                    "name": "Weather",
+                    "arguments": {"location": "Toronto", "units": "metric"},
+                },
+            }
+        ),
+        calls_chunk(
+            {
+                "index": 1,
+                "id": "b",
+                "function": {
+                    "name": "Weather",
+                    "arguments": {"location": "Dallas", "units": "imperial"},
+                },
+            }
+        ),
+        calls_chunk(
+            {
+                "index": 2,
+                "id": "c",
+                "function": {
+                    "name": "GoogleSearch",
+                    "arguments": {"query": "who won the super bowl"},
+                },
+            }
+        ),
+        chat_chunk({}, "stop"),
+    ],
+}
+
+
+@pytest.mark.parametrize("name", list(QUIRKS))
+def test_delta_quirks_give_the_seed_calls(fake: FakeProvider, client: Any, name: str) -> None:
+    fake.push(chat_sse(QUIRKS[name]))
+    stream = client.create_iterable(**kwargs())
+    assert list(stream) == SEED_VALUES
+    ids = [c.id for c in stream.result.calls]
+    assert len(set(ids)) == 3
+    if "ids" not in name:
+        assert ids == ["a", "b", "c"]
+
+
+def test_streamed_parallel_wrapper_is_unwrapped(fake: FakeProvider, client: Any) -> None:
+    wrapper = parallel_call(SEED_CALLS, id="call_w")
+    arguments = wrapper["function"]["arguments"]
+    events = [
+        calls_chunk(
+            {
+                "index": 0,
+                "id": "call_w",
+                "type": "function",
+                "function": {"name": "multi_tool_use.parallel", "arguments": ""},
+            }
+        ),
+        *[
+            calls_chunk({"index": 0, "function": {"arguments": arguments[i : i + 20]}})
+            for i in range(0, len(arguments), 20)
+        ],
+        chat_chunk({}, "tool_calls"),
+    ]
+    fake.push(chat_sse(events))
+    stream = client.create_iterable(**kwargs())
+    assert list(stream) == SEED_VALUES
+    assert [(c.id, c.name) for c in stream.result.calls] == [
+        ("call_w_0", "Weather"),
+        ("call_w_1", "Weather"),
+        ("call_w_2", "GoogleSearch"),
+    ]
+
+
+def test_duplicate_ids_in_a_stream_are_made_unique(fake: FakeProvider, client: Any) -> None:
+    fake.push(chat_stream(SEED_CALLS, ids=["same", "same", None]))
+    stream = client.create_iterable(**kwargs())
+    assert list(stream) == SEED_VALUES
+    ids = [c.id for c in stream.result.calls]
+    assert ids[0] == "same" and len(set(ids)) == 3 and all(ids)
+
+
+# --- create_partial -----------------------------------------------------------------------
+
+
+def test_create_partial_yields_partials_then_each_validated_call(
+    fake: FakeProvider, client: Any
+) -> None:
+    fake.push(chat_stream(SEED_CALLS, piece=4))
+    items = list(client.create_partial(**kwargs()))
+    finals = [item for item in items if not isinstance(item, Partial)]
+    assert finals == SEED_VALUES
+    partials = [item for item in items if isinstance(item, Partial)]
+    assert partials and all(p.name in ("Weather", "GoogleSearch") for p in partials)
+    # fields fill in as they arrive: a location before the units, growing prefixes of "Toronto"
+    toronto = [
+        p.value
+        for p in partials
+        if p.name == "Weather" and p.value.location and "Toronto".startswith(p.value.location)
+    ]
+    assert any(v.units is None for v in toronto)
+    assert [v.location for v in toronto] == sorted((v.location for v in toronto), key=len)
+    # every call's partials come before the call itself
+    first_final = items.index(SEED_VALUES[0])
+    assert all(isinstance(item, Partial) and item.name == "Weather" for item in items[:first_final])
+    queries = [p.value.query for p in partials if p.name == "GoogleSearch" and p.value.query]
+    assert queries and queries[-1] in ("who won the super bowl", "who won the super bow")
+    assert all("who won the super bowl".startswith(q) for q in queries)
+
+
+async def test_async_create_partial(fake: FakeProvider, aclient: Any) -> None:
+    fake.push(chat_stream(SEED_CALLS, piece=6))
+    items = [item async for item in aclient.create_partial(**kwargs())]
+    assert [item for item in items if not isinstance(item, Partial)] == SEED_VALUES
+    assert any(
+        isinstance(item, Partial) and isinstance(item.value.location, str)
+        for item in items
+        if isinstance(item, Partial) and item.name == "Weather"
+    )
+
+
+def test_create_partial_partial_model_is_not_the_real_model(
+    fake: FakeProvider, client: Any
+) -> None:
+    fake.push(chat_stream(SEED_CALLS[:1], piece=5))
+    items = list(client.create_partial(**kwargs()))
+    assert items[-1] == SEED_VALUES[0] and isinstance(items[-1], Weather)
+    assert all(
+        not isinstance(item.value, Weather) for item in items[:-1] if isinstance(item, Partial)
+    )
+
+
+def test_stream_kwarg_is_the_methods_choice(fake: FakeProvider, client: Any) -> None:
+    fake.push(chat_completion(SEED_CALLS), chat_stream(SEED_CALLS))
+    calls, raw = client.create_with_completion(**kwargs(stream=True))
+    assert list(calls) == SEED_VALUES and raw is calls.raw
+    assert "stream" not in fake.last.json
+    assert list(client.create_iterable(**kwargs(stream=True))) == SEED_VALUES
+    assert fake.last.json["stream"] is True

@@ -1,0 +1,307 @@
+"""OpenAI Responses API streaming (raw `responses.create(stream=True)` events), sync and async."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+import pytest
+
+import polycall
+from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, Weather
+from polycall import Mode, Partial
+from polycall.testing import FakeProvider, Gate, sse_response, stream_response
+from polycall.testing.openai_responses import (
+    function_call_item,
+    response_body,
+    response_object,
+    response_stream,
+    stream_error,
+)
+from polycall.testing.server import GATE_TIMEOUT
+
+
+def sync_client(fake: FakeProvider) -> Any:
+    sdk = openai.OpenAI(base_url=fake.url + "/v1", api_key="test", max_retries=0)
+    return polycall.from_openai(sdk, mode=Mode.RESPONSES_PARALLEL_TOOLS)
+
+
+def async_client(fake: FakeProvider) -> Any:
+    sdk = openai.AsyncOpenAI(base_url=fake.url + "/v1", api_key="test", max_retries=0)
+    return polycall.from_openai(sdk, mode=Mode.RESPONSES_PARALLEL_TOOLS)
+
+
+def iterable(client: Any, **kwargs: Any) -> Any:
+    return client.create_iterable(
+        model="gpt-4o-mini", messages=SEED_MESSAGES, response_model=SEED_MODEL, **kwargs
+    )
+
+
+def test_seed_scenario_streams_each_call_before_the_stream_ends(fake: FakeProvider) -> None:
+    gates = {0: Gate(), 1: Gate()}
+    fake.push(response_stream(SEED_CALLS, gates=gates, usage=(36, 54)))
+    stream = iterable(sync_client(fake))
+
+    seen = []
+    for value in stream:
+        seen.append(value)
+        if len(seen) == 1:  # the server holds the stream right after call 0's output_item.done
+            assert gates[0].reached.wait(GATE_TIMEOUT) and not gates[1].reached.is_set()
+            gates[0].open()
+        elif len(seen) == 2:
+            assert gates[1].reached.wait(GATE_TIMEOUT)
+            gates[1].open()
+
+    assert seen == SEED_VALUES
+    assert not any(g.timed_out for g in gates.values())
+    assert fake.last.json["stream"] is True
+    assert fake.last.json["tool_choice"] == "required"
+    result = stream.result
+    assert [c.id for c in result.calls] == ["call_0", "call_1", "call_2"]
+    assert (result.usage.input_tokens, result.usage.output_tokens) == (36, 54)
+    assert result.raw.status == "completed"
+
+
+async def test_seed_scenario_streams_async(fake: FakeProvider) -> None:
+    gate = Gate()
+    fake.push(response_stream(SEED_CALLS, gates={0: gate}))
+    stream = iterable(async_client(fake))
+
+    seen = []
+    async for value in stream:
+        seen.append(value)
+        if len(seen) == 1:  # the rest of the stream is still held at the gate
+            assert gate.reached.wait(GATE_TIMEOUT)
+            gate.open()
+
+    assert seen == SEED_VALUES
+    assert not gate.timed_out
+    assert [c.id for c in stream.result.calls] == ["call_0", "call_1", "call_2"]
+
+
+def test_create_stream_true_is_create_iterable(fake: FakeProvider) -> None:
+    fake.push(response_stream(SEED_CALLS, reasoning=True, text="Looking that up."))
+    stream = sync_client(fake).create(
+        model="m", messages=SEED_MESSAGES, response_model=SEED_MODEL, stream=True
+    )
+    assert list(stream) == SEED_VALUES
+    assert stream.result.text == "Looking that up."
+
+
+def test_streaming_and_whole_responses_agree(fake: FakeProvider) -> None:
+    client = sync_client(fake)
+    fake.push(response_stream(SEED_CALLS, piece=3), response_body(SEED_CALLS))
+    stream = iterable(client)
+    streamed = list(stream)
+    whole = client.create(model="gpt-4o-mini", messages=SEED_MESSAGES, response_model=SEED_MODEL)
+    assert streamed == list(whole) == SEED_VALUES
+    assert stream.result.calls == whole.calls
+
+
+def test_partial_progress(fake: FakeProvider) -> None:
+    fake.push(response_stream(SEED_CALLS[:1], piece=4))
+    items = list(
+        sync_client(fake).create_partial(
+            model="m", messages=SEED_MESSAGES, response_model=SEED_MODEL
+        )
+    )
+    partials = [i for i in items if isinstance(i, Partial)]
+    assert items[-1] == SEED_VALUES[0]
+    assert partials and all(p.name == "Weather" for p in partials)
+    locations = [p.value.location for p in partials if p.value.location]
+    assert locations[0] != "Toronto" and "Toronto".startswith(locations[0])
+    assert locations[-1] == "Toronto"
+
+
+def test_cut_off_stream_raises_incomplete_after_the_complete_calls(fake: FakeProvider) -> None:
+    fake.push(
+        response_stream(SEED_CALLS, status="incomplete", incomplete_reason="max_output_tokens")
+    )
+    seen = []
+    with pytest.raises(polycall.IncompleteOutputError) as info:
+        seen.extend(iterable(sync_client(fake)))  # keeps what was yielded before the error
+    assert seen == SEED_VALUES[:2]  # the third call never completed
+    assert info.value.reason == "max_output_tokens"
+
+
+def test_content_filter_in_stream_raises_refusal(fake: FakeProvider) -> None:
+    fake.push(response_stream(status="incomplete", incomplete_reason="content_filter"))
+    with pytest.raises(polycall.RefusalError):
+        list(iterable(sync_client(fake)))
+
+
+def test_error_event_raises_provider_error(fake: FakeProvider) -> None:
+    fake.push(stream_error("The server had an error", code="server_error"))
+    with pytest.raises(polycall.ProviderError, match="server_error: The server had an error"):
+        list(iterable(sync_client(fake)))
+
+
+async def test_failed_event_raises_provider_error_async(fake: FakeProvider) -> None:
+    failed = response_object(
+        [], status="failed", error={"code": "rate_limit", "message": "slow down"}
+    )
+    fake.push(
+        sse_response(
+            [
+                (
+                    "response.failed",
+                    {"type": "response.failed", "sequence_number": 0, "response": failed},
+                )
+            ]
+        )
+    )
+    with pytest.raises(polycall.ProviderError, match="rate_limit: slow down"):
+        async for _ in iterable(async_client(fake)):
+            pass
+
+
+def test_text_only_stream_raises_no_tool_calls(fake: FakeProvider) -> None:
+    fake.push(response_stream(text="No tools needed."))
+    with pytest.raises(polycall.NoToolCallsError) as info:
+        list(iterable(sync_client(fake)))
+    assert info.value.text == "No tools needed."
+
+
+def test_whole_call_in_done_events_only(fake: FakeProvider) -> None:
+    """A call whose arguments come only with its `.done` events (no deltas)."""
+    item = function_call_item(0, *SEED_CALLS[0])
+    fake.push(
+        sse_response(
+            [
+                (
+                    "response.output_item.added",
+                    {
+                        "type": "response.output_item.added",
+                        "sequence_number": 0,
+                        "output_index": 0,
+                        "item": {**item, "arguments": ""},
+                    },
+                ),
+                (
+                    "response.output_item.done",
+                    {
+                        "type": "response.output_item.done",
+                        "sequence_number": 1,
+                        "output_index": 0,
+                        "item": item,
+                    },
+                ),
+                (
+                    "response.completed",
+                    {
+                        "type": "response.completed",
+                        "sequence_number": 2,
+                        "response": response_object([item]),
+                    },
+                ),
+            ]
+        )
+    )
+    stream = iterable(sync_client(fake))
+    assert list(stream) == SEED_VALUES[:1]
+    assert stream.result.calls[0].id == "call_0"
+
+
+def test_stream_retry_reasks_the_failed_call(fake: FakeProvider) -> None:
+    bad = list(SEED_CALLS)
+    bad[1] = ("Weather", {"location": "Dallas", "units": "kelvin"})
+    fake.push(
+        response_stream(bad, usage=(10, 5)),
+        response_stream([SEED_CALLS[1]], call_ids=["call_9"], usage=(20, 5)),
+    )
+    stream = iterable(sync_client(fake), max_retries=1)
+    seen = list(stream)
+
+    assert len(fake.requests) == 2
+    appended = fake.last.json["input"][2:]
+    assert [(i["type"], i["call_id"]) for i in appended] == [
+        ("function_call", "call_0"),
+        ("function_call", "call_1"),
+        ("function_call", "call_2"),
+        ("function_call_output", "call_0"),
+        ("function_call_output", "call_1"),
+        ("function_call_output", "call_2"),
+    ]
+    assert [i["output"] for i in appended[3:]][::2] == ["ok", "ok"]
+    assert "kelvin" in appended[4]["output"]
+    assert seen == [SEED_VALUES[0], SEED_VALUES[2], SEED_VALUES[1]]  # yielded as they validated
+    assert list(stream.result) == SEED_VALUES  # the final list keeps the model's order
+    assert [c.id for c in stream.result.calls] == ["call_0", "call_1", "call_2"]
+    assert stream.result.usage.input_tokens == 30
+
+
+def _recording_streams(client: Any) -> list[Any]:
+    """Wrap the SDK's `responses.create` to keep every stream it returns."""
+    opened: list[Any] = []
+    sdk_create = client.adapter.client.responses.create
+
+    def create(**kwargs: Any) -> Any:
+        result = sdk_create(**kwargs)
+        opened.append(result)
+        return result
+
+    client.adapter.client.responses.create = create
+    return opened
+
+
+def test_stopping_early_closes_the_sdk_stream(fake: FakeProvider) -> None:
+    gate = Gate()
+    fake.push(response_stream(SEED_CALLS, gates={0: gate}))
+    client = sync_client(fake)
+    opened = _recording_streams(client)
+    stream = iterable(client)
+    assert next(stream) == SEED_VALUES[0]
+    stream.close()
+    gate.open()
+    assert len(opened) == 1 and opened[0].response.is_closed
+
+
+def test_provider_error_mid_stream_closes_the_sdk_stream(fake: FakeProvider) -> None:
+    fake.push(stream_error())
+    client = sync_client(fake)
+    opened = _recording_streams(client)
+    with pytest.raises(polycall.ProviderError):
+        list(iterable(client))
+    assert opened[0].response.is_closed
+
+
+def test_weather_only_model_streams(fake: FakeProvider) -> None:
+    from collections.abc import Iterable
+
+    fake.push(response_stream(SEED_CALLS[:2]))
+    values = list(
+        sync_client(fake).create_iterable(
+            model="m", messages=SEED_MESSAGES, response_model=Iterable[Weather]
+        )
+    )
+    assert values == SEED_VALUES[:2]
+
+
+def test_stream_that_stops_before_it_completes_is_a_provider_error(fake: FakeProvider) -> None:
+    whole = response_stream(SEED_CALLS)
+    assert whole.chunks is not None
+    cut = [c for c in whole.chunks if not (isinstance(c, bytes) and b"response.completed" in c)]
+    fake.push(stream_response(cut, content_type="text/event-stream"))
+    seen: list[Any] = []
+    with pytest.raises(polycall.ProviderError, match="ended before response.completed"):
+        seen.extend(iterable(sync_client(fake)))
+    assert seen == SEED_VALUES  # every complete call was yielded, then the error
+
+
+async def test_stopping_early_closes_the_sdk_stream_async(fake: FakeProvider) -> None:
+    gate = Gate()
+    fake.push(response_stream(SEED_CALLS, gates={0: gate}))
+    client = async_client(fake)
+    opened: list[Any] = []
+    sdk_create = client.adapter.client.responses.create
+
+    async def create(**kwargs: Any) -> Any:
+        opened.append(await sdk_create(**kwargs))
+        return opened[-1]
+
+    client.adapter.client.responses.create = create
+    stream = iterable(client)
+    assert await stream.__anext__() == SEED_VALUES[0]
+    await stream.aclose()
+    gate.open()
+    assert len(opened) == 1 and opened[0].response.is_closed

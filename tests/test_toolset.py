@@ -1,0 +1,187 @@
+"""`response_model` analysis: accepted shapes, tool names, schemas, errors, and the cache."""
+
+from __future__ import annotations
+
+import collections.abc
+import typing
+from collections.abc import Iterable
+from enum import Enum
+from typing import Annotated, Literal, Optional, Union
+
+import pytest
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from models import GoogleSearch, Weather
+from polycall import ConfigurationError
+from polycall.toolset import tool_set
+
+
+class Color(str, Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+class Address(BaseModel):
+    street: str
+    city: str
+
+
+class Person(BaseModel):
+    """A person to look up."""
+
+    name: str = Field(description="The full name")
+    age: int = 30
+    color: Color = Color.RED
+    mood: Literal["happy", "sad"] = "happy"
+    address: Address
+    nickname: Optional[str] = None  # noqa: UP045 - the typing form on purpose
+
+
+class Titled(BaseModel):
+    """Search the web."""
+
+    model_config = ConfigDict(title="web_search")
+    query: str
+
+
+@pytest.mark.parametrize(
+    "response_model",
+    [
+        Iterable[Weather | GoogleSearch],
+        Iterable[Union[Weather, GoogleSearch]],  # noqa: UP007
+        list[Weather | GoogleSearch],
+        typing.List[Union[Weather, GoogleSearch]],  # noqa: UP006, UP007
+        typing.Iterable[Weather | GoogleSearch],
+        collections.abc.Iterable[Weather | GoogleSearch],
+        typing.Sequence[Weather | GoogleSearch],
+        Iterable[Annotated[Weather, "tag"] | GoogleSearch],
+        Iterable[Annotated[Weather | GoogleSearch, "tag"]],
+    ],
+    ids=[
+        "Iterable|",
+        "Union",
+        "list",
+        "typing.List",
+        "typing.Iterable",
+        "abc.Iterable",
+        "Sequence",
+        "Annotated member",
+        "Annotated union",
+    ],
+)
+def test_accepted_shapes_give_both_tools_in_order(response_model: object) -> None:
+    tools = tool_set(response_model)
+    assert tools.names == ["Weather", "GoogleSearch"]
+    assert [t.model for t in tools.tools] == [Weather, GoogleSearch]
+
+
+def test_single_member_iterable() -> None:
+    tools = tool_set(Iterable[Weather])
+    assert tools.names == ["Weather"]
+    assert tools.tool_for("Weather").model is Weather
+
+
+def test_tool_name_is_the_class_name_or_the_config_title() -> None:
+    tools = tool_set(Iterable[Titled | Weather])
+    assert tools.names == ["web_search", "Weather"]
+    assert tools.by_name["web_search"].model is Titled
+    assert "Titled" not in tools.by_name
+
+
+def test_description_is_the_docstring() -> None:
+    tools = tool_set(Iterable[Person | Weather])
+    assert tools.by_name["Person"].description == "A person to look up."
+    assert tools.by_name["Weather"].description == ""
+
+
+def test_schema_carries_descriptions_defaults_enums_literals_nested_and_optional() -> None:
+    schema = tool_set(Iterable[Person]).by_name["Person"].schema
+    props = schema["properties"]
+    assert props["name"]["description"] == "The full name"
+    assert props["age"]["default"] == 30
+    assert schema["$defs"]["Color"]["enum"] == ["red", "blue"]
+    assert props["color"]["default"] == "red"
+    assert props["mood"]["enum"] == ["happy", "sad"]
+    assert props["address"] == {"$ref": "#/$defs/Address"}
+    assert schema["$defs"]["Address"]["required"] == ["street", "city"]
+    assert {"type": "null"} in props["nickname"]["anyOf"]
+    assert props["nickname"]["default"] is None
+    assert set(schema["required"]) == {"name", "address"}
+
+
+@pytest.mark.parametrize(
+    "response_model",
+    [
+        Weather,
+        Iterable[int],
+        Iterable[Weather | int],
+        list[str],
+        dict[str, Weather],
+        Iterable,
+        Optional[Weather],  # noqa: UP045
+    ],
+    ids=[
+        "bare model",
+        "Iterable[int]",
+        "model|int",
+        "list[str]",
+        "dict",
+        "bare Iterable",
+        "Optional",
+    ],
+)
+def test_bad_response_models_raise_configuration_error(response_model: object) -> None:
+    with pytest.raises(ConfigurationError, match="response_model"):
+        tool_set(response_model)
+
+
+def test_two_members_with_one_tool_name_raise_configuration_error() -> None:
+    class Other(BaseModel):
+        model_config = ConfigDict(title="Weather")
+        city: str
+
+    with pytest.raises(ConfigurationError, match="two members named 'Weather'"):
+        tool_set(Iterable[Weather | Other])
+
+
+def test_same_response_model_gives_the_same_cached_tool_set() -> None:
+    first = tool_set(Iterable[Weather | GoogleSearch])
+    assert tool_set(Iterable[Weather | GoogleSearch]) is first
+    built = []
+    assert first.dialect("x", lambda tools: built.append(1) or tools.names) == [
+        "Weather",
+        "GoogleSearch",
+    ]
+    assert first.dialect("x", lambda tools: built.append(1) or []) == ["Weather", "GoogleSearch"]
+    assert built == [1]
+
+
+def test_different_classes_with_the_same_name_get_different_tool_sets() -> None:
+    first = create_model("Lookup", key=(str, ...))
+    second = create_model("Lookup", word=(str, ...))
+    assert first.__name__ == second.__name__ == "Lookup"
+    tools_a = tool_set(Iterable[first])  # type: ignore[valid-type]
+    tools_b = tool_set(Iterable[second])  # type: ignore[valid-type]
+    assert tools_a is not tools_b
+    assert list(tools_a.by_name["Lookup"].schema["properties"]) == ["key"]
+    assert list(tools_b.by_name["Lookup"].schema["properties"]) == ["word"]
+
+
+def test_validate_reports_bad_json_unknown_tool_and_accepts_objects_and_empty() -> None:
+    from polycall.calls import CallFailure, RawCall, ToolCall
+
+    tools = tool_set(Iterable[Weather | GoogleSearch])
+    ok = tools.validate(RawCall("a", "GoogleSearch", {"query": "q"}), "a")
+    assert isinstance(ok, ToolCall) and ok.value == GoogleSearch(query="q")
+    bad_json = tools.validate(RawCall("b", "Weather", '{"location": '), "b")
+    assert isinstance(bad_json, CallFailure) and bad_json.errors[0]["type"] == "json_invalid"
+    assert "call b (Weather)" in bad_json.describe()
+    unknown = tools.validate(RawCall("c", "Nope", "{}"), "c")
+    assert isinstance(unknown, CallFailure) and unknown.unknown_tool
+    empty = tools.validate(RawCall("d", "Weather", ""), "d")
+    assert isinstance(empty, CallFailure) and {e["loc"] for e in empty.errors} == {
+        ("location",),
+        ("units",),
+    }
+    not_object = tools.validate(RawCall("e", "Weather", "[1]"), "e")
+    assert isinstance(not_object, CallFailure) and not_object.errors[0]["type"] == "json_type"
