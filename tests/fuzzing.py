@@ -524,7 +524,8 @@ def deadline(seconds: float = DEADLINE) -> Iterator[None]:
 
     started = time.monotonic()
     previous = signal.signal(signal.SIGALRM, expire)
-    outer, _ = signal.setitimer(signal.ITIMER_REAL, seconds)
+    # repeating: an expiry swallowed where exceptions are ignored (a GC callback) recurs
+    outer, _ = signal.setitimer(signal.ITIMER_REAL, seconds, 1.0)
     try:
         yield
     finally:

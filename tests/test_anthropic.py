@@ -11,6 +11,7 @@ import pytest
 from pydantic import BaseModel
 
 import polycall
+from helpers import anthropic_client
 from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, GoogleSearch, Weather
 from polycall import Mode
 from polycall.providers.anthropic import DEFAULT_MAX_TOKENS
@@ -30,17 +31,9 @@ class Ping(BaseModel):
     """A tool without arguments."""
 
 
-def sync_client(fake: FakeProvider, **kwargs: Any) -> Any:
-    return polycall.from_anthropic(anthropic.Anthropic(base_url=fake.url, api_key="test"), **kwargs)
-
-
-def async_client(fake: FakeProvider) -> Any:
-    return polycall.from_anthropic(anthropic.AsyncAnthropic(base_url=fake.url, api_key="test"))
-
-
 def test_seed_scenario_returns_the_seed_values(fake: FakeProvider) -> None:
     fake.push(message(SEED_CALLS))
-    calls = sync_client(fake).create(
+    calls = anthropic_client(fake).create(
         model="claude-sonnet-4-6", messages=SEED_MESSAGES, response_model=SEED_MODEL
     )
     assert list(calls) == SEED_VALUES
@@ -51,7 +44,7 @@ def test_seed_scenario_returns_the_seed_values(fake: FakeProvider) -> None:
 
 async def test_seed_scenario_async(fake: FakeProvider) -> None:
     fake.push(message(SEED_CALLS))
-    calls = await async_client(fake).create(
+    calls = await anthropic_client(fake, is_async=True).create(
         model="claude-sonnet-4-6", messages=SEED_MESSAGES, response_model=SEED_MODEL
     )
     assert list(calls) == SEED_VALUES
@@ -60,7 +53,7 @@ async def test_seed_scenario_async(fake: FakeProvider) -> None:
 
 def test_request_lifts_system_sets_defaults_and_tools(fake: FakeProvider) -> None:
     fake.push(message(SEED_CALLS))
-    sync_client(fake).create(
+    anthropic_client(fake).create(
         model="claude-sonnet-4-6", messages=SEED_MESSAGES, response_model=SEED_MODEL
     )
     body = fake.last.json
@@ -76,7 +69,7 @@ def test_request_lifts_system_sets_defaults_and_tools(fake: FakeProvider) -> Non
 
 def test_tools_are_built_once_per_response_model(fake: FakeProvider) -> None:
     fake.push(message(SEED_CALLS), message(SEED_CALLS))
-    client = sync_client(fake)
+    client = anthropic_client(fake)
     first = client.adapter.prepare(
         polycall.toolset.tool_set(SEED_MODEL), {"model": "m", "messages": USER}
     )
@@ -88,7 +81,7 @@ def test_tools_are_built_once_per_response_model(fake: FakeProvider) -> None:
 
 def test_user_settings_are_forwarded_untouched(fake: FakeProvider) -> None:
     fake.push(message(SEED_CALLS))
-    sync_client(fake).create(
+    anthropic_client(fake).create(
         model="claude-sonnet-4-6",
         messages=USER,
         response_model=SEED_MODEL,
@@ -117,7 +110,7 @@ def test_extended_thinking_gets_auto_tool_choice(
     fake: FakeProvider, thinking: dict[str, Any], expected: dict[str, str]
 ) -> None:
     fake.push(message(SEED_CALLS))
-    sync_client(fake).create(
+    anthropic_client(fake).create(
         model="claude-sonnet-4-6", messages=USER, response_model=SEED_MODEL, thinking=thinking
     )
     assert fake.last.json["tool_choice"] == expected
@@ -131,7 +124,7 @@ def test_system_kwarg_comes_first_then_system_messages(fake: FakeProvider) -> No
         *USER,
         {"role": "developer", "content": "Use tools."},
     ]
-    sync_client(fake).create(
+    anthropic_client(fake).create(
         model="m", messages=messages, response_model=SEED_MODEL, system="You are a router."
     )
     assert fake.last.json["system"] == "You are a router.\n\nBe brief.\n\nUse tools."
@@ -143,7 +136,7 @@ def test_system_blocks_keep_their_cache_control(fake: FakeProvider) -> None:
     cached = [
         {"type": "text", "text": "Long instructions.", "cache_control": {"type": "ephemeral"}}
     ]
-    sync_client(fake).create(
+    anthropic_client(fake).create(
         model="m",
         messages=[{"role": "system", "content": "Be brief."}, *USER],
         response_model=SEED_MODEL,
@@ -155,7 +148,7 @@ def test_system_blocks_keep_their_cache_control(fake: FakeProvider) -> None:
 def test_system_kwarg_alone_is_untouched(fake: FakeProvider) -> None:
     fake.push(message(SEED_CALLS))
     cached = [{"type": "text", "text": "Rules.", "cache_control": {"type": "ephemeral"}}]
-    sync_client(fake).create(model="m", messages=USER, response_model=SEED_MODEL, system=cached)
+    anthropic_client(fake).create(model="m", messages=USER, response_model=SEED_MODEL, system=cached)
     assert fake.last.json["system"] == cached
 
 
@@ -172,14 +165,14 @@ def test_native_messages_pass_through(fake: FakeProvider) -> None:
         {"role": "user", "content": "Toronto"},
     ]
     fake.push(message(SEED_CALLS[:1]))
-    sync_client(fake).create(model="m", messages=native, response_model=SEED_MODEL)
+    anthropic_client(fake).create(model="m", messages=native, response_model=SEED_MODEL)
     assert fake.last.json["messages"] == native
 
 
 @pytest.mark.parametrize("method", ["create", "messages.create", "chat.completions.create"])
 def test_every_alias_makes_the_same_request(fake: FakeProvider, method: str) -> None:
     fake.push(message(SEED_CALLS))
-    target: Any = sync_client(fake)
+    target: Any = anthropic_client(fake)
     for part in method.split("."):
         target = getattr(target, part)
     calls = target(model="m", messages=SEED_MESSAGES, response_model=SEED_MODEL)
@@ -194,19 +187,19 @@ def test_every_alias_makes_the_same_request(fake: FakeProvider, method: str) -> 
 
 def test_model_bound_in_from_anthropic(fake: FakeProvider) -> None:
     fake.push(message(SEED_CALLS))
-    sync_client(fake, model="claude-haiku-4-5").create(messages=USER, response_model=SEED_MODEL)
+    anthropic_client(fake, model="claude-haiku-4-5").create(messages=USER, response_model=SEED_MODEL)
     assert fake.last.json["model"] == "claude-haiku-4-5"
 
 
 def test_missing_model_is_a_configuration_error_before_any_request(fake: FakeProvider) -> None:
     with pytest.raises(polycall.ConfigurationError, match="model="):
-        sync_client(fake).create(messages=USER, response_model=SEED_MODEL)
+        anthropic_client(fake).create(messages=USER, response_model=SEED_MODEL)
     assert fake.requests == []
 
 
 def test_tools_kwarg_is_refused(fake: FakeProvider) -> None:
     with pytest.raises(polycall.ConfigurationError, match="tools"):
-        sync_client(fake).create(model="m", messages=USER, response_model=SEED_MODEL, tools=[])
+        anthropic_client(fake).create(model="m", messages=USER, response_model=SEED_MODEL, tools=[])
     assert fake.requests == []
 
 
@@ -214,7 +207,7 @@ def test_calls_after_a_leading_text_block_keep_their_order(fake: FakeProvider) -
     fake.push(
         message(SEED_CALLS, text="Let me look that up.", ids=["toolu_c", "toolu_a", "toolu_b"])
     )
-    calls = sync_client(fake).create(model="m", messages=USER, response_model=SEED_MODEL)
+    calls = anthropic_client(fake).create(model="m", messages=USER, response_model=SEED_MODEL)
     assert list(calls) == SEED_VALUES
     assert [c.id for c in calls.calls] == ["toolu_c", "toolu_a", "toolu_b"]
     assert calls.text == "Let me look that up."
@@ -222,7 +215,7 @@ def test_calls_after_a_leading_text_block_keep_their_order(fake: FakeProvider) -
 
 def test_empty_input_is_an_empty_object(fake: FakeProvider) -> None:
     fake.push(message([("Ping", {}), ("Weather", SEED_CALLS[0][1])]))
-    calls = sync_client(fake).create(
+    calls = anthropic_client(fake).create(
         model="m", messages=USER, response_model=Iterable[Ping | Weather]
     )
     assert calls == [Ping(), SEED_VALUES[0]]
@@ -232,7 +225,7 @@ def test_empty_input_is_an_empty_object(fake: FakeProvider) -> None:
 def test_max_tokens_stop_is_incomplete_output(fake: FakeProvider) -> None:
     fake.push(message(SEED_CALLS[:1], stop_reason="max_tokens"))
     with pytest.raises(polycall.IncompleteOutputError) as caught:
-        sync_client(fake).create(model="m", messages=USER, response_model=SEED_MODEL)
+        anthropic_client(fake).create(model="m", messages=USER, response_model=SEED_MODEL)
     assert caught.value.reason == "max_tokens"
     assert caught.value.raw.stop_reason == "max_tokens"
 
@@ -241,21 +234,21 @@ def test_refusal_stop_is_a_refusal_error_with_its_details(fake: FakeProvider) ->
     details = {"type": "refusal", "category": "cyber", "explanation": "Exploit development."}
     fake.push(message(text="I can't help with that.", stop_reason="refusal", stop_details=details))
     with pytest.raises(polycall.RefusalError) as caught:
-        sync_client(fake).create(model="m", messages=USER, response_model=SEED_MODEL)
+        anthropic_client(fake).create(model="m", messages=USER, response_model=SEED_MODEL)
     assert caught.value.reason == "refusal (cyber): Exploit development."
 
 
 def test_refusal_without_details(fake: FakeProvider) -> None:
     fake.push(message(stop_reason="refusal"))
     with pytest.raises(polycall.RefusalError) as caught:
-        sync_client(fake).create(model="m", messages=USER, response_model=SEED_MODEL)
+        anthropic_client(fake).create(model="m", messages=USER, response_model=SEED_MODEL)
     assert caught.value.reason == "refusal"
 
 
 def test_text_only_answer_is_no_tool_calls(fake: FakeProvider) -> None:
     fake.push(message(text="It is sunny in Toronto."))
     with pytest.raises(polycall.NoToolCallsError) as caught:
-        sync_client(fake).create(model="m", messages=USER, response_model=SEED_MODEL)
+        anthropic_client(fake).create(model="m", messages=USER, response_model=SEED_MODEL)
     assert caught.value.text == "It is sunny in Toronto."
     assert caught.value.raw.stop_reason == "end_turn"
 
@@ -269,13 +262,13 @@ def test_usage_counts_cache_reads_and_writes_as_input(fake: FakeProvider) -> Non
         "output_tokens": 40,
     }
     fake.push(response)
-    calls = sync_client(fake).create(model="m", messages=USER, response_model=SEED_MODEL)
+    calls = anthropic_client(fake).create(model="m", messages=USER, response_model=SEED_MODEL)
     assert calls.usage == polycall.Usage(3210, 40)
 
 
 def test_create_with_completion_returns_the_sdk_message(fake: FakeProvider) -> None:
     fake.push(message(SEED_CALLS))
-    calls, raw = sync_client(fake).create_with_completion(
+    calls, raw = anthropic_client(fake).create_with_completion(
         model="m", messages=USER, response_model=SEED_MODEL
     )
     assert isinstance(raw, anthropic.types.Message)
@@ -285,7 +278,7 @@ def test_create_with_completion_returns_the_sdk_message(fake: FakeProvider) -> N
 
 def test_follow_up_messages_answer_every_call(fake: FakeProvider) -> None:
     fake.push(message(SEED_CALLS, text="Checking."))
-    client = sync_client(fake)
+    client = anthropic_client(fake)
     calls = client.create(model="m", messages=SEED_MESSAGES, response_model=SEED_MODEL)
     failed = polycall.ToolResult(calls.calls[2], error=TimeoutError("search timed out"))
     results = calls.tool_results(["-3 C", {"temp_f": 88}, failed])
@@ -325,7 +318,7 @@ def test_follow_up_messages_answer_every_call(fake: FakeProvider) -> None:
 
 def test_tool_results_needs_one_output_per_call(fake: FakeProvider) -> None:
     fake.push(message(SEED_CALLS))
-    calls = sync_client(fake).create(model="m", messages=USER, response_model=SEED_MODEL)
+    calls = anthropic_client(fake).create(model="m", messages=USER, response_model=SEED_MODEL)
     with pytest.raises(polycall.ConfigurationError, match="3 call"):
         calls.tool_results(["only one"])
 
@@ -342,7 +335,7 @@ def test_retry_re_asks_only_the_failed_call(fake: FakeProvider) -> None:
         message(BAD, text="On it.", usage=(100, 30)),
         message([SEED_CALLS[1]], ids=["toolu_retry_0"], usage=(150, 10)),
     )
-    calls = sync_client(fake).create(
+    calls = anthropic_client(fake).create(
         model="m", messages=SEED_MESSAGES, response_model=SEED_MODEL, max_retries=1
     )
     assert len(fake.requests) == 2
@@ -383,7 +376,7 @@ def test_retry_re_asks_only_the_failed_call(fake: FakeProvider) -> None:
 
 async def test_retry_async(fake: FakeProvider) -> None:
     fake.push(message(BAD), message([SEED_CALLS[1]]))
-    calls = await async_client(fake).create(
+    calls = await anthropic_client(fake, is_async=True).create(
         model="m", messages=USER, response_model=SEED_MODEL, max_retries=1
     )
     assert list(calls) == SEED_VALUES
@@ -394,7 +387,7 @@ async def test_retry_async(fake: FakeProvider) -> None:
 def test_retries_exhausted_is_validation_failed(fake: FakeProvider) -> None:
     fake.push(message(BAD), message([BAD[1]], ids=["toolu_retry_0"]))
     with pytest.raises(polycall.ValidationFailed) as caught:
-        sync_client(fake).create(model="m", messages=USER, response_model=SEED_MODEL, max_retries=1)
+        anthropic_client(fake).create(model="m", messages=USER, response_model=SEED_MODEL, max_retries=1)
     assert len(fake.requests) == 2
     assert list(caught.value.errors) == ["toolu_fake_1"]
     assert caught.value.errors["toolu_fake_1"][0]["loc"] == ("units",)
@@ -405,7 +398,7 @@ def test_retries_exhausted_is_validation_failed(fake: FakeProvider) -> None:
 def test_unknown_tool_is_named(fake: FakeProvider) -> None:
     fake.push(message([("Calendar", {"day": "monday"})]))
     with pytest.raises(polycall.UnknownToolError, match="Calendar"):
-        sync_client(fake).create(
+        anthropic_client(fake).create(
             model="m", messages=USER, response_model=Iterable[Weather | GoogleSearch]
         )
 
@@ -425,7 +418,9 @@ def test_sdk_http_error_is_a_provider_error_without_the_key(fake: FakeProvider) 
 async def test_sdk_http_error_async(fake: FakeProvider) -> None:
     fake.push(error(401, "invalid x-api-key", "authentication_error"))
     with pytest.raises(polycall.ProviderError) as caught:
-        await async_client(fake).create(model="m", messages=USER, response_model=SEED_MODEL)
+        await anthropic_client(fake, is_async=True).create(
+            model="m", messages=USER, response_model=SEED_MODEL
+        )
     assert isinstance(caught.value.__cause__, anthropic.AuthenticationError)
 
 

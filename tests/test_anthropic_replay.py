@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import anthropic
 import pytest
 from pydantic import BaseModel, ConfigDict, create_model
 
 import polycall
+from helpers import anthropic_client
 from models import SEED_MODEL
 from polycall.testing import FakeProvider, Response, json_response, stream_response
 
@@ -172,21 +172,12 @@ def serve(path: Path) -> Response:
     return json_response(data)
 
 
-def sync_client(fake: FakeProvider) -> Any:
-    return polycall.from_anthropic(
-        anthropic.Anthropic(base_url=fake.url, api_key="test"), model="claude-sonnet-4-6"
-    )
-
-
-def async_client(fake: FakeProvider) -> Any:
-    return polycall.from_anthropic(
-        anthropic.AsyncAnthropic(base_url=fake.url, api_key="test"), model="claude-sonnet-4-6"
-    )
+claude_client = functools.partial(anthropic_client, model="claude-sonnet-4-6")
 
 
 def replay(fake: FakeProvider, path: Path, model: Any) -> Any:
     fake.push(serve(path))
-    client = sync_client(fake)
+    client = claude_client(fake)
     if path.suffix == ".sse":
         stream = client.create_iterable(messages=USER, response_model=model)
         values = list(stream)
@@ -197,7 +188,7 @@ def replay(fake: FakeProvider, path: Path, model: Any) -> Any:
 
 async def areplay(fake: FakeProvider, path: Path, model: Any) -> Any:
     fake.push(serve(path))
-    client = async_client(fake)
+    client = claude_client(fake, is_async=True)
     if path.suffix == ".sse":
         stream = client.create_iterable(messages=USER, response_model=model)
         values = [value async for value in stream]
@@ -283,7 +274,7 @@ def test_cut_off_stream_recording_is_incomplete(fake: FakeProvider, recorded: Pa
     cut = data[: data.rindex(b"event: content_block_stop")]
     fake.push(stream_response([cut], content_type="text/event-stream"))
     model = response_model(recorded_tools(recorded / "README.md")[SECRETS])
-    stream = sync_client(fake).create_iterable(messages=USER, response_model=model)
+    stream = claude_client(fake).create_iterable(messages=USER, response_model=model)
     assert next(stream).password == "mellon"
     with pytest.raises(polycall.IncompleteOutputError):
         next(stream)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from pydantic import BaseModel
 
 import polycall
+from helpers import anthropic_client
 from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, Weather
 from polycall.testing import FakeProvider, Gate, sse_response
 from polycall.testing.anthropic import message, message_stream
@@ -24,21 +26,12 @@ class Ping(BaseModel):
     """A tool without arguments."""
 
 
-def sync_client(fake: FakeProvider) -> Any:
-    return polycall.from_anthropic(
-        anthropic.Anthropic(base_url=fake.url, api_key="test"), model="claude-sonnet-4-6"
-    )
-
-
-def async_client(fake: FakeProvider) -> Any:
-    return polycall.from_anthropic(
-        anthropic.AsyncAnthropic(base_url=fake.url, api_key="test"), model="claude-sonnet-4-6"
-    )
+claude_client = functools.partial(anthropic_client, model="claude-sonnet-4-6")
 
 
 def test_seed_scenario_streamed(fake: FakeProvider) -> None:
     fake.push(message_stream(SEED_CALLS, text="On it."))
-    stream = sync_client(fake).create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL)
+    stream = claude_client(fake).create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL)
     assert list(stream) == SEED_VALUES
     assert [c.id for c in stream.result.calls] == ["toolu_fake_0", "toolu_fake_1", "toolu_fake_2"]
     assert stream.result.usage == polycall.Usage(10, 20)
@@ -49,7 +42,9 @@ def test_seed_scenario_streamed(fake: FakeProvider) -> None:
 
 async def test_seed_scenario_streamed_async(fake: FakeProvider) -> None:
     fake.push(message_stream(SEED_CALLS))
-    stream = async_client(fake).create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL)
+    stream = claude_client(fake, is_async=True).create_iterable(
+        messages=SEED_MESSAGES, response_model=SEED_MODEL
+    )
     assert [value async for value in stream] == SEED_VALUES
     assert stream.result.usage == polycall.Usage(10, 20)
 
@@ -57,14 +52,14 @@ async def test_seed_scenario_streamed_async(fake: FakeProvider) -> None:
 def test_create_with_stream_true(fake: FakeProvider) -> None:
     fake.push(message_stream(SEED_CALLS))
     assert (
-        list(sync_client(fake).create(messages=USER, response_model=SEED_MODEL, stream=True))
+        list(claude_client(fake).create(messages=USER, response_model=SEED_MODEL, stream=True))
         == SEED_VALUES
     )
 
 
 def test_streamed_and_whole_responses_agree(fake: FakeProvider) -> None:
     fake.push(message(SEED_CALLS, text="On it."), message_stream(SEED_CALLS, text="On it."))
-    client = sync_client(fake)
+    client = claude_client(fake)
     whole = client.create(messages=USER, response_model=SEED_MODEL)
     stream = client.create_iterable(messages=USER, response_model=SEED_MODEL)
     assert list(stream) == list(whole)
@@ -77,7 +72,7 @@ def test_streamed_and_whole_responses_agree(fake: FakeProvider) -> None:
 def test_first_call_is_yielded_before_the_stream_finishes(fake: FakeProvider) -> None:
     gate = Gate()
     fake.push(message_stream(SEED_CALLS, text="On it.", gates={0: gate}))
-    stream = sync_client(fake).create_iterable(messages=USER, response_model=SEED_MODEL)
+    stream = claude_client(fake).create_iterable(messages=USER, response_model=SEED_MODEL)
     assert next(stream) == SEED_VALUES[0]
     assert not gate.timed_out  # the server is still holding the rest of the stream
     gate.open()
@@ -88,7 +83,7 @@ def test_first_call_is_yielded_before_the_stream_finishes(fake: FakeProvider) ->
 async def test_first_call_is_yielded_before_the_stream_finishes_async(fake: FakeProvider) -> None:
     gate = Gate()
     fake.push(message_stream(SEED_CALLS, gates={0: gate}))
-    stream = async_client(fake).create_iterable(messages=USER, response_model=SEED_MODEL)
+    stream = claude_client(fake, is_async=True).create_iterable(messages=USER, response_model=SEED_MODEL)
     assert await stream.__anext__() == SEED_VALUES[0]
     assert not gate.timed_out
     gate.open()
@@ -98,7 +93,7 @@ async def test_first_call_is_yielded_before_the_stream_finishes_async(fake: Fake
 
 def test_max_tokens_yields_the_complete_calls_then_raises(fake: FakeProvider) -> None:
     fake.push(message_stream(CUT, stop_reason="max_tokens"))
-    stream = sync_client(fake).create_iterable(messages=USER, response_model=SEED_MODEL)
+    stream = claude_client(fake).create_iterable(messages=USER, response_model=SEED_MODEL)
     assert [next(stream), next(stream)] == SEED_VALUES[:2]
     with pytest.raises(polycall.IncompleteOutputError) as caught:
         next(stream)
@@ -109,88 +104,72 @@ async def test_max_tokens_async(fake: FakeProvider) -> None:
     fake.push(message_stream(CUT, stop_reason="max_tokens"))
     got: list[Any] = []
     with pytest.raises(polycall.IncompleteOutputError):
-        async for value in async_client(fake).create_iterable(
+        async for value in claude_client(fake, is_async=True).create_iterable(
             messages=USER, response_model=SEED_MODEL
         ):
             got.append(value)
     assert got == SEED_VALUES[:2]
 
 
-def test_stream_cut_inside_a_tool_block_is_incomplete(fake: FakeProvider) -> None:
-    start = {
+def _event(kind: str, **fields: Any) -> tuple[str, dict[str, Any]]:
+    return kind, {"type": kind, **fields}
+
+
+def _message_start(**usage: int) -> tuple[str, dict[str, Any]]:
+    """`message_start` of an assistant message with no content yet and this usage."""
+    message = {
         "type": "message",
         "id": "msg_x",
         "role": "assistant",
         "model": "m",
         "content": [],
-        "usage": {"input_tokens": 5, "output_tokens": 1},
+        "usage": usage,
     }
-    fake.push(
-        sse_response(
-            [
-                ("message_start", {"type": "message_start", "message": start}),
-                (
-                    "content_block_start",
-                    {
-                        "type": "content_block_start",
-                        "index": 0,
-                        "content_block": {
-                            "type": "tool_use",
-                            "id": "toolu_1",
-                            "name": "Weather",
-                            "input": {},
-                        },
-                    },
-                ),
-                (
-                    "content_block_delta",
-                    {
-                        "type": "content_block_delta",
-                        "index": 0,
-                        "delta": {"type": "input_json_delta", "partial_json": '{"location": "Tor'},
-                    },
-                ),
-            ]
-        )
-    )
-    with pytest.raises(polycall.IncompleteOutputError, match="inside a tool_use block"):
-        list(sync_client(fake).create_iterable(messages=USER, response_model=SEED_MODEL))
+    return _event("message_start", message=message)
 
 
-def test_text_only_stream_is_no_tool_calls(fake: FakeProvider) -> None:
-    fake.push(message_stream(text="It is sunny."))
-    with pytest.raises(polycall.NoToolCallsError) as caught:
-        list(sync_client(fake).create_iterable(messages=USER, response_model=SEED_MODEL))
-    assert caught.value.text == "It is sunny."
-
-
-def test_refusal_stream(fake: FakeProvider) -> None:
-    fake.push(message_stream(text="I can't", stop_reason="refusal"))
-    with pytest.raises(polycall.RefusalError, match="refusal"):
-        list(sync_client(fake).create_iterable(messages=USER, response_model=SEED_MODEL))
-
-
-def _event(kind: str, **fields: Any) -> tuple[str, dict[str, Any]]:
-    return kind, {"type": kind, **fields}
+def _tool_use_start(index: int, id: str, name: str) -> tuple[str, dict[str, Any]]:
+    """A `tool_use` block starting with an empty input, as the API streams it."""
+    block = {"type": "tool_use", "id": id, "name": name, "input": {}}
+    return _event("content_block_start", index=index, content_block=block)
 
 
 def _delta(index: int, **delta: Any) -> tuple[str, dict[str, Any]]:
     return _event("content_block_delta", index=index, delta=delta)
 
 
-def test_indexes_count_every_block_and_empty_input_is_an_empty_object(fake: FakeProvider) -> None:
-    start = {
-        "type": "message",
-        "id": "msg_x",
-        "role": "assistant",
-        "model": "m",
-        "content": [],
-        "usage": {"input_tokens": 50, "cache_read_input_tokens": 7, "output_tokens": 1},
-    }
+def test_stream_cut_inside_a_tool_block_is_incomplete(fake: FakeProvider) -> None:
     fake.push(
         sse_response(
             [
-                _event("message_start", message=start),
+                _message_start(input_tokens=5, output_tokens=1),
+                _tool_use_start(0, "toolu_1", "Weather"),
+                _delta(0, type="input_json_delta", partial_json='{"location": "Tor'),
+            ]
+        )
+    )
+    with pytest.raises(polycall.IncompleteOutputError, match="inside a tool_use block"):
+        list(claude_client(fake).create_iterable(messages=USER, response_model=SEED_MODEL))
+
+
+def test_text_only_stream_is_no_tool_calls(fake: FakeProvider) -> None:
+    fake.push(message_stream(text="It is sunny."))
+    with pytest.raises(polycall.NoToolCallsError) as caught:
+        list(claude_client(fake).create_iterable(messages=USER, response_model=SEED_MODEL))
+    assert caught.value.text == "It is sunny."
+
+
+def test_refusal_stream(fake: FakeProvider) -> None:
+    fake.push(message_stream(text="I can't", stop_reason="refusal"))
+    with pytest.raises(polycall.RefusalError, match="refusal"):
+        list(claude_client(fake).create_iterable(messages=USER, response_model=SEED_MODEL))
+
+
+def test_indexes_count_every_block_and_empty_input_is_an_empty_object(fake: FakeProvider) -> None:
+    fake.push(
+        sse_response(
+            [
+                _message_start(input_tokens=50, cache_read_input_tokens=7, output_tokens=1),
                 _event("ping"),
                 _event(
                     "content_block_start",
@@ -203,42 +182,15 @@ def test_indexes_count_every_block_and_empty_input_is_an_empty_object(fake: Fake
                 _event("content_block_start", index=1, content_block={"type": "text", "text": ""}),
                 _delta(1, type="text_delta", text="Checking."),
                 _event("content_block_stop", index=1),
-                _event(
-                    "content_block_start",
-                    index=2,
-                    content_block={
-                        "type": "tool_use",
-                        "id": "toolu_a",
-                        "name": "Ping",
-                        "input": {},
-                    },
-                ),
+                _tool_use_start(2, "toolu_a", "Ping"),
                 _event("content_block_stop", index=2),
-                _event(
-                    "content_block_start",
-                    index=3,
-                    content_block={
-                        "type": "tool_use",
-                        "id": "toolu_b",
-                        "name": "Weather",
-                        "input": {},
-                    },
-                ),
+                _tool_use_start(3, "toolu_b", "Weather"),
                 _delta(3, type="input_json_delta", partial_json=""),
                 _delta(3, type="input_json_delta", partial_json='{"location": "Toronto",'),
                 _event("ping"),
                 _delta(3, type="input_json_delta", partial_json=' "units": "metric"}'),
                 _event("content_block_stop", index=3),
-                _event(
-                    "content_block_start",
-                    index=4,
-                    content_block={
-                        "type": "tool_use",
-                        "id": "toolu_c",
-                        "name": "Ping",
-                        "input": {},
-                    },
-                ),
+                _tool_use_start(4, "toolu_c", "Ping"),
                 _delta(4, type="input_json_delta", partial_json=""),
                 _event("content_block_stop", index=4),
                 _event(
@@ -250,7 +202,7 @@ def test_indexes_count_every_block_and_empty_input_is_an_empty_object(fake: Fake
             ]
         )
     )
-    stream = sync_client(fake).create_iterable(
+    stream = claude_client(fake).create_iterable(
         messages=USER, response_model=Iterable[Ping | Weather]
     )
     assert list(stream) == [Ping(), SEED_VALUES[0], Ping()]
@@ -266,7 +218,7 @@ def test_indexes_count_every_block_and_empty_input_is_an_empty_object(fake: Fake
 
 def test_create_partial_shows_the_call_in_progress(fake: FakeProvider) -> None:
     fake.push(message_stream(SEED_CALLS, piece=6))
-    items = list(sync_client(fake).create_partial(messages=USER, response_model=SEED_MODEL))
+    items = list(claude_client(fake).create_partial(messages=USER, response_model=SEED_MODEL))
     finals = [item for item in items if not isinstance(item, polycall.Partial)]
     assert finals == SEED_VALUES
     partials = [item for item in items if isinstance(item, polycall.Partial)]
@@ -283,7 +235,7 @@ def test_stream_retry_re_asks_only_the_failed_call(fake: FakeProvider) -> None:
         message_stream(BAD, usage=(100, 30)),
         message_stream([SEED_CALLS[1]], ids=["toolu_r"], usage=(150, 5)),
     )
-    stream = sync_client(fake).create_iterable(
+    stream = claude_client(fake).create_iterable(
         messages=USER, response_model=SEED_MODEL, max_retries=1
     )
     assert list(stream) == [SEED_VALUES[0], SEED_VALUES[2], SEED_VALUES[1]]
@@ -311,7 +263,7 @@ def test_error_event_mid_stream_is_a_provider_error(fake: FakeProvider) -> None:
         next(i for i, e in enumerate(events) if e.startswith("event: content_block_stop")) + 1
     )
     fake.push(sse_response([*events[:first_call], ("error", overloaded)]))
-    stream = sync_client(fake).create_iterable(messages=USER, response_model=SEED_MODEL)
+    stream = claude_client(fake).create_iterable(messages=USER, response_model=SEED_MODEL)
     assert next(stream) == SEED_VALUES[0]
     with pytest.raises(polycall.ProviderError, match="Overloaded") as caught:
         next(stream)
@@ -321,7 +273,7 @@ def test_error_event_mid_stream_is_a_provider_error(fake: FakeProvider) -> None:
 def test_sdk_stream_is_closed_when_iteration_stops_early(fake: FakeProvider) -> None:
     gate = Gate()
     fake.push(message_stream(SEED_CALLS, gates={0: gate}))
-    client = sync_client(fake)
+    client = claude_client(fake)
     opened: list[Any] = []
     send = client.adapter.send
 
@@ -340,7 +292,7 @@ def test_sdk_stream_is_closed_when_iteration_stops_early(fake: FakeProvider) -> 
 async def test_async_sdk_stream_is_closed_when_iteration_stops_early(fake: FakeProvider) -> None:
     gate = Gate()
     fake.push(message_stream(SEED_CALLS, gates={0: gate}))
-    client = async_client(fake)
+    client = claude_client(fake, is_async=True)
     opened: list[Any] = []
     asend = client.adapter.asend
 
@@ -358,7 +310,7 @@ async def test_async_sdk_stream_is_closed_when_iteration_stops_early(fake: FakeP
 
 def test_adapter_stream_closes_the_sdk_stream(fake: FakeProvider) -> None:
     fake.push(message_stream(SEED_CALLS))
-    adapter = sync_client(fake).adapter
+    adapter = claude_client(fake).adapter
     request = adapter.prepare(tool_set(SEED_MODEL), {"messages": USER})
     events: Any
     with adapter.stream(request) as events:

@@ -6,17 +6,18 @@ from __future__ import annotations
 import json
 import sys
 import types
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 import openai
 import pytest
-from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+from pydantic import BaseModel, ValidationInfo, field_validator
 
 import polycall
 import polycall.batch
+from batching import N, SecretRetrieval, check_round_trip, kind, prompts
+from helpers import openai_client
 from models import SEED_CALLS, SEED_MODEL, SEED_VALUES, Weather
 from polycall import Mode
 from polycall.batch import BatchError, BatchItemError, BatchStatus, BatchTimeoutError
@@ -25,23 +26,6 @@ from polycall.testing import FakeProvider, json_response
 from polycall.testing.batch import BatchItem, FakeBatches, ItemError, Outcome
 from polycall.testing.openai import chat_completion
 from polycall.testing.openai_responses import response_body
-
-N = 1000
-
-
-def sync_client(fake: FakeProvider, **kwargs: Any) -> polycall.Client:
-    return polycall.from_openai(openai.OpenAI(base_url=fake.url + "/v1", api_key="test"), **kwargs)
-
-
-def async_client(fake: FakeProvider) -> polycall.AsyncClient:
-    return polycall.from_openai(openai.AsyncOpenAI(base_url=fake.url + "/v1", api_key="test"))
-
-
-def prompts(n: int = N) -> list[dict[str, Any]]:
-    return [
-        {"custom_id": f"q-{i}", "messages": [{"role": "user", "content": f"question {i}"}]}
-        for i in range(n)
-    ]
 
 
 def mixed(item: BatchItem) -> Outcome:
@@ -68,47 +52,28 @@ EXPECTED_KINDS = {
 }
 
 
-def kind(result: Any) -> str:
-    return result.kind if isinstance(result, BatchItemError) else type(result).__name__
-
-
-def check_round_trip(results: list[tuple[str, Any]]) -> None:
-    ids = [custom_id for custom_id, _ in results]
-    assert sorted(ids) == sorted(f"q-{i}" for i in range(N))  # every request exactly once
-    for custom_id, result in results:
-        index = int(custom_id.split("-")[1])
-        assert kind(result) == EXPECTED_KINDS[index % 10], (custom_id, result)
-        if isinstance(result, polycall.ToolCalls):
-            assert list(result) == SEED_VALUES
-            assert result.usage.input_tokens == index  # each answer is its own request's
-        else:
-            assert isinstance(result, polycall.PolycallError)
-            assert result.custom_id == custom_id
-    assert Counter(kind(r) for _, r in results)["ToolCalls"] == 400
-
-
 def test_thousand_prompt_round_trip(fake: FakeProvider) -> None:
     batches = FakeBatches(mixed)
     fake.respond_with(batches)
-    client = sync_client(fake)
+    client = openai_client(fake)
     job = client.batch.submit(prompts(), response_model=SEED_MODEL, model="gpt-4o-mini")
     assert job.last_status.state == "pending"
     status = job.wait(poll_interval=0)
     assert (status.state, status.total, status.succeeded, status.failed) == ("completed", N, 800, 100)
-    check_round_trip(list(job.results()))
+    check_round_trip(list(job.results()), EXPECTED_KINDS, 400)
 
 
 async def test_thousand_prompt_round_trip_async(fake: FakeProvider) -> None:
     fake.respond_with(FakeBatches(mixed))
-    client = async_client(fake)
+    client = openai_client(fake, is_async=True)
     job = await client.batch.submit(prompts(), response_model=SEED_MODEL, model="gpt-4o-mini")
     status = await job.wait(poll_interval=0)
     assert status.state == "completed"
-    check_round_trip([result async for result in job.results()])
+    check_round_trip([result async for result in job.results()], EXPECTED_KINDS, 400)
 
 
 def test_each_line_is_exactly_the_create_request(fake: FakeProvider) -> None:
-    client = sync_client(fake)
+    client = openai_client(fake)
     kwargs = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.2}
     fake.push(chat_completion(SEED_CALLS))
     client.create(response_model=SEED_MODEL, **kwargs)
@@ -126,7 +91,7 @@ def test_submit_writes_only_the_providers_input_file(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     fake.respond_with(FakeBatches(mixed))
-    job = sync_client(fake).batch.submit(prompts(3), response_model=SEED_MODEL, model="m")
+    job = openai_client(fake).batch.submit(prompts(3), response_model=SEED_MODEL, model="m")
     assert [(r.method, r.path) for r in fake.requests] == [("POST", "/v1/files"), ("POST", "/v1/batches")]
     assert b'name="purpose"' in fake.requests[0].body and b"batch" in fake.requests[0].body
     job.wait(poll_interval=0)
@@ -141,7 +106,7 @@ def test_shared_kwargs_and_default_custom_ids(fake: FakeProvider) -> None:
         {"messages": [{"role": "user", "content": "a"}]},
         {"messages": [{"role": "user", "content": "b"}], "temperature": 1.0},
     ]
-    job = sync_client(fake).batch.submit(requests, response_model=SEED_MODEL, model="m", temperature=0.0)
+    job = openai_client(fake).batch.submit(requests, response_model=SEED_MODEL, model="m", temperature=0.0)
     assert job.custom_ids == ["request-0", "request-1"]
     items = next(iter(batches.jobs.values())).items
     assert [(i.custom_id, i.body["model"], i.body["temperature"]) for i in items] == [
@@ -154,7 +119,7 @@ def test_shared_kwargs_and_default_custom_ids(fake: FakeProvider) -> None:
 def test_extra_body_is_merged_into_the_line(fake: FakeProvider) -> None:
     batches = FakeBatches(lambda item: chat_completion(SEED_CALLS))
     fake.respond_with(batches)
-    sync_client(fake).batch.submit(
+    openai_client(fake).batch.submit(
         [{"messages": [{"role": "user", "content": "a"}], "extra_body": {"seed": 7}}],
         response_model=SEED_MODEL, model="m",
     )
@@ -163,7 +128,7 @@ def test_extra_body_is_merged_into_the_line(fake: FakeProvider) -> None:
 
 def test_results_are_the_sdk_types_with_ids_and_usage(fake: FakeProvider) -> None:
     fake.respond_with(FakeBatches(lambda item: chat_completion(SEED_CALLS, ids=["c1", "c2", "c3"])))
-    job = sync_client(fake).batch.submit(prompts(1), response_model=SEED_MODEL, model="m")
+    job = openai_client(fake).batch.submit(prompts(1), response_model=SEED_MODEL, model="m")
     job.wait(poll_interval=0)
     [(_, calls)] = list(job.results())
     assert isinstance(calls.raw, openai.types.chat.ChatCompletion)
@@ -172,15 +137,10 @@ def test_results_are_the_sdk_types_with_ids_and_usage(fake: FakeProvider) -> Non
     assert calls.tool_results(["a", "b", "c"])[2] == {"role": "tool", "tool_call_id": "c3", "content": "c"}
 
 
-class SecretRetrieval(BaseModel):
-    model_config = ConfigDict(title="secret_retrieval_tool")
-    password: str
-
-
 def test_recorded_response_as_a_batch_result(fake: FakeProvider, recorded: Path) -> None:
     body = json.loads((recorded / "openai_chat_json_two_secret_retrieval_calls.json").read_text())
     fake.respond_with(FakeBatches(lambda item: json_response(body)))
-    job = sync_client(fake).batch.submit(prompts(2), response_model=Iterable[SecretRetrieval], model="m")
+    job = openai_client(fake).batch.submit(prompts(2), response_model=Iterable[SecretRetrieval], model="m")
     job.wait(poll_interval=0)
     for _, calls in job.results():
         assert [c.password for c in calls] == ["mellon", "radiance"]
@@ -210,7 +170,7 @@ def parallel_wrapper() -> Any:
 )
 def test_same_parsing_and_errors_as_create(fake: FakeProvider, answer: Any, expected: str) -> None:
     fake.respond_with(FakeBatches(lambda item: answer()))
-    job = sync_client(fake).batch.submit(prompts(1), response_model=SEED_MODEL, model="m")
+    job = openai_client(fake).batch.submit(prompts(1), response_model=SEED_MODEL, model="m")
     job.wait(poll_interval=0)
     [(custom_id, result)] = list(job.results())
     assert type(result).__name__ == expected
@@ -225,7 +185,7 @@ def test_same_parsing_and_errors_as_create(fake: FakeProvider, answer: Any, expe
 def test_validation_failure_keeps_the_valid_calls(fake: FakeProvider) -> None:
     calls = [SEED_CALLS[0], ("Weather", {"location": "Dallas", "units": "kelvin"}), SEED_CALLS[2]]
     fake.respond_with(FakeBatches(lambda item: chat_completion(calls)))
-    job = sync_client(fake).batch.submit(prompts(1), response_model=SEED_MODEL, model="m")
+    job = openai_client(fake).batch.submit(prompts(1), response_model=SEED_MODEL, model="m")
     job.wait(poll_interval=0)
     [(_, error)] = list(job.results())
     assert isinstance(error, polycall.ValidationFailed)
@@ -247,7 +207,7 @@ class Strict(BaseModel):
 
 def test_validation_context_reaches_the_validators(fake: FakeProvider) -> None:
     fake.respond_with(FakeBatches(lambda item: chat_completion([("Strict", {"city": "Oslo"})])))
-    client = sync_client(fake)
+    client = openai_client(fake)
     job = client.batch.submit(prompts(1), response_model=Iterable[Strict], model="m",
                               validation_context={"cities": ["Oslo"]})
     job.wait(poll_interval=0)
@@ -259,7 +219,7 @@ def test_validation_context_reaches_the_validators(fake: FakeProvider) -> None:
 
 def test_provider_error_lines_carry_status_and_body(fake: FakeProvider) -> None:
     fake.respond_with(FakeBatches(lambda item: ItemError("Rate limit reached", status=429, type="rate_limit")))
-    job = sync_client(fake).batch.submit(prompts(2), response_model=SEED_MODEL, model="m")
+    job = openai_client(fake).batch.submit(prompts(2), response_model=SEED_MODEL, model="m")
     status = job.wait(poll_interval=0)
     assert (status.succeeded, status.failed) == (0, 2)
     for custom_id, error in job.results():
@@ -271,7 +231,7 @@ def test_provider_error_lines_carry_status_and_body(fake: FakeProvider) -> None:
 
 def test_unreadable_line_without_an_id_is_named_in_the_missing_error(fake: FakeProvider) -> None:
     fake.respond_with(FakeBatches(lambda item: b"\x00garbage" if item.index == 1 else chat_completion(SEED_CALLS)))
-    job = sync_client(fake).batch.submit(prompts(3), response_model=SEED_MODEL, model="m")
+    job = openai_client(fake).batch.submit(prompts(3), response_model=SEED_MODEL, model="m")
     job.wait(poll_interval=0)
     results = dict(job.results())
     assert isinstance(results["q-0"], polycall.ToolCalls) and isinstance(results["q-2"], polycall.ToolCalls)
@@ -283,7 +243,7 @@ def test_unreadable_line_without_an_id_is_named_in_the_missing_error(fake: FakeP
 def test_an_id_nobody_submitted_is_reported_not_dropped(fake: FakeProvider) -> None:
     stray = json.dumps({"custom_id": "stray", "response": {"status_code": 200, "body": chat_completion(SEED_CALLS).body}})
     fake.respond_with(FakeBatches(lambda item: stray.encode()))
-    job = sync_client(fake).batch.submit(prompts(1), response_model=SEED_MODEL, model="m")
+    job = openai_client(fake).batch.submit(prompts(1), response_model=SEED_MODEL, model="m")
     job.wait(poll_interval=0)
     results = dict(job.results())
     assert set(results) == {"stray", "q-0"}
@@ -293,7 +253,7 @@ def test_an_id_nobody_submitted_is_reported_not_dropped(fake: FakeProvider) -> N
 
 def test_statuses_follow_the_provider_states(fake: FakeProvider) -> None:
     fake.respond_with(FakeBatches(lambda item: chat_completion(SEED_CALLS), polls=2))
-    job = sync_client(fake).batch.submit(prompts(10), response_model=SEED_MODEL, model="m")
+    job = openai_client(fake).batch.submit(prompts(10), response_model=SEED_MODEL, model="m")
     seen = [job.last_status] + [job.status() for _ in range(6)]
     assert [s.provider_state for s in seen] == [
         "validating", "validating", "in_progress", "in_progress", "finalizing", "finalizing", "completed",
@@ -306,14 +266,14 @@ def test_statuses_follow_the_provider_states(fake: FakeProvider) -> None:
 
 def test_results_before_the_end_is_a_batch_error(fake: FakeProvider) -> None:
     fake.respond_with(FakeBatches(lambda item: chat_completion(SEED_CALLS), polls=5))
-    job = sync_client(fake).batch.submit(prompts(2), response_model=SEED_MODEL, model="m")
+    job = openai_client(fake).batch.submit(prompts(2), response_model=SEED_MODEL, model="m")
     with pytest.raises(BatchError, match=r"batch batch_\w+ is pending \(validating\).*wait\(\)"):
         job.results()
 
 
 def test_wait_times_out_and_the_job_goes_on(fake: FakeProvider) -> None:
     fake.respond_with(FakeBatches(lambda item: chat_completion(SEED_CALLS), polls=3))
-    job = sync_client(fake).batch.submit(prompts(2), response_model=SEED_MODEL, model="m")
+    job = openai_client(fake).batch.submit(prompts(2), response_model=SEED_MODEL, model="m")
     with pytest.raises(BatchTimeoutError, match=r"still pending .* after 0s; it goes on") as caught:
         job.wait(poll_interval=0, timeout=0)
     assert caught.value.status.provider_state == "validating"
@@ -322,7 +282,8 @@ def test_wait_times_out_and_the_job_goes_on(fake: FakeProvider) -> None:
 
 async def test_wait_times_out_async(fake: FakeProvider) -> None:
     fake.respond_with(FakeBatches(lambda item: chat_completion(SEED_CALLS), polls=3))
-    job = await async_client(fake).batch.submit(prompts(2), response_model=SEED_MODEL, model="m")
+    client = openai_client(fake, is_async=True)
+    job = await client.batch.submit(prompts(2), response_model=SEED_MODEL, model="m")
     with pytest.raises(BatchTimeoutError):
         await job.wait(poll_interval=0, timeout=0)
     assert (await job.wait(poll_interval=0)).done
@@ -330,7 +291,7 @@ async def test_wait_times_out_async(fake: FakeProvider) -> None:
 
 def test_expired_job_answers_what_it_processed(fake: FakeProvider) -> None:
     fake.respond_with(FakeBatches(lambda item: chat_completion(SEED_CALLS), end="expired", processed=6))
-    job = sync_client(fake).batch.submit(prompts(10), response_model=SEED_MODEL, model="m")
+    job = openai_client(fake).batch.submit(prompts(10), response_model=SEED_MODEL, model="m")
     status = job.wait(poll_interval=0)
     assert (status.state, status.succeeded, status.failed) == ("expired", 6, 4)
     results = dict(job.results())
@@ -343,7 +304,7 @@ def test_expired_job_answers_what_it_processed(fake: FakeProvider) -> None:
 
 def test_cancelled_job(fake: FakeProvider) -> None:
     fake.respond_with(FakeBatches(lambda item: chat_completion(SEED_CALLS), polls=3, processed=2))
-    job = sync_client(fake).batch.submit(prompts(5), response_model=SEED_MODEL, model="m")
+    job = openai_client(fake).batch.submit(prompts(5), response_model=SEED_MODEL, model="m")
     assert job.cancel().state == "cancelling"
     assert job.wait(poll_interval=0).state == "cancelled"
     kinds = [kind(result) for _, result in job.results()]
@@ -352,7 +313,8 @@ def test_cancelled_job(fake: FakeProvider) -> None:
 
 async def test_cancelled_job_async(fake: FakeProvider) -> None:
     fake.respond_with(FakeBatches(lambda item: chat_completion(SEED_CALLS), polls=3))
-    job = await async_client(fake).batch.submit(prompts(3), response_model=SEED_MODEL, model="m")
+    client = openai_client(fake, is_async=True)
+    job = await client.batch.submit(prompts(3), response_model=SEED_MODEL, model="m")
     assert (await job.cancel()).state == "cancelling"
     await job.wait(poll_interval=0)
     assert [kind(r) async for _, r in job.results()] == ["cancelled"] * 3
@@ -361,7 +323,7 @@ async def test_cancelled_job_async(fake: FakeProvider) -> None:
 def test_failed_job_fails_every_request_with_the_providers_reason(fake: FakeProvider) -> None:
     fake.respond_with(FakeBatches(lambda item: chat_completion(SEED_CALLS), end="failed",
                                   failure="model gpt-9 does not exist"))
-    job = sync_client(fake).batch.submit(prompts(3), response_model=SEED_MODEL, model="gpt-9")
+    job = openai_client(fake).batch.submit(prompts(3), response_model=SEED_MODEL, model="gpt-9")
     assert job.wait(poll_interval=0).state == "failed"
     results = list(job.results())
     assert [custom_id for custom_id, _ in results] == ["q-0", "q-1", "q-2"]
@@ -372,10 +334,10 @@ def test_failed_job_fails_every_request_with_the_providers_reason(fake: FakeProv
 
 def test_resume_after_a_restart_accounts_for_every_request(fake: FakeProvider) -> None:
     fake.respond_with(FakeBatches(mixed))
-    job = sync_client(fake).batch.submit(prompts(20), response_model=SEED_MODEL, model="m")
+    job = openai_client(fake).batch.submit(prompts(20), response_model=SEED_MODEL, model="m")
     job_id = job.id
     del job
-    fresh = sync_client(fake)  # a new process: a new SDK client, nothing kept
+    fresh = openai_client(fake)  # a new process: a new SDK client, nothing kept
     resumed = polycall.batch.resume(fresh, job_id, response_model=SEED_MODEL)
     assert isinstance(resumed, polycall.batch.BatchJob) and resumed.custom_ids is None
     assert resumed.wait(poll_interval=0).state == "completed"
@@ -387,8 +349,9 @@ def test_resume_after_a_restart_accounts_for_every_request(fake: FakeProvider) -
 
 async def test_resume_async(fake: FakeProvider) -> None:
     fake.respond_with(FakeBatches(lambda item: chat_completion(SEED_CALLS)))
-    job = await async_client(fake).batch.submit(prompts(4), response_model=SEED_MODEL, model="m")
-    resumed = polycall.batch.resume(async_client(fake), job.id, response_model=SEED_MODEL)
+    client = openai_client(fake, is_async=True)
+    job = await client.batch.submit(prompts(4), response_model=SEED_MODEL, model="m")
+    resumed = polycall.batch.resume(openai_client(fake, is_async=True), job.id, response_model=SEED_MODEL)
     assert isinstance(resumed, polycall.batch.AsyncBatchJob)
     await resumed.wait(poll_interval=0)
     assert [list(r) async for _, r in resumed.results()] == [SEED_VALUES] * 4
@@ -396,13 +359,13 @@ async def test_resume_async(fake: FakeProvider) -> None:
 
 def test_resume_needs_a_job_id(fake: FakeProvider) -> None:
     with pytest.raises(polycall.ConfigurationError, match="job id"):
-        polycall.batch.resume(sync_client(fake), "", response_model=SEED_MODEL)
+        polycall.batch.resume(openai_client(fake), "", response_model=SEED_MODEL)
 
 
 def test_responses_mode_uses_the_responses_endpoint(fake: FakeProvider) -> None:
     batches = FakeBatches(lambda item: response_body(SEED_CALLS, call_ids=["c1", "c2", "c3"]))
     fake.respond_with(batches)
-    client = sync_client(fake, mode=Mode.RESPONSES_PARALLEL_TOOLS)
+    client = openai_client(fake, mode=Mode.RESPONSES_PARALLEL_TOOLS)
     job = client.batch.submit(prompts(2), response_model=SEED_MODEL, model="m")
     job.wait(poll_interval=0)
     results = list(job.results())
@@ -435,7 +398,7 @@ def test_bad_requests_fail_before_anything_is_sent(
     fake.respond_with(FakeBatches(mixed))
     base = {"model": "m", "messages": [{"role": "user", "content": "x"}]}
     with pytest.raises(polycall.ConfigurationError, match=match):
-        sync_client(fake).batch.submit(
+        openai_client(fake).batch.submit(
             [{**base, **r} if isinstance(r, dict) else r for r in requests],
             response_model=SEED_MODEL, **shared,
         )
@@ -444,20 +407,20 @@ def test_bad_requests_fail_before_anything_is_sent(
 
 def test_bad_response_model_fails_before_anything_is_sent(fake: FakeProvider) -> None:
     with pytest.raises(polycall.ConfigurationError, match="response_model"):
-        sync_client(fake).batch.submit(prompts(1), response_model=Weather, model="m")
+        openai_client(fake).batch.submit(prompts(1), response_model=Weather, model="m")
     assert fake.requests == []
 
 
 def test_provider_refusing_the_upload_is_a_provider_error(fake: FakeProvider) -> None:
     fake.push(json_response({"error": {"message": "Invalid API key", "type": "auth"}}, status=401))
     with pytest.raises(polycall.ProviderError, match="Invalid API key") as caught:
-        sync_client(fake).batch.submit(prompts(1), response_model=SEED_MODEL, model="m")
+        openai_client(fake).batch.submit(prompts(1), response_model=SEED_MODEL, model="m")
     assert caught.value.status_code == 401  # type: ignore[attr-defined]
 
 
 def test_unknown_job_is_a_provider_error(fake: FakeProvider) -> None:
     fake.respond_with(FakeBatches(mixed))
-    job = polycall.batch.resume(sync_client(fake), "batch_nope", response_model=SEED_MODEL)
+    job = polycall.batch.resume(openai_client(fake), "batch_nope", response_model=SEED_MODEL)
     with pytest.raises(polycall.ProviderError, match="batch_nope"):
         job.status()
 
@@ -505,7 +468,7 @@ def tqdm_module(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[FakeTqdm]]:
 
 def test_long_wait_shows_a_tqdm_bar(fake: FakeProvider, tqdm_module: type[FakeTqdm]) -> None:
     fake.respond_with(FakeBatches(lambda item: chat_completion(SEED_CALLS), polls=2))
-    job = sync_client(fake).batch.submit(prompts(10), response_model=SEED_MODEL, model="m")
+    job = openai_client(fake).batch.submit(prompts(10), response_model=SEED_MODEL, model="m")
     job.wait(poll_interval=0)
     [bar] = tqdm_module.made
     assert bar.desc == f"batch {job.id}" and bar.closed
@@ -516,7 +479,7 @@ def test_long_wait_shows_a_tqdm_bar(fake: FakeProvider, tqdm_module: type[FakeTq
 
 def test_no_bar_when_the_job_has_already_ended(fake: FakeProvider, tqdm_module: type[FakeTqdm]) -> None:
     fake.respond_with(FakeBatches(lambda item: chat_completion(SEED_CALLS)))
-    job = sync_client(fake).batch.submit(prompts(2), response_model=SEED_MODEL, model="m")
+    job = openai_client(fake).batch.submit(prompts(2), response_model=SEED_MODEL, model="m")
     job.wait(poll_interval=0, progress=False)
     assert tqdm_module.made == []
     job.wait(poll_interval=0)  # ended already: nothing to show
@@ -547,7 +510,7 @@ def test_rich_bar_when_tqdm_is_missing(fake: FakeProvider, monkeypatch: pytest.M
     monkeypatch.setitem(sys.modules, "tqdm", None)  # not installed
     monkeypatch.setitem(sys.modules, "rich.progress", types.SimpleNamespace(Progress=Progress))
     fake.respond_with(FakeBatches(lambda item: chat_completion(SEED_CALLS)))
-    job = sync_client(fake).batch.submit(prompts(4), response_model=SEED_MODEL, model="m")
+    job = openai_client(fake).batch.submit(prompts(4), response_model=SEED_MODEL, model="m")
     job.wait(poll_interval=0)
     assert events == ["made", "start", f"batch {job.id}", "stop"]
     assert updates[-1] == {"completed": 4, "total": 4}
@@ -557,7 +520,7 @@ def test_no_progress_library_no_bar(fake: FakeProvider, monkeypatch: pytest.Monk
     monkeypatch.setitem(sys.modules, "tqdm", None)
     monkeypatch.setitem(sys.modules, "rich.progress", None)
     fake.respond_with(FakeBatches(lambda item: chat_completion(SEED_CALLS), polls=2))
-    job = sync_client(fake).batch.submit(prompts(2), response_model=SEED_MODEL, model="m")
+    job = openai_client(fake).batch.submit(prompts(2), response_model=SEED_MODEL, model="m")
     assert job.wait(poll_interval=0).state == "completed"
 
 

@@ -3,40 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import anthropic
 import pytest
-from pydantic import BaseModel, ConfigDict
 
 import polycall
 import polycall.batch
+from batching import N, SecretRetrieval, check_round_trip, kind, prompts
+from helpers import anthropic_client
 from models import SEED_CALLS, SEED_MODEL, SEED_VALUES
 from polycall.batch import BatchItemError
 from polycall.testing import FakeProvider, json_response
 from polycall.testing.anthropic import error as anthropic_error
 from polycall.testing.anthropic import message
 from polycall.testing.batch import BatchItem, FakeBatches, ItemError, Outcome
-
-N = 1000
-
-
-def sync_client(fake: FakeProvider) -> polycall.Client:
-    return polycall.from_anthropic(anthropic.Anthropic(base_url=fake.url, api_key="test"))
-
-
-def async_client(fake: FakeProvider) -> polycall.AsyncClient:
-    return polycall.from_anthropic(anthropic.AsyncAnthropic(base_url=fake.url, api_key="test"))
-
-
-def prompts(n: int = N) -> list[dict[str, Any]]:
-    return [
-        {"custom_id": f"q-{i}", "messages": [{"role": "user", "content": f"question {i}"}]}
-        for i in range(n)
-    ]
 
 
 def mixed(item: BatchItem) -> Outcome:
@@ -65,43 +47,27 @@ EXPECTED_KINDS = {
 }
 
 
-def kind(result: Any) -> str:
-    return result.kind if isinstance(result, BatchItemError) else type(result).__name__
-
-
-def check_round_trip(results: list[tuple[str, Any]]) -> None:
-    assert sorted(custom_id for custom_id, _ in results) == sorted(f"q-{i}" for i in range(N))
-    for custom_id, result in results:
-        index = int(custom_id.split("-")[1])
-        assert kind(result) == EXPECTED_KINDS[index % 10], (custom_id, result)
-        if isinstance(result, polycall.ToolCalls):
-            assert list(result) == SEED_VALUES
-            assert result.text == "Let me look."
-            assert result.usage.input_tokens == index
-        else:
-            assert result.custom_id == custom_id
-    assert Counter(kind(r) for _, r in results)["ToolCalls"] == 300
-
-
 def test_thousand_prompt_round_trip(fake: FakeProvider) -> None:
     fake.respond_with(FakeBatches(mixed))
-    job = sync_client(fake).batch.submit(prompts(), response_model=SEED_MODEL, model="claude-sonnet-4-6")
+    client = anthropic_client(fake)
+    job = client.batch.submit(prompts(), response_model=SEED_MODEL, model="claude-sonnet-4-6")
     assert job.last_status.state == "in_progress"
     status = job.wait(poll_interval=0)
     assert (status.state, status.provider_state, status.total) == ("completed", "ended", N)
     assert (status.succeeded, status.failed) == (700, 300)  # as the provider counts them
-    check_round_trip(list(job.results()))
+    check_round_trip(list(job.results()), EXPECTED_KINDS, 300, text="Let me look.")
 
 
 async def test_thousand_prompt_round_trip_async(fake: FakeProvider) -> None:
     fake.respond_with(FakeBatches(mixed))
-    job = await async_client(fake).batch.submit(prompts(), response_model=SEED_MODEL, model="claude-sonnet-4-6")
+    client = anthropic_client(fake, is_async=True)
+    job = await client.batch.submit(prompts(), response_model=SEED_MODEL, model="claude-sonnet-4-6")
     assert (await job.wait(poll_interval=0)).state == "completed"
-    check_round_trip([result async for result in job.results()])
+    check_round_trip([result async for result in job.results()], EXPECTED_KINDS, 300, text="Let me look.")
 
 
 def test_params_are_exactly_the_create_request(fake: FakeProvider) -> None:
-    client = sync_client(fake)
+    client = anthropic_client(fake)
     kwargs = {
         "model": "claude-sonnet-4-6",
         "messages": [{"role": "system", "content": "Use tools."}, {"role": "user", "content": "hi"}],
@@ -119,7 +85,7 @@ def test_params_are_exactly_the_create_request(fake: FakeProvider) -> None:
 
 def test_error_result_carries_the_providers_error(fake: FakeProvider) -> None:
     fake.respond_with(FakeBatches(lambda item: anthropic_error(529, "Overloaded", "overloaded_error")))
-    job = sync_client(fake).batch.submit(prompts(1), response_model=SEED_MODEL, model="m")
+    job = anthropic_client(fake).batch.submit(prompts(1), response_model=SEED_MODEL, model="m")
     job.wait(poll_interval=0)
     [(_, error)] = list(job.results())
     assert isinstance(error, BatchItemError) and isinstance(error, polycall.ProviderError)
@@ -129,7 +95,7 @@ def test_error_result_carries_the_providers_error(fake: FakeProvider) -> None:
 
 def test_results_are_sdk_messages(fake: FakeProvider) -> None:
     fake.respond_with(FakeBatches(lambda item: message(SEED_CALLS, ids=["t1", "t2", "t3"])))
-    job = sync_client(fake).batch.submit(prompts(1), response_model=SEED_MODEL, model="m")
+    job = anthropic_client(fake).batch.submit(prompts(1), response_model=SEED_MODEL, model="m")
     job.wait(poll_interval=0)
     [(_, calls)] = list(job.results())
     assert isinstance(calls.raw, anthropic.types.Message)
@@ -138,15 +104,11 @@ def test_results_are_sdk_messages(fake: FakeProvider) -> None:
     assert [block["tool_use_id"] for block in turn["content"]] == ["t1", "t2", "t3"]
 
 
-class SecretRetrieval(BaseModel):
-    model_config = ConfigDict(title="secret_retrieval_tool")
-    password: str
-
-
 def test_recorded_message_as_a_batch_result(fake: FakeProvider, recorded: Path) -> None:
     body = json.loads((recorded / "anthropic_messages_json_text_then_two_secret_retrieval_calls.json").read_text())
     fake.respond_with(FakeBatches(lambda item: json_response(body)))
-    job = sync_client(fake).batch.submit(prompts(2), response_model=Iterable[SecretRetrieval], model="m")
+    client = anthropic_client(fake)
+    job = client.batch.submit(prompts(2), response_model=Iterable[SecretRetrieval], model="m")
     job.wait(poll_interval=0)
     results = list(job.results())
     assert len(results) == 2
@@ -158,7 +120,7 @@ def test_recorded_message_as_a_batch_result(fake: FakeProvider, recorded: Path) 
 
 def test_statuses(fake: FakeProvider) -> None:
     fake.respond_with(FakeBatches(lambda item: message(SEED_CALLS), polls=2))
-    job = sync_client(fake).batch.submit(prompts(3), response_model=SEED_MODEL, model="m")
+    job = anthropic_client(fake).batch.submit(prompts(3), response_model=SEED_MODEL, model="m")
     seen = [job.last_status] + [job.status() for _ in range(3)]
     assert [s.provider_state for s in seen] == ["in_progress", "in_progress", "ended", "ended"]
     assert [s.state for s in seen] == ["in_progress", "in_progress", "completed", "completed"]
@@ -168,7 +130,7 @@ def test_statuses(fake: FakeProvider) -> None:
 
 def test_expired_requests(fake: FakeProvider) -> None:
     fake.respond_with(FakeBatches(lambda item: message(SEED_CALLS), end="expired", processed=2))
-    job = sync_client(fake).batch.submit(prompts(4), response_model=SEED_MODEL, model="m")
+    job = anthropic_client(fake).batch.submit(prompts(4), response_model=SEED_MODEL, model="m")
     status = job.wait(poll_interval=0)
     assert (status.state, status.succeeded, status.failed) == ("expired", 2, 2)
     assert [kind(r) for _, r in job.results()] == ["ToolCalls", "ToolCalls", "expired", "expired"]
@@ -176,7 +138,7 @@ def test_expired_requests(fake: FakeProvider) -> None:
 
 def test_cancelled_job(fake: FakeProvider) -> None:
     fake.respond_with(FakeBatches(lambda item: message(SEED_CALLS), polls=3, processed=1))
-    job = sync_client(fake).batch.submit(prompts(3), response_model=SEED_MODEL, model="m")
+    job = anthropic_client(fake).batch.submit(prompts(3), response_model=SEED_MODEL, model="m")
     cancelling = job.cancel()
     assert (cancelling.state, cancelling.provider_state) == ("cancelling", "canceling")
     assert job.wait(poll_interval=0).state == "cancelled"
@@ -187,7 +149,8 @@ def test_cancelled_job(fake: FakeProvider) -> None:
 
 async def test_cancelled_job_async(fake: FakeProvider) -> None:
     fake.respond_with(FakeBatches(lambda item: message(SEED_CALLS), polls=3))
-    job = await async_client(fake).batch.submit(prompts(2), response_model=SEED_MODEL, model="m")
+    client = anthropic_client(fake, is_async=True)
+    job = await client.batch.submit(prompts(2), response_model=SEED_MODEL, model="m")
     await job.cancel()
     assert (await job.wait(poll_interval=0)).state == "cancelled"
     assert [kind(r) async for _, r in job.results()] == ["cancelled", "cancelled"]
@@ -195,8 +158,8 @@ async def test_cancelled_job_async(fake: FakeProvider) -> None:
 
 def test_resume_reads_every_result_from_the_results_file(fake: FakeProvider) -> None:
     fake.respond_with(FakeBatches(mixed))
-    job = sync_client(fake).batch.submit(prompts(10), response_model=SEED_MODEL, model="m")
-    resumed = polycall.batch.resume(sync_client(fake), job.id, response_model=SEED_MODEL)
+    job = anthropic_client(fake).batch.submit(prompts(10), response_model=SEED_MODEL, model="m")
+    resumed = polycall.batch.resume(anthropic_client(fake), job.id, response_model=SEED_MODEL)
     resumed.wait(poll_interval=0)
     results = dict(resumed.results())
     # The results file lists every request it holds; q-2 was left out of it by the fake, so a
@@ -208,8 +171,10 @@ def test_resume_reads_every_result_from_the_results_file(fake: FakeProvider) -> 
 
 async def test_resume_async(fake: FakeProvider) -> None:
     fake.respond_with(FakeBatches(lambda item: message(SEED_CALLS)))
-    job = await async_client(fake).batch.submit(prompts(3), response_model=SEED_MODEL, model="m")
-    resumed = polycall.batch.resume(async_client(fake), job.id, response_model=SEED_MODEL)
+    client = anthropic_client(fake, is_async=True)
+    job = await client.batch.submit(prompts(3), response_model=SEED_MODEL, model="m")
+    restarted = anthropic_client(fake, is_async=True)
+    resumed = polycall.batch.resume(restarted, job.id, response_model=SEED_MODEL)
     await resumed.wait(poll_interval=0)
     assert [list(r) async for _, r in resumed.results()] == [SEED_VALUES] * 3
 
@@ -218,7 +183,7 @@ async def test_resume_async(fake: FakeProvider) -> None:
 def test_custom_ids_anthropic_refuses_fail_before_sending(fake: FakeProvider, custom_id: str) -> None:
     fake.respond_with(FakeBatches(mixed))
     with pytest.raises(polycall.ConfigurationError, match="1-64 letters, digits"):
-        sync_client(fake).batch.submit(
+        anthropic_client(fake).batch.submit(
             [{"custom_id": custom_id, "messages": [{"role": "user", "content": "x"}]}],
             response_model=SEED_MODEL, model="m",
         )
@@ -227,12 +192,12 @@ def test_custom_ids_anthropic_refuses_fail_before_sending(fake: FakeProvider, cu
 
 def test_missing_model_fails_before_sending(fake: FakeProvider) -> None:
     with pytest.raises(polycall.ConfigurationError, match="model"):
-        sync_client(fake).batch.submit(prompts(1), response_model=SEED_MODEL)
+        anthropic_client(fake).batch.submit(prompts(1), response_model=SEED_MODEL)
     assert fake.requests == []
 
 
 def test_rejected_batch_is_a_provider_error(fake: FakeProvider) -> None:
     fake.respond_with(FakeBatches(mixed, end="failed", failure="requests: too many requests"))
     with pytest.raises(polycall.ProviderError, match="too many requests") as caught:
-        sync_client(fake).batch.submit(prompts(2), response_model=SEED_MODEL, model="m")
+        anthropic_client(fake).batch.submit(prompts(2), response_model=SEED_MODEL, model="m")
     assert caught.value.status_code == 400  # type: ignore[attr-defined]

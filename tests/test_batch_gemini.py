@@ -4,23 +4,20 @@ against the fake Batch API."""
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from pydantic import BaseModel, ConfigDict
 
 import polycall
 import polycall.batch
+from batching import N, SecretRetrieval, check_round_trip, kind, prompts
 from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES
 from polycall.batch import BatchItemError
 from polycall.testing import FakeProvider, json_response
 from polycall.testing.batch import BatchItem, FakeBatches, ItemError, Outcome
 from polycall.testing.gemini import genai_client, generate_content, response_body
 
-N = 1000
 MODEL = "gemini-2.5-flash"
 
 
@@ -30,13 +27,6 @@ def sync_client(fake: FakeProvider) -> polycall.Client:
 
 def async_client(fake: FakeProvider) -> polycall.AsyncClient:
     return polycall.from_genai(genai_client(fake).aio, model=MODEL)
-
-
-def prompts(n: int = N) -> list[dict[str, Any]]:
-    return [
-        {"custom_id": f"q-{i}", "messages": [{"role": "user", "content": f"question {i}"}]}
-        for i in range(n)
-    ]
 
 
 def mixed(item: BatchItem) -> Outcome:
@@ -65,23 +55,6 @@ EXPECTED_KINDS = {
 }
 
 
-def kind(result: Any) -> str:
-    return result.kind if isinstance(result, BatchItemError) else type(result).__name__
-
-
-def check_round_trip(results: list[tuple[str, Any]]) -> None:
-    assert sorted(custom_id for custom_id, _ in results) == sorted(f"q-{i}" for i in range(N))
-    for custom_id, result in results:
-        index = int(custom_id.split("-")[1])
-        assert kind(result) == EXPECTED_KINDS[index % 10], (custom_id, result)
-        if isinstance(result, polycall.ToolCalls):
-            assert list(result) == SEED_VALUES
-            assert result.usage.input_tokens == index
-        else:
-            assert result.custom_id == custom_id
-    assert Counter(kind(r) for _, r in results)["ToolCalls"] == 300
-
-
 def test_thousand_prompt_round_trip(fake: FakeProvider) -> None:
     fake.respond_with(FakeBatches(mixed))
     job = sync_client(fake).batch.submit(prompts(), response_model=SEED_MODEL)
@@ -89,14 +62,14 @@ def test_thousand_prompt_round_trip(fake: FakeProvider) -> None:
     status = job.wait(poll_interval=0)
     assert (status.state, status.provider_state, status.total) == ("completed", "JOB_STATE_SUCCEEDED", N)
     assert (status.succeeded, status.failed) == (700, 200)
-    check_round_trip(list(job.results()))
+    check_round_trip(list(job.results()), EXPECTED_KINDS, 300)
 
 
 async def test_thousand_prompt_round_trip_async(fake: FakeProvider) -> None:
     fake.respond_with(FakeBatches(mixed))
     job = await async_client(fake).batch.submit(prompts(), response_model=SEED_MODEL)
     assert (await job.wait(poll_interval=0)).state == "completed"
-    check_round_trip([result async for result in job.results()])
+    check_round_trip([result async for result in job.results()], EXPECTED_KINDS, 300)
 
 
 async def test_use_async_on_a_sync_sdk_client(fake: FakeProvider) -> None:
@@ -144,11 +117,6 @@ def test_results_are_sdk_responses_with_generated_ids(fake: FakeProvider) -> Non
     assert len(set(ids)) == 3 and all(ids)
     [content] = calls.tool_results(["a", "b", "c"])
     assert [p.function_response.name for p in content.parts] == ["Weather", "Weather", "GoogleSearch"]
-
-
-class SecretRetrieval(BaseModel):
-    model_config = ConfigDict(title="secret_retrieval_tool")
-    password: str
 
 
 def test_recorded_response_as_a_batch_result(fake: FakeProvider, recorded: Path) -> None:

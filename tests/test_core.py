@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationInfo, field_validator
 from tenacity import AsyncRetrying, Retrying, stop_after_attempt
 
 import polycall
+from helpers import openai_client
 from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, Weather
 from polycall import (
     ConfigurationError,
@@ -36,21 +37,14 @@ BAD_CALLS = [SEED_CALLS[0], DALLAS_KELVIN, SEED_CALLS[2]]
 FIX = [SEED_CALLS[1]]
 
 
-def make_client(fake: FakeProvider, *, is_async: bool = False, **options: Any) -> Any:
-    cls = openai.AsyncOpenAI if is_async else openai.OpenAI
-    return polycall.from_openai(
-        cls(base_url=fake.url + "/v1", api_key="test", max_retries=0), **options
-    )
-
-
 @pytest.fixture
 def client(fake: FakeProvider) -> Any:
-    return make_client(fake)
+    return openai_client(fake)
 
 
 @pytest.fixture
 def aclient(fake: FakeProvider) -> Any:
-    return make_client(fake, is_async=True)
+    return openai_client(fake, is_async=True)
 
 
 def kwargs(**extra: Any) -> dict[str, Any]:
@@ -235,21 +229,21 @@ def test_off_removes_hooks_and_unknown_events_are_refused(fake: FakeProvider, cl
 
 
 def test_too_many_calls_exceed_the_limit(fake: FakeProvider) -> None:
-    client = make_client(fake, limits=Limits(max_calls=2))
+    client = openai_client(fake, limits=Limits(max_calls=2))
     fake.push(chat_completion(SEED_CALLS))
     with pytest.raises(LimitExceededError, match="more than 2 tool calls.*call_2"):
         client.create(**kwargs())
 
 
 def test_too_large_arguments_exceed_the_limit(fake: FakeProvider) -> None:
-    client = make_client(fake, limits=Limits(max_argument_bytes=40))
+    client = openai_client(fake, limits=Limits(max_argument_bytes=40))
     fake.push(chat_completion([SEED_CALLS[2], ("GoogleSearch", {"query": "x" * 100})]))
     with pytest.raises(LimitExceededError, match="call_1 to 'GoogleSearch' has 1.. bytes"):
         client.create(**kwargs())
 
 
 def test_limits_apply_to_streams(fake: FakeProvider) -> None:
-    client = make_client(fake, limits=Limits(max_calls=1))
+    client = openai_client(fake, limits=Limits(max_calls=1))
     fake.push(chat_stream(SEED_CALLS))
     stream = client.create_iterable(**kwargs())
     assert next(stream) == SEED_VALUES[0]

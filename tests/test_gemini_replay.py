@@ -9,17 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from google.cloud.aiplatform import initializer
 from pydantic import BaseModel, ConfigDict
 from vertexai.generative_models import GenerativeModel
 
 import polycall
+from helpers import gated_values, vertexai_at
 from polycall import IncompleteOutputError, MalformedOutputError, NoToolCallsError, UnknownToolError
 from polycall.testing import FakeProvider, Gate, json_response
 from polycall.testing.gemini import (
     genai_client,
     generate_content,
-    init_vertexai,
     json_array_stream,
     replay_jsonl,
     replay_sse,
@@ -81,13 +80,8 @@ def genai_vertex(fake: FakeProvider) -> Any:
 
 @pytest.fixture
 def vertex(fake: FakeProvider) -> Iterator[Any]:
-    saved = dict(vars(initializer.global_config))
-    init_vertexai(fake)
-    try:
+    with vertexai_at(fake):
         yield polycall.from_vertexai(GenerativeModel("gemini-3-flash-preview"))
-    finally:
-        vars(initializer.global_config).clear()
-        vars(initializer.global_config).update(saved)
 
 
 def recorded_json(recorded: Path, name: str) -> Any:
@@ -220,12 +214,8 @@ def test_partial_args_stream_yields_each_call_when_it_completes(
     gated = with_gate(chunks, 3, gate)  # line 4 is the empty functionCall that ends the first call
     fake.push(json_array_stream(gated) if sdk == "vertex" else sse_response(
         c if isinstance(c, Gate) else f"data: {c}" for c in gated))
-    seen = []
-    for value in client.create_iterable(messages=MESSAGES, response_model=Iterable[GetWeather]):
-        if not seen:
-            assert gate.reached.is_set()
-            gate.open()
-        seen.append(value)
+    stream = client.create_iterable(messages=MESSAGES, response_model=Iterable[GetWeather])
+    seen = gated_values(stream, gate)
     assert seen == [GetWeather(location="Boston"), GetWeather(location="San Francisco")]
     assert not gate.timed_out
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 from typing import Any
 
@@ -11,6 +10,7 @@ from google.genai import types
 from pydantic import BaseModel
 
 import polycall
+from helpers import agated_values, function_calls, function_responses, gated_values
 from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, GoogleSearch, Weather
 from polycall import (
     ConfigurationError,
@@ -47,14 +47,6 @@ def aclient(fake: FakeProvider) -> Any:
 
 def ask(client: Any, **kwargs: Any) -> Any:
     return client.create(**{"messages": SEED_MESSAGES, "response_model": SEED_MODEL, **kwargs})
-
-
-def function_calls(content: dict[str, Any]) -> list[dict[str, Any]]:
-    return [part["functionCall"] for part in content["parts"] if "functionCall" in part]
-
-
-def function_responses(content: dict[str, Any]) -> list[dict[str, Any]]:
-    return [part["functionResponse"] for part in content["parts"] if "functionResponse" in part]
 
 
 # --- the seed scenario and the request ---------------------------------------------------
@@ -338,26 +330,16 @@ def test_stream_yields_each_call_before_the_stream_ends(fake: FakeProvider, clie
 async def test_async_stream_yields_each_call_before_the_stream_ends(fake: FakeProvider, aclient: Any) -> None:
     gate = Gate()
     fake.push(gemini_stream(SEED_CALLS, gates={0: gate}))
-    seen = []
-    async for value in aclient.create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL):
-        if not seen:
-            assert gate.reached.is_set()
-            await asyncio.to_thread(gate.open)
-        seen.append(value)
-    assert seen == SEED_VALUES and not gate.timed_out
+    stream = aclient.create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL)
+    assert await agated_values(stream, gate) == SEED_VALUES and not gate.timed_out
 
 
 def test_stream_with_streamed_arguments_on_vertex(fake: FakeProvider) -> None:
     client = polycall.from_genai(genai_client(fake, vertexai=True), model=MODEL)
     gate = Gate()
     fake.push(gemini_stream(SEED_CALLS, streamed_args=True, piece=3, gates={0: gate}))
-    seen = []
-    for value in client.create(messages=SEED_MESSAGES, response_model=SEED_MODEL, stream=True):
-        if not seen:
-            assert gate.reached.is_set()
-            gate.open()
-        seen.append(value)
-    assert seen == SEED_VALUES and not gate.timed_out
+    stream = client.create(messages=SEED_MESSAGES, response_model=SEED_MODEL, stream=True)
+    assert gated_values(stream, gate) == SEED_VALUES and not gate.timed_out
 
 
 def test_stream_partial_shows_arguments_in_progress(fake: FakeProvider) -> None:

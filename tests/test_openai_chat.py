@@ -12,6 +12,7 @@ import pytest
 from pydantic import BaseModel, field_validator
 
 import polycall
+from helpers import openai_client
 from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, GoogleSearch, Weather
 from polycall import (
     ConfigurationError,
@@ -29,24 +30,14 @@ from polycall.testing.openai import chat_completion, chat_error
 MODEL = "gpt-4o-mini"
 
 
-def sync_client(fake: FakeProvider, **kwargs: Any) -> Any:
-    sdk = openai.OpenAI(base_url=fake.url + "/v1", api_key="test", max_retries=0)
-    return polycall.from_openai(sdk, **kwargs)
-
-
-def async_client(fake: FakeProvider, **kwargs: Any) -> Any:
-    sdk = openai.AsyncOpenAI(base_url=fake.url + "/v1", api_key="test", max_retries=0)
-    return polycall.from_openai(sdk, **kwargs)
-
-
 @pytest.fixture
 def client(fake: FakeProvider) -> Any:
-    return sync_client(fake)
+    return openai_client(fake)
 
 
 @pytest.fixture
 def aclient(fake: FakeProvider) -> Any:
-    return async_client(fake)
+    return openai_client(fake, is_async=True)
 
 
 def ask(client: Any, **kwargs: Any) -> Any:
@@ -290,7 +281,7 @@ def test_sdk_options_extra_body_headers_and_query_are_forwarded(
 
 
 def test_from_openai_model_is_the_default_model(fake: FakeProvider) -> None:
-    client = sync_client(fake, model="gpt-4.1")
+    client = openai_client(fake, model="gpt-4.1")
     fake.push(chat_completion(SEED_CALLS), chat_completion(SEED_CALLS))
     client.create(messages=SEED_MESSAGES, response_model=SEED_MODEL)
     assert fake.last.json["model"] == "gpt-4.1"

@@ -9,6 +9,7 @@ import openai
 import pytest
 
 import polycall
+from helpers import openai_client
 from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, GoogleSearch, Weather
 from polycall import (
     IncompleteOutputError,
@@ -38,16 +39,12 @@ BAD_CALLS = [SEED_CALLS[0], ("Weather", {"location": "Dallas", "units": "kelvin"
 
 @pytest.fixture
 def client(fake: FakeProvider) -> Any:
-    return polycall.from_openai(
-        openai.OpenAI(base_url=fake.url + "/v1", api_key="test", max_retries=0)
-    )
+    return openai_client(fake)
 
 
 @pytest.fixture
 def aclient(fake: FakeProvider) -> Any:
-    return polycall.from_openai(
-        openai.AsyncOpenAI(base_url=fake.url + "/v1", api_key="test", max_retries=0)
-    )
+    return openai_client(fake, is_async=True)
 
 
 def kwargs(**extra: Any) -> dict[str, Any]:

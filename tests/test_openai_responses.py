@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from pydantic import BaseModel
 
 import polycall
+from helpers import openai_client
 from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, GoogleSearch, Weather
 from polycall import Mode
 from polycall.providers.openai_responses import OpenAIResponses
@@ -17,15 +19,7 @@ from polycall.testing import FakeProvider, json_response
 from polycall.testing.openai_responses import function_call_item, response_body, response_object
 from polycall.toolset import tool_set
 
-
-def sync_client(fake: FakeProvider) -> Any:
-    sdk = openai.OpenAI(base_url=fake.url + "/v1", api_key="test", max_retries=0)
-    return polycall.from_openai(sdk, mode=Mode.RESPONSES_PARALLEL_TOOLS)
-
-
-def async_client(fake: FakeProvider) -> Any:
-    sdk = openai.AsyncOpenAI(base_url=fake.url + "/v1", api_key="test", max_retries=0)
-    return polycall.from_openai(sdk, mode=Mode.RESPONSES_PARALLEL_TOOLS)
+responses_client = functools.partial(openai_client, mode=Mode.RESPONSES_PARALLEL_TOOLS)
 
 
 def create(client: Any, **kwargs: Any) -> Any:
@@ -36,7 +30,7 @@ def create(client: Any, **kwargs: Any) -> Any:
 
 def test_seed_scenario_sync(fake: FakeProvider) -> None:
     fake.push(response_body(SEED_CALLS, usage=(36, 54)))
-    client = sync_client(fake)
+    client = responses_client(fake)
 
     calls = client.chat.completions.create(
         model="gpt-4o-mini", messages=SEED_MESSAGES, response_model=SEED_MODEL
@@ -56,7 +50,7 @@ def test_seed_scenario_sync(fake: FakeProvider) -> None:
 async def test_seed_scenario_async(fake: FakeProvider) -> None:
     fake.push(response_body(SEED_CALLS))
 
-    calls = await create(async_client(fake))
+    calls = await create(responses_client(fake, is_async=True))
 
     assert list(calls) == SEED_VALUES
     assert [c.name for c in calls.calls] == ["Weather", "Weather", "GoogleSearch"]
@@ -71,7 +65,7 @@ def test_function_tools_are_flat_and_not_strict(fake: FakeProvider) -> None:
         limit: int | None = None
 
     fake.push(response_body([("Lookup", {"key": "a"})]))
-    sync_client(fake).create(
+    responses_client(fake).create(
         model="m", messages=[{"role": "user", "content": "x"}], response_model=Iterable[Lookup]
     )
 
@@ -96,7 +90,7 @@ def test_tool_list_is_built_once_per_response_model(fake: FakeProvider) -> None:
 def test_user_kwargs_are_forwarded_untouched(fake: FakeProvider) -> None:
     fake.push(response_body(SEED_CALLS))
     create(
-        sync_client(fake),
+        responses_client(fake),
         tool_choice="auto",
         temperature=0.2,
         instructions="Be brief.",
@@ -121,14 +115,14 @@ def test_input_string_and_bound_model(fake: FakeProvider) -> None:
 
 def test_reasoning_and_message_before_calls(fake: FakeProvider) -> None:
     fake.push(response_body(SEED_CALLS, reasoning=True, text="Calling the tools now."))
-    calls = create(sync_client(fake))
+    calls = create(responses_client(fake))
     assert list(calls) == SEED_VALUES
     assert calls.text == "Calling the tools now."
 
 
 def test_raw_response_is_the_sdk_response(fake: FakeProvider) -> None:
     fake.push(response_body(SEED_CALLS))
-    calls, raw = sync_client(fake).create_with_completion(
+    calls, raw = responses_client(fake).create_with_completion(
         model="m", messages=SEED_MESSAGES, response_model=SEED_MODEL
     )
     assert raw is calls.raw
@@ -139,7 +133,7 @@ def test_raw_response_is_the_sdk_response(fake: FakeProvider) -> None:
 def test_text_only_answer_raises_no_tool_calls(fake: FakeProvider) -> None:
     fake.push(response_body(text="I cannot use tools today."))
     with pytest.raises(polycall.NoToolCallsError) as info:
-        create(sync_client(fake))
+        create(responses_client(fake))
     assert info.value.text == "I cannot use tools today."
 
 
@@ -148,7 +142,7 @@ def test_max_output_tokens_raises_incomplete(fake: FakeProvider) -> None:
         response_body(SEED_CALLS[:1], status="incomplete", incomplete_reason="max_output_tokens")
     )
     with pytest.raises(polycall.IncompleteOutputError) as info:
-        create(sync_client(fake))
+        create(responses_client(fake))
     assert info.value.reason == "max_output_tokens"
     assert "max_output_tokens" in str(info.value)
 
@@ -156,14 +150,14 @@ def test_max_output_tokens_raises_incomplete(fake: FakeProvider) -> None:
 def test_content_filter_raises_refusal(fake: FakeProvider) -> None:
     fake.push(response_body(status="incomplete", incomplete_reason="content_filter"))
     with pytest.raises(polycall.RefusalError) as info:
-        create(sync_client(fake))
+        create(responses_client(fake))
     assert info.value.reason == "content_filter"
 
 
 def test_refusal_content_raises_refusal(fake: FakeProvider) -> None:
     fake.push(response_body(refusal="I can't help with that."))
     with pytest.raises(polycall.RefusalError) as info:
-        create(sync_client(fake))
+        create(responses_client(fake))
     assert info.value.reason == "I can't help with that."
 
 
@@ -171,20 +165,20 @@ def test_failed_response_raises_provider_error(fake: FakeProvider) -> None:
     body = response_object([], status="failed", error={"code": "server_error", "message": "boom"})
     fake.push(json_response(body))
     with pytest.raises(polycall.ProviderError, match="server_error: boom"):
-        create(sync_client(fake))
+        create(responses_client(fake))
 
 
 def test_http_error_is_a_provider_error(fake: FakeProvider) -> None:
     fake.push(json_response({"error": {"message": "bad key", "type": "auth"}}, status=401))
     with pytest.raises(polycall.ProviderError) as info:
-        create(sync_client(fake))
+        create(responses_client(fake))
     assert getattr(info.value, "status_code", None) == 401
 
 
 def test_unknown_tool(fake: FakeProvider) -> None:
     fake.push(response_body([SEED_CALLS[0], ("get_time", {"tz": "UTC"})]))
     with pytest.raises(polycall.UnknownToolError) as info:
-        create(sync_client(fake))
+        create(responses_client(fake))
     assert "call_1" in info.value.errors
     assert "get_time" in str(info.value)
     assert info.value.valid == SEED_VALUES[:1]
@@ -204,7 +198,7 @@ def test_multi_tool_use_parallel_is_unwrapped(fake: FakeProvider) -> None:
         ]
     }
     fake.push(response_body([("multi_tool_use.parallel", wrapped)], call_ids=["call_p"]))
-    calls = create(sync_client(fake))
+    calls = create(responses_client(fake))
     assert list(calls) == [SEED_VALUES[0], SEED_VALUES[2]]
     assert [c.id for c in calls.calls] == ["call_p_0", "call_p_1"]
 
@@ -214,7 +208,7 @@ def test_empty_arguments_mean_no_arguments(fake: FakeProvider) -> None:
         pass
 
     fake.push(response_body([("Ping", "")]))
-    calls = sync_client(fake).create(model="m", input="ping", response_model=Iterable[Ping])
+    calls = responses_client(fake).create(model="m", input="ping", response_model=Iterable[Ping])
     assert calls.calls[0].arguments == {}
 
 
@@ -230,7 +224,7 @@ def test_required_tool_choice_falls_back_to_auto(fake: FakeProvider) -> None:
         status=400,
     )
     fake.push(rejected, response_body(SEED_CALLS), response_body(SEED_CALLS))
-    client = sync_client(fake)
+    client = responses_client(fake)
     assert list(create(client)) == SEED_VALUES
     assert [r.json["tool_choice"] for r in fake.requests] == ["required", "auto"]
     create(client)
@@ -239,7 +233,7 @@ def test_required_tool_choice_falls_back_to_auto(fake: FakeProvider) -> None:
 
 def test_tool_results_and_assistant_message(fake: FakeProvider) -> None:
     fake.push(response_body(SEED_CALLS, text="On it."))
-    calls = create(sync_client(fake))
+    calls = create(responses_client(fake))
 
     assert calls.assistant_message() == [
         {"role": "assistant", "content": "On it."},
@@ -263,7 +257,7 @@ def test_tool_results_and_assistant_message(fake: FakeProvider) -> None:
 
 
 def test_conversation_goes_on_with_our_own_messages(fake: FakeProvider) -> None:
-    client = sync_client(fake)
+    client = responses_client(fake)
     fake.push(response_body(SEED_CALLS))
     calls = create(client)
     outputs = ["12C", "30F", "the Eagles"]
@@ -311,7 +305,7 @@ def test_chat_style_history_is_rewritten_as_items(fake: FakeProvider) -> None:
         {"role": "user", "content": "And Dallas?"},
     ]
     fake.push(response_body(SEED_CALLS[1:2]))
-    sync_client(fake).create(model="m", messages=history, response_model=Iterable[Weather])
+    responses_client(fake).create(model="m", messages=history, response_model=Iterable[Weather])
     assert fake.last.json["input"] == [
         {
             "role": "user",
@@ -332,7 +326,7 @@ def test_chat_style_history_is_rewritten_as_items(fake: FakeProvider) -> None:
 
 
 def test_sdk_output_items_are_accepted_back(fake: FakeProvider) -> None:
-    client = sync_client(fake)
+    client = responses_client(fake)
     fake.push(response_body(SEED_CALLS))
     calls = create(client)
     fake.push(response_body(SEED_CALLS[:1]))
@@ -353,7 +347,7 @@ def test_retry_reasks_only_the_failed_call(fake: FakeProvider) -> None:
         response_body(bad, usage=(100, 30)),
         response_body([SEED_CALLS[1]], call_ids=["call_new"], usage=(150, 10)),
     )
-    calls = create(sync_client(fake), max_retries=1)
+    calls = create(responses_client(fake), max_retries=1)
 
     assert len(fake.requests) == 2
     first, second = (r.json for r in fake.requests)
@@ -386,7 +380,7 @@ async def test_retry_async_then_gives_up(fake: FakeProvider) -> None:
     bad = [SEED_CALLS[0], ("Weather", {"location": "Dallas"})]
     fake.push(response_body(bad), response_body([("Weather", {"units": "metric"})]))
     with pytest.raises(polycall.ValidationFailed) as info:
-        await create(async_client(fake), max_retries=1)
+        await create(responses_client(fake, is_async=True), max_retries=1)
     assert len(fake.requests) == 2
     assert list(info.value.errors) == ["call_1"]
     assert info.value.valid == SEED_VALUES[:1]
@@ -403,7 +397,7 @@ def test_adapter_needs_the_responses_api() -> None:
 
 def test_messages_and_input_together_are_refused(fake: FakeProvider) -> None:
     with pytest.raises(polycall.ConfigurationError, match="messages= or input="):
-        sync_client(fake).create(
+        responses_client(fake).create(
             model="m", messages=SEED_MESSAGES, input="x", response_model=SEED_MODEL
         )
     assert fake.requests == []

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-import openai
 import pytest
 
 import polycall
+from helpers import openai_client
 from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, Weather
 from polycall import Mode, Partial
 from polycall.testing import FakeProvider, Gate, sse_response, stream_response
@@ -20,15 +21,7 @@ from polycall.testing.openai_responses import (
 )
 from polycall.testing.server import GATE_TIMEOUT
 
-
-def sync_client(fake: FakeProvider) -> Any:
-    sdk = openai.OpenAI(base_url=fake.url + "/v1", api_key="test", max_retries=0)
-    return polycall.from_openai(sdk, mode=Mode.RESPONSES_PARALLEL_TOOLS)
-
-
-def async_client(fake: FakeProvider) -> Any:
-    sdk = openai.AsyncOpenAI(base_url=fake.url + "/v1", api_key="test", max_retries=0)
-    return polycall.from_openai(sdk, mode=Mode.RESPONSES_PARALLEL_TOOLS)
+responses_client = functools.partial(openai_client, mode=Mode.RESPONSES_PARALLEL_TOOLS)
 
 
 def iterable(client: Any, **kwargs: Any) -> Any:
@@ -40,7 +33,7 @@ def iterable(client: Any, **kwargs: Any) -> Any:
 def test_seed_scenario_streams_each_call_before_the_stream_ends(fake: FakeProvider) -> None:
     gates = {0: Gate(), 1: Gate()}
     fake.push(response_stream(SEED_CALLS, gates=gates, usage=(36, 54)))
-    stream = iterable(sync_client(fake))
+    stream = iterable(responses_client(fake))
 
     seen = []
     for value in stream:
@@ -65,7 +58,7 @@ def test_seed_scenario_streams_each_call_before_the_stream_ends(fake: FakeProvid
 async def test_seed_scenario_streams_async(fake: FakeProvider) -> None:
     gate = Gate()
     fake.push(response_stream(SEED_CALLS, gates={0: gate}))
-    stream = iterable(async_client(fake))
+    stream = iterable(responses_client(fake, is_async=True))
 
     seen = []
     async for value in stream:
@@ -81,7 +74,7 @@ async def test_seed_scenario_streams_async(fake: FakeProvider) -> None:
 
 def test_create_stream_true_is_create_iterable(fake: FakeProvider) -> None:
     fake.push(response_stream(SEED_CALLS, reasoning=True, text="Looking that up."))
-    stream = sync_client(fake).create(
+    stream = responses_client(fake).create(
         model="m", messages=SEED_MESSAGES, response_model=SEED_MODEL, stream=True
     )
     assert list(stream) == SEED_VALUES
@@ -89,7 +82,7 @@ def test_create_stream_true_is_create_iterable(fake: FakeProvider) -> None:
 
 
 def test_streaming_and_whole_responses_agree(fake: FakeProvider) -> None:
-    client = sync_client(fake)
+    client = responses_client(fake)
     fake.push(response_stream(SEED_CALLS, piece=3), response_body(SEED_CALLS))
     stream = iterable(client)
     streamed = list(stream)
@@ -101,7 +94,7 @@ def test_streaming_and_whole_responses_agree(fake: FakeProvider) -> None:
 def test_partial_progress(fake: FakeProvider) -> None:
     fake.push(response_stream(SEED_CALLS[:1], piece=4))
     items = list(
-        sync_client(fake).create_partial(
+        responses_client(fake).create_partial(
             model="m", messages=SEED_MESSAGES, response_model=SEED_MODEL
         )
     )
@@ -119,7 +112,7 @@ def test_cut_off_stream_raises_incomplete_after_the_complete_calls(fake: FakePro
     )
     seen = []
     with pytest.raises(polycall.IncompleteOutputError) as info:
-        seen.extend(iterable(sync_client(fake)))  # keeps what was yielded before the error
+        seen.extend(iterable(responses_client(fake)))  # keeps what was yielded before the error
     assert seen == SEED_VALUES[:2]  # the third call never completed
     assert info.value.reason == "max_output_tokens"
 
@@ -127,13 +120,13 @@ def test_cut_off_stream_raises_incomplete_after_the_complete_calls(fake: FakePro
 def test_content_filter_in_stream_raises_refusal(fake: FakeProvider) -> None:
     fake.push(response_stream(status="incomplete", incomplete_reason="content_filter"))
     with pytest.raises(polycall.RefusalError):
-        list(iterable(sync_client(fake)))
+        list(iterable(responses_client(fake)))
 
 
 def test_error_event_raises_provider_error(fake: FakeProvider) -> None:
     fake.push(stream_error("The server had an error", code="server_error"))
     with pytest.raises(polycall.ProviderError, match="server_error: The server had an error"):
-        list(iterable(sync_client(fake)))
+        list(iterable(responses_client(fake)))
 
 
 async def test_failed_event_raises_provider_error_async(fake: FakeProvider) -> None:
@@ -151,14 +144,14 @@ async def test_failed_event_raises_provider_error_async(fake: FakeProvider) -> N
         )
     )
     with pytest.raises(polycall.ProviderError, match="rate_limit: slow down"):
-        async for _ in iterable(async_client(fake)):
+        async for _ in iterable(responses_client(fake, is_async=True)):
             pass
 
 
 def test_text_only_stream_raises_no_tool_calls(fake: FakeProvider) -> None:
     fake.push(response_stream(text="No tools needed."))
     with pytest.raises(polycall.NoToolCallsError) as info:
-        list(iterable(sync_client(fake)))
+        list(iterable(responses_client(fake)))
     assert info.value.text == "No tools needed."
 
 
@@ -197,7 +190,7 @@ def test_whole_call_in_done_events_only(fake: FakeProvider) -> None:
             ]
         )
     )
-    stream = iterable(sync_client(fake))
+    stream = iterable(responses_client(fake))
     assert list(stream) == SEED_VALUES[:1]
     assert stream.result.calls[0].id == "call_0"
 
@@ -209,7 +202,7 @@ def test_stream_retry_reasks_the_failed_call(fake: FakeProvider) -> None:
         response_stream(bad, usage=(10, 5)),
         response_stream([SEED_CALLS[1]], call_ids=["call_9"], usage=(20, 5)),
     )
-    stream = iterable(sync_client(fake), max_retries=1)
+    stream = iterable(responses_client(fake), max_retries=1)
     seen = list(stream)
 
     assert len(fake.requests) == 2
@@ -247,7 +240,7 @@ def _recording_streams(client: Any) -> list[Any]:
 def test_stopping_early_closes_the_sdk_stream(fake: FakeProvider) -> None:
     gate = Gate()
     fake.push(response_stream(SEED_CALLS, gates={0: gate}))
-    client = sync_client(fake)
+    client = responses_client(fake)
     opened = _recording_streams(client)
     stream = iterable(client)
     assert next(stream) == SEED_VALUES[0]
@@ -258,7 +251,7 @@ def test_stopping_early_closes_the_sdk_stream(fake: FakeProvider) -> None:
 
 def test_provider_error_mid_stream_closes_the_sdk_stream(fake: FakeProvider) -> None:
     fake.push(stream_error())
-    client = sync_client(fake)
+    client = responses_client(fake)
     opened = _recording_streams(client)
     with pytest.raises(polycall.ProviderError):
         list(iterable(client))
@@ -270,7 +263,7 @@ def test_weather_only_model_streams(fake: FakeProvider) -> None:
 
     fake.push(response_stream(SEED_CALLS[:2]))
     values = list(
-        sync_client(fake).create_iterable(
+        responses_client(fake).create_iterable(
             model="m", messages=SEED_MESSAGES, response_model=Iterable[Weather]
         )
     )
@@ -284,14 +277,14 @@ def test_stream_that_stops_before_it_completes_is_a_provider_error(fake: FakePro
     fake.push(stream_response(cut, content_type="text/event-stream"))
     seen: list[Any] = []
     with pytest.raises(polycall.ProviderError, match="ended before response.completed"):
-        seen.extend(iterable(sync_client(fake)))
+        seen.extend(iterable(responses_client(fake)))
     assert seen == SEED_VALUES  # every complete call was yielded, then the error
 
 
 async def test_stopping_early_closes_the_sdk_stream_async(fake: FakeProvider) -> None:
     gate = Gate()
     fake.push(response_stream(SEED_CALLS, gates={0: gate}))
-    client = async_client(fake)
+    client = responses_client(fake, is_async=True)
     opened: list[Any] = []
     sdk_create = client.adapter.client.responses.create
 

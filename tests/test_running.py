@@ -16,6 +16,7 @@ import openai
 import pytest
 
 import polycall
+from helpers import openai_client
 from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, GoogleSearch, Weather
 from polycall import ConfigurationError, ToolCalls, ToolResult, ValidationFailed
 from polycall.running import run_calls
@@ -25,21 +26,9 @@ from polycall.testing.openai import chat_completion, chat_stream
 WAIT = 5.0  # upper bound on any wait that is expected to end at once
 
 
-def sync_client(fake: FakeProvider) -> polycall.Client:
-    sdk = openai.OpenAI(base_url=fake.url + "/v1", api_key="test", max_retries=0)
-    client: polycall.Client = polycall.from_openai(sdk)
-    return client
-
-
-def async_client(fake: FakeProvider) -> polycall.AsyncClient:
-    sdk = openai.AsyncOpenAI(base_url=fake.url + "/v1", api_key="test", max_retries=0)
-    client: polycall.AsyncClient = polycall.from_openai(sdk)
-    return client
-
-
 def seed_calls(fake: FakeProvider, calls: list[tuple[str, Any]] = SEED_CALLS) -> ToolCalls[Any]:
     fake.push(chat_completion(calls))
-    result: ToolCalls[Any] = sync_client(fake).create(
+    result: ToolCalls[Any] = openai_client(fake).create(
         model="gpt-4o-mini", messages=SEED_MESSAGES, response_model=SEED_MODEL
     )
     return result
@@ -50,14 +39,14 @@ def weather_calls(fake: FakeProvider, count: int) -> ToolCalls[Any]:
 
 
 def stream_of(fake: FakeProvider, **kwargs: Any) -> polycall.CallStream[Any]:
-    stream: polycall.CallStream[Any] = sync_client(fake).create_iterable(
+    stream: polycall.CallStream[Any] = openai_client(fake).create_iterable(
         model="gpt-4o-mini", messages=SEED_MESSAGES, response_model=SEED_MODEL, **kwargs
     )
     return stream
 
 
 def astream_of(fake: FakeProvider, **kwargs: Any) -> polycall.AsyncCallStream[Any]:
-    stream: polycall.AsyncCallStream[Any] = async_client(fake).create_iterable(
+    stream: polycall.AsyncCallStream[Any] = openai_client(fake, is_async=True).create_iterable(
         model="gpt-4o-mini", messages=SEED_MESSAGES, response_model=SEED_MODEL, **kwargs
     )
     return stream
@@ -609,7 +598,7 @@ def test_run_stream_results_follow_the_final_order_after_a_retry(fake: FakeProvi
 
 def test_run_stream_skips_partials_of_create_partial(fake: FakeProvider) -> None:
     fake.push(chat_stream(SEED_CALLS, piece=4))
-    stream = sync_client(fake).create_partial(
+    stream = openai_client(fake).create_partial(
         model="gpt-4o-mini", messages=SEED_MESSAGES, response_model=SEED_MODEL
     )
     seen: list[Any] = []
@@ -680,7 +669,7 @@ def test_results_feed_tool_results_and_the_conversation_goes_on(fake: FakeProvid
          "content": '{"query": "who won the super bowl", "answer": "Kansas City"}'},
     ]
     fake.push(chat_completion([("GoogleSearch", {"query": "Dallas weather"})]))
-    sync_client(fake).create(
+    openai_client(fake).create(
         model="gpt-4o-mini",
         messages=[*SEED_MESSAGES, calls.assistant_message(), *replies],
         response_model=SEED_MODEL,

@@ -78,7 +78,7 @@ def test_accepted_shapes_give_both_tools_in_order(response_model: object) -> Non
 def test_single_member_iterable() -> None:
     tools = tool_set(Iterable[Weather])
     assert tools.names == ["Weather"]
-    assert tools.tool_for("Weather").model is Weather
+    assert tools.by_name["Weather"].model is Weather
 
 
 def test_tool_name_is_the_class_name_or_the_config_title() -> None:

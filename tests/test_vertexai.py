@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import runpy
 from collections.abc import Iterable, Iterator
@@ -10,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from google.cloud.aiplatform import initializer
 from google.cloud.aiplatform_v1beta1.types import openapi, tool
 from pydantic import BaseModel
 from vertexai.generative_models import (
@@ -22,6 +20,7 @@ from vertexai.generative_models import (
 )
 
 import polycall
+from helpers import agated_values, function_calls, function_responses, vertexai_at
 from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, Weather
 from polycall import (
     ConfigurationError,
@@ -34,7 +33,7 @@ from polycall import (
     ValidationFailed,
 )
 from polycall.testing import FakeProvider, Gate, json_response
-from polycall.testing.gemini import generate_content, init_vertexai, response_body, vertex_stream
+from polycall.testing.gemini import generate_content, response_body, vertex_stream
 
 pytestmark = pytest.mark.filterwarnings("ignore:This feature is deprecated:UserWarning")
 
@@ -48,13 +47,8 @@ USER = [SEED_MESSAGES[1]]
 @pytest.fixture
 def vertex(fake: FakeProvider) -> Iterator[FakeProvider]:
     """vertexai initialised against the fake; its global settings are restored afterwards."""
-    saved = dict(vars(initializer.global_config))
-    init_vertexai(fake)
-    try:
+    with vertexai_at(fake):
         yield fake
-    finally:
-        vars(initializer.global_config).clear()
-        vars(initializer.global_config).update(saved)
 
 
 @pytest.fixture
@@ -64,14 +58,6 @@ def client(vertex: FakeProvider) -> Any:
 
 def ask(client: Any, **kwargs: Any) -> Any:
     return client.create(**{"messages": USER, "response_model": SEED_MODEL, **kwargs})
-
-
-def function_calls(content: dict[str, Any]) -> list[dict[str, Any]]:
-    return [part["functionCall"] for part in content["parts"] if "functionCall" in part]
-
-
-def function_responses(content: dict[str, Any]) -> list[dict[str, Any]]:
-    return [part["functionResponse"] for part in content["parts"] if "functionResponse" in part]
 
 
 # --- the seed's example, verbatim ----------------------------------------------------------
@@ -331,12 +317,7 @@ async def test_async_create_stream_and_retry(vertex: FakeProvider) -> None:
     assert list(await ask(aclient, max_retries=1)) == SEED_VALUES
     gate = Gate()
     vertex.push(vertex_stream(SEED_CALLS, gates={0: gate}))
-    seen = []
-    async for value in aclient.create_iterable(messages=USER, response_model=SEED_MODEL):
-        if not seen:
-            assert gate.reached.is_set()
-            await asyncio.to_thread(gate.open)
-        seen.append(value)
+    seen = await agated_values(aclient.create_iterable(messages=USER, response_model=SEED_MODEL), gate)
     assert seen == SEED_VALUES and not gate.timed_out
     assert Weather in {type(v) for v in seen}
 

@@ -148,7 +148,7 @@ class ToolCalls(list[T]):
         usage: Usage | None = None,
         text: str | None = None,
     ) -> None:
-        super().__init__(call.value for call in calls)
+        super().__init__([call.value for call in calls])
         self.calls = list(calls)
         self.raw = raw
         self.usage = usage or Usage()

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from .calls import ToolCall, ToolCalls
 from .errors import PolycallError, ProviderError
 from .hooks import Hook, Hooks
-from .limits import Limits
+from .limits import Limits, StreamGuard
 from .modes import Mode
 from .providers.base import Adapter, Assembler
 from .retries import MaxRetries, aattempts, attempts
@@ -166,12 +166,14 @@ class Client(_BaseClient):
         for attempt in attempts(max_retries):
             request = session.begin()
             assembler = self.adapter.assembler()
+            guard = StreamGuard(self.limits, assembler)
             with provider_errors(session), self.adapter.stream(request) as chunks:
                 for chunk in chunks:
                     for raw in assembler.feed(chunk):
                         slot = session.take(raw)
                         if isinstance(slot, ToolCall):
                             yield slot.value
+                    guard.fed()
                     if partial and (progress := _progress(session, assembler)):
                         yield progress
             with provider_errors(session):
@@ -273,6 +275,7 @@ class AsyncClient(_BaseClient):
         async for attempt in aattempts(max_retries):
             request = session.begin()
             assembler = self.adapter.assembler()
+            guard = StreamGuard(self.limits, assembler)
             with provider_errors(session):
                 async with self.adapter.astream(request) as chunks:
                     async for chunk in chunks:
@@ -280,6 +283,7 @@ class AsyncClient(_BaseClient):
                             slot = session.take(raw)
                             if isinstance(slot, ToolCall):
                                 yield slot.value
+                        guard.fed()
                         if partial and (progress := _progress(session, assembler)):
                             yield progress
             with provider_errors(session):

@@ -37,31 +37,25 @@ class NoToolCallsError(PolycallError):
         self.raw = raw
 
 
-class IncompleteOutputError(PolycallError):
+class _StopError(PolycallError):
+    """The model stopped for a reason no valid call can come from; `reason` is the provider's."""
+
+    def __init__(self, message: str, *, reason: str, raw: Any = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.raw = raw
+
+
+class IncompleteOutputError(_StopError):
     """The output was cut off (`length`, `max_tokens`, `MAX_TOKENS`, ...)."""
 
-    def __init__(self, message: str, *, reason: str, raw: Any = None) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.raw = raw
 
-
-class RefusalError(PolycallError):
+class RefusalError(_StopError):
     """The provider refused or blocked the request; `reason` says why."""
 
-    def __init__(self, message: str, *, reason: str, raw: Any = None) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.raw = raw
 
-
-class MalformedOutputError(PolycallError):
+class MalformedOutputError(_StopError):
     """The provider says the model produced a malformed function call (retried like a bad call)."""
-
-    def __init__(self, message: str, *, reason: str, raw: Any = None) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.raw = raw
 
 
 class ValidationFailed(PolycallError):

@@ -3,45 +3,101 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .calls import RawCall
 from .errors import LimitExceededError
 
+if TYPE_CHECKING:
+    from .providers.base import Assembler
+
 
 @dataclass(frozen=True)
 class Limits:
-    """At most `max_calls` calls per response, each with at most `max_argument_bytes` of arguments."""
+    """At most `max_calls` calls per response, each with at most `max_argument_bytes` of
+    arguments (counted as characters of their JSON text); streams are held to the same cap
+    while a call is still being written."""
 
     max_calls: int = 128
     max_argument_bytes: int = 1_000_000
 
     def check_call(self, raw: RawCall, position: int) -> None:
+        """Raise `LimitExceededError` if the call at `position` of a response is over a limit."""
+        where = f"call {raw.id or position} to {_name(raw.name)}"
         if position >= self.max_calls:
             raise LimitExceededError(
-                f"the response holds more than {self.max_calls} tool calls "
-                f"(call {raw.id or position} to {raw.name!r} is over the limit); "
-                "raise Limits(max_calls=...) if that many are expected"
+                f"the response holds more than {self.max_calls} tool calls ({where} is over the "
+                "limit); raise Limits(max_calls=...) if that many are expected"
             )
-        size = _size(raw.arguments)
+        size = _size(raw.arguments, self.max_argument_bytes)
         if size > self.max_argument_bytes:
             raise LimitExceededError(
-                f"call {raw.id or position} to {raw.name!r} has {size} bytes of arguments, over "
-                f"the limit of {self.max_argument_bytes}; raise Limits(max_argument_bytes=...)"
+                f"{where} has more than {self.max_argument_bytes} bytes of arguments (the "
+                "max_argument_bytes limit); raise Limits(max_argument_bytes=...) if that is expected"
             )
 
     def check_buffer(self, size: int, what: str) -> None:
-        """For stream assemblers: stop buffering a call's arguments past the limit."""
+        """Raise `LimitExceededError` if `what`, a call still being streamed, has buffered
+        more than `max_argument_bytes`."""
         if size > self.max_argument_bytes:
             raise LimitExceededError(
-                f"{what} has more than {self.max_argument_bytes} bytes of arguments in the stream; "
-                "raise Limits(max_argument_bytes=...)"
+                f"{what} has more than {self.max_argument_bytes} bytes of arguments in the stream "
+                "(the max_argument_bytes limit); raise Limits(max_argument_bytes=...) if that is "
+                "expected"
             )
 
 
-def _size(arguments: Any) -> int:
-    if arguments is None:
-        return 0
+class StreamGuard:
+    """Holds the call a stream is still writing to `max_argument_bytes`.
+
+    `fed()` runs after each chunk. It measures the call in progress (`assembler.partial()`)
+    after every chunk at first, then once every 1/16 of the chunks seen so far, so the
+    measuring costs a small, fixed share of reading the stream however long the call grows.
+    """
+
+    SPACING = 16
+
+    def __init__(self, limits: Limits, assembler: Assembler) -> None:
+        self.limits = limits
+        self.assembler = assembler
+        self.chunks = 0
+        self.next_check = 1
+
+    def fed(self) -> None:
+        self.chunks += 1
+        if self.chunks < self.next_check:
+            return
+        self.next_check = self.chunks + max(1, self.chunks // self.SPACING)
+        progress = self.assembler.partial()
+        if progress is not None:
+            name, arguments = progress
+            self.limits.check_buffer(len(arguments), f"the call to {_name(name)} being streamed")
+
+
+def _name(name: Any) -> str:
+    return repr(name) if isinstance(name, str) else f"a tool named by {type(name).__name__}"
+
+
+def _size(arguments: Any, stop: int) -> int:
+    """The size of `arguments` as JSON text, about (JSON text is measured exactly); counting
+    stops once past `stop`. Iterative, so deep nesting cannot overflow the stack."""
     if isinstance(arguments, (str, bytes, bytearray)):
         return len(arguments)
-    return len(repr(arguments))
+    size = 0
+    pending = [arguments]
+    while pending and size <= stop:
+        value = pending.pop()
+        if isinstance(value, (str, bytes, bytearray)):
+            size += len(value) + 2
+        elif isinstance(value, dict):
+            size += 2 + 2 * len(value)
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, (list, tuple)):
+            size += 2 + len(value)
+            pending.extend(value)
+        elif isinstance(value, int):
+            size += value.bit_length() // 3 + 1
+        else:
+            size += 8
+    return size

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractContextManager
 from types import TracebackType
@@ -71,10 +72,9 @@ def _is_count(max_retries: Any) -> bool:
 def _check_tenacity(max_retries: Any, kind: str) -> None:
     """`max_retries` must be tenacity's `Retrying` (sync) or `AsyncRetrying` (async client)."""
     try:
-        import tenacity
+        expected = getattr(importlib.import_module("tenacity"), kind)
     except ImportError:
-        tenacity = None
-    expected = getattr(tenacity, kind, None)
+        expected = None
     if expected is None or not isinstance(max_retries, expected):
         raise ConfigurationError(
             f"max_retries must be an int or a tenacity {kind} object, got {max_retries!r}"
@@ -82,6 +82,6 @@ def _check_tenacity(max_retries: Any, kind: str) -> None:
 
 
 def _last_error(exc: Any) -> BaseException:
-    error = exc.last_attempt.exception()
+    error: BaseException | None = exc.last_attempt.exception()
     return error if error is not None else exc
 

@@ -54,7 +54,7 @@ class Session:
         self.text: str | None = None
         self._open: list[int] = []  # failed slots this attempt may correct
         self._turn: list[tuple[RawCall, Slot]] = []  # this attempt's calls, as sent and as judged
-        self._ids: set[str | None] = set()  # the ids sent this attempt
+        self._ids: set[str] = set()  # the ids sent this attempt
         self._failure: PolycallError | None = None  # what the next attempt retries
 
     def begin(self) -> dict[str, Any]:
@@ -73,17 +73,17 @@ class Session:
         """Validate one call of the current response as soon as it is complete."""
         position = len(self._turn)
         self.limits.check_call(raw, position)
-        sent = RawCall(self._fresh_id(raw.id, position), raw.name, raw.arguments)
-        index = self._slot_for(raw.name)
-        call_id = sent.id if index is None else self.slots[index].id
-        assert call_id is not None
+        sent_id = self._fresh_id(raw.id, position)
+        sent = raw if sent_id == raw.id else RawCall(sent_id, raw.name, raw.arguments)
+        index = self._slot_for(raw.name) if self._open else None
+        call_id = sent_id if index is None else self.slots[index].id
         slot = self.tools.validate(raw, call_id, self.context)
         if index is None:
             self.slots.append(slot)
         else:
             self.slots[index] = slot
         self._turn.append((sent, slot))
-        self._ids.add(sent.id)
+        self._ids.add(sent_id)
         if isinstance(slot, CallFailure):
             self.hooks.emit("parse_error", attempt=self.attempt, failure=slot)
         return slot

@@ -63,11 +63,7 @@ class ToolSet:
             value = self._dialects[key] = build(self)
             return value
 
-    def tool_for(self, name: str) -> Tool:
-        """The tool named `name` (also accepts the model class's own name)."""
-        return self.by_name[name]
-
-    def validate(self, raw: RawCall, call_id: str, context: Any = None) -> ToolCall | CallFailure:
+    def validate(self, raw: RawCall, call_id: str, context: Any = None) -> ToolCall[Any] | CallFailure:
         """Validate one raw call; never raises for bad model output."""
         tool = self.by_name.get(raw.name)
         if tool is None:

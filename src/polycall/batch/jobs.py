@@ -6,14 +6,14 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..calls import ToolCalls
 from ..client import provider_errors
 from ..errors import ConfigurationError, PolycallError
 from ..modes import Mode
 from ..toolset import tool_set
-from .common import Backend, BatchError, BatchStatus, BatchTimeoutError, Output
+from .common import Backend, BatchError, BatchStatus, BatchTimeoutError, Item, Output
 from .progress import Progress
 from .requests import items_of
 from .results import account, status_detail, to_calls
@@ -121,6 +121,9 @@ class _Job:
         return f"{type(self).__name__}(id={self.id!r}, state={self.last_status.state!r})"
 
 
+_J = TypeVar("_J", bound=_Job)
+
+
 class BatchJob(_Job):
     """A submitted batch, on a sync client."""
 
@@ -216,11 +219,44 @@ def _pause(poll_interval: float, deadline: float | None) -> float | None:
     return None if left <= 0 else min(poll_interval, left)
 
 
-class Batches:
+class _Batches:
+    """What the sync and async `client.batch` share: checking requests and making job objects."""
+
+    def __init__(self, client: Client | AsyncClient) -> None:
+        self._client = client
+
+    def _prepared(
+        self, requests: Iterable[Mapping[str, Any]], response_model: Any, shared: Mapping[str, Any]
+    ) -> tuple[Backend, list[Item]]:
+        """The Batch API to use and every request prepared for it, all checked before sending."""
+        backend = backend_for(self._client.adapter)
+        items = items_of(requests, backend.adapter, tool_set(response_model), shared)
+        backend.check(items)
+        return backend, items
+
+    def _job(
+        self,
+        job_type: type[_J],
+        backend: Backend,
+        status: BatchStatus,
+        response_model: Any,
+        validation_context: Any,
+        context: Any,
+        items: list[Item] | None = None,
+    ) -> _J:
+        return job_type(
+            backend, status, response_model,
+            custom_ids=None if items is None else [item.custom_id for item in items],
+            context=validation_context if validation_context is not None else context,
+            client=self._client,
+        )
+
+
+class Batches(_Batches):
     """`client.batch`: the provider's Batch API."""
 
     def __init__(self, client: Client) -> None:
-        self._client = client
+        super().__init__(client)
 
     def submit(
         self,
@@ -233,31 +269,28 @@ class Batches:
     ) -> BatchJob:
         """Send every request as one batch job. Each request holds the kwargs of one `create`
         plus an optional `custom_id` (default `request-<n>`); `shared` kwargs go to every one."""
-        backend = backend_for(self._client.adapter)
-        items = items_of(requests, backend.adapter, tool_set(response_model), shared)
-        backend.check(items)
+        backend, items = self._prepared(requests, response_model, shared)
         with provider_errors():
             status = backend.submit(items)
-        return BatchJob(
-            backend, status, response_model, custom_ids=[item.custom_id for item in items],
-            context=_context(validation_context, context), client=self._client,
+        return self._job(
+            BatchJob, backend, status, response_model, validation_context, context, items
         )
 
     def resume(
         self, job_id: str, *, response_model: Any, validation_context: Any = None, context: Any = None
     ) -> BatchJob:
         """Reattach to a job submitted earlier (e.g. before a restart), by its id."""
-        return BatchJob(
-            backend_for(self._client.adapter), _unknown(job_id), response_model,
-            context=_context(validation_context, context), client=self._client,
+        return self._job(
+            BatchJob, backend_for(self._client.adapter), _unknown(job_id), response_model,
+            validation_context, context,
         )
 
 
-class AsyncBatches:
+class AsyncBatches(_Batches):
     """`client.batch` on an async client: the same methods, awaited."""
 
     def __init__(self, client: AsyncClient) -> None:
-        self._client = client
+        super().__init__(client)
 
     async def submit(
         self,
@@ -269,23 +302,20 @@ class AsyncBatches:
         **shared: Any,
     ) -> AsyncBatchJob:
         """Send every request as one batch job (see `Batches.submit`)."""
-        backend = backend_for(self._client.adapter)
-        items = items_of(requests, backend.adapter, tool_set(response_model), shared)
-        backend.check(items)
+        backend, items = self._prepared(requests, response_model, shared)
         with provider_errors():
             status = await backend.asubmit(items)
-        return AsyncBatchJob(
-            backend, status, response_model, custom_ids=[item.custom_id for item in items],
-            context=_context(validation_context, context), client=self._client,
+        return self._job(
+            AsyncBatchJob, backend, status, response_model, validation_context, context, items
         )
 
     def resume(
         self, job_id: str, *, response_model: Any, validation_context: Any = None, context: Any = None
     ) -> AsyncBatchJob:
         """Reattach to a job submitted earlier, by its id (nothing is sent until you ask)."""
-        return AsyncBatchJob(
-            backend_for(self._client.adapter), _unknown(job_id), response_model,
-            context=_context(validation_context, context), client=self._client,
+        return self._job(
+            AsyncBatchJob, backend_for(self._client.adapter), _unknown(job_id), response_model,
+            validation_context, context,
         )
 
 
@@ -308,7 +338,3 @@ def _unknown(job_id: str) -> BatchStatus:
     if not isinstance(job_id, str) or not job_id:
         raise ConfigurationError(f"resume() takes the job id submit() gave (job.id), got {job_id!r}")
     return BatchStatus(id=job_id, state="unknown", provider_state="unknown")
-
-
-def _context(validation_context: Any, context: Any) -> Any:
-    return validation_context if validation_context is not None else context

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +11,7 @@ from ..calls import RawCall, Reply, Stop, Turn, Usage
 from ..errors import ConfigurationError
 from ..modes import Mode
 from ..toolset import ToolSet, parse_arguments
-from .base import Adapter, Assembler
+from .base import Adapter, Assembler, aclosing_stream, closing_stream
 
 #: `max_tokens` sent when the caller gives none (the Messages API requires one).
 DEFAULT_MAX_TOKENS = 4096
@@ -63,25 +62,11 @@ class AnthropicMessages(Adapter):
     async def asend(self, request: dict[str, Any]) -> Any:
         return await self.client.messages.create(**request)
 
-    @contextmanager
-    def stream(self, request: dict[str, Any]) -> Iterator[Any]:
-        events = self.send({**request, "stream": True})
-        try:
-            yield events
-        finally:
-            close = getattr(events, "close", None)  # older SDK streams only have .response
-            (close or events.response.close)()
+    def stream(self, request: dict[str, Any]) -> AbstractContextManager[Iterator[Any]]:
+        return closing_stream(lambda: self.send({**request, "stream": True}))
 
-    @asynccontextmanager
-    async def astream(self, request: dict[str, Any]) -> AsyncIterator[Any]:
-        events = await self.asend({**request, "stream": True})
-        try:
-            yield events
-        finally:
-            close = getattr(events, "close", None)
-            closing = (close or events.response.aclose)()
-            if inspect.isawaitable(closing):
-                await closing
+    def astream(self, request: dict[str, Any]) -> AbstractAsyncContextManager[AsyncIterator[Any]]:
+        return aclosing_stream(lambda: self.asend({**request, "stream": True}))
 
     def parse(self, raw: Any) -> Turn:
         calls: list[RawCall] = []

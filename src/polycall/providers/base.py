@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    asynccontextmanager,
+    contextmanager,
+)
 from typing import Any, ClassVar
 
 from ..calls import RawCall, Reply, Turn
@@ -76,3 +82,28 @@ class Adapter(ABC):
     @abstractmethod
     def reply_messages(self, replies: Sequence[Reply]) -> list[Any]:
         """Messages answering each call one-for-one (tool results), in this provider's format."""
+
+
+@contextmanager
+def closing_stream(open_stream: Callable[[], Any]) -> Iterator[Any]:
+    """The SDK stream `open_stream()` returns, closed on exit: its `close()`, or on older
+    SDK streams that have none, `response.close()`."""
+    stream = open_stream()
+    try:
+        yield stream
+    finally:
+        (getattr(stream, "close", None) or stream.response.close)()
+
+
+@asynccontextmanager
+async def aclosing_stream(open_stream: Callable[[], Awaitable[Any]]) -> AsyncIterator[Any]:
+    """Async `closing_stream`: `close()` (SDK streams), else `aclose()` (async generators),
+    else `response.aclose()` (older SDK streams); awaited when it returns an awaitable."""
+    stream = await open_stream()
+    try:
+        yield stream
+    finally:
+        close = getattr(stream, "close", None) or getattr(stream, "aclose", None)
+        closed = (close or stream.response.aclose)()
+        if inspect.isawaitable(closed):
+            await closed

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import Any
 
 from google.genai import types
@@ -11,6 +11,7 @@ from google.genai import types
 from ..errors import ConfigurationError
 from ..modes import Mode
 from ..toolset import ToolSet
+from .base import aclosing_stream, closing_stream
 from .gemini_common import GeminiAdapter, declarations, split_messages
 
 _RESPONSE_FIELDS = {"candidates", "prompt_feedback", "usage_metadata"}
@@ -66,21 +67,11 @@ class GoogleGenAI(GeminiAdapter):
     async def asend(self, request: dict[str, Any]) -> Any:
         return await self._aio.models.generate_content(**request)
 
-    @contextmanager
-    def stream(self, request: dict[str, Any]) -> Iterator[Any]:
-        chunks = self.client.models.generate_content_stream(**request)
-        try:
-            yield chunks
-        finally:
-            chunks.close()
+    def stream(self, request: dict[str, Any]) -> AbstractContextManager[Iterator[Any]]:
+        return closing_stream(lambda: self.client.models.generate_content_stream(**request))
 
-    @asynccontextmanager
-    async def astream(self, request: dict[str, Any]) -> AsyncIterator[Any]:
-        chunks = await self._aio.models.generate_content_stream(**request)
-        try:
-            yield chunks
-        finally:
-            await chunks.aclose()
+    def astream(self, request: dict[str, Any]) -> AbstractAsyncContextManager[AsyncIterator[Any]]:
+        return aclosing_stream(lambda: self._aio.models.generate_content_stream(**request))
 
     def response_dict(self, raw: Any) -> dict[str, Any]:
         dumped: dict[str, Any] = raw.model_dump(exclude_none=True, include=_RESPONSE_FIELDS)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,7 +11,7 @@ from ..calls import RawCall, Reply, Stop, Turn, Usage
 from ..errors import ConfigurationError, ProviderError
 from ..modes import Mode
 from ..toolset import ToolSet
-from .base import Adapter, Assembler
+from .base import Adapter, Assembler, aclosing_stream, closing_stream
 from .openai_common import (
     INCLUDE_USAGE,
     arequired_fallback,
@@ -61,21 +61,11 @@ class OpenAIChat(Adapter):
     async def asend(self, request: dict[str, Any]) -> Any:
         return await arequired_fallback(self, self.client.chat.completions.create, request)
 
-    @contextmanager
-    def stream(self, request: dict[str, Any]) -> Iterator[Any]:
-        chunks = self.send(_streaming(request))
-        try:
-            yield chunks
-        finally:
-            chunks.close()
+    def stream(self, request: dict[str, Any]) -> AbstractContextManager[Iterator[Any]]:
+        return closing_stream(lambda: self.send(_streaming(request)))
 
-    @asynccontextmanager
-    async def astream(self, request: dict[str, Any]) -> AsyncIterator[Any]:
-        chunks = await self.asend(_streaming(request))
-        try:
-            yield chunks
-        finally:
-            await chunks.close()
+    def astream(self, request: dict[str, Any]) -> AbstractAsyncContextManager[AsyncIterator[Any]]:
+        return aclosing_stream(lambda: self.asend(_streaming(request)))
 
     def parse(self, raw: Any) -> Turn:
         choices = getattr(raw, "choices", None)

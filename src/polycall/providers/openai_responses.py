@@ -10,7 +10,7 @@ never sets `previous_response_id`; a retry resends the input plus the calls and 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +18,7 @@ from ..calls import RawCall, Reply, Stop, Turn, Usage
 from ..errors import ConfigurationError, ProviderError
 from ..modes import Mode
 from ..toolset import ToolSet
-from .base import Adapter, Assembler
+from .base import Adapter, Assembler, aclosing_stream, closing_stream
 from .openai_common import (
     arequired_fallback,
     arguments_text,
@@ -60,21 +60,11 @@ class OpenAIResponses(Adapter):
     async def asend(self, request: dict[str, Any]) -> Any:
         return await arequired_fallback(self, self.client.responses.create, request)
 
-    @contextmanager
-    def stream(self, request: dict[str, Any]) -> Iterator[Any]:
-        events = self.send({**request, "stream": True})
-        try:
-            yield events
-        finally:
-            events.close()
+    def stream(self, request: dict[str, Any]) -> AbstractContextManager[Iterator[Any]]:
+        return closing_stream(lambda: self.send({**request, "stream": True}))
 
-    @asynccontextmanager
-    async def astream(self, request: dict[str, Any]) -> AsyncIterator[Any]:
-        events = await self.asend({**request, "stream": True})
-        try:
-            yield events
-        finally:
-            await events.close()
+    def astream(self, request: dict[str, Any]) -> AbstractAsyncContextManager[AsyncIterator[Any]]:
+        return aclosing_stream(lambda: self.asend({**request, "stream": True}))
 
     def parse(self, raw: Any) -> Turn:
         calls: list[RawCall] = []

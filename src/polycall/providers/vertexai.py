@@ -6,7 +6,7 @@ import copy
 import inspect
 import threading
 from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict, ParseError  # type: ignore[import-untyped,unused-ignore]
@@ -15,6 +15,7 @@ from vertexai.generative_models import Content, FunctionDeclaration, Tool, ToolC
 from ..errors import ConfigurationError
 from ..modes import Mode
 from ..toolset import ToolSet
+from .base import aclosing_stream, closing_stream
 from .gemini_common import (
     GeminiAdapter,
     declarations,
@@ -79,23 +80,11 @@ class VertexAI(GeminiAdapter):
         model, kwargs = self._bound(request)
         return await model.generate_content_async(**kwargs)
 
-    @contextmanager
-    def stream(self, request: dict[str, Any]) -> Iterator[Any]:
-        model, kwargs = self._bound(request)
-        chunks = model.generate_content(**kwargs, stream=True)
-        try:
-            yield chunks
-        finally:
-            chunks.close()
+    def stream(self, request: dict[str, Any]) -> AbstractContextManager[Iterator[Any]]:
+        return closing_stream(lambda: self.send({**request, "stream": True}))
 
-    @asynccontextmanager
-    async def astream(self, request: dict[str, Any]) -> AsyncIterator[Any]:
-        model, kwargs = self._bound(request)
-        chunks = await model.generate_content_async(**kwargs, stream=True)
-        try:
-            yield chunks
-        finally:
-            await chunks.aclose()
+    def astream(self, request: dict[str, Any]) -> AbstractAsyncContextManager[AsyncIterator[Any]]:
+        return aclosing_stream(lambda: self.asend({**request, "stream": True}))
 
     def response_dict(self, raw: Any) -> dict[str, Any]:
         data: dict[str, Any] = _to_dict(raw)

@@ -1,0 +1,78 @@
+"""Helpers the test modules share: polycall clients over the real SDKs talking to the fake
+provider, reading streams held at a gate, reading Gemini contents, Vertex AI set up against
+the fake."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import anthropic
+import openai
+
+import polycall
+from polycall.testing import FakeProvider, Gate
+from polycall.testing.gemini import init_vertexai
+
+
+def openai_client(fake: FakeProvider, *, is_async: bool = False, **options: Any) -> Any:
+    """`from_openai(sdk, **options)`, the SDK client talking to `fake` and never retrying itself."""
+    sdk = openai.AsyncOpenAI if is_async else openai.OpenAI
+    return polycall.from_openai(
+        sdk(base_url=fake.url + "/v1", api_key="test", max_retries=0), **options
+    )
+
+
+def anthropic_client(fake: FakeProvider, *, is_async: bool = False, **options: Any) -> Any:
+    """`from_anthropic(sdk, **options)` with an anthropic SDK client for `fake`."""
+    sdk = anthropic.AsyncAnthropic if is_async else anthropic.Anthropic
+    return polycall.from_anthropic(sdk(base_url=fake.url, api_key="test"), **options)
+
+
+def gated_values(stream: Iterable[Any], gate: Gate) -> list[Any]:
+    """Every value of `stream`; the first must come while `gate` holds the rest of the
+    response at the server, which is let through only then."""
+    seen: list[Any] = []
+    for value in stream:
+        if not seen:
+            assert gate.reached.is_set()
+            gate.open()
+        seen.append(value)
+    return seen
+
+
+async def agated_values(stream: AsyncIterable[Any], gate: Gate) -> list[Any]:
+    """Async `gated_values`."""
+    seen: list[Any] = []
+    async for value in stream:
+        if not seen:
+            assert gate.reached.is_set()
+            await asyncio.to_thread(gate.open)
+        seen.append(value)
+    return seen
+
+
+def function_calls(content: dict[str, Any]) -> list[dict[str, Any]]:
+    """The `functionCall` parts of a Gemini content, as sent."""
+    return [part["functionCall"] for part in content["parts"] if "functionCall" in part]
+
+
+def function_responses(content: dict[str, Any]) -> list[dict[str, Any]]:
+    """The `functionResponse` parts of a Gemini content, as sent."""
+    return [part["functionResponse"] for part in content["parts"] if "functionResponse" in part]
+
+
+@contextmanager
+def vertexai_at(fake: FakeProvider) -> Iterator[None]:
+    """`vertexai` initialised against `fake`; its global settings are restored afterwards."""
+    from google.cloud.aiplatform import initializer
+
+    saved = dict(vars(initializer.global_config))
+    init_vertexai(fake)
+    try:
+        yield
+    finally:
+        vars(initializer.global_config).clear()
+        vars(initializer.global_config).update(saved)

@@ -1,0 +1,197 @@
+"""`Limits`: how many calls a response may hold and how large their arguments may be,
+whole and while a stream is still writing them, set per client."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+
+import polycall
+from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES
+from polycall import LimitExceededError, Limits, Mode
+from polycall.calls import RawCall
+from polycall.limits import StreamGuard
+from polycall.providers.base import Assembler
+from polycall.testing import FakeProvider, Gate, Response
+from polycall.testing import anthropic as anthropic_wire
+from polycall.testing import gemini as gemini_wire
+from polycall.testing import openai_responses as responses_wire
+from polycall.testing.openai import chat_completion, chat_stream
+
+SMALL = Limits(max_calls=2, max_argument_bytes=100)
+LONG_QUERY = ("GoogleSearch", {"query": "x" * 400})  # ~415 bytes of arguments
+USER = SEED_MESSAGES[1:]
+
+
+def test_defaults() -> None:
+    assert Limits() == Limits(max_calls=128, max_argument_bytes=1_000_000)
+
+
+# Each provider: a polycall client with SMALL limits, and its whole and streamed wire format.
+
+
+def _openai(fake: FakeProvider, *, is_async: bool = False, mode: Mode = Mode.PARALLEL_TOOLS) -> Any:
+    sdk = (openai.AsyncOpenAI if is_async else openai.OpenAI)(
+        base_url=fake.url + "/v1", api_key="test", max_retries=0
+    )
+    return polycall.from_openai(sdk, mode, model="gpt-4o-mini", limits=SMALL)
+
+
+def _responses(fake: FakeProvider) -> Any:
+    return _openai(fake, mode=Mode.RESPONSES_PARALLEL_TOOLS)
+
+
+def _anthropic(fake: FakeProvider) -> Any:
+    sdk = anthropic.Anthropic(base_url=fake.url, api_key="test", max_retries=0)
+    return polycall.from_anthropic(sdk, model="claude-sonnet-4-6", limits=SMALL)
+
+
+def _genai(fake: FakeProvider) -> Any:
+    return polycall.from_genai(gemini_wire.genai_client(fake), model="gemini-2.5-flash", limits=SMALL)
+
+
+PROVIDERS: dict[str, tuple[Callable[[FakeProvider], Any], Callable[..., Response], Callable[..., Response]]] = {
+    "openai": (_openai, chat_completion, chat_stream),
+    "responses": (_responses, responses_wire.response_body, responses_wire.response_stream),
+    "anthropic": (_anthropic, anthropic_wire.message, anthropic_wire.message_stream),
+    "genai": (
+        _genai,
+        gemini_wire.generate_content,
+        lambda calls, **kw: gemini_wire.gemini_stream(calls, streamed_args=True, **kw),
+    ),
+}
+
+
+def gated(response: Response, after: int) -> tuple[Response, Gate]:
+    """`response` held at a gate after its first `after` chunks."""
+    gate = Gate()
+    assert response.chunks is not None and len(response.chunks) > after
+    response.chunks.insert(after, gate)
+    return response, gate
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_too_many_calls(fake: FakeProvider, provider: str) -> None:
+    client, whole, _ = PROVIDERS[provider]
+    fake.push(whole(SEED_CALLS))
+    with pytest.raises(LimitExceededError, match=r"more than 2 tool calls .*'GoogleSearch'"):
+        client(fake).create(messages=USER, response_model=SEED_MODEL)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_too_many_calls_streamed(fake: FakeProvider, provider: str) -> None:
+    client, _, streamed = PROVIDERS[provider]
+    fake.push(streamed(SEED_CALLS))
+    stream = client(fake).create_iterable(messages=USER, response_model=SEED_MODEL)
+    assert [next(stream), next(stream)] == SEED_VALUES[:2]
+    with pytest.raises(LimitExceededError, match="more than 2 tool calls"):
+        next(stream)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_arguments_too_large(fake: FakeProvider, provider: str) -> None:
+    client, whole, _ = PROVIDERS[provider]
+    fake.push(whole([SEED_CALLS[0], LONG_QUERY]))
+    with pytest.raises(LimitExceededError) as caught:
+        client(fake).create(messages=USER, response_model=SEED_MODEL)
+    assert "'GoogleSearch'" in str(caught.value)
+    assert "more than 100 bytes of arguments" in str(caught.value)
+    assert "max_argument_bytes" in str(caught.value)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_streamed_call_is_stopped_while_it_grows_past_the_limit(
+    fake: FakeProvider, provider: str
+) -> None:
+    """The stream is refused while the server still holds the rest of the call back: the
+    call's buffer never grows past the limit waiting for the call to end."""
+    client, _, streamed = PROVIDERS[provider]
+    response = streamed([LONG_QUERY], piece=10)
+    response, gate = gated(response, len(response.chunks or []) - 12)  # ~300 bytes in
+    fake.push(response)
+    stream = client(fake).create_iterable(messages=USER, response_model=SEED_MODEL)
+    with pytest.raises(LimitExceededError, match=r"the call to 'GoogleSearch' being streamed"):
+        list(stream)
+    assert gate.reached.is_set() and not gate.timed_out
+    gate.open()
+
+
+def test_the_limit_holds_for_create_partial_and_async(fake: FakeProvider) -> None:
+    response, gate = gated(chat_stream([LONG_QUERY], piece=10), 30)
+    fake.push(response)
+    stream = _openai(fake).create_partial(messages=USER, response_model=SEED_MODEL)
+    with pytest.raises(LimitExceededError, match="being streamed"):
+        list(stream)
+    assert not gate.timed_out
+    gate.open()
+
+
+async def test_async_stream_is_stopped_too(fake: FakeProvider) -> None:
+    response, gate = gated(chat_stream([LONG_QUERY], piece=10), 30)
+    fake.push(response)
+    stream = _openai(fake, is_async=True).create_iterable(messages=USER, response_model=SEED_MODEL)
+    with pytest.raises(LimitExceededError, match="being streamed"):
+        [value async for value in stream]
+    assert not gate.timed_out
+    gate.open()
+
+
+def test_calls_within_the_limits_pass(fake: FakeProvider) -> None:
+    fake.push(chat_completion(SEED_CALLS[:2]), chat_stream(SEED_CALLS[:2], piece=3))
+    client = _openai(fake)
+    assert client.create(messages=USER, response_model=SEED_MODEL) == SEED_VALUES[:2]
+    assert list(client.create_iterable(messages=USER, response_model=SEED_MODEL)) == SEED_VALUES[:2]
+
+
+def test_limits_are_per_client(fake: FakeProvider) -> None:
+    fake.push(chat_completion(SEED_CALLS), chat_completion(SEED_CALLS))
+    roomy = polycall.from_openai(openai.OpenAI(base_url=fake.url + "/v1", api_key="test"))
+    assert roomy.limits == Limits()
+    assert roomy.create(model="m", messages=USER, response_model=SEED_MODEL) == SEED_VALUES
+    with pytest.raises(LimitExceededError):
+        _openai(fake).create(messages=USER, response_model=SEED_MODEL)
+
+
+def test_check_call_sizes_any_arguments_without_recursion() -> None:
+    deep: Any = "bottom"
+    for _ in range(100_000):
+        deep = {"a": [deep]}
+    Limits(max_argument_bytes=10**9).check_call(RawCall("c1", "T", deep), 0)
+    with pytest.raises(LimitExceededError, match="call c1 to 'T'"):
+        Limits(max_argument_bytes=1000).check_call(RawCall("c1", "T", deep), 0)
+    with pytest.raises(LimitExceededError, match="call 3 to a tool named by int"):
+        Limits(max_argument_bytes=10).check_call(RawCall(None, 7, {"q": "x" * 20}), 3)  # type: ignore[arg-type]
+
+
+class _Growing(Assembler):
+    """An assembler whose call in progress grows by one byte a chunk; counts its measurements."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.measured = 0
+
+    def feed(self, chunk: Any) -> list[RawCall]:
+        self.size += 1
+        return []
+
+    def finish(self) -> Any:
+        raise NotImplementedError
+
+    def partial(self) -> tuple[str, str] | None:
+        self.measured += 1
+        return "Tool", "x" * self.size
+
+
+def test_stream_guard_measures_a_fixed_share_of_chunks_and_still_stops_the_call() -> None:
+    assembler = _Growing()
+    guard = StreamGuard(Limits(max_argument_bytes=5_000), assembler)
+    with pytest.raises(LimitExceededError, match="'Tool' being streamed"):
+        for chunk in range(100_000):
+            assembler.feed(chunk)
+            guard.fed()
+    assert 5_000 < assembler.size <= 5_000 * (1 + 1 / StreamGuard.SPACING) + 1
+    assert assembler.measured < 150  # not one per chunk

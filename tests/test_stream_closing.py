@@ -1,0 +1,131 @@
+"""Every adapter closes its SDK stream on exit, whatever the SDK version gives it to close."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from polycall.providers.base import aclosing_stream, closing_stream
+
+
+class Closable:
+    """A stream with `close()` (openai/anthropic `Stream`, a generator)."""
+
+    def __init__(self) -> None:
+        self.closed = 0
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+class AsyncClosable:
+    """An async stream whose `close()` is a coroutine (openai/anthropic `AsyncStream`)."""
+
+    def __init__(self) -> None:
+        self.closed = 0
+
+    async def close(self) -> None:
+        self.closed += 1
+
+
+class OnlyResponse:
+    """An older SDK stream: no `close()`, only the HTTP `response` to close."""
+
+    def __init__(self) -> None:
+        self.response = Closable()
+
+
+class AsyncResponse:
+    """An async HTTP response: `aclose()`."""
+
+    def __init__(self) -> None:
+        self.closed = 0
+
+    async def aclose(self) -> None:
+        self.closed += 1
+
+
+class OnlyAsyncResponse:
+    """An older async SDK stream: no `close()`, only the HTTP `response` to close."""
+
+    def __init__(self) -> None:
+        self.response = AsyncResponse()
+
+
+def test_close_is_called_on_exit() -> None:
+    stream = Closable()
+    with closing_stream(lambda: stream) as opened:
+        assert opened is stream and stream.closed == 0
+    assert stream.closed == 1
+
+
+def test_close_is_called_when_the_body_raises() -> None:
+    stream = Closable()
+    with pytest.raises(KeyError), closing_stream(lambda: stream):
+        raise KeyError("boom")
+    assert stream.closed == 1
+
+
+def test_older_sync_streams_close_their_response() -> None:
+    stream = OnlyResponse()
+    with closing_stream(lambda: stream):
+        pass
+    assert stream.response.closed == 1
+
+
+def test_nothing_is_opened_before_the_with_block() -> None:
+    opened: list[Closable] = []
+
+    def open_stream() -> Closable:
+        opened.append(Closable())
+        return opened[-1]
+
+    manager = closing_stream(open_stream)
+    assert opened == []
+    with manager:
+        assert len(opened) == 1
+    assert opened[0].closed == 1
+
+
+async def _open(stream: Any) -> Any:
+    return stream
+
+
+async def test_async_close_is_awaited() -> None:
+    stream = AsyncClosable()
+    async with aclosing_stream(lambda: _open(stream)) as opened:
+        assert opened is stream and stream.closed == 0
+    assert stream.closed == 1
+
+
+async def test_sync_close_works_in_the_async_manager_too() -> None:
+    stream = Closable()
+    async with aclosing_stream(lambda: _open(stream)):
+        pass
+    assert stream.closed == 1
+
+
+async def test_async_generators_are_aclosed() -> None:
+    finished: list[bool] = []
+
+    async def chunks() -> AsyncIterator[int]:
+        try:
+            yield 1
+            yield 2
+        finally:
+            finished.append(True)
+
+    async with aclosing_stream(lambda: _open(chunks())) as stream:
+        assert await stream.__anext__() == 1
+        assert finished == []
+    assert finished == [True]
+
+
+async def test_older_async_streams_aclose_their_response_even_when_the_body_raises() -> None:
+    stream = OnlyAsyncResponse()
+    with pytest.raises(KeyError):
+        async with aclosing_stream(lambda: _open(stream)):
+            raise KeyError("boom")
+    assert stream.response.closed == 1
