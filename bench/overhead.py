@@ -579,6 +579,11 @@ def main() -> None:
         help="cpu: this thread's CPU time (default; everything runs on it, with no I/O, so other "
         "processes taking the CPU do not count); wall: elapsed time",
     )
+    parser.add_argument(
+        "--only",
+        metavar="NAMES",
+        help="comma-separated contenders to run besides the floor, e.g. polycall,instructor",
+    )
     args = parser.parse_args()
     reps = 40 if args.quick else args.reps
     global clock
@@ -587,6 +592,9 @@ def main() -> None:
     script = Script()
     sync, async_ = sdk_clients(script)
     items = contenders(sync, async_)
+    if args.only:
+        wanted = {name.strip() for name in args.only.split(",")}
+        items = [c for c in items if c.name == FLOOR or c.name in wanted]
     print(versions() + f"; clock: {args.clock}", flush=True)
     gc.collect()
     gc.freeze()  # set-up objects out of the collector's way, the same for every contender

@@ -18,17 +18,18 @@ under a hard deadline. The invariants:
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import re
 import signal
 import time
 import traceback
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -335,7 +336,7 @@ def resplit(chunks: Sequence[bytes], cuts: Sequence[int]) -> list[bytes]:
     """The same bytes, split at the given positions (taken modulo the length)."""
     data = b"".join(chunks)
     points = sorted({cut % (len(data) + 1) for cut in cuts} | {0, len(data)})
-    return [data[a:b] for a, b in zip(points, points[1:]) if b > a]
+    return [data[a:b] for a, b in itertools.pairwise(points) if b > a]
 
 
 cut_points = st.lists(st.integers(0, 2**20), max_size=40)
@@ -634,7 +635,7 @@ def check(outcome: Outcome) -> None:
 
 def _check_error(error: PolycallError) -> None:
     """A ProviderError may wrap what the SDK raised, never a crash of polycall's own code."""
-    repr(error), str(error)  # noqa: B018 - both must work
+    repr(error), str(error)  # both must work
     if not isinstance(error, ProviderError) or error.__cause__ is None:
         return
     cause = error.__cause__

@@ -16,7 +16,7 @@ from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, GoogleSea
 from polycall import Mode
 from polycall.providers.anthropic import DEFAULT_MAX_TOKENS
 from polycall.testing import FakeProvider
-from polycall.testing.anthropic import error, message
+from polycall.testing.anthropic import error, message, message_stream
 
 USER = [
     {
@@ -439,3 +439,38 @@ def test_async_sdk_client_gives_an_async_client() -> None:
     client = polycall.from_anthropic(anthropic.AsyncAnthropic(api_key="test"))
     assert isinstance(client, polycall.AsyncClient)
     assert client.mode is Mode.ANTHROPIC_PARALLEL_TOOLS
+
+
+
+THINKING = {"type": "thinking", "thinking": "Two cities, one search.", "signature": "c2lnbmVk"}
+THINK = {"thinking": {"type": "enabled", "budget_tokens": 1024}}
+KELVIN = [SEED_CALLS[0], ("Weather", {"location": "Dallas", "units": "kelvin"}), SEED_CALLS[2]]
+
+
+def _assert_thinking_leads(turn: dict[str, Any]) -> None:
+    assert turn["role"] == "assistant"
+    assert turn["content"][0] == THINKING
+    assert [block["type"] for block in turn["content"]] == ["thinking", *["tool_use"] * 3]
+
+
+def test_thinking_block_leads_the_retry_and_follow_up_turns(fake: FakeProvider) -> None:
+    """Extended thinking: the signed thinking block is sent back first, as the API demands."""
+    fake.push(message(KELVIN, thinking=(THINKING["thinking"], THINKING["signature"])))
+    fake.push(message([SEED_CALLS[1]], ids=["toolu_fix"]))
+    calls = anthropic_client(fake).create(
+        model="m", messages=USER, response_model=SEED_MODEL, max_retries=1, **THINK
+    )
+    assert list(calls) == SEED_VALUES
+    _assert_thinking_leads(fake.requests[1].json["messages"][1])
+    _assert_thinking_leads(calls.assistant_message())
+
+
+def test_streamed_thinking_block_leads_the_retry_turn(fake: FakeProvider) -> None:
+    fake.push(message_stream(KELVIN, thinking=(THINKING["thinking"], THINKING["signature"])))
+    fake.push(message_stream([SEED_CALLS[1]], ids=["toolu_fix"]))
+    stream = anthropic_client(fake).create_iterable(
+        model="m", messages=USER, response_model=SEED_MODEL, max_retries=1, **THINK
+    )
+    assert list(stream) == [SEED_VALUES[0], SEED_VALUES[2], SEED_VALUES[1]]
+    _assert_thinking_leads(fake.requests[1].json["messages"][1])
+    assert list(stream.result) == SEED_VALUES

@@ -20,11 +20,16 @@ T = TypeVar("T")
 
 @dataclass(slots=True)
 class RawCall:
-    """A call as the provider sent it: `arguments` is JSON text, an object, or None."""
+    """A call as the provider sent it: `arguments` is JSON text, an object, or None.
+
+    `extra` is provider data that must travel back with the call when the turn is replayed
+    (a Gemini thought signature, the Anthropic thinking blocks before it); None elsewhere.
+    """
 
     id: str | None
     name: str
     arguments: Any = None
+    extra: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +40,7 @@ class ToolCall(Generic[T]):
     name: str
     arguments: dict[str, Any]
     value: T
+    extra: Any = field(default=None, repr=False, compare=False)  # see RawCall.extra
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +164,7 @@ class ToolCalls(list[T]):
     def assistant_message(self) -> Any:
         """The model's own turn (text and calls), in this provider's message format."""
         return self._adapter.assistant_message(
-            [RawCall(c.id, c.name, c.arguments) for c in self.calls], self.text
+            [RawCall(c.id, c.name, c.arguments, c.extra) for c in self.calls], self.text
         )
 
     def tool_results(self, outputs: Sequence[Any]) -> list[Any]:

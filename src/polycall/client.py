@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypeVar, overload
+
+from pydantic import BaseModel
 
 from .calls import ToolCall, ToolCalls
 from .errors import PolycallError, ProviderError
@@ -21,6 +23,12 @@ if TYPE_CHECKING:
     from .partial import Partial
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+if TYPE_CHECKING:
+    #: `response_model` to a type checker: `Iterable[A | B]`, `list[A]`... of models `M`
+    #: (`Iterable[...]` written as a value is, to a type checker, a callable returning one).
+    ResponseModel: TypeAlias = type[Iterable[M]] | Callable[[], Iterable[M]]
 
 
 @contextmanager
@@ -91,6 +99,24 @@ class _BaseClient:
 class Client(_BaseClient):
     """A polycall client over a sync SDK client."""
 
+    @overload
+    def create(
+        self, *, response_model: ResponseModel[M], max_retries: MaxRetries = ...,
+        validation_context: Any = ..., context: Any = ..., stream: Literal[False] = ...,
+        **kwargs: Any,
+    ) -> ToolCalls[M]: ...
+    @overload
+    def create(
+        self, *, response_model: ResponseModel[M], max_retries: MaxRetries = ...,
+        validation_context: Any = ..., context: Any = ..., stream: Literal[True],
+        **kwargs: Any,
+    ) -> CallStream[M]: ...
+    @overload
+    def create(
+        self, *, response_model: ResponseModel[M], max_retries: MaxRetries = ...,
+        validation_context: Any = ..., context: Any = ..., stream: bool,
+        **kwargs: Any,
+    ) -> ToolCalls[M] | CallStream[M]: ...
     def create(
         self,
         *,
@@ -115,12 +141,12 @@ class Client(_BaseClient):
     def create_with_completion(
         self,
         *,
-        response_model: Any,
+        response_model: ResponseModel[M],
         max_retries: MaxRetries = 0,
         validation_context: Any = None,
         context: Any = None,
         **kwargs: Any,
-    ) -> tuple[ToolCalls[Any], Any]:
+    ) -> tuple[ToolCalls[M], Any]:
         """`(ToolCalls, raw_response)`."""
         session = self._session(response_model, kwargs, validation_context, context)
         for attempt in attempts(max_retries):
@@ -139,12 +165,12 @@ class Client(_BaseClient):
     def create_iterable(
         self,
         *,
-        response_model: Any,
+        response_model: ResponseModel[M],
         max_retries: MaxRetries = 0,
         validation_context: Any = None,
         context: Any = None,
         **kwargs: Any,
-    ) -> CallStream[Any]:
+    ) -> CallStream[M]:
         """An iterator of validated calls, each yielded as soon as it is complete in the stream."""
         session = self._session(response_model, kwargs, validation_context, context)
         return CallStream(self._stream(session, max_retries, partial=False), session)
@@ -152,12 +178,12 @@ class Client(_BaseClient):
     def create_partial(
         self,
         *,
-        response_model: Any,
+        response_model: ResponseModel[M],
         max_retries: MaxRetries = 0,
         validation_context: Any = None,
         context: Any = None,
         **kwargs: Any,
-    ) -> CallStream[Any]:
+    ) -> CallStream[M | Partial[M]]:
         """Like `create_iterable`, but also yields each call in progress as a `Partial`."""
         session = self._session(response_model, kwargs, validation_context, context)
         return CallStream(self._stream(session, max_retries, partial=True), session)
@@ -197,6 +223,24 @@ class Client(_BaseClient):
 class AsyncClient(_BaseClient):
     """A polycall client over an async SDK client: the same methods, awaited."""
 
+    @overload
+    async def create(
+        self, *, response_model: ResponseModel[M], max_retries: MaxRetries = ...,
+        validation_context: Any = ..., context: Any = ..., stream: Literal[False] = ...,
+        **kwargs: Any,
+    ) -> ToolCalls[M]: ...
+    @overload
+    async def create(
+        self, *, response_model: ResponseModel[M], max_retries: MaxRetries = ...,
+        validation_context: Any = ..., context: Any = ..., stream: Literal[True],
+        **kwargs: Any,
+    ) -> AsyncCallStream[M]: ...
+    @overload
+    async def create(
+        self, *, response_model: ResponseModel[M], max_retries: MaxRetries = ...,
+        validation_context: Any = ..., context: Any = ..., stream: bool,
+        **kwargs: Any,
+    ) -> ToolCalls[M] | AsyncCallStream[M]: ...
     async def create(
         self,
         *,
@@ -222,12 +266,12 @@ class AsyncClient(_BaseClient):
     async def create_with_completion(
         self,
         *,
-        response_model: Any,
+        response_model: ResponseModel[M],
         max_retries: MaxRetries = 0,
         validation_context: Any = None,
         context: Any = None,
         **kwargs: Any,
-    ) -> tuple[ToolCalls[Any], Any]:
+    ) -> tuple[ToolCalls[M], Any]:
         """`(ToolCalls, raw_response)`."""
         session = self._session(response_model, kwargs, validation_context, context)
         async for attempt in aattempts(max_retries):
@@ -246,12 +290,12 @@ class AsyncClient(_BaseClient):
     def create_iterable(
         self,
         *,
-        response_model: Any,
+        response_model: ResponseModel[M],
         max_retries: MaxRetries = 0,
         validation_context: Any = None,
         context: Any = None,
         **kwargs: Any,
-    ) -> AsyncCallStream[Any]:
+    ) -> AsyncCallStream[M]:
         """An async iterator of validated calls, each yielded as soon as it is complete."""
         session = self._session(response_model, kwargs, validation_context, context)
         return AsyncCallStream(self._stream(session, max_retries, partial=False), session)
@@ -259,12 +303,12 @@ class AsyncClient(_BaseClient):
     def create_partial(
         self,
         *,
-        response_model: Any,
+        response_model: ResponseModel[M],
         max_retries: MaxRetries = 0,
         validation_context: Any = None,
         context: Any = None,
         **kwargs: Any,
-    ) -> AsyncCallStream[Any]:
+    ) -> AsyncCallStream[M | Partial[M]]:
         """Like `create_iterable`, but also yields each call in progress as a `Partial`."""
         session = self._session(response_model, kwargs, validation_context, context)
         return AsyncCallStream(self._stream(session, max_retries, partial=True), session)

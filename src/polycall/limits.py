@@ -33,7 +33,8 @@ class Limits:
         if size > self.max_argument_bytes:
             raise LimitExceededError(
                 f"{where} has more than {self.max_argument_bytes} bytes of arguments (the "
-                "max_argument_bytes limit); raise Limits(max_argument_bytes=...) if that is expected"
+                "max_argument_bytes limit); raise Limits(max_argument_bytes=...) if that is "
+                "expected"
             )
 
     def check_buffer(self, size: int, what: str) -> None:

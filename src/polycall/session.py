@@ -74,7 +74,7 @@ class Session:
         position = len(self._turn)
         self.limits.check_call(raw, position)
         sent_id = self._fresh_id(raw.id, position)
-        sent = raw if sent_id == raw.id else RawCall(sent_id, raw.name, raw.arguments)
+        sent = raw if sent_id == raw.id else RawCall(sent_id, raw.name, raw.arguments, raw.extra)
         index = self._slot_for(raw.name) if self._open else None
         call_id = sent_id if index is None else self.slots[index].id
         slot = self.tools.validate(raw, call_id, self.context)

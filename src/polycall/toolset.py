@@ -88,7 +88,7 @@ class ToolSet:
         except ValidationError as exc:
             errors = [dict(e) for e in exc.errors(include_url=False, include_context=False)]
             return CallFailure(call_id, raw.name, arguments, errors)
-        return ToolCall(call_id, raw.name, arguments, value)
+        return ToolCall(call_id, raw.name, arguments, value, raw.extra)
 
 
 def parse_arguments(arguments: Any) -> dict[str, Any] | CallFailure.Error:

@@ -22,6 +22,7 @@ _STOPS = {
     "refusal": Stop.REFUSAL,
 }
 _SYSTEM_ROLES = ("system", "developer")
+_THINKING = ("thinking", "redacted_thinking")
 _INPUT_FIELDS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 
 
@@ -71,12 +72,16 @@ class AnthropicMessages(Adapter):
     def parse(self, raw: Any) -> Turn:
         calls: list[RawCall] = []
         texts: list[str] = []
+        thinking: list[dict[str, Any]] = []
         for block in getattr(raw, "content", None) or []:
             kind = getattr(block, "type", None)
             if kind == "tool_use":
-                calls.append(_raw_call(block))
+                calls.append(_raw_call(block, thinking))
+                thinking = []
             elif kind == "text":
                 texts.append(getattr(block, "text", "") or "")
+            elif kind in _THINKING:
+                thinking.append(_block_dict(block))
         stop, reason = _stop(getattr(raw, "stop_reason", None), getattr(raw, "stop_details", None))
         tokens = _tokens(getattr(raw, "usage", None), {})
         return Turn(
@@ -92,7 +97,8 @@ class AnthropicMessages(Adapter):
         return MessagesAssembler()
 
     def assistant_message(self, calls: Sequence[RawCall], text: str | None) -> Any:
-        content: list[dict[str, Any]] = []
+        # Extended thinking: the signed thinking blocks must lead the turn they came in.
+        content: list[dict[str, Any]] = [block for call in calls for block in call.extra or ()]
         if text and text.strip():  # the API refuses empty text blocks
             content.append({"type": "text", "text": text})
         content += [
@@ -128,7 +134,10 @@ class _ToolBlock:
     def raw(self) -> RawCall:
         text = "".join(self.parts)
         return RawCall(
-            self.start.id, self.start.name, text if text.strip() else self.start.arguments
+            self.start.id,
+            self.start.name,
+            text if text.strip() else self.start.arguments,
+            self.start.extra,
         )
 
 
@@ -144,6 +153,8 @@ class MessagesAssembler(Assembler):
         self.tools: dict[int | None, _ToolBlock] = {}
         self.order: list[_ToolBlock] = []
         self.texts: dict[int | None, list[str]] = {}
+        self.thinking: dict[int | None, dict[str, Any]] = {}  # streamed thinking blocks
+        self.unclaimed: list[dict[str, Any]] = []  # thinking blocks before the next tool_use
         self.current: int | None = None
         self.emitted = 0
         self.stop_reason: str | None = None
@@ -206,11 +217,15 @@ class MessagesAssembler(Assembler):
         self.current = index
         kind = getattr(block, "type", None)
         if kind == "tool_use":
-            tool = _ToolBlock(_raw_call(block))
+            tool = _ToolBlock(_raw_call(block, self.unclaimed))
+            self.unclaimed = []
             self.tools[index] = tool
             self.order.append(tool)
         elif kind == "text":
             self.texts[index] = [getattr(block, "text", "") or ""]
+        elif kind in _THINKING:
+            self.thinking[index] = _block_dict(block)
+            self.unclaimed.append(self.thinking[index])
 
     def _delta(self, index: int | None, delta: Any) -> None:
         kind = getattr(delta, "type", None)
@@ -218,6 +233,10 @@ class MessagesAssembler(Assembler):
             self.tools[index].parts.append(getattr(delta, "partial_json", "") or "")
         elif kind == "text_delta":
             self.texts.setdefault(index, []).append(getattr(delta, "text", "") or "")
+        elif kind in ("thinking_delta", "signature_delta") and index in self.thinking:
+            field_name = kind.removesuffix("_delta")
+            block = self.thinking[index]
+            block[field_name] = (block.get(field_name) or "") + (getattr(delta, field_name, "") or "")
 
 
 def _split_system(messages: Any) -> tuple[list[Any], list[Any]]:
@@ -258,11 +277,25 @@ def _tool_params(tools: ToolSet) -> list[dict[str, Any]]:
     ]
 
 
-def _raw_call(block: Any) -> RawCall:
-    """A `tool_use` block as a call: its id, its tool name, its `input` object."""
+def _raw_call(block: Any, thinking: list[dict[str, Any]] | None = None) -> RawCall:
+    """A `tool_use` block as a call: its id, its tool name, its `input` object, and the
+    thinking blocks that came before it (sent back with it)."""
     return RawCall(
-        getattr(block, "id", None), getattr(block, "name", "") or "", getattr(block, "input", None)
+        getattr(block, "id", None),
+        getattr(block, "name", "") or "",
+        getattr(block, "input", None),
+        thinking or None,
     )
+
+
+def _block_dict(block: Any) -> dict[str, Any]:
+    """A thinking block as the dict the API accepts back."""
+    if isinstance(block, dict):
+        return dict(block)
+    dump = getattr(block, "model_dump", None)
+    if dump is not None:
+        return dict(dump(exclude_none=True))
+    return {k: getattr(block, k) for k in ("type", "thinking", "signature", "data") if hasattr(block, k)}
 
 
 def _input(arguments: Any) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from abc import abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -235,35 +234,6 @@ def text_of(parts: Iterable[Mapping[str, Any]]) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------
-# Thought signatures: Gemini wants each call's signature back when the turn is replayed.
-
-
-class Signatures:
-    """Thought signatures of recent calls, keyed by tool name and arguments (bounded)."""
-
-    size = 512
-
-    def __init__(self) -> None:
-        self._by_call: dict[tuple[str, str], Any] = {}
-        self._lock = threading.Lock()
-
-    def remember(self, name: str, arguments: Any, signature: Any) -> None:
-        if not signature:
-            return
-        with self._lock:
-            if len(self._by_call) >= self.size:
-                self._by_call.pop(next(iter(self._by_call)))
-            self._by_call[_key(name, arguments)] = signature
-
-    def recall(self, name: str, arguments: Any) -> Any:
-        return self._by_call.get(_key(name, arguments))
-
-
-def _key(name: str, arguments: Any) -> tuple[str, str]:
-    return name, json.dumps(arguments or {}, sort_keys=True, default=str)
-
-
-# ---------------------------------------------------------------------------------------
 # Messages: OpenAI-style dicts to Gemini contents.
 
 
@@ -342,7 +312,7 @@ class _Building:
     open_strings: set[str] = field(default_factory=set)
 
     def raw(self) -> RawCall:
-        return RawCall(self.id, self.name, self.arguments)
+        return RawCall(self.id, self.name, self.arguments, self.signature)
 
 
 class GeminiAssembler(Assembler):
@@ -383,8 +353,6 @@ class GeminiAssembler(Assembler):
         if stop is Stop.DONE:
             self._emit(stream_done=True)
         calls = [b.raw() for b in self.calls]
-        for b in self.calls:
-            self.adapter.signatures.remember(b.name, b.arguments, b.signature)
         return Turn(calls, stop, reason, "".join(self.text) or None, self.usage, self.chunks)
 
     def partial(self) -> tuple[str, str] | None:
@@ -503,10 +471,6 @@ class GeminiAdapter(Adapter):
     #: Whether call ids go into `function_call`/`function_response` parts (Vertex rejects them).
     send_ids: bool = False
 
-    def __init__(self, client: Any, *, model: str | None = None) -> None:
-        super().__init__(client, model=model)
-        self.signatures = Signatures()
-
     @abstractmethod
     def response_dict(self, raw: Any) -> dict[str, Any]:
         """One response (or stream chunk) as a snake_case `GenerateContentResponse` dict."""
@@ -527,8 +491,14 @@ class GeminiAdapter(Adapter):
             if call is None:
                 continue
             arguments = dict(call.get("args") or {})
-            calls.append(RawCall(call.get("id") or None, call.get("name") or "", arguments))
-            self.signatures.remember(calls[-1].name, arguments, part.get("thought_signature"))
+            calls.append(
+                RawCall(
+                    call.get("id") or None,
+                    call.get("name") or "",
+                    arguments,
+                    part.get("thought_signature"),  # Gemini wants it back on replay
+                )
+            )
         stop, reason = stop_of(data, bool(calls))
         text = "".join(text_of(parts)) or None
         return Turn(calls, stop, reason, text, usage_of(data) or Usage(), raw)
@@ -538,17 +508,13 @@ class GeminiAdapter(Adapter):
 
     def assistant_message(self, calls: Sequence[RawCall], text: str | None) -> Any:
         parts: list[dict[str, Any]] = [{"text": text}] if text else []
-        signed: set[tuple[str, str]] = set()
         for call in calls:
             function_call: dict[str, Any] = {"name": call.name, "args": _arguments(call.arguments)}
             if self.send_ids and call.id:
                 function_call["id"] = call.id
             part: dict[str, Any] = {"function_call": function_call}
-            key = _key(call.name, function_call["args"])
-            signature = self.signatures.recall(call.name, function_call["args"])
-            if signature and key not in signed:
-                part["thought_signature"] = signature
-                signed.add(key)
+            if call.extra:
+                part["thought_signature"] = call.extra
             parts.append(part)
         return self.native_content({"role": "model", "parts": parts})
 

@@ -36,10 +36,16 @@ def message(
     stop_details: dict[str, Any] | None = None,
     usage: tuple[int, int] = (10, 20),
     ids: Sequence[str] | None = None,
+    thinking: tuple[str, str] | None = None,
     model: str = "claude-sonnet-4-6",
 ) -> Response:
-    """A whole `message` body: an optional text block, then one `tool_use` block per call."""
-    content: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
+    """A whole `message` body: an optional thinking block (`(thinking, signature)`), an
+    optional text block, then one `tool_use` block per call."""
+    content: list[dict[str, Any]] = []
+    if thinking:
+        content.append({"type": "thinking", "thinking": thinking[0], "signature": thinking[1]})
+    if text:
+        content.append({"type": "text", "text": text})
     content += [
         {"type": "tool_use", "id": call_id, "name": name, "input": _input_object(args)}
         for call_id, (name, args) in zip(_ids(calls, ids), calls)
@@ -68,9 +74,11 @@ def message_stream(
     usage: tuple[int, int] = (10, 20),
     ids: Sequence[str] | None = None,
     gates: dict[int, Gate] | None = None,
+    thinking: tuple[str, str] | None = None,
     model: str = "claude-sonnet-4-6",
 ) -> Response:
-    """A streamed message: `message_start`, an optional text block, one `tool_use` block per
+    """A streamed message: `message_start`, an optional thinking block (`(thinking,
+    signature)`: `thinking_delta`s then one `signature_delta`), an optional text block, one `tool_use` block per
     call (its input split into `piece`-character `input_json_delta`s after a leading empty
     one), `message_delta` with the stop reason and output usage, `message_stop`.
 
@@ -90,6 +98,11 @@ def message_stream(
     }
     events: list[Any] = [("message_start", {"type": "message_start", "message": start})]
     index = 0
+    if thinking:
+        head = {"type": "thinking", "thinking": "", "signature": ""}
+        events += _block(index, head, "thinking_delta", "thinking", [thinking[0]])
+        events.insert(-1, _delta(index, "signature_delta", "signature", thinking[1]))
+        index += 1
     if text:
         events += _block(index, {"type": "text", "text": ""}, "text_delta", "text", [text])
         index += 1
@@ -127,19 +140,14 @@ def _block(
             {"type": "content_block_start", "index": index, "content_block": head},
         )
     ]
-    events += [
-        (
-            "content_block_delta",
-            {
-                "type": "content_block_delta",
-                "index": index,
-                "delta": {"type": delta_type, field: p},
-            },
-        )
-        for p in pieces
-    ]
+    events += [_delta(index, delta_type, field, p) for p in pieces]
     events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
     return events
+
+
+def _delta(index: int, delta_type: str, field: str, piece: str) -> tuple[str, dict[str, Any]]:
+    delta = {"type": delta_type, field: piece}
+    return ("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
 
 
 def error(status: int, message: str, kind: str = "invalid_request_error") -> Response:
