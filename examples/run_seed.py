@@ -30,7 +30,7 @@ SEED_CALLS = [
 def run(script: str, env: dict[str, str], setup: str = "") -> int:
     """Run an example file as `__main__`, after `setup` code (used to point an SDK at the fake)."""
     code = f"{setup}\nimport runpy\nrunpy.run_path({str(HERE / script)!r}, run_name='__main__')"
-    return subprocess.run([sys.executable, "-c", code], env={**os.environ, **env}).returncode
+    return subprocess.run([sys.executable, "-c", code], check=False, env={**os.environ, **env}).returncode
 
 
 def openai_example() -> int:

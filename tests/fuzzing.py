@@ -691,6 +691,10 @@ class Harness:
     def client(self, is_async: bool = False) -> Any:
         return self.async_ if is_async else self.sync
 
+    def frames(self, scenario: Scenario, piece: int) -> list[Frame]:
+        """The scenario as a stream, arguments in pieces of `piece` characters or more."""
+        return self.wire.frames(scenario, _piece(scenario, piece))
+
     def run_body(
         self, data: Any, *, encoding: Encoding = Encoding(), status: int = 200,
         is_async: bool = False, max_retries: int = 0, chunks: list[bytes] | None = None,
@@ -722,7 +726,7 @@ class Harness:
         expected = scenario.expected()
         body = self.run_body(self.wire.body(scenario), encoding=encoding, is_async=is_async)
         assert body.calls() == expected
-        frames = self.wire.frames(scenario, _piece(scenario, piece))
+        frames = self.frames(scenario, piece)
         streamed = self.run_frames(frames, encoding=encoding, cuts=cuts, partial=partial,
                                    is_async=is_async)
         assert streamed.calls() == expected
@@ -732,7 +736,7 @@ class Harness:
     def check_cut(self, scenario: Scenario, *, at: int, piece: int, drop: bool) -> None:
         """A stream that ends before its finishing event - cut anywhere inside or before it,
         or without it - is an error; what it yielded before is a prefix of the calls."""
-        frames = self.wire.frames(scenario, _piece(scenario, piece))
+        frames = self.frames(scenario, piece)
         end = self.wire.terminal(frames)
         if drop:
             outcome = self.run_frames([*frames[:end], *frames[end + 1 :]])
@@ -758,7 +762,7 @@ class Harness:
     ) -> None:
         """The JSON and the streamed form of one response give the same calls or error."""
         body = self.run_body(self.wire.body(scenario), max_retries=max_retries, is_async=is_async)
-        frames = self.wire.frames(scenario, _piece(scenario, piece))
+        frames = self.frames(scenario, piece)
         streamed = self.run_frames(frames, max_retries=max_retries, is_async=is_async)
         assert body.summary() == streamed.summary(), (
             f"JSON: {body.error!r} {body.summary()}\nstream: {streamed.error!r} {streamed.summary()}"

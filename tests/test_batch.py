@@ -4,6 +4,7 @@ Batch API: per-item results and failures, every request accounted for, sync and 
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import types
 from collections.abc import Iterable, Iterator
@@ -528,3 +529,10 @@ def test_status_is_neutral_and_printable() -> None:
     status = BatchStatus(id="b", state="in_progress", provider_state="in_progress", total=None, raw=object())
     assert not status.done and status.processed == 0
     assert "raw" not in repr(status)
+
+
+def test_batch_module_is_reachable_from_a_bare_import() -> None:
+    code = "import polycall; print(polycall.batch.resume.__name__)"
+    result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "resume"

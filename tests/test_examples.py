@@ -22,7 +22,7 @@ def run_seed(name: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "GOOGLE_CLOUD_PROJECT")}
     return subprocess.run(
         [sys.executable, str(ROOT / "examples" / "run_seed.py"), name],
-        capture_output=True, text=True, env=env, timeout=120,
+        check=False, capture_output=True, text=True, env=env, timeout=120,
     )
 
 

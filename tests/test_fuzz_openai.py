@@ -132,7 +132,7 @@ def test_mutated_body_gives_calls_or_a_polycall_error(
 def test_mutated_stream_gives_calls_or_a_polycall_error(
     data: st.DataObject, scenario: Scenario, piece: int, partial: bool
 ) -> None:
-    stream = data.draw(mutated_frames(frames(scenario, piece)))
+    stream = data.draw(mutated_frames(CHAT.frames(scenario, piece)))
     chunks = sse_bytes(stream)
     if data.draw(st.booleans()):
         chunks = data.draw(mutated_bytes(chunks))
@@ -155,7 +155,7 @@ def test_over_http_to_the_fake_provider(
     fake: FakeProvider, scenario: Scenario, encoding: Encoding, cuts: list[int], piece: int
 ) -> None:
     client = polycall.from_openai(openai.OpenAI(**{**SDK, "base_url": fake.url + "/v1"}))
-    stream = frames(scenario, piece)
+    stream = CHAT.frames(scenario, piece)
     fake.push(
         Response(body=body(scenario)),
         Response(chunks=resplit(sse_bytes(stream, encoding), cuts), content_type="text/event-stream"),

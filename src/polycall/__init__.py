@@ -34,6 +34,8 @@ _LAZY = {"Partial": ".partial", "arun_stream": ".running", "run_stream": ".runni
 
 
 def __getattr__(name: str) -> Any:
+    if name == "batch":  # `polycall.batch.resume(...)` after a bare `import polycall`
+        return importlib.import_module(".batch", __name__)
     if name not in _LAZY:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(_LAZY[name], __name__), name)

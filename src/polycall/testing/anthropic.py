@@ -99,15 +99,15 @@ def message_stream(
     events: list[Any] = [("message_start", {"type": "message_start", "message": start})]
     index = 0
     if thinking:
-        head = {"type": "thinking", "thinking": "", "signature": ""}
-        events += _block(index, head, "thinking_delta", "thinking", [thinking[0]])
+        start = {"type": "thinking", "thinking": "", "signature": ""}
+        events += _block(index, start, "thinking_delta", "thinking", [thinking[0]])
         events.insert(-1, _delta(index, "signature_delta", "signature", thinking[1]))
         index += 1
     if text:
         events += _block(index, {"type": "text", "text": ""}, "text_delta", "text", [text])
         index += 1
     for k, (call_id, (name, args)) in enumerate(zip(_ids(calls, ids), calls)):
-        head = {"type": "tool_use", "id": call_id, "name": name, "input": {}}
+        head: dict[str, Any] = {"type": "tool_use", "id": call_id, "name": name, "input": {}}
         source = _input_text(args)
         pieces = ["", *(source[i : i + piece] for i in range(0, len(source), piece))]
         events += _block(index, head, "input_json_delta", "partial_json", pieces)

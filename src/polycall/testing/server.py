@@ -12,6 +12,8 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from typing_extensions import Self
+
 #: How long a `Gate` holds a stream before it gives up and goes on (seconds).
 GATE_TIMEOUT = 10.0
 
@@ -135,7 +137,7 @@ class FakeProvider:
         """The last request received."""
         return self.requests[-1]
 
-    def start(self) -> FakeProvider:
+    def start(self) -> Self:
         if self._thread is None:
             self._thread = threading.Thread(
                 target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -150,8 +152,9 @@ class FakeProvider:
             self._thread = None
         self._server.server_close()
 
-    def __enter__(self) -> FakeProvider:
-        return self.start()
+    def __enter__(self) -> Self:
+        self.start()
+        return self
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
@@ -183,7 +186,7 @@ def _handler(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True  # headers and body go out at once, not 40 ms apart
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+        def log_message(self, format: str, *args: Any) -> None:
             return
 
         def do_GET(self) -> None:
