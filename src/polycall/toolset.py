@@ -65,7 +65,7 @@ class ToolSet:
 
     def validate(self, raw: RawCall, call_id: str, context: Any = None) -> ToolCall[Any] | CallFailure:
         """Validate one raw call; never raises for bad model output."""
-        tool = self.by_name.get(raw.name)
+        tool = self.by_name.get(raw.name) if isinstance(raw.name, str) else None
         if tool is None:
             return CallFailure(
                 id=call_id,

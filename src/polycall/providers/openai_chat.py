@@ -74,14 +74,7 @@ class OpenAIChat(Adapter):
         usage = _usage(getattr(raw, "usage", None))
         choice = choices[0]
         message = getattr(choice, "message", None)
-        calls = [
-            RawCall(
-                getattr(tc, "id", None),
-                _function(tc).get("name") or "",
-                _function(tc).get("arguments"),
-            )
-            for tc in (getattr(message, "tool_calls", None) or [])
-        ]
+        calls = [_raw_call(tc) for tc in (getattr(message, "tool_calls", None) or [])]
         stop, reason = _stop(
             getattr(choice, "finish_reason", None), getattr(message, "refusal", None), raw
         )
@@ -192,6 +185,8 @@ class ChatAssembler(Assembler):
         return (current.name, "".join(current.parts)) if current.obj is None else None
 
     def _emit(self, upto: int) -> list[RawCall]:
+        if upto <= self.emitted:
+            return []
         ready = [b.raw() for b in self.building[self.emitted : upto]]
         self.emitted = max(self.emitted, upto)
         return unwrap_parallel(ready)
@@ -242,6 +237,11 @@ def _starts_call(current: _Building, index: int | None, call_id: str | None) -> 
     if call_id and current.id:
         return call_id != current.id
     return index is None and call_id is None and current.has_arguments
+
+
+def _raw_call(tool_call: Any) -> RawCall:
+    function = _function(tool_call)
+    return RawCall(getattr(tool_call, "id", None), function.get("name") or "", function.get("arguments"))
 
 
 def _function(tool_call: Any) -> dict[str, Any]:
