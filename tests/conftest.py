@@ -33,7 +33,8 @@ def recorded() -> Path:
 # per test with `pytest --slow`.
 _UNCHECKED = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example]
 settings.register_profile(
-    "fast", max_examples=30, deadline=None, derandomize=True, suppress_health_check=_UNCHECKED
+    "fast", max_examples=50, deadline=None, derandomize=True, database=None,
+    suppress_health_check=_UNCHECKED,
 )
 settings.register_profile(
     "slow", max_examples=2500, deadline=None, suppress_health_check=_UNCHECKED
@@ -45,18 +46,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--slow",
         action="store_true",
         default=False,
-        help="run the long property tests: thousands of examples per test, and tests marked slow",
+        help="run the property tests long: thousands of examples each (hypothesis profile slow)",
     )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     settings.load_profile("slow" if config.getoption("--slow") else "fast")
 
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("--slow"):
-        return
-    skip = pytest.mark.skip(reason="long-running; run with --slow")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)

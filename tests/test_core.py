@@ -238,7 +238,7 @@ def test_too_many_calls_exceed_the_limit(fake: FakeProvider) -> None:
 def test_too_large_arguments_exceed_the_limit(fake: FakeProvider) -> None:
     client = openai_client(fake, limits=Limits(max_argument_bytes=40))
     fake.push(chat_completion([SEED_CALLS[2], ("GoogleSearch", {"query": "x" * 100})]))
-    with pytest.raises(LimitExceededError, match="call_1 to 'GoogleSearch' has 1.. bytes"):
+    with pytest.raises(LimitExceededError, match="call call_1 to 'GoogleSearch' has more than 40 bytes"):
         client.create(**kwargs())
 
 
@@ -487,3 +487,37 @@ def test_create_with_completion_and_usage(fake: FakeProvider, client: Any) -> No
     )
     assert repr(calls).startswith("ToolCalls([Weather(")
     assert isinstance(calls[0], Weather)
+
+
+def test_no_retry_event_when_no_retry_follows_and_error_when_retries_run_out(
+    fake: FakeProvider, client: Any
+) -> None:
+    recorder = Recorder(client)
+    fake.push(chat_completion(BAD_CALLS), chat_completion(BAD_CALLS))
+    with pytest.raises(ValidationFailed) as info:
+        client.create(**kwargs(max_retries=1))
+    assert recorder.names == [
+        ("request", 1), ("response", 1), ("parse_error", 1), ("retry", 1),
+        ("request", 2), ("response", 2), ("parse_error", 2), ("error", 2),
+    ]
+    assert recorder.events[-1][1]["error"] is info.value
+
+
+async def test_async_error_hook_when_retries_run_out(fake: FakeProvider, aclient: Any) -> None:
+    recorder = Recorder(aclient)
+    fake.push(chat_stream(BAD_CALLS))
+    with pytest.raises(ValidationFailed) as info:
+        async for _ in aclient.create_iterable(**kwargs()):
+            pass
+    assert [name for name, _ in recorder.names] == ["request", "parse_error", "response", "error"]
+    assert recorder.events[-1][1]["error"] is info.value
+
+
+def test_an_echoed_api_key_is_redacted_from_provider_errors(fake: FakeProvider) -> None:
+    key = "sk-test-0123456789abcdef"
+    fake.push(chat_error(401, f"Incorrect API key provided: {key}"))
+    client = polycall.from_openai(openai.OpenAI(base_url=fake.url + "/v1", api_key=key, max_retries=0))
+    with pytest.raises(ProviderError) as info:
+        client.create(**kwargs())
+    assert key not in str(info.value)
+    assert "[redacted]" in str(info.value)

@@ -7,11 +7,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import anthropic
-from hypothesis import HealthCheck, given, settings
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import polycall
 from fuzzing import (
+    Call,
     Encoding,
     Frame,
     Harness,
@@ -37,8 +39,15 @@ from fuzzing import (
 from polycall.testing import FakeProvider, Response
 from polycall.testing.anthropic import message, message_stream
 
-FINISHES = ["end_turn", "tool_use", "max_tokens", "stop_sequence", "refusal", "pause_turn",
-            "model_context_window_exceeded"]
+FINISHES = [
+    "end_turn",
+    "tool_use",
+    "max_tokens",
+    "stop_sequence",
+    "refusal",
+    "pause_turn",
+    "model_context_window_exceeded",
+]
 
 
 def _calls(scenario: Scenario) -> list[tuple[str, str]]:
@@ -59,7 +68,10 @@ def body(scenario: Scenario) -> Any:
 def frames(scenario: Scenario, piece: int) -> list[Frame]:
     return frames_of(
         message_stream(
-            _calls(scenario), text=scenario.text, stop_reason=scenario.finish, piece=piece,
+            _calls(scenario),
+            text=scenario.text,
+            stop_reason=scenario.finish,
+            piece=piece,
             ids=_ids(scenario),
         )
     )
@@ -92,7 +104,13 @@ def test_valid_response_gives_exactly_its_calls(
     MESSAGES.check_valid(scenario, encoding=encoding, cuts=cuts, piece=piece, partial=partial)
 
 
-@budget()
+@pytest.mark.xfail(
+    strict=True,
+    reason="MessagesAssembler.finish treats a stream that ends without message_delta (no "
+    "stop_reason) as a normal end when no tool_use block is open: a stream cut between two "
+    "blocks returns the calls before the cut as if they were all",
+)
+@settings(budget(), phases=[Phase.explicit, Phase.generate])  # no shrinking while it fails
 @given(valid_scenarios(), st.integers(0, 2**20), pieces, st.booleans())
 def test_stream_cut_before_its_finish_is_an_error(
     scenario: Scenario, at: int, piece: int, drop: bool
@@ -157,8 +175,49 @@ def test_over_http_to_the_fake_provider(
     stream = MESSAGES.frames(scenario, piece)
     fake.push(
         Response(body=body(scenario)),
-        Response(chunks=resplit(sse_bytes(stream, encoding), cuts), content_type="text/event-stream"),
+        Response(
+            chunks=resplit(sse_bytes(stream, encoding), cuts), content_type="text/event-stream"
+        ),
     )
     for streamed in (False, True):
         outcome = run(client, stream=streamed, kwargs=MESSAGES.kwargs)
         assert outcome.calls() == scenario.expected()
+
+
+# What the fuzzing found (see also fuzzing.KNOWN_CRASHES).
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="MessagesAssembler.finish takes no stop_reason with no open block for a normal "
+    "end, so a stream dropped after the first call gives that call alone",
+)
+def test_a_stream_cut_between_two_calls_is_an_error() -> None:
+    scenario = Scenario(
+        (
+            Call("Weather", {"location": "A", "units": "metric"}, "toolu_1"),
+            Call("GoogleSearch", {"query": "q"}, "toolu_2"),
+        )
+    )
+    stream = MESSAGES.frames(scenario, 100)
+    assert [f.event for f in stream[4:6]] == ["content_block_stop", "content_block_start"]
+    outcome = MESSAGES.run_frames(stream[:5])  # the connection drops after the first call
+    assert isinstance(outcome.error, polycall.ProviderError), outcome.calls()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="MessagesAssembler keeps `partial_json` as it comes and joins the pieces with "
+    '"".join(...) (in partial() and _ToolBlock.raw()): a piece that is not a string raises '
+    "TypeError, wrapped as ProviderError naming no call",
+)
+@pytest.mark.parametrize("partial", [False, True])
+def test_partial_json_not_text_is_named(partial: bool) -> None:
+    stream = MESSAGES.frames(Scenario((Call("GoogleSearch", {"query": "q"}, "toolu_1"),)), 100)
+    delta = {
+        "type": "content_block_delta",
+        "index": 0,
+        "delta": {"type": "input_json_delta", "partial_json": {"query": "q"}},
+    }
+    wrong = [*stream[:2], Frame(delta, "content_block_delta"), *stream[2:]]
+    MESSAGES.run_frames(wrong, partial=partial, known=())

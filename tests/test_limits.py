@@ -51,10 +51,14 @@ def _anthropic(fake: FakeProvider) -> Any:
 
 
 def _genai(fake: FakeProvider) -> Any:
-    return polycall.from_genai(gemini_wire.genai_client(fake), model="gemini-2.5-flash", limits=SMALL)
+    return polycall.from_genai(
+        gemini_wire.genai_client(fake), model="gemini-2.5-flash", limits=SMALL
+    )
 
 
-PROVIDERS: dict[str, tuple[Callable[[FakeProvider], Any], Callable[..., Response], Callable[..., Response]]] = {
+PROVIDERS: dict[
+    str, tuple[Callable[[FakeProvider], Any], Callable[..., Response], Callable[..., Response]]
+] = {
     "openai": (_openai, chat_completion, chat_stream),
     "responses": (_responses, responses_wire.response_body, responses_wire.response_stream),
     "anthropic": (_anthropic, anthropic_wire.message, anthropic_wire.message_stream),
@@ -164,7 +168,8 @@ def test_check_call_sizes_any_arguments_without_recursion() -> None:
     with pytest.raises(LimitExceededError, match="call c1 to 'T'"):
         Limits(max_argument_bytes=1000).check_call(RawCall("c1", "T", deep), 0)
     with pytest.raises(LimitExceededError, match="call 3 to a tool named by int"):
-        Limits(max_argument_bytes=10).check_call(RawCall(None, 7, {"q": "x" * 20}), 3)  # type: ignore[arg-type]
+        nameless = RawCall(None, 7, {"q": "x" * 20})  # type: ignore[arg-type]
+        Limits(max_argument_bytes=10).check_call(nameless, 3)
 
 
 class _Growing(Assembler):

@@ -10,14 +10,18 @@ TESTS = Path(__file__).resolve().parent
 def recordings(folder: Path) -> list[str]:
     """The recorded responses in `folder` (its README describes them; it is not one)."""
     return sorted(
-        p.name for p in folder.iterdir() if p.is_file() and p.name != "README.md" and not p.name.startswith(".")
+        p.name
+        for p in folder.iterdir()
+        if p.is_file() and p.name != "README.md" and not p.name.startswith(".")
     )
 
 
 def unreferenced(names: list[str], tests: Path) -> list[str]:
     """The names that no test module under `tests` mentions (this module aside)."""
     sources = "\n".join(
-        p.read_text(encoding="utf-8") for p in tests.rglob("*.py") if p.resolve() != Path(__file__).resolve()
+        p.read_text(encoding="utf-8")
+        for p in tests.rglob("*.py")
+        if p.resolve() != Path(__file__).resolve()
     )
     return [name for name in names if name not in sources]
 

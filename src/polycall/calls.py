@@ -8,8 +8,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from pydantic import BaseModel
-
 from .errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -214,8 +212,9 @@ def to_text(output: Any) -> str:
     """A tool output as the text sent back to the model."""
     if isinstance(output, str):
         return output
-    if isinstance(output, BaseModel):
-        return output.model_dump_json()
+    dump = getattr(output, "model_dump_json", None)  # a pydantic model
+    if callable(dump):
+        return str(dump())
     return json.dumps(output, default=str, ensure_ascii=False)
 
 

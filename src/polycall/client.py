@@ -6,24 +6,23 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypeVar, overload
 
-from pydantic import BaseModel
-
 from .calls import ToolCall, ToolCalls
 from .errors import PolycallError, ProviderError
 from .hooks import Hook, Hooks
 from .limits import Limits, StreamGuard
 from .modes import Mode
 from .providers.base import Adapter, Assembler
-from .retries import MaxRetries, aattempts, attempts
+from .retries import RETRYABLE, MaxRetries, aattempts, attempts
 from .session import Session
-from .toolset import tool_set
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from .batch import AsyncBatches, Batches
     from .partial import Partial
 
 T = TypeVar("T")
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound="BaseModel")
 
 if TYPE_CHECKING:
     #: `response_model` to a type checker: `Iterable[A | B]`, `list[A]`... of models `M`
@@ -41,12 +40,30 @@ def provider_errors(session: Session | None = None) -> Iterator[None]:
             session.hooks.emit("error", attempt=session.attempt, error=exc)
         raise
     except Exception as exc:
-        error = ProviderError(f"{type(exc).__name__}: {exc}")
+        error = ProviderError(_redact(f"{type(exc).__name__}: {exc}", session))
         error.original = exc  # type: ignore[attr-defined]
         error.status_code = getattr(exc, "status_code", None)  # type: ignore[attr-defined]
         if session is not None:
             session.hooks.emit("error", attempt=session.attempt, error=error)
         raise error from exc
+
+
+@contextmanager
+def retries_exhausted(session: Session) -> Iterator[None]:
+    """Report a validation failure that no retry is left to mend to the "error" hooks."""
+    try:
+        yield
+    except RETRYABLE as exc:
+        session.hooks.emit("error", attempt=session.attempt, error=exc)
+        raise
+
+
+def _redact(message: str, session: Session | None) -> str:
+    """`message` without the SDK client's API key, should a server have echoed it."""
+    key = getattr(session.adapter.client, "api_key", None) if session is not None else None
+    if isinstance(key, str) and len(key) >= 8:
+        message = message.replace(key, "[redacted]")
+    return message
 
 
 def _progress(session: Session, assembler: Assembler) -> Partial[Any] | None:
@@ -84,6 +101,8 @@ class _BaseClient:
         validation_context: Any,
         context: Any,
     ) -> Session:
+        from .toolset import tool_set  # pydantic loads on the first request, not on import
+
         tools = tool_set(response_model)
         request = self.adapter.prepare(tools, kwargs)
         return Session(
@@ -149,16 +168,17 @@ class Client(_BaseClient):
     ) -> tuple[ToolCalls[M], Any]:
         """`(ToolCalls, raw_response)`."""
         session = self._session(response_model, kwargs, validation_context, context)
-        for attempt in attempts(max_retries):
-            request = session.begin()
-            with provider_errors(session):
-                turn = self.adapter.parse(self.adapter.send(request))
-                session.complete(turn)
-                failure = session.conclude(turn)
-            if failure is None:
-                break
-            with attempt:
-                raise failure
+        with retries_exhausted(session):
+            for attempt in attempts(max_retries):
+                request = session.begin()
+                with provider_errors(session):
+                    turn = self.adapter.parse(self.adapter.send(request))
+                    session.complete(turn)
+                    failure = session.conclude(turn)
+                if failure is None:
+                    break
+                with attempt:
+                    raise failure
         result = session.result()
         return result, result.raw
 
@@ -189,28 +209,29 @@ class Client(_BaseClient):
         return CallStream(self._stream(session, max_retries, partial=True), session)
 
     def _stream(self, session: Session, max_retries: MaxRetries, *, partial: bool) -> Iterator[Any]:
-        for attempt in attempts(max_retries):
-            request = session.begin()
-            assembler = self.adapter.assembler()
-            guard = StreamGuard(self.limits, assembler)
-            with provider_errors(session), self.adapter.stream(request) as chunks:
-                for chunk in chunks:
-                    for raw in assembler.feed(chunk):
-                        slot = session.take(raw)
-                        if isinstance(slot, ToolCall):
-                            yield slot.value
-                    guard.fed()
-                    if partial and (progress := _progress(session, assembler)):
-                        yield progress
-            with provider_errors(session):
-                turn = assembler.finish()
-                for call in session.complete(turn):
-                    yield call.value
-                failure = session.conclude(turn)
-            if failure is None:
-                return
-            with attempt:
-                raise failure
+        with retries_exhausted(session):
+            for attempt in attempts(max_retries):
+                request = session.begin()
+                assembler = self.adapter.assembler()
+                guard = StreamGuard(self.limits, assembler)
+                with provider_errors(session), self.adapter.stream(request) as chunks:
+                    for chunk in chunks:
+                        for raw in assembler.feed(chunk):
+                            slot = session.take(raw)
+                            if isinstance(slot, ToolCall):
+                                yield slot.value
+                        guard.fed()
+                        if partial and (progress := _progress(session, assembler)):
+                            yield progress
+                with provider_errors(session):
+                    turn = assembler.finish()
+                    for call in session.complete(turn):
+                        yield call.value
+                    failure = session.conclude(turn)
+                if failure is None:
+                    return
+                with attempt:
+                    raise failure
 
     @property
     def batch(self) -> Batches:
@@ -274,16 +295,17 @@ class AsyncClient(_BaseClient):
     ) -> tuple[ToolCalls[M], Any]:
         """`(ToolCalls, raw_response)`."""
         session = self._session(response_model, kwargs, validation_context, context)
-        async for attempt in aattempts(max_retries):
-            request = session.begin()
-            with provider_errors(session):
-                turn = self.adapter.parse(await self.adapter.asend(request))
-                session.complete(turn)
-                failure = session.conclude(turn)
-            if failure is None:
-                break
-            with attempt:
-                raise failure
+        with retries_exhausted(session):
+            async for attempt in aattempts(max_retries):
+                request = session.begin()
+                with provider_errors(session):
+                    turn = self.adapter.parse(await self.adapter.asend(request))
+                    session.complete(turn)
+                    failure = session.conclude(turn)
+                if failure is None:
+                    break
+                with attempt:
+                    raise failure
         result = session.result()
         return result, result.raw
 
@@ -316,29 +338,30 @@ class AsyncClient(_BaseClient):
     async def _stream(
         self, session: Session, max_retries: MaxRetries, *, partial: bool
     ) -> AsyncIterator[Any]:
-        async for attempt in aattempts(max_retries):
-            request = session.begin()
-            assembler = self.adapter.assembler()
-            guard = StreamGuard(self.limits, assembler)
-            with provider_errors(session):
-                async with self.adapter.astream(request) as chunks:
-                    async for chunk in chunks:
-                        for raw in assembler.feed(chunk):
-                            slot = session.take(raw)
-                            if isinstance(slot, ToolCall):
-                                yield slot.value
-                        guard.fed()
-                        if partial and (progress := _progress(session, assembler)):
-                            yield progress
-            with provider_errors(session):
-                turn = assembler.finish()
-                for call in session.complete(turn):
-                    yield call.value
-                failure = session.conclude(turn)
-            if failure is None:
-                return
-            with attempt:
-                raise failure
+        with retries_exhausted(session):
+            async for attempt in aattempts(max_retries):
+                request = session.begin()
+                assembler = self.adapter.assembler()
+                guard = StreamGuard(self.limits, assembler)
+                with provider_errors(session):
+                    async with self.adapter.astream(request) as chunks:
+                        async for chunk in chunks:
+                            for raw in assembler.feed(chunk):
+                                slot = session.take(raw)
+                                if isinstance(slot, ToolCall):
+                                    yield slot.value
+                            guard.fed()
+                            if partial and (progress := _progress(session, assembler)):
+                                yield progress
+                with provider_errors(session):
+                    turn = assembler.finish()
+                    for call in session.complete(turn):
+                        yield call.value
+                    failure = session.conclude(turn)
+                if failure is None:
+                    return
+                with attempt:
+                    raise failure
 
     @property
     def batch(self) -> AsyncBatches:

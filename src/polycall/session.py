@@ -8,7 +8,7 @@ re-asks only the failed calls.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .calls import CallFailure, RawCall, Reply, Stop, ToolCall, ToolCalls, Turn, Usage
 from .errors import (
@@ -23,7 +23,9 @@ from .errors import (
 from .hooks import Hooks
 from .limits import Limits
 from .providers.base import Adapter
-from .toolset import ToolSet
+
+if TYPE_CHECKING:
+    from .toolset import ToolSet
 
 Slot = ToolCall[Any] | CallFailure
 

@@ -28,8 +28,9 @@ MESSAGES = [{"role": "user", "content": "Weather in Toronto, and who won the sup
 
 
 def sync_client(client: polycall.Client) -> None:
-    for fc in client.create(model="gpt-4o-mini", messages=MESSAGES,
-                            response_model=Iterable[Weather | GoogleSearch]):
+    for fc in client.create(
+        model="gpt-4o-mini", messages=MESSAGES, response_model=Iterable[Weather | GoogleSearch]
+    ):
         assert_type(fc, Weather | GoogleSearch)
 
     calls = client.create(messages=MESSAGES, response_model=Iterable[Weather | GoogleSearch])
@@ -37,12 +38,17 @@ def sync_client(client: polycall.Client) -> None:
     assert_type(calls.calls[0], ToolCall[Weather | GoogleSearch])
     assert_type(calls[0], Weather | GoogleSearch)
 
-    assert_type(client.create(messages=MESSAGES, response_model=Iterable[Weather]),
-                ToolCalls[Weather])
-    assert_type(client.create(messages=MESSAGES, response_model=Iterable[Either]), ToolCalls[Either])
+    assert_type(
+        client.create(messages=MESSAGES, response_model=Iterable[Weather]), ToolCalls[Weather]
+    )
+    assert_type(
+        client.create(messages=MESSAGES, response_model=Iterable[Either]), ToolCalls[Either]
+    )
     assert_type(client.create(messages=MESSAGES, response_model=list[Weather]), ToolCalls[Weather])
-    assert_type(client.create(messages=MESSAGES, response_model=List[Either]),  # noqa: UP006
-                ToolCalls[Either])
+    assert_type(
+        client.create(messages=MESSAGES, response_model=List[Either]),  # noqa: UP006
+        ToolCalls[Either],
+    )
 
     stream = client.create(messages=MESSAGES, response_model=Iterable[Weather], stream=True)
     assert_type(stream, CallStream[Weather])

@@ -11,11 +11,13 @@ from contextlib import (
     asynccontextmanager,
     contextmanager,
 )
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..calls import RawCall, Reply, Turn
 from ..modes import Mode
-from ..toolset import ToolSet
+
+if TYPE_CHECKING:
+    from ..toolset import ToolSet
 
 
 class Assembler(ABC):

@@ -1,0 +1,223 @@
+"""No API key (or bearer token) ever shows in an error, a log line, a hook payload or a repr.
+
+Each provider's client is built with a sentinel key, sent to the fake (so the key is on the
+wire: the test could see it leak), and driven down its error paths - 401, 500, a dropped
+stream, calls that fail validation, no calls - and its success path, with every log record
+at DEBUG and every hook payload kept.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+from google.oauth2.credentials import Credentials
+
+import polycall
+from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, GoogleSearch, Weather
+from polycall import Mode, PolycallError
+from polycall.hooks import EVENTS
+from polycall.testing import FakeProvider, Response, json_response
+from polycall.testing import anthropic as anthropic_wire
+from polycall.testing import gemini as gemini_wire
+from polycall.testing import openai_responses as responses_wire
+from polycall.testing.openai import Hangup, chat_completion, chat_error, chat_stream
+
+SECRET = "sk-SENTINEL-7f3a9c1e5b2d"
+SECRET_CORE = "SENTINEL-7f3a9c1e5b2d"  # also caught when a prefix is cut or masked off
+BAD_CALLS = [("Weather", {"location": "Dallas", "units": "kelvin"})]
+
+pytestmark = pytest.mark.filterwarnings("ignore:This feature is deprecated:UserWarning")
+
+
+@dataclass(frozen=True)
+class Provider:
+    """A client on the fake with the sentinel key, and this provider's wire format."""
+
+    client: Callable[[FakeProvider], Any]
+    whole: Callable[..., Response]  # calls -> a whole response
+    streamed: Callable[..., Response]  # calls -> a streamed response
+    error: Callable[[int], Response]  # status -> an error response
+
+
+def _openai(fake: FakeProvider, mode: Mode = Mode.PARALLEL_TOOLS) -> Any:
+    sdk = openai.OpenAI(base_url=fake.url + "/v1", api_key=SECRET, max_retries=0)
+    return polycall.from_openai(sdk, mode, model="gpt-4o-mini")
+
+
+def _google_error(status: int) -> Response:
+    kind = {401: "UNAUTHENTICATED", 500: "INTERNAL"}[status]
+    return json_response(
+        {"error": {"code": status, "message": "no", "status": kind}}, status=status
+    )
+
+
+@pytest.fixture
+def vertex_sdk(fake: FakeProvider) -> Iterator[None]:
+    """The Vertex AI SDK on the fake, with the sentinel as its bearer token."""
+    import vertexai
+    from google.cloud.aiplatform import initializer
+
+    saved = dict(vars(initializer.global_config))
+    vertexai.init(
+        project="test-project",
+        location="us-central1",
+        api_endpoint=fake.url,
+        api_transport="rest",
+        credentials=Credentials(token=SECRET),
+    )
+    try:
+        yield
+    finally:
+        vars(initializer.global_config).clear()
+        vars(initializer.global_config).update(saved)
+
+
+def _vertex(fake: FakeProvider) -> Any:
+    from vertexai.generative_models import GenerativeModel
+
+    return polycall.from_vertexai(GenerativeModel("gemini-2.5-flash"))
+
+
+PROVIDERS = {
+    "openai": Provider(
+        _openai, chat_completion, chat_stream, lambda status: chat_error(status, "no")
+    ),
+    "responses": Provider(
+        lambda fake: _openai(fake, Mode.RESPONSES_PARALLEL_TOOLS),
+        responses_wire.response_body,
+        responses_wire.response_stream,
+        lambda status: chat_error(status, "no"),
+    ),
+    "anthropic": Provider(
+        lambda fake: polycall.from_anthropic(
+            anthropic.Anthropic(base_url=fake.url, api_key=SECRET, max_retries=0),
+            model="claude-sonnet-4-6",
+        ),
+        anthropic_wire.message,
+        anthropic_wire.message_stream,
+        lambda status: anthropic_wire.error(status, "no"),
+    ),
+    "genai": Provider(
+        lambda fake: polycall.from_genai(
+            gemini_wire.genai_client(fake, api_key=SECRET), model="gemini-2.5-flash"
+        ),
+        gemini_wire.generate_content,
+        gemini_wire.gemini_stream,
+        _google_error,
+    ),
+    "genai-vertex": Provider(
+        lambda fake: polycall.from_genai(
+            gemini_wire.genai_client(fake, vertexai=True, credentials=Credentials(token=SECRET)),
+            model="gemini-2.5-flash",
+        ),
+        gemini_wire.generate_content,
+        gemini_wire.gemini_stream,
+        _google_error,
+    ),
+    "vertexai": Provider(
+        _vertex, gemini_wire.generate_content, gemini_wire.vertex_stream, _google_error
+    ),
+}
+
+
+def dropped(response: Response) -> Response:
+    """`response` with the connection dropped after its first two chunks."""
+    assert response.chunks is not None
+    return Response(chunks=[*response.chunks[:2], Hangup()], content_type=response.content_type)
+
+
+def scripts(provider: Provider) -> list[tuple[str, bool, Response]]:
+    """(what, streamed, response) for each path the key must not leak on."""
+    return [
+        ("401", False, provider.error(401)),
+        ("500", False, provider.error(500)),
+        ("401 streamed", True, provider.error(401)),
+        ("dropped stream", True, dropped(provider.streamed(SEED_CALLS))),
+        ("validation failed", False, provider.whole(BAD_CALLS)),
+        ("validation failed, streamed", True, provider.streamed(BAD_CALLS)),
+        ("no tool calls", False, provider.whole([], text="It is sunny.")),
+        ("success", False, provider.whole(SEED_CALLS)),
+        ("success, streamed", True, provider.streamed(SEED_CALLS)),
+    ]
+
+
+def seen(value: Any) -> Iterator[str]:
+    """What a person could read from `value`: its str and repr, and its cause's."""
+    yield str(value)
+    yield repr(value)
+    if isinstance(value, BaseException):
+        for linked in (value.__cause__, value.__context__, getattr(value, "original", None)):
+            if linked is not None:
+                yield str(linked)
+                yield repr(linked)
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+def test_the_key_never_shows(
+    request: pytest.FixtureRequest, fake: FakeProvider, caplog: pytest.LogCaptureFixture, name: str
+) -> None:
+    if name == "vertexai":
+        request.getfixturevalue("vertex_sdk")
+    provider = PROVIDERS[name]
+    client = provider.client(fake)
+    payloads: list[tuple[str, dict[str, Any]]] = []
+    for event in EVENTS:
+        client.on(event, lambda event=event, **payload: payloads.append((event, payload)))
+    caplog.set_level(logging.DEBUG)
+    texts: list[str] = []
+    outcomes: dict[str, str] = {}
+    for what, streamed, response in scripts(provider):
+        fake.push(response)
+        try:
+            if streamed:
+                stream = client.create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL)
+                values = list(stream)
+                result = stream.result
+            else:
+                result = client.create(messages=SEED_MESSAGES, response_model=SEED_MODEL)
+                values = list(result)
+        except PolycallError as error:
+            outcomes[what] = type(error).__name__
+            texts += seen(error)
+            continue
+        outcomes[what] = "ok"
+        texts += [*seen(result), *map(repr, values), *map(repr, result.calls), repr(result.raw)]
+        texts += map(repr, result.tool_results(["done"] * len(result)))
+        texts += map(repr, result.run({Weather: lambda call: "done", GoogleSearch: str}))
+
+    assert outcomes == {
+        "401": "ProviderError",
+        "500": "ProviderError",
+        "401 streamed": "ProviderError",
+        "dropped stream": "ProviderError",
+        "validation failed": "ValidationFailed",
+        "validation failed, streamed": "ValidationFailed",
+        "no tool calls": "NoToolCallsError",
+        "success": "ok",
+        "success, streamed": "ok",
+    }
+    assert all(any(SECRET in value for value in r.headers.values()) for r in fake.requests), (
+        "the sentinel key never reached the wire"
+    )
+    assert payloads and {event for event, _ in payloads} >= {"request", "response", "error"}
+    texts += [
+        f"{event}: {value!r} {value}" for event, payload in payloads for value in payload.values()
+    ]
+    texts += [record.getMessage() for record in caplog.records]
+    texts.append(caplog.text)  # with the tracebacks of logged exceptions
+    leaks = [text for text in texts if SECRET_CORE in text]
+    assert not leaks, f"the key shows in: {leaks[0][:500]}"
+
+
+def test_the_check_sees_a_key_that_does_show() -> None:
+    """The check can fail: a key in an error's cause is seen."""
+    error = polycall.ProviderError("AuthenticationError: Error code: 401")
+    error.__cause__ = RuntimeError(f"Incorrect API key provided: {SECRET}")
+    assert any(SECRET_CORE in text for text in seen(error))
+    assert not any(SECRET_CORE in text for text in seen(polycall.ProviderError("no key here")))
