@@ -30,9 +30,12 @@ class RawCall:
     extra: Any = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ToolCall(Generic[T]):
-    """A validated call: the provider's id, the tool name, its arguments and the model instance."""
+    """A validated call: the provider's id, the tool name, its arguments and the model instance.
+
+    Read-only by convention (not frozen: a frozen dataclass costs twice as much to build, on
+    the path every call takes)."""
 
     id: str
     name: str

@@ -23,16 +23,14 @@ class Limits:
 
     def check_call(self, raw: RawCall, position: int) -> None:
         """Raise `LimitExceededError` if the call at `position` of a response is over a limit."""
-        where = f"call {raw.id or position} to {_name(raw.name)}"
         if position >= self.max_calls:
             raise LimitExceededError(
-                f"the response holds more than {self.max_calls} tool calls ({where} is over the "
-                "limit); raise Limits(max_calls=...) if that many are expected"
+                f"the response holds more than {self.max_calls} tool calls ({_where(raw, position)}"
+                " is over the limit); raise Limits(max_calls=...) if that many are expected"
             )
-        size = _size(raw.arguments, self.max_argument_bytes)
-        if size > self.max_argument_bytes:
+        if _size(raw.arguments, self.max_argument_bytes) > self.max_argument_bytes:
             raise LimitExceededError(
-                f"{where} has more than {self.max_argument_bytes} bytes of arguments (the "
+                f"{_where(raw, position)} has more than {self.max_argument_bytes} bytes of arguments (the "
                 "max_argument_bytes limit); raise Limits(max_argument_bytes=...) if that is "
                 "expected"
             )
@@ -73,6 +71,10 @@ class StreamGuard:
         if progress is not None:
             name, arguments = progress
             self.limits.check_buffer(len(arguments), f"the call to {_name(name)} being streamed")
+
+
+def _where(raw: RawCall, position: int) -> str:
+    return f"call {raw.id or position} to {_name(raw.name)}"
 
 
 def _name(name: Any) -> str:
