@@ -95,6 +95,11 @@ class Usage:
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
 
+    def __post_init__(self) -> None:
+        # A provider's count that is not a whole number (a malformed body) counts as 0.
+        self.input_tokens = _count(self.input_tokens)
+        self.output_tokens = _count(self.output_tokens)
+
     def __add__(self, other: Usage) -> Usage:
         return Usage(self.input_tokens + other.input_tokens, self.output_tokens + other.output_tokens)
 
@@ -219,6 +224,10 @@ def to_text(output: Any) -> str:
     if callable(dump):
         return str(dump())
     return json.dumps(output, default=str, ensure_ascii=False)
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 def _short(value: Any, limit: int = 80) -> str:

@@ -59,10 +59,10 @@ def retries_exhausted(session: Session) -> Iterator[None]:
 
 
 def _redact(message: str, session: Session | None) -> str:
-    """`message` without the SDK client's API key, should a server have echoed it."""
-    key = getattr(session.adapter.client, "api_key", None) if session is not None else None
-    if isinstance(key, str) and len(key) >= 8:
-        message = message.replace(key, "[redacted]")
+    """`message` without the SDK client's credentials, should a server have echoed them."""
+    for secret in session.adapter.secrets() if session is not None else ():
+        if isinstance(secret, str) and len(secret) >= 8:
+            message = message.replace(secret, "[redacted]")
     return message
 
 

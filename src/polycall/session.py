@@ -154,6 +154,8 @@ class Session:
 
     def _fresh_id(self, given: str | None, position: int) -> str:
         """The provider's id, or a stable generated one where it is missing or repeated."""
+        if given is not None and not isinstance(given, str):
+            given = str(given)  # a malformed id (a number, an object) still names the call
         seen = self._ids
         if given and given not in seen:
             return given

@@ -118,7 +118,7 @@ def _parse_text(arguments: str) -> dict[str, Any] | CallFailure.Error:
     except (ValueError, TypeError):
         try:
             parsed = json.loads(arguments)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
             return CallFailure.Error(
                 {"type": "json_invalid", "loc": (), "msg": f"arguments are not valid JSON: {exc}",
                  "input": arguments[:500]}

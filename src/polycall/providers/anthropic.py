@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..calls import RawCall, Reply, Stop, Turn, Usage
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, ProviderError
 from ..modes import Mode
 from ..toolset import ToolSet, parse_arguments
 from .base import Adapter, Assembler, aclosing_stream, closing_stream
@@ -192,6 +193,11 @@ class MessagesAssembler(Assembler):
         stop, reason = _stop(self.stop_reason, self.stop_details)
         if self.stop_reason is None and any(not block.done for block in self.order):
             stop, reason = Stop.LENGTH, "the stream ended inside a tool_use block"
+        elif self.stop_reason is None:
+            raise ProviderError(
+                "the stream ended before its message_delta: the connection dropped, and the "
+                f"{len(self.order)} call(s) before the cut may not be all of them"
+            )
         return Turn(
             calls=[block.raw() for block in self.order],
             stop=stop,
@@ -230,9 +236,9 @@ class MessagesAssembler(Assembler):
     def _delta(self, index: int | None, delta: Any) -> None:
         kind = getattr(delta, "type", None)
         if kind == "input_json_delta" and index in self.tools:
-            self.tools[index].parts.append(getattr(delta, "partial_json", "") or "")
+            self.tools[index].parts.append(_text(getattr(delta, "partial_json", "")))
         elif kind == "text_delta":
-            self.texts.setdefault(index, []).append(getattr(delta, "text", "") or "")
+            self.texts.setdefault(index, []).append(_text(getattr(delta, "text", "")))
         elif kind in ("thinking_delta", "signature_delta") and index in self.thinking:
             field_name = kind.removesuffix("_delta")
             block = self.thinking[index]
@@ -264,6 +270,13 @@ def _join_system(parts: list[Any]) -> Any:
         else:
             blocks.extend(part)
     return blocks
+
+
+def _text(piece: Any) -> str:
+    """A streamed text or JSON piece; one that is not text (a malformed event) as JSON."""
+    if isinstance(piece, str):
+        return piece
+    return "" if piece is None else json.dumps(piece, default=str)
 
 
 def _join_text(texts: Sequence[str]) -> str | None:

@@ -45,6 +45,10 @@ class Adapter(ABC):
         self.client = client
         self.model = model
 
+    def secrets(self) -> list[Any]:
+        """The credentials this client sends (API key, bearer token), kept out of errors."""
+        return [getattr(self.client, "api_key", None)]
+
     @abstractmethod
     def prepare(self, tools: ToolSet, kwargs: dict[str, Any]) -> dict[str, Any]:
         """The SDK request for the user's kwargs: tools added, messages converted, tool choice set."""

@@ -29,6 +29,11 @@ class GoogleGenAI(GeminiAdapter):
         vertex = getattr(client, "vertexai", None) or getattr(api_client, "vertexai", False)
         self.send_ids = not vertex  # Vertex AI rejects `id` in function_call/function_response
 
+    def secrets(self) -> list[Any]:
+        api_client = getattr(self.client, "_api_client", None)
+        credentials = getattr(api_client, "_credentials", None)
+        return [getattr(api_client, "api_key", None), getattr(credentials, "token", None)]
+
     def prepare(self, tools: ToolSet, kwargs: dict[str, Any]) -> dict[str, Any]:
         kwargs = dict(kwargs)
         model = kwargs.pop("model", None) or self.model

@@ -68,13 +68,13 @@ class OpenAIChat(Adapter):
         return aclosing_stream(lambda: self.asend(_streaming(request)))
 
     def parse(self, raw: Any) -> Turn:
-        choices = getattr(raw, "choices", None)
+        choices = _items(getattr(raw, "choices", None))
         if not choices:
             raise ProviderError(f"the response holds no choices: {_describe(raw)}")
         usage = _usage(getattr(raw, "usage", None))
         choice = choices[0]
         message = getattr(choice, "message", None)
-        calls = [_raw_call(tc) for tc in (getattr(message, "tool_calls", None) or [])]
+        calls = [_raw_call(tc) for tc in _items(getattr(message, "tool_calls", None))]
         stop, reason = _stop(
             getattr(choice, "finish_reason", None), getattr(message, "refusal", None), raw
         )
@@ -148,7 +148,7 @@ class ChatAssembler(Assembler):
         self.chunks.append(chunk)
         if getattr(chunk, "usage", None):
             self.usage = _usage(chunk.usage)
-        for choice in getattr(chunk, "choices", None) or []:
+        for choice in _items(getattr(chunk, "choices", None)):
             if getattr(choice, "index", 0) not in (0, None):
                 continue
             delta = getattr(choice, "delta", None)
@@ -196,7 +196,7 @@ class ChatAssembler(Assembler):
             self.text.append(delta.content)
         if getattr(delta, "refusal", None):
             self.refusal.append(delta.refusal)
-        for tc in getattr(delta, "tool_calls", None) or []:
+        for tc in _items(getattr(delta, "tool_calls", None)):
             function = _function(tc)
             name = function.get("name") or None
             building = self._locate(
@@ -239,6 +239,11 @@ def _starts_call(current: _Building, index: int | None, call_id: str | None) -> 
     return index is None and call_id is None and current.has_arguments
 
 
+def _items(value: Any) -> list[Any]:
+    """A list field of the response; anything else there (a malformed body) holds nothing."""
+    return value if isinstance(value, list) else []
+
+
 def _raw_call(tool_call: Any) -> RawCall:
     function = _function(tool_call)
     return RawCall(getattr(tool_call, "id", None), function.get("name") or "", function.get("arguments"))
@@ -259,7 +264,7 @@ def _function(tool_call: Any) -> dict[str, Any]:
 def _stop(finish_reason: str | None, refusal: str | None, raw: Any = None) -> tuple[Stop, str]:
     if refusal:
         return Stop.REFUSAL, refusal
-    reason = finish_reason or ""
+    reason = finish_reason if isinstance(finish_reason, str) else ""
     if reason.lower() == _ERROR_FINISH:
         raise ProviderError(
             f"the provider ended the response with finish_reason {reason!r}: {_describe(raw)}"

@@ -44,6 +44,12 @@ class VertexAI(GeminiAdapter):
         self._with_system: dict[str, Any] = {}
         self._lock = threading.Lock()
 
+    def secrets(self) -> list[Any]:
+        from google.cloud.aiplatform import initializer  # the credentials vertexai.init() set
+
+        credentials = getattr(initializer.global_config, "_credentials", None)
+        return [getattr(credentials, "token", None)]
+
     def prepare(self, tools: ToolSet, kwargs: dict[str, Any]) -> dict[str, Any]:
         kwargs = dict(kwargs)
         if "model" in kwargs:
