@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..calls import RawCall, Reply, Stop, Turn, Usage
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, ProviderError
 from ..toolset import ToolSet
 from .base import Adapter, Assembler
 
@@ -349,6 +349,11 @@ class GeminiAssembler(Assembler):
         return self._emit(stream_done=False)
 
     def finish(self) -> Turn:
+        if not self.last:
+            raise ProviderError(
+                "the stream ended before a finish reason: the connection dropped, and the "
+                f"{len(self.calls)} call(s) before the cut may not be all of them"
+            )
         stop, reason = self._stop()
         if stop is Stop.DONE:
             self._emit(stream_done=True)

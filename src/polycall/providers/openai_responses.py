@@ -9,6 +9,7 @@ never sets `previous_response_id`; a retry resends the input plus the calls and 
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass, field
@@ -70,7 +71,7 @@ class OpenAIResponses(Adapter):
         calls: list[RawCall] = []
         text: list[str] = []
         refusal: list[str] = []
-        for item in _get(raw, "output") or []:
+        for item in _items(_get(raw, "output")):
             if _get(item, "type") == "function_call":
                 calls.append(_raw_call(item))
             elif _get(item, "type") == "message":
@@ -145,7 +146,7 @@ class ResponsesAssembler(Assembler):
         if kind in ("response.output_item.added", "response.output_item.done"):
             self._item(chunk, done=kind == "response.output_item.done")
         elif kind == "response.function_call_arguments.delta":
-            self._locate(chunk).parts.append(_get(chunk, "delta") or "")
+            self._locate(chunk).parts.append(_str(_get(chunk, "delta")))
         elif kind == "response.function_call_arguments.done":
             building = self._locate(chunk)
             building.arguments = _get(chunk, "arguments") or building.arguments
@@ -305,12 +306,24 @@ def _raw_call(item: Any) -> RawCall:
 
 
 def _read_message(item: Any, text: list[str], refusal: list[str]) -> None:
-    for part in _get(item, "content") or []:
+    for part in _items(_get(item, "content")):
         kind = _get(part, "type")
         if kind == "output_text":
-            text.append(_get(part, "text") or "")
+            text.append(_str(_get(part, "text")))
         elif kind == "refusal":
-            refusal.append(_get(part, "refusal") or "refused")
+            refusal.append(_str(_get(part, "refusal")) or "refused")
+
+
+def _items(value: Any) -> list[Any]:
+    """A list field of the response; anything else there (a malformed body) holds nothing."""
+    return value if isinstance(value, list) else []
+
+
+def _str(value: Any) -> str:
+    """A text field; one that is not text (a malformed body) as JSON."""
+    if isinstance(value, str):
+        return value
+    return "" if value is None else json.dumps(value, default=str)
 
 
 def _stop(response: Any, refusal: str) -> tuple[Stop, str]:
