@@ -8,7 +8,7 @@ from typing import Any
 
 import anthropic
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import polycall
@@ -104,13 +104,7 @@ def test_valid_response_gives_exactly_its_calls(
     MESSAGES.check_valid(scenario, encoding=encoding, cuts=cuts, piece=piece, partial=partial)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="MessagesAssembler.finish treats a stream that ends without message_delta (no "
-    "stop_reason) as a normal end when no tool_use block is open: a stream cut between two "
-    "blocks returns the calls before the cut as if they were all",
-)
-@settings(budget(), phases=[Phase.explicit, Phase.generate])  # no shrinking while it fails
+@budget()
 @given(valid_scenarios(), st.integers(0, 2**20), pieces, st.booleans())
 def test_stream_cut_before_its_finish_is_an_error(
     scenario: Scenario, at: int, piece: int, drop: bool
@@ -184,14 +178,10 @@ def test_over_http_to_the_fake_provider(
         assert outcome.calls() == scenario.expected()
 
 
-# What the fuzzing found (see also fuzzing.KNOWN_CRASHES).
+# What the fuzzing found, in its smallest form: fixed ones kept as regression tests, open
+# ones marked xfail (and their crash listed in fuzzing.KNOWN_CRASHES) until fixed.
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="MessagesAssembler.finish takes no stop_reason with no open block for a normal "
-    "end, so a stream dropped after the first call gives that call alone",
-)
 def test_a_stream_cut_between_two_calls_is_an_error() -> None:
     scenario = Scenario(
         (
@@ -205,14 +195,8 @@ def test_a_stream_cut_between_two_calls_is_an_error() -> None:
     assert isinstance(outcome.error, polycall.ProviderError), outcome.calls()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="MessagesAssembler keeps `partial_json` as it comes and joins the pieces with "
-    '"".join(...) (in partial() and _ToolBlock.raw()): a piece that is not a string raises '
-    "TypeError, wrapped as ProviderError naming no call",
-)
 @pytest.mark.parametrize("partial", [False, True])
-def test_partial_json_not_text_is_named(partial: bool) -> None:
+def test_partial_json_not_text_is_no_crash(partial: bool) -> None:
     stream = MESSAGES.frames(Scenario((Call("GoogleSearch", {"query": "q"}, "toolu_1"),)), 100)
     delta = {
         "type": "content_block_delta",
@@ -221,3 +205,20 @@ def test_partial_json_not_text_is_named(partial: bool) -> None:
     }
     wrong = [*stream[:2], Frame(delta, "content_block_delta"), *stream[2:]]
     MESSAGES.run_frames(wrong, partial=partial, known=())
+
+
+@pytest.mark.parametrize("where", ["stop_reason", "streamed stop_reason", "index"])
+def test_fields_of_the_wrong_type_are_no_crash(where: str) -> None:
+    scenario = Scenario((Call("GoogleSearch", {"query": "q"}, "toolu_1"),))
+    if where == "stop_reason":
+        MESSAGES.run_body({**body(scenario), "stop_reason": {"a": 1}}, known=())
+        return
+    stream = MESSAGES.frames(scenario, 100)
+    event = "message_delta" if where == "streamed stop_reason" else "content_block_start"
+    at = next(i for i, f in enumerate(stream) if f.event == event)
+    data = stream[at].data
+    if event == "message_delta":
+        data = {**data, "delta": {**data["delta"], "stop_reason": {"a": 1}}}
+    else:
+        data = {**data, "index": [0]}
+    MESSAGES.run_frames([*stream[:at], Frame(data, event), *stream[at + 1 :]], known=())

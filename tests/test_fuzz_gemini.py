@@ -142,12 +142,6 @@ def test_valid_response_gives_exactly_its_calls(
     harness.check_valid(scenario, encoding=encoding, cuts=cuts, piece=piece, partial=partial)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GeminiAssembler.finish treats a stream without any finish_reason as a normal end "
-    "(stop_of({}) is Stop.DONE), so a stream cut between two chunks returns the calls before "
-    "the cut as if they were all",
-)
 @settings(budget(), phases=[Phase.explicit, Phase.generate])  # no shrinking while it fails
 @given(VALID, st.integers(0, 2**20), pieces, st.booleans(), st.booleans())
 def test_stream_cut_before_its_finish_is_an_error(
@@ -284,12 +278,6 @@ def test_an_empty_function_call_part_reads_the_same_whole_and_streamed() -> None
     GEMINI.check_agree(Scenario((Call("", {}),)), piece=10, max_retries=0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GeminiAssembler.finish takes a stream that never gave a finish_reason for a normal "
-    "end (stop_of({}) is Stop.DONE), so a stream dropped after its first chunk gives the "
-    "first call alone",
-)
 def test_a_stream_cut_between_two_calls_is_an_error() -> None:
     scenario = Scenario(
         (

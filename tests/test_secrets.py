@@ -221,3 +221,30 @@ def test_the_check_sees_a_key_that_does_show() -> None:
     error.__cause__ = RuntimeError(f"Incorrect API key provided: {SECRET}")
     assert any(SECRET_CORE in text for text in seen(error))
     assert not any(SECRET_CORE in text for text in seen(polycall.ProviderError("no key here")))
+
+
+def _echoing() -> Response:
+    """An error whose message quotes the key back, as some servers do."""
+    error = {
+        "message": f"Incorrect API key provided: {SECRET}",
+        "type": "invalid_request_error",
+        "code": 403,
+        "status": "PERMISSION_DENIED",
+    }
+    return json_response({"error": error}, status=403)  # (a 401 makes Vertex refresh instead)
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+def test_a_key_the_server_echoes_is_redacted(
+    request: pytest.FixtureRequest, fake: FakeProvider, name: str
+) -> None:
+    """polycall's own message and repr drop the key (the SDK's exception, kept as the cause,
+    is the SDK's own)."""
+    if name == "vertexai":
+        request.getfixturevalue("vertex_sdk")
+    provider = PROVIDERS[name]
+    fake.push(_echoing())
+    with pytest.raises(polycall.ProviderError) as caught:
+        provider.client(fake).create(messages=SEED_MESSAGES, response_model=SEED_MODEL)
+    assert "Incorrect API key provided" in str(caught.value)
+    assert SECRET_CORE not in str(caught.value) and SECRET_CORE not in repr(caught.value)

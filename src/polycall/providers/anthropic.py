@@ -171,7 +171,7 @@ class MessagesAssembler(Assembler):
                 getattr(getattr(chunk, "message", None), "usage", None), self.tokens
             )
         elif kind == "content_block_start":
-            self._start(getattr(chunk, "index", None), getattr(chunk, "content_block", None))
+            self._start(_int(getattr(chunk, "index", None)), getattr(chunk, "content_block", None))
         elif kind == "content_block_delta":
             self._delta(self._index(chunk), getattr(chunk, "delta", None))
         elif kind == "content_block_stop":
@@ -215,7 +215,7 @@ class MessagesAssembler(Assembler):
 
     def _index(self, event: Any) -> int | None:
         index = getattr(event, "index", None)
-        return self.current if index is None else index
+        return self.current if not isinstance(index, int) else index  # malformed: the last block
 
     def _start(self, index: int | None, block: Any) -> None:
         if index is None:
@@ -272,6 +272,10 @@ def _join_system(parts: list[Any]) -> Any:
     return blocks
 
 
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) else None
+
+
 def _text(piece: Any) -> str:
     """A streamed text or JSON piece; one that is not text (a malformed event) as JSON."""
     if isinstance(piece, str):
@@ -317,7 +321,9 @@ def _input(arguments: Any) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {}
 
 
-def _stop(stop_reason: str | None, details: Any) -> tuple[Stop, str]:
+def _stop(stop_reason: Any, details: Any) -> tuple[Stop, str]:
+    if not isinstance(stop_reason, str):
+        stop_reason = None  # a malformed stop reason: the stream's end decides
     stop = _STOPS.get(stop_reason or "", Stop.DONE)
     reason = stop_reason or ""
     if stop is Stop.REFUSAL and details is not None:

@@ -76,13 +76,15 @@ class OpenAIChat(Adapter):
         message = getattr(choice, "message", None)
         calls = [_raw_call(tc) for tc in _items(getattr(message, "tool_calls", None))]
         stop, reason = _stop(
-            getattr(choice, "finish_reason", None), getattr(message, "refusal", None), raw
+            getattr(choice, "finish_reason", None),
+            _content_text(getattr(message, "refusal", None)) or None,
+            raw,
         )
         return Turn(
             calls=unwrap_parallel(calls),
             stop=stop,
             reason=reason,
-            text=getattr(message, "content", None) or None,
+            text=_content_text(getattr(message, "content", None)) or None,
             usage=usage,
             raw=raw,
         )
@@ -193,9 +195,9 @@ class ChatAssembler(Assembler):
 
     def _delta(self, delta: Any) -> None:
         if getattr(delta, "content", None):
-            self.text.append(delta.content)
+            self.text.append(_content_text(delta.content))
         if getattr(delta, "refusal", None):
-            self.refusal.append(delta.refusal)
+            self.refusal.append(_content_text(delta.refusal))
         for tc in _items(getattr(delta, "tool_calls", None)):
             function = _function(tc)
             name = function.get("name") or None
@@ -237,6 +239,15 @@ def _starts_call(current: _Building, index: int | None, call_id: str | None) -> 
     if call_id and current.id:
         return call_id != current.id
     return index is None and call_id is None and current.has_arguments
+
+
+def _content_text(content: Any) -> str:
+    """Message text: a string, or text parts (some servers send a list); else nothing."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return ""
 
 
 def _items(value: Any) -> list[Any]:
