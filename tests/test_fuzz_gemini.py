@@ -267,13 +267,6 @@ def test_vertex_ai_gives_calls_or_a_polycall_error(
 # What the fuzzing found (see also fuzzing.KNOWN_CRASHES).
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a `functionCall` part with no name and no args is a call (to the unknown tool '') "
-    "in a whole response (GeminiAdapter.parse) but the end of a streamed call "
-    "(GeminiAssembler._take) in a stream, where with no call open it is dropped: the JSON "
-    "response raises UnknownToolError, the same response streamed NoToolCallsError",
-)
 def test_an_empty_function_call_part_reads_the_same_whole_and_streamed() -> None:
     GEMINI.check_agree(Scenario((Call("", {}),)), piece=10, max_retries=0)
 

@@ -493,8 +493,8 @@ class GeminiAdapter(Adapter):
         calls = []
         for part in parts:
             call = part.get("function_call")
-            if call is None:
-                continue
+            if not call or not (call.get("name") or call.get("args")):
+                continue  # an empty part ends a streamed call; whole, it is no call either
             arguments = dict(call.get("args") or {})
             calls.append(
                 RawCall(
