@@ -222,3 +222,17 @@ def test_fields_of_the_wrong_type_are_no_crash(where: str) -> None:
     else:
         data = {**data, "index": [0]}
     MESSAGES.run_frames([*stream[:at], Frame(data, event), *stream[at + 1 :]], known=())
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_text_not_text_is_no_crash(streamed: bool) -> None:
+    scenario = Scenario((Call("GoogleSearch", {"query": "q"}, "toolu_1"),), text="Searching.")
+    if not streamed:
+        data = body(scenario)
+        data["content"][0]["text"] = 7
+        MESSAGES.run_body(data, known=())
+        return
+    stream = MESSAGES.frames(scenario, 100)
+    at = next(i for i, f in enumerate(stream) if f.event == "content_block_start")
+    start = {**stream[at].data, "content_block": {"type": "text", "text": 7}}
+    MESSAGES.run_frames([*stream[:at], Frame(start, stream[at].event), *stream[at + 1 :]], known=())

@@ -208,3 +208,9 @@ def test_fields_of_the_wrong_type_are_no_crash(where: str) -> None:
         else:
             message["content"][0]["text"] = True
     RESPONSES.run_body(data, known=())
+
+
+def test_incomplete_reason_not_text_is_no_crash() -> None:
+    data = body(Scenario((Call("GoogleSearch", {"query": "q"}, "call_q"),)))
+    data.update(status="incomplete", incomplete_details={"reason": ["max_output_tokens"]})
+    RESPONSES.run_body(data, known=())

@@ -80,7 +80,7 @@ class AnthropicMessages(Adapter):
                 calls.append(_raw_call(block, thinking))
                 thinking = []
             elif kind == "text":
-                texts.append(getattr(block, "text", "") or "")
+                texts.append(_text(getattr(block, "text", "")))
             elif kind in _THINKING:
                 thinking.append(_block_dict(block))
         stop, reason = _stop(getattr(raw, "stop_reason", None), getattr(raw, "stop_details", None))
@@ -228,7 +228,7 @@ class MessagesAssembler(Assembler):
             self.tools[index] = tool
             self.order.append(tool)
         elif kind == "text":
-            self.texts[index] = [getattr(block, "text", "") or ""]
+            self.texts[index] = [_text(getattr(block, "text", ""))]
         elif kind in _THINKING:
             self.thinking[index] = _block_dict(block)
             self.unclaimed.append(self.thinking[index])

@@ -333,7 +333,8 @@ def _stop(response: Any, refusal: str) -> tuple[Stop, str]:
     if status == "failed":
         raise ProviderError(f"the response failed: {_failure(response)}")
     if status == "incomplete":
-        reason = _get(_get(response, "incomplete_details"), "reason") or "incomplete"
+        reason = _get(_get(response, "incomplete_details"), "reason")
+        reason = reason if isinstance(reason, str) and reason else "incomplete"
         return _INCOMPLETE.get(reason, Stop.LENGTH), reason
     return Stop.DONE, status or ""
 
