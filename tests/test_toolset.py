@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections.abc
+import datetime
 import typing
 from collections.abc import Iterable
 from enum import Enum
@@ -13,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from models import GoogleSearch, Weather
 from polycall import ConfigurationError
-from polycall.toolset import tool_set
+from polycall.toolset import ToolSet, tool_set
 
 
 class Color(str, Enum):
@@ -148,11 +149,13 @@ def test_same_response_model_gives_the_same_cached_tool_set() -> None:
     first = tool_set(Iterable[Weather | GoogleSearch])
     assert tool_set(Iterable[Weather | GoogleSearch]) is first
     built = []
-    assert first.dialect("x", lambda tools: built.append(1) or tools.names) == [
-        "Weather",
-        "GoogleSearch",
-    ]
-    assert first.dialect("x", lambda tools: built.append(1) or []) == ["Weather", "GoogleSearch"]
+
+    def names(tools: ToolSet) -> list[str]:
+        built.append(1)
+        return tools.names
+
+    assert first.dialect(names) == ["Weather", "GoogleSearch"]
+    assert first.dialect(names) is first.dialect(names)
     assert built == [1]
 
 
@@ -185,3 +188,69 @@ def test_validate_reports_bad_json_unknown_tool_and_accepts_objects_and_empty() 
     }
     not_object = tools.validate(RawCall("e", "Weather", "[1]"), "e")
     assert isinstance(not_object, CallFailure) and not_object.errors[0]["type"] == "json_type"
+
+
+class Meeting(BaseModel):
+    model_config = ConfigDict(strict=True)
+    when: datetime.datetime
+    room: int
+
+
+def test_json_text_is_validated_in_pydantics_json_mode() -> None:
+    """JSON text goes to the model in JSON mode, as `model_validate_json` would: a strict model
+    takes a datetime written as a string, which a parsed-then-validated dict would not."""
+    from polycall.calls import CallFailure, RawCall, ToolCall
+
+    tools = tool_set(Iterable[Meeting])
+    text = '{"when": "2026-11-23T10:00:00", "room": 4}'
+    call = tools.validate(RawCall("a", "Meeting", text), "a")
+    assert isinstance(call, ToolCall)
+    assert call.value == Meeting(when=datetime.datetime(2026, 11, 23, 10), room=4)
+    assert call.arguments == {"when": "2026-11-23T10:00:00", "room": 4}
+    # A failure reports the JSON-mode errors only (no spurious strict-mode error for `when`),
+    # with the arguments as the parsed object.
+    bad = tools.validate(RawCall("b", "Meeting", '{"when": "2026-11-23T10:00:00", "room": "4"}'), "b")
+    assert isinstance(bad, CallFailure)
+    assert [e["loc"] for e in bad.errors] == [("room",)]
+    assert bad.arguments == {"when": "2026-11-23T10:00:00", "room": "4"}
+    # An object given as such (Anthropic, Gemini) is validated as Python data.
+    from_object = tools.validate(RawCall("c", "Meeting", {"when": "2026-11-23T10:00:00", "room": 4}), "c")
+    assert isinstance(from_object, CallFailure) and [e["loc"] for e in from_object.errors] == [("when",)]
+
+
+def test_validation_context_reaches_validators_from_text_and_objects() -> None:
+    from pydantic import ValidationInfo, field_validator
+
+    from polycall.calls import RawCall, ToolCall
+
+    class Lookup(BaseModel):
+        key: str
+
+        @field_validator("key")
+        @classmethod
+        def prefixed(cls, value: str, info: ValidationInfo) -> str:
+            return f"{info.context['prefix']}{value}"
+
+    tools = tool_set(Iterable[Lookup])
+    for arguments in ('{"key": "k"}', {"key": "k"}):
+        call = tools.validate(RawCall("a", "Lookup", arguments), "a", {"prefix": "p:"})
+        assert isinstance(call, ToolCall) and call.value == Lookup.model_construct(key="p:k")
+
+
+def test_tool_call_arguments_read_as_a_dict_and_compare_by_value() -> None:
+    from polycall.calls import ToolCall
+
+    from_text = ToolCall("a", "GoogleSearch", '{"query": "q"}', GoogleSearch(query="q"))
+    from_dict = ToolCall("a", "GoogleSearch", {"query": "q"}, GoogleSearch(query="q"))
+    assert from_text.arguments == {"query": "q"}
+    assert from_text.arguments is from_text.arguments  # parsed once
+    assert from_text == from_dict
+    assert from_text != ToolCall("b", "GoogleSearch", {"query": "q"}, GoogleSearch(query="q"))
+    assert repr(from_text) == repr(from_dict) == (
+        "ToolCall(id='a', name='GoogleSearch', arguments={'query': 'q'}, value=GoogleSearch(query='q'))"
+    )
+    match from_text:
+        case ToolCall(call_id, "GoogleSearch", {"query": query}, GoogleSearch()):
+            assert (call_id, query) == ("a", "q")
+        case _:
+            raise AssertionError("ToolCall does not match by position")

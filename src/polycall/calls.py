@@ -30,18 +30,46 @@ class RawCall:
     extra: Any = None
 
 
-@dataclass(slots=True)
 class ToolCall(Generic[T]):
     """A validated call: the provider's id, the tool name, its arguments and the model instance.
 
-    Read-only by convention (not frozen: a frozen dataclass costs twice as much to build, on
-    the path every call takes)."""
+    `arguments` is a dict; when the provider sent JSON text, it is parsed on first read (the
+    model instance was validated straight from the text). Read-only by convention.
+    """
 
-    id: str
-    name: str
-    arguments: dict[str, Any]
-    value: T
-    extra: Any = field(default=None, repr=False, compare=False)  # see RawCall.extra
+    __slots__ = ("_arguments", "extra", "id", "name", "value")
+    __match_args__ = ("id", "name", "arguments", "value")
+
+    def __init__(
+        self, id: str, name: str, arguments: dict[str, Any] | str, value: T, extra: Any = None
+    ) -> None:
+        self.id = id
+        self.name = name
+        self._arguments = arguments
+        self.value = value
+        self.extra = extra  # see RawCall.extra
+
+    @property
+    def arguments(self) -> dict[str, Any]:
+        arguments = self._arguments
+        if isinstance(arguments, str):
+            arguments = self._arguments = _json_object(arguments)
+        return arguments
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ToolCall):
+            return NotImplemented
+        return (self.id, self.name, self.arguments, self.value) == (
+            other.id, other.name, other.arguments, other.value
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
+
+    def __repr__(self) -> str:
+        return (
+            f"ToolCall(id={self.id!r}, name={self.name!r}, arguments={self.arguments!r}, "
+            f"value={self.value!r})"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +125,9 @@ class Usage:
 
     def __post_init__(self) -> None:
         # A provider's count that is not a whole number (a malformed body) counts as 0.
-        self.input_tokens = _count(self.input_tokens)
-        self.output_tokens = _count(self.output_tokens)
+        i, o = self.input_tokens, self.output_tokens
+        if not (type(i) is int and type(o) is int and i >= 0 and o >= 0):  # the usual case skips this
+            self.input_tokens, self.output_tokens = _count(i), _count(o)
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(self.input_tokens + other.input_tokens, self.output_tokens + other.output_tokens)
@@ -224,6 +253,14 @@ def to_text(output: Any) -> str:
     if callable(dump):
         return str(dump())
     return json.dumps(output, default=str, ensure_ascii=False)
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    """The JSON object `text` holds; only called on text that already validated as one."""
+    from .toolset import parse_arguments  # pydantic loads on the first request, not on import
+
+    value = parse_arguments(text)
+    return value if isinstance(value, dict) else {}
 
 
 def _count(value: Any) -> int:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypeVar, overload
 
 from .calls import ToolCall, ToolCalls
@@ -30,32 +31,44 @@ if TYPE_CHECKING:
     ResponseModel: TypeAlias = type[Iterable[M]] | Callable[[], Iterable[M]]
 
 
-@contextmanager
-def provider_errors(session: Session | None = None) -> Iterator[None]:
-    """Turn anything the SDK raises into a `ProviderError` (the SDK's error is its `__cause__`)."""
-    try:
-        yield
-    except PolycallError as exc:
-        if session is not None:
-            session.hooks.emit("error", attempt=session.attempt, error=exc)
-        raise
-    except Exception as exc:
-        error = ProviderError(_redact(f"{type(exc).__name__}: {exc}", session))
-        error.original = exc  # type: ignore[attr-defined]
-        error.status_code = getattr(exc, "status_code", None)  # type: ignore[attr-defined]
+class provider_errors(AbstractContextManager[None]):
+    """Turn anything the SDK raises into a `ProviderError` (the SDK's error is its `__cause__`).
+
+    A class rather than a generator: it is entered on every request.
+    """
+
+    def __init__(self, session: Session | None = None) -> None:
+        self.session = session
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc is None or not isinstance(exc, Exception):
+            return
+        session = self.session
+        if isinstance(exc, PolycallError):
+            error: PolycallError = exc
+        else:
+            error = ProviderError(_redact(f"{type(exc).__name__}: {exc}", session))
+            error.original = exc  # type: ignore[attr-defined]
+            error.status_code = getattr(exc, "status_code", None)  # type: ignore[attr-defined]
         if session is not None:
             session.hooks.emit("error", attempt=session.attempt, error=error)
-        raise error from exc
+        if error is not exc:
+            raise error from exc
 
 
-@contextmanager
-def retries_exhausted(session: Session) -> Iterator[None]:
+class retries_exhausted(AbstractContextManager[None]):
     """Report a validation failure that no retry is left to mend to the "error" hooks."""
-    try:
-        yield
-    except RETRYABLE as exc:
-        session.hooks.emit("error", attempt=session.attempt, error=exc)
-        raise
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if isinstance(exc, RETRYABLE):
+            self.session.hooks.emit("error", attempt=self.session.attempt, error=exc)
 
 
 def _redact(message: str, session: Session | None) -> str:
@@ -77,6 +90,9 @@ class _BaseClient:
     """What the sync and async clients share: the adapter, hooks, limits, and request set-up."""
 
     def __init__(self, adapter: Adapter, *, limits: Limits | None = None) -> None:
+        from .toolset import tool_set  # pydantic loads with the first client, not on import
+
+        self._tool_set = tool_set
         self.adapter = adapter
         self.hooks = Hooks()
         self.limits = limits or Limits()
@@ -101,9 +117,7 @@ class _BaseClient:
         validation_context: Any,
         context: Any,
     ) -> Session:
-        from .toolset import tool_set  # pydantic loads on the first request, not on import
-
-        tools = tool_set(response_model)
+        tools = self._tool_set(response_model)
         request = self.adapter.prepare(tools, kwargs)
         return Session(
             self.adapter,
@@ -147,15 +161,10 @@ class Client(_BaseClient):
         **kwargs: Any,
     ) -> Any:
         """The validated calls as a `ToolCalls` list (an iterator of them with `stream=True`)."""
+        session = self._session(response_model, kwargs, validation_context, context)
         if stream:
-            return self.create_iterable(
-                response_model=response_model, max_retries=max_retries,
-                validation_context=validation_context, context=context, **kwargs,
-            )
-        return self.create_with_completion(
-            response_model=response_model, max_retries=max_retries,
-            validation_context=validation_context, context=context, **kwargs,
-        )[0]
+            return CallStream(self._stream(session, max_retries, partial=False), session)
+        return self._complete(session, max_retries)
 
     def create_with_completion(
         self,
@@ -168,6 +177,10 @@ class Client(_BaseClient):
     ) -> tuple[ToolCalls[M], Any]:
         """`(ToolCalls, raw_response)`."""
         session = self._session(response_model, kwargs, validation_context, context)
+        result = self._complete(session, max_retries)
+        return result, result.raw
+
+    def _complete(self, session: Session, max_retries: MaxRetries) -> ToolCalls[Any]:
         with retries_exhausted(session):
             for attempt in attempts(max_retries):
                 request = session.begin()
@@ -179,8 +192,7 @@ class Client(_BaseClient):
                     break
                 with attempt:
                     raise failure
-        result = session.result()
-        return result, result.raw
+        return session.result()
 
     def create_iterable(
         self,
@@ -273,16 +285,10 @@ class AsyncClient(_BaseClient):
         **kwargs: Any,
     ) -> Any:
         """The validated calls as a `ToolCalls` list (an async iterator with `stream=True`)."""
+        session = self._session(response_model, kwargs, validation_context, context)
         if stream:
-            return self.create_iterable(
-                response_model=response_model, max_retries=max_retries,
-                validation_context=validation_context, context=context, **kwargs,
-            )
-        result, _ = await self.create_with_completion(
-            response_model=response_model, max_retries=max_retries,
-            validation_context=validation_context, context=context, **kwargs,
-        )
-        return result
+            return AsyncCallStream(self._stream(session, max_retries, partial=False), session)
+        return await self._complete(session, max_retries)
 
     async def create_with_completion(
         self,
@@ -295,6 +301,10 @@ class AsyncClient(_BaseClient):
     ) -> tuple[ToolCalls[M], Any]:
         """`(ToolCalls, raw_response)`."""
         session = self._session(response_model, kwargs, validation_context, context)
+        result = await self._complete(session, max_retries)
+        return result, result.raw
+
+    async def _complete(self, session: Session, max_retries: MaxRetries) -> ToolCalls[Any]:
         with retries_exhausted(session):
             async for attempt in aattempts(max_retries):
                 request = session.begin()
@@ -306,8 +316,7 @@ class AsyncClient(_BaseClient):
                     break
                 with attempt:
                     raise failure
-        result = session.result()
-        return result, result.raw
+        return session.result()
 
     def create_iterable(
         self,

@@ -28,7 +28,9 @@ class Limits:
                 f"the response holds more than {self.max_calls} tool calls ({_where(raw, position)}"
                 " is over the limit); raise Limits(max_calls=...) if that many are expected"
             )
-        if _size(raw.arguments, self.max_argument_bytes) > self.max_argument_bytes:
+        arguments = raw.arguments
+        size = len(arguments) if isinstance(arguments, str) else _size(arguments, self.max_argument_bytes)
+        if size > self.max_argument_bytes:
             raise LimitExceededError(
                 f"{_where(raw, position)} has more than {self.max_argument_bytes} bytes of arguments (the "
                 "max_argument_bytes limit); raise Limits(max_argument_bytes=...) if that is "

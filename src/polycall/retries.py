@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any
@@ -28,16 +28,22 @@ class _Attempt(AbstractContextManager["_Attempt"]):
         return not self.last and isinstance(error, RETRYABLE)
 
 
-def attempts(max_retries: MaxRetries) -> Iterator[AbstractContextManager[Any]]:
+_ONE_ATTEMPT = (_Attempt(last=True),)  # max_retries=0, the default
+
+
+def attempts(max_retries: MaxRetries) -> Iterable[AbstractContextManager[Any]]:
     """Context managers, one per attempt; the error of the last one propagates."""
     if _is_count(max_retries):
-        yield from _counted(max_retries)
-        return
+        return _counted(max_retries)
     _check_tenacity(max_retries, "Retrying")
+    return _tenacity_attempts(max_retries)
+
+
+def _tenacity_attempts(retrying: Any) -> Iterator[AbstractContextManager[Any]]:
     from tenacity import RetryError
 
     try:
-        yield from max_retries
+        yield from retrying
     except RetryError as exc:
         raise _last_error(exc) from None
 
@@ -58,11 +64,12 @@ async def aattempts(max_retries: MaxRetries) -> AsyncIterator[AbstractContextMan
         raise _last_error(exc) from None
 
 
-def _counted(max_retries: int) -> Iterator[_Attempt]:
+def _counted(max_retries: int) -> Sequence[_Attempt]:
     if max_retries < 0:
         raise ConfigurationError(f"max_retries must be >= 0, got {max_retries}")
-    for n in range(max_retries + 1):
-        yield _Attempt(last=n == max_retries)
+    if max_retries == 0:
+        return _ONE_ATTEMPT
+    return [_Attempt(last=n == max_retries) for n in range(max_retries + 1)]
 
 
 def _is_count(max_retries: Any) -> bool:

@@ -55,7 +55,9 @@ class Session:
         self.raw: Any = None
         self.text: str | None = None
         self._open: list[int] = []  # failed slots this attempt may correct
-        self._turn: list[tuple[RawCall, Slot]] = []  # this attempt's calls, as sent and as judged
+        # This attempt's calls as sent, and as judged (two lists: no pair object per call).
+        self._sent: list[RawCall] = []
+        self._judged: list[Slot] = []
         self._ids: set[str] = set()  # the ids sent this attempt
         self._failure: PolycallError | None = None  # what the next attempt retries
 
@@ -66,17 +68,21 @@ class Session:
             self._failure = None
         self.attempt += 1
         self._open = [i for i, slot in enumerate(self.slots) if isinstance(slot, CallFailure)]
-        self._turn = []
+        self._sent, self._judged = [], []
         self._ids = set()
         self.hooks.emit("request", attempt=self.attempt, request=self.request)
         return self.request
 
     def take(self, raw: RawCall) -> Slot:
         """Validate one call of the current response as soon as it is complete."""
-        position = len(self._turn)
+        position = len(self._sent)
         self.limits.check_call(raw, position)
-        sent_id = self._fresh_id(raw.id, position)
-        sent = raw if sent_id == raw.id else RawCall(sent_id, raw.name, raw.arguments, raw.extra)
+        given = raw.id
+        if isinstance(given, str) and given and given not in self._ids:
+            sent, sent_id = raw, given  # the usual case: the provider's own, unseen id
+        else:
+            sent_id = self._fresh_id(given, position)
+            sent = RawCall(sent_id, raw.name, raw.arguments, raw.extra)
         index = self._slot_for(raw.name) if self._open else None
         call_id = sent_id if index is None else self.slots[index].id
         slot = self.tools.validate(raw, call_id, self.context)
@@ -84,7 +90,8 @@ class Session:
             self.slots.append(slot)
         else:
             self.slots[index] = slot
-        self._turn.append((sent, slot))
+        self._sent.append(sent)
+        self._judged.append(slot)
         self._ids.add(sent_id)
         if isinstance(slot, CallFailure):
             self.hooks.emit("parse_error", attempt=self.attempt, failure=slot)
@@ -98,7 +105,7 @@ class Session:
         self.hooks.emit("response", attempt=self.attempt, response=turn.raw)
         if turn.stop is not Stop.DONE:
             return []
-        taken = [self.take(raw) for raw in turn.calls[len(self._turn) :]]
+        taken = [self.take(raw) for raw in turn.calls[len(self._sent) :]]
         return [slot for slot in taken if isinstance(slot, ToolCall)]
 
     def conclude(self, turn: Turn) -> PolycallError | None:
@@ -118,7 +125,7 @@ class Session:
                 reason=turn.reason,
                 raw=turn.raw,
             )
-        elif not self._turn and not self._open:
+        elif not self._sent and not self._open:
             raise NoToolCallsError(
                 "the model answered without calling a tool"
                 + (f": {turn.text[:200]!r}" if turn.text else ""),
@@ -167,16 +174,15 @@ class Session:
 
     def _followup(self, text: str | None) -> list[Any]:
         """This attempt's assistant turn, then one result per call: "ok" or its errors."""
-        sent_calls = [sent for sent, _ in self._turn]
+        if not self._sent:
+            return []
         replies = [
             Reply(sent.id or "", sent.name, _retry_text(replace(slot, id=sent.id or "")), is_error=True)
             if isinstance(slot, CallFailure)
             else Reply(sent.id or "", sent.name, "ok")
-            for sent, slot in self._turn
+            for sent, slot in zip(self._sent, self._judged)
         ]
-        if not sent_calls:
-            return []
-        return [self.adapter.assistant_message(sent_calls, text), *self.adapter.reply_messages(replies)]
+        return [self.adapter.assistant_message(self._sent, text), *self.adapter.reply_messages(replies)]
 
 
 def _retry_text(failure: CallFailure) -> str:

@@ -49,47 +49,66 @@ class ToolSet:
     response_model: Any
     tools: tuple[Tool, ...]
     by_name: Mapping[str, Tool]
-    _dialects: dict[str, Any] = field(default_factory=dict, repr=False)
+    _dialects: dict[Callable[[ToolSet], Any], Any] = field(default_factory=dict, repr=False)
 
     @property
     def names(self) -> list[str]:
         return [tool.name for tool in self.tools]
 
-    def dialect(self, key: str, build: Callable[[ToolSet], T]) -> T:
-        """Return `build(self)`, computed once per tool set and `key`."""
+    def dialect(self, build: Callable[[ToolSet], T]) -> T:
+        """Return `build(self)`, computed once per tool set and `build` function."""
         try:
-            return typing.cast(T, self._dialects[key])
+            return typing.cast(T, self._dialects[build])
         except KeyError:
-            value = self._dialects[key] = build(self)
+            value = self._dialects[build] = build(self)
             return value
 
     def validate(self, raw: RawCall, call_id: str, context: Any = None) -> ToolCall[Any] | CallFailure:
         """Validate one raw call; never raises for bad model output."""
-        tool = self.by_name.get(raw.name) if isinstance(raw.name, str) else None
+        name, arguments = raw.name, raw.arguments
+        tool = self.by_name.get(name) if isinstance(name, str) else None
         if tool is None:
-            return CallFailure(
-                id=call_id,
-                name=raw.name,
-                arguments=raw.arguments,
-                errors=[
-                    {
-                        "type": "unknown_tool",
-                        "loc": (),
-                        "msg": f"unknown tool {raw.name!r}; the tools are {', '.join(self.names)}",
-                        "input": raw.name,
-                    }
-                ],
-            )
-        arguments = parse_arguments(raw.arguments)
+            return self._unknown(raw, call_id)
+        # The model's own validator, as `model_validate` calls it, minus the wrapper.
+        if isinstance(arguments, str):  # JSON text, the usual case: validated in one pass
+            try:
+                value = tool.model.__pydantic_validator__.validate_json(arguments, context=context)
+                return ToolCall(call_id, name, arguments, value, raw.extra)
+            except ValidationError as exc:
+                parsed = _parse_text(arguments)
+                if isinstance(parsed, CallFailure.Error):
+                    return CallFailure(call_id, name, arguments, [parsed.details])
+                errors = _errors(exc)
+                if not any(e["type"] == "json_invalid" for e in errors):
+                    return CallFailure(call_id, name, parsed, errors)
+                arguments = parsed  # text only `json` could read ("", deep nesting): go on as an object
+        arguments = parse_arguments(arguments)
         if isinstance(arguments, CallFailure.Error):
-            return CallFailure(call_id, raw.name, raw.arguments, [arguments.details])
+            return CallFailure(call_id, name, raw.arguments, [arguments.details])
         try:
-            # The model's own validator, as `model_validate` calls it, minus the wrapper.
             value = tool.model.__pydantic_validator__.validate_python(arguments, context=context)
         except ValidationError as exc:
-            errors = [dict(e) for e in exc.errors(include_url=False, include_context=False)]
-            return CallFailure(call_id, raw.name, arguments, errors)
-        return ToolCall(call_id, raw.name, arguments, value, raw.extra)
+            return CallFailure(call_id, name, arguments, _errors(exc))
+        return ToolCall(call_id, name, arguments, value, raw.extra)
+
+    def _unknown(self, raw: RawCall, call_id: str) -> CallFailure:
+        return CallFailure(
+            id=call_id,
+            name=raw.name,
+            arguments=raw.arguments,
+            errors=[
+                {
+                    "type": "unknown_tool",
+                    "loc": (),
+                    "msg": f"unknown tool {raw.name!r}; the tools are {', '.join(self.names)}",
+                    "input": raw.name,
+                }
+            ],
+        )
+
+
+def _errors(exc: ValidationError) -> list[dict[str, Any]]:
+    return [dict(e) for e in exc.errors(include_url=False, include_context=False)]
 
 
 def parse_arguments(arguments: Any) -> dict[str, Any] | CallFailure.Error:

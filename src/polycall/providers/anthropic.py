@@ -48,7 +48,7 @@ class AnthropicMessages(Adapter):
             request["system"] = _join_system([given, *system] if given else system)
         if request.get("max_tokens") is None:
             request["max_tokens"] = DEFAULT_MAX_TOKENS
-        request["tools"] = tools.dialect(f"{type(self).__name__}.tools", _tool_params)
+        request["tools"] = tools.dialect(_tool_params)
         if "tool_choice" not in request:
             # Extended thinking refuses a forced tool choice; "auto" is the one it accepts.
             thinking = (request.get("thinking") or {}).get("type") not in (None, "disabled")

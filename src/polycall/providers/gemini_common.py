@@ -37,20 +37,20 @@ _KEPT = ("minimum", "maximum", "minItems", "maxItems")
 
 def declarations(tools: ToolSet) -> list[dict[str, Any]]:
     """One function declaration per tool, in Gemini's schema dialect (cached per tool set)."""
+    return tools.dialect(_declarations)
 
-    def build(tools: ToolSet) -> list[dict[str, Any]]:
-        out = []
-        for tool in tools.tools:
-            declaration: dict[str, Any] = {"name": tool.name}
-            if tool.description:
-                declaration["description"] = tool.description
-            parameters = gemini_schema(tool.schema, tool.name)
-            if parameters.get("properties"):
-                declaration["parameters"] = parameters
-            out.append(declaration)
-        return out
 
-    return tools.dialect("gemini.declarations", build)
+def _declarations(tools: ToolSet) -> list[dict[str, Any]]:
+    out = []
+    for tool in tools.tools:
+        declaration: dict[str, Any] = {"name": tool.name}
+        if tool.description:
+            declaration["description"] = tool.description
+        parameters = gemini_schema(tool.schema, tool.name)
+        if parameters.get("properties"):
+            declaration["parameters"] = parameters
+        out.append(declaration)
+    return out
 
 
 def gemini_schema(schema: Mapping[str, Any], where: str = "schema") -> dict[str, Any]:

@@ -56,9 +56,9 @@ class GoogleGenAI(GeminiAdapter):
             if config.get("system_instruction"):
                 raise ConfigurationError("give the system prompt once: a system message or system_instruction")
             config["system_instruction"] = system
-        config["tools"] = tools.dialect("genai.tools", _tools)
+        config["tools"] = tools.dialect(_tools)
         if not config.get("tool_config"):
-            config["tool_config"] = tools.dialect("genai.tool_config", _tool_config)
+            config["tool_config"] = tools.dialect(_tool_config)
         config.setdefault("automatic_function_calling", _NO_AUTOMATIC_CALLS)
         return {
             "model": model,

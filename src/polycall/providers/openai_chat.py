@@ -42,10 +42,11 @@ class OpenAIChat(Adapter):
 
     def prepare(self, tools: ToolSet, kwargs: dict[str, Any]) -> dict[str, Any]:
         # Whether to stream is the method's choice (create_iterable, create(stream=True)).
-        kwargs = {key: value for key, value in kwargs.items() if key != "stream"}
+        if "stream" in kwargs:
+            kwargs = {key: value for key, value in kwargs.items() if key != "stream"}
         request = prepare_common(self, tools, kwargs, "messages", _tool_params)
-        missing = [key for key in ("model", "messages") if key not in request]
-        if missing:
+        if "model" not in request or "messages" not in request:
+            missing = [key for key in ("model", "messages") if key not in request]
             raise ConfigurationError(
                 f"chat.completions.create needs {' and '.join(f'{k}=' for k in missing)} "
                 "(or from_openai(..., model=...) for the model)"
@@ -256,8 +257,12 @@ def _items(value: Any) -> list[Any]:
 
 
 def _raw_call(tool_call: Any) -> RawCall:
-    function = _function(tool_call)
-    return RawCall(getattr(tool_call, "id", None), function.get("name") or "", function.get("arguments"))
+    function = getattr(tool_call, "function", None)
+    if isinstance(function, dict):
+        name, arguments = function.get("name"), function.get("arguments")
+    else:
+        name, arguments = getattr(function, "name", None), getattr(function, "arguments", None)
+    return RawCall(getattr(tool_call, "id", None), name or "", arguments)
 
 
 def _function(tool_call: Any) -> dict[str, Any]:

@@ -53,7 +53,7 @@ def prepare_common(
         request[messages_key] = request.pop("messages")
     if adapter.model is not None:
         request.setdefault("model", adapter.model)
-    request["tools"] = tools.dialect(f"{type(adapter).__name__}.tools", build)
+    request["tools"] = tools.dialect(build)
     if "tool_choice" not in request:
         request["tool_choice"] = REQUIRED
     return request
@@ -141,7 +141,10 @@ def unwrap_parallel(calls: Sequence[RawCall]) -> list[RawCall]:
     out: list[RawCall] = []
     for call in calls:
         inner = _inner_calls(call) if call.name in _PARALLEL_WRAPPERS else None
-        out.extend(inner if inner is not None else [call])
+        if inner is None:
+            out.append(call)
+        else:
+            out.extend(inner)
     return out
 
 

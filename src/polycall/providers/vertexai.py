@@ -70,10 +70,10 @@ class VertexAI(GeminiAdapter):
         request: dict[str, Any] = {
             **kwargs,
             "contents": [self._content(c, i) for i, c in enumerate(contents)],
-            "tools": tools.dialect("vertexai.tools", _tools),
+            "tools": tools.dialect(_tools),
         }
         if not request.get("tool_config") and not getattr(self.client, "_tool_config", None):
-            request["tool_config"] = tools.dialect("vertexai.tool_config", _tool_config)
+            request["tool_config"] = tools.dialect(_tool_config)
         if system is not None:
             request["system_instruction"] = system
         return request
