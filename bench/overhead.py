@@ -7,7 +7,7 @@ contenders run interleaved, round-robin, in one process, so machine noise hits a
 overheads are the median over rounds of each contender's time over the floor's in the same
 round. Time is this thread's CPU time by default (`--clock wall` for elapsed time).
 
-    python bench/overhead.py            # full run (a few minutes on 2 cores)
+    python bench/overhead.py            # full run (about a minute on 2 cores)
     python bench/overhead.py --quick    # fewer rounds, for a smoke test
 
 Needs polycall with the openai extra; instructor is optional ("not installed" otherwise).

@@ -1,5 +1,6 @@
 """A type checker sees the calls' models: `for fc in client.create(..., response_model=
-Iterable[A | B])` gives `fc: A | B` (mypy run on `tests/typing/`)."""
+Iterable[A | B])` gives `fc: A | B`, and each factory gives a `Client` or an `AsyncClient`
+as its SDK client is sync or async (mypy run on `tests/typing/`)."""
 
 from __future__ import annotations
 

@@ -5,13 +5,20 @@ from __future__ import annotations
 import importlib
 import os
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from .client import AsyncClient, Client
 from .errors import ConfigurationError
 from .limits import Limits
 from .modes import Mode
 from .providers.base import Adapter
+
+if TYPE_CHECKING:  # the SDKs' classes, for the overloads: which client comes back
+    import anthropic
+    import openai
+    from google import genai
+    from google.genai.client import AsyncClient as GenAIAsyncClient
+    from vertexai.generative_models import GenerativeModel
 
 _EXTRAS = {
     "openai": "openai",
@@ -53,6 +60,14 @@ def _check_client(client: Any, classes: tuple[type, ...], factory: str) -> None:
         raise ConfigurationError(f"{factory}() takes {names}, got {type(client).__name__}")
 
 
+@overload
+def from_openai(
+    client: openai.OpenAI, mode: Mode = ..., *, model: str | None = ..., limits: Limits | None = ...
+) -> Client: ...
+@overload
+def from_openai(
+    client: openai.AsyncOpenAI, mode: Mode = ..., *, model: str | None = ..., limits: Limits | None = ...
+) -> AsyncClient: ...
 def from_openai(
     client: Any,
     mode: Mode = Mode.PARALLEL_TOOLS,
@@ -74,6 +89,18 @@ def from_openai(
     return _client(adapter(client, model=model), isinstance(client, openai.AsyncOpenAI), limits)
 
 
+@overload
+def from_anthropic(
+    client: anthropic.Anthropic, mode: Mode = ..., *, model: str | None = ..., limits: Limits | None = ...
+) -> Client: ...
+@overload
+def from_anthropic(
+    client: anthropic.AsyncAnthropic,
+    mode: Mode = ...,
+    *,
+    model: str | None = ...,
+    limits: Limits | None = ...,
+) -> AsyncClient: ...
 def from_anthropic(
     client: Any,
     mode: Mode = Mode.ANTHROPIC_PARALLEL_TOOLS,
@@ -90,6 +117,42 @@ def from_anthropic(
     return _client(adapter(client, model=model), isinstance(client, anthropic.AsyncAnthropic), limits)
 
 
+@overload
+def from_genai(
+    client: genai.Client,
+    mode: Mode = ...,
+    *,
+    model: str | None = ...,
+    use_async: Literal[False] = ...,
+    limits: Limits | None = ...,
+) -> Client: ...
+@overload
+def from_genai(
+    client: genai.Client,
+    mode: Mode = ...,
+    *,
+    model: str | None = ...,
+    use_async: Literal[True],
+    limits: Limits | None = ...,
+) -> AsyncClient: ...
+@overload
+def from_genai(
+    client: genai.Client,
+    mode: Mode = ...,
+    *,
+    model: str | None = ...,
+    use_async: bool,
+    limits: Limits | None = ...,
+) -> Client | AsyncClient: ...
+@overload
+def from_genai(
+    client: GenAIAsyncClient,
+    mode: Mode = ...,
+    *,
+    model: str | None = ...,
+    use_async: bool = ...,
+    limits: Limits | None = ...,
+) -> AsyncClient: ...
 def from_genai(
     client: Any,
     mode: Mode = Mode.GENAI_PARALLEL_TOOLS,
@@ -110,6 +173,22 @@ def from_genai(
     return _client(adapter(client, model=model), use_async, limits)
 
 
+@overload
+def from_vertexai(
+    client: GenerativeModel,
+    mode: Mode = ...,
+    *,
+    use_async: Literal[False] = ...,
+    limits: Limits | None = ...,
+) -> Client: ...
+@overload
+def from_vertexai(
+    client: GenerativeModel, mode: Mode = ..., *, use_async: Literal[True], limits: Limits | None = ...
+) -> AsyncClient: ...
+@overload
+def from_vertexai(
+    client: GenerativeModel, mode: Mode = ..., *, use_async: bool, limits: Limits | None = ...
+) -> Client | AsyncClient: ...
 def from_vertexai(
     client: Any,
     mode: Mode = Mode.VERTEXAI_PARALLEL_TOOLS,
@@ -142,6 +221,24 @@ _PROVIDERS: dict[str, tuple[str, tuple[str, str | None] | None]] = {
 }
 
 
+@overload
+def from_provider(
+    spec: str,
+    *,
+    async_client: Literal[False] = ...,
+    mode: Mode | None = ...,
+    limits: Limits | None = ...,
+    **client_kwargs: Any,
+) -> Client: ...
+@overload
+def from_provider(
+    spec: str,
+    *,
+    async_client: Literal[True],
+    mode: Mode | None = ...,
+    limits: Limits | None = ...,
+    **client_kwargs: Any,
+) -> AsyncClient: ...
 def from_provider(
     spec: str,
     *,

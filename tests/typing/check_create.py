@@ -75,3 +75,34 @@ async def async_client(client: polycall.AsyncClient) -> None:
 
     result, _ = await client.create_with_completion(messages=MESSAGES, response_model=list[Weather])
     assert_type(result, ToolCalls[Weather])
+
+
+def factories() -> None:
+    """Each factory says which client it gives, so `create` is typed without an annotation."""
+    import anthropic
+    import openai
+    from google import genai
+    from vertexai.generative_models import GenerativeModel
+
+    client = polycall.from_openai(openai.OpenAI())
+    assert_type(client, polycall.Client)
+    assert_type(
+        client.create(messages=MESSAGES, response_model=Iterable[Weather]), ToolCalls[Weather]
+    )
+    assert_type(polycall.from_openai(openai.AsyncOpenAI()), polycall.AsyncClient)
+    assert_type(polycall.from_openai(openai.AzureOpenAI()), polycall.Client)
+    assert_type(polycall.from_anthropic(anthropic.Anthropic()), polycall.Client)
+    assert_type(polycall.from_anthropic(anthropic.AsyncAnthropic()), polycall.AsyncClient)
+    assert_type(polycall.from_genai(genai.Client()), polycall.Client)
+    assert_type(polycall.from_genai(genai.Client(), use_async=True), polycall.AsyncClient)
+    assert_type(polycall.from_genai(genai.Client().aio), polycall.AsyncClient)
+    assert_type(polycall.from_vertexai(GenerativeModel("gemini-2.5-flash")), polycall.Client)
+    assert_type(
+        polycall.from_vertexai(GenerativeModel("gemini-2.5-flash"), use_async=True),
+        polycall.AsyncClient,
+    )
+    assert_type(polycall.from_provider("openai/gpt-4o-mini"), polycall.Client)
+    assert_type(
+        polycall.from_provider("anthropic/claude-sonnet-4-6", async_client=True),
+        polycall.AsyncClient,
+    )
