@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +11,7 @@ from ..calls import RawCall, Reply, Stop, Turn, Usage
 from ..errors import ConfigurationError, ProviderError
 from ..modes import Mode
 from ..toolset import ToolSet, parse_arguments
-from .base import Adapter, Assembler, aclosing_stream, closing_stream
+from .base import Adapter, Assembler
 
 #: `max_tokens` sent when the caller gives none (the Messages API requires one).
 DEFAULT_MAX_TOKENS = 4096
@@ -63,12 +62,6 @@ class AnthropicMessages(Adapter):
 
     async def asend(self, request: dict[str, Any]) -> Any:
         return await self.client.messages.create(**request)
-
-    def stream(self, request: dict[str, Any]) -> AbstractContextManager[Iterator[Any]]:
-        return closing_stream(lambda: self.send({**request, "stream": True}))
-
-    def astream(self, request: dict[str, Any]) -> AbstractAsyncContextManager[AsyncIterator[Any]]:
-        return aclosing_stream(lambda: self.asend({**request, "stream": True}))
 
     def parse(self, raw: Any) -> Turn:
         calls: list[RawCall] = []

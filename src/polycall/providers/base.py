@@ -65,13 +65,16 @@ class Adapter(ABC):
     async def asend(self, request: dict[str, Any]) -> Any:
         """Make the request with the async SDK client; return the raw response."""
 
-    @abstractmethod
     def stream(self, request: dict[str, Any]) -> AbstractContextManager[Iterator[Any]]:
-        """Open a streamed request; the context manager closes the SDK stream on exit."""
+        """Open a streamed request; the context manager closes the SDK stream on exit.
 
-    @abstractmethod
+        By default, `send` with `stream=True`, as the Anthropic and OpenAI SDKs take it.
+        """
+        return closing_stream(lambda: self.send({**request, "stream": True}))
+
     def astream(self, request: dict[str, Any]) -> AbstractAsyncContextManager[AsyncIterator[Any]]:
         """Async `stream`."""
+        return aclosing_stream(lambda: self.asend({**request, "stream": True}))
 
     @abstractmethod
     def parse(self, raw: Any) -> Turn:

@@ -10,8 +10,7 @@ never sets `previous_response_id`; a retry resends the input plus the calls and 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +18,7 @@ from ..calls import RawCall, Reply, Stop, Turn, Usage
 from ..errors import ConfigurationError, ProviderError
 from ..modes import Mode
 from ..toolset import ToolSet
-from .base import Adapter, Assembler, aclosing_stream, closing_stream
+from .base import Adapter, Assembler
 from .openai_common import (
     arequired_fallback,
     arguments_text,
@@ -60,12 +59,6 @@ class OpenAIResponses(Adapter):
 
     async def asend(self, request: dict[str, Any]) -> Any:
         return await arequired_fallback(self, self.client.responses.create, request)
-
-    def stream(self, request: dict[str, Any]) -> AbstractContextManager[Iterator[Any]]:
-        return closing_stream(lambda: self.send({**request, "stream": True}))
-
-    def astream(self, request: dict[str, Any]) -> AbstractAsyncContextManager[AsyncIterator[Any]]:
-        return aclosing_stream(lambda: self.asend({**request, "stream": True}))
 
     def parse(self, raw: Any) -> Turn:
         calls: list[RawCall] = []
