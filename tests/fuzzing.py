@@ -1,11 +1,12 @@
 """What the fuzz tests share: the real SDKs over an in-process transport, wire frames and
 their mutations, scenario strategies, and the invariants every outcome must keep.
 
-Each provider's test module says how a `Scenario` becomes its wire format (a JSON body,
-and a stream of `Frame`s). The checks here send those bytes, whole or mutated, through the
-real polycall client - so through the SDK's own HTTP, SSE and model code, the adapter's
-`parse`/`assembler()` and the core `Session` - over an `httpx.MockTransport`, each example
-under a hard deadline. The invariants:
+Each provider's test module (`test_fuzz_<provider>.py`) says how a `Scenario` becomes its
+wire format (a JSON body, and a stream of `Frame`s) and describes itself as a `Fuzzed`; the
+property tests in `test_fuzz.py` run every `Fuzzed` alike. The checks here send those bytes,
+whole or mutated, through the real polycall client - so through the SDK's own HTTP, SSE and
+model code, the adapter's `parse`/`assembler()` and the core `Session` - over an
+`httpx.MockTransport`, each example under a hard deadline. The invariants:
 
 - only a `PolycallError` comes out, and a `ProviderError` never hides a crash of polycall's
   own code (a TypeError, KeyError... raised in `polycall/`);
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from hypothesis import settings
+from hypothesis import Phase, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
@@ -919,3 +920,32 @@ def _piece(scenario: Scenario, piece: int) -> int:
 
 
 pieces = st.integers(1, 40)
+
+
+# ---------------------------------------------------------------------------------------
+# One provider API as the property tests of test_fuzz.py run it.
+
+
+@dataclass(frozen=True)
+class Fuzzed:
+    """A provider API under the shared property tests: its harness, its scenarios, and what
+    differs between providers in how the tests use them."""
+
+    name: str  # the test id
+    harness: Harness
+    valid: st.SearchStrategy[Scenario]
+    hostile: st.SearchStrategy[Scenario]
+    error_statuses: tuple[int, ...]  # the statuses a mutated body is served with, besides 200
+    over_http: Callable[[str], Any]  # a polycall client for the fake provider at this url
+    http_kwargs: dict[str, Any] = field(default_factory=dict)  # that client's request kwargs
+    streamed_args: Harness | None = None  # the same wire, arguments streamed in pieces
+    cut_phases: tuple[Phase, ...] | None = None  # the cut test's phases (None: hypothesis's)
+
+    def body(self, scenario: Scenario) -> Any:
+        return self.harness.wire.body(scenario)
+
+    def pick(self, data: st.DataObject) -> Harness:
+        """The harness, or for half the examples the `streamed_args` one, if there is one."""
+        if self.streamed_args is not None and data.draw(st.booleans()):
+            return self.streamed_args
+        return self.harness

@@ -1,6 +1,8 @@
-"""Fuzzing Gemini: generated and mutated `generateContent` bodies and streams through the real
-`google-genai` SDK (over an in-process transport, and a few over HTTP to the fake), and the
-Vertex AI SDK, which shares the parsing (`gemini_common`), over HTTP to the fake."""
+"""Fuzzing Gemini: a scenario as a `generateContent` body and stream (whole calls, or Vertex's
+streamed argument pieces), and the harnesses over the real `google-genai` SDK, for the
+property tests of test_fuzz.py; the Vertex AI SDK, which shares the parsing
+(`gemini_common`), fuzzed over HTTP to the fake; and what the fuzzing found, kept as
+regression tests."""
 
 from __future__ import annotations
 
@@ -17,25 +19,20 @@ from hypothesis import strategies as st
 import polycall
 from fuzzing import (
     Call,
-    Encoding,
     Frame,
+    Fuzzed,
     Harness,
     Scenario,
     Transport,
     Wire,
     budget,
-    cut_points,
     dumps,
-    encodings,
     frames_of,
     hostile_scenarios,
-    mutated_bytes,
     mutated_frames,
     mutated_tree,
     pieces,
-    resplit,
     run,
-    sse_bytes,
     valid_scenarios,
 )
 from polycall.testing import FakeProvider, Response
@@ -126,94 +123,16 @@ HOSTILE = hostile_scenarios(
     lambda scenario: all(call.name or call.arguments for call in scenario.calls)
 )  # a part `functionCall: {}` is a known disagreement: see test_an_empty_function_call_part
 VALID = valid_scenarios(ids=False)
-
-
-@budget()
-@given(VALID, encodings, cut_points, pieces, st.booleans(), st.booleans())
-def test_valid_response_gives_exactly_its_calls(
-    scenario: Scenario,
-    encoding: Encoding,
-    cuts: list[int],
-    piece: int,
-    partial: bool,
-    streamed_args: bool,
-) -> None:
-    harness = PARTIAL_ARGS if streamed_args else GEMINI
-    harness.check_valid(scenario, encoding=encoding, cuts=cuts, piece=piece, partial=partial)
-
-
-@settings(budget(), phases=[Phase.explicit, Phase.generate])  # no shrinking while it fails
-@given(VALID, st.integers(0, 2**20), pieces, st.booleans(), st.booleans())
-def test_stream_cut_before_its_finish_is_an_error(
-    scenario: Scenario, at: int, piece: int, drop: bool, streamed_args: bool
-) -> None:
-    harness = PARTIAL_ARGS if streamed_args else GEMINI
-    harness.check_cut(scenario, at=at, piece=piece, drop=drop)
-
-
-@budget()
-@given(HOSTILE, pieces, st.integers(0, 1))
-def test_json_and_stream_agree_on_hostile_calls(
-    scenario: Scenario, piece: int, max_retries: int
-) -> None:
-    GEMINI.check_agree(scenario, piece=piece, max_retries=max_retries)
-
-
-@budget()
-@given(st.data(), VALID | HOSTILE, st.sampled_from([200, 200, 200, 400, 403, 500]))
-def test_mutated_body_gives_calls_or_a_polycall_error(
-    data: st.DataObject, scenario: Scenario, status: int
-) -> None:
-    mutated = data.draw(mutated_tree(body(scenario)))
-    if data.draw(st.booleans()):
-        GEMINI.run_body(mutated, status=status)
-    else:
-        chunks = [dumps(mutated).encode("utf-8", "surrogatepass")]
-        GEMINI.run_body(None, chunks=data.draw(mutated_bytes(chunks)), status=status)
-
-
-@budget()
-@given(st.data(), VALID | HOSTILE, pieces, st.booleans(), st.booleans())
-def test_mutated_stream_gives_calls_or_a_polycall_error(
-    data: st.DataObject, scenario: Scenario, piece: int, partial: bool, streamed_args: bool
-) -> None:
-    harness = PARTIAL_ARGS if streamed_args else GEMINI
-    stream = data.draw(mutated_frames(harness.frames(scenario, piece)))
-    chunks = sse_bytes(stream)
-    if data.draw(st.booleans()):
-        chunks = data.draw(mutated_bytes(chunks))
-    harness.run_frames((), chunks=chunks, partial=partial, max_retries=data.draw(st.integers(0, 1)))
-
-
-@budget(0.3)
-@given(VALID, HOSTILE, encodings, cut_points, pieces)
-def test_async_client_agrees(
-    valid: Scenario, hostile: Scenario, encoding: Encoding, cuts: list[int], piece: int
-) -> None:
-    GEMINI.check_valid(
-        valid, encoding=encoding, cuts=cuts, piece=piece, partial=False, is_async=True
-    )
-    GEMINI.check_agree(hostile, piece=piece, max_retries=0, is_async=True)
-    sync = GEMINI.run_body(body(hostile))
-    assert sync.summary() == GEMINI.run_body(body(hostile), is_async=True).summary()
-
-
-@settings(budget(0.1), suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(VALID, encodings, cut_points, pieces)
-def test_over_http_to_the_fake_provider(
-    fake: FakeProvider, scenario: Scenario, encoding: Encoding, cuts: list[int], piece: int
-) -> None:
-    client = polycall.from_genai(genai_client(fake), **MODEL)
-    stream = GEMINI.frames(scenario, piece)
-    fake.push(
-        Response(body=body(scenario)),
-        Response(
-            chunks=resplit(sse_bytes(stream, encoding), cuts), content_type="text/event-stream"
-        ),
-    )
-    for streamed in (False, True):
-        outcome = run(client, stream=streamed)
-        assert outcome.calls() == scenario.expected()
+FUZZED = Fuzzed(
+    "gemini",
+    GEMINI,
+    VALID,
+    HOSTILE,
+    error_statuses=(400, 403, 500),
+    over_http=lambda url: polycall.from_genai(genai_client(url), model=MODEL["model"]),
+    streamed_args=PARTIAL_ARGS,
+    cut_phases=(Phase.explicit, Phase.generate),  # no shrinking while it fails
+)
 
 
 # Vertex AI SDK: its own transport (requests) and protobuf types, the same Gemini parsing.

@@ -1,5 +1,6 @@
-"""Fuzzing OpenAI Chat Completions: generated and mutated bodies and SSE streams through the
-real `openai` SDK (over an in-process transport, and a few over HTTP to the fake)."""
+"""Fuzzing OpenAI Chat Completions: a scenario as a body and an SSE stream, and the harness
+over the real `openai` SDK, for the property tests of test_fuzz.py; and what the fuzzing
+found, kept as regression tests."""
 
 from __future__ import annotations
 
@@ -8,37 +9,25 @@ from typing import Any
 
 import openai
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 import polycall
 from fuzzing import (
     Call,
-    Encoding,
     Frame,
+    Fuzzed,
     Harness,
     Scenario,
     Transport,
     Wire,
-    budget,
-    cut_points,
     dumps,
-    encodings,
     frames_of,
     hostile_scenarios,
-    mutated_bytes,
-    mutated_frames,
-    mutated_tree,
     nested_text,
-    pieces,
-    resplit,
-    run,
     sdk_httpx,
     sse_bytes,
     valid_scenarios,
 )
 from polycall import UnknownToolError, ValidationFailed
-from polycall.testing import FakeProvider, Response
 from polycall.testing.openai import chat_completion, chat_stream
 
 FINISHES = ["stop", "tool_calls", "length", "content_filter", "function_call", "error", "eos"]
@@ -90,98 +79,15 @@ CHAT = Harness(
     ),
     {"model": "gpt-4o-mini"},
 )
-HOSTILE = hostile_scenarios(text_arguments=True, finishes=FINISHES)
-
-
-@budget()
-@given(valid_scenarios(), encodings, cut_points, pieces, st.booleans())
-def test_valid_response_gives_exactly_its_calls(
-    scenario: Scenario, encoding: Encoding, cuts: list[int], piece: int, partial: bool
-) -> None:
-    CHAT.check_valid(scenario, encoding=encoding, cuts=cuts, piece=piece, partial=partial)
-
-
-@budget()
-@given(valid_scenarios(), st.integers(0, 2**20), pieces, st.booleans())
-def test_stream_cut_before_its_finish_is_an_error(
-    scenario: Scenario, at: int, piece: int, drop: bool
-) -> None:
-    CHAT.check_cut(scenario, at=at, piece=piece, drop=drop)
-
-
-@budget()
-@given(HOSTILE, pieces, st.integers(0, 1))
-def test_json_and_stream_agree_on_hostile_calls(
-    scenario: Scenario, piece: int, max_retries: int
-) -> None:
-    CHAT.check_agree(scenario, piece=piece, max_retries=max_retries)
-
-
-@budget()
-@given(st.data(), valid_scenarios() | HOSTILE, st.sampled_from([200, 200, 200, 400, 401, 500]))
-def test_mutated_body_gives_calls_or_a_polycall_error(
-    data: st.DataObject, scenario: Scenario, status: int
-) -> None:
-    mutated = data.draw(mutated_tree(body(scenario)))
-    if data.draw(st.booleans()):
-        CHAT.run_body(mutated, status=status)
-    else:
-        chunks = [dumps(mutated).encode("utf-8", "surrogatepass")]
-        CHAT.run_body(None, chunks=data.draw(mutated_bytes(chunks)), status=status)
-
-
-@budget()
-@given(st.data(), valid_scenarios() | HOSTILE, pieces, st.booleans())
-def test_mutated_stream_gives_calls_or_a_polycall_error(
-    data: st.DataObject, scenario: Scenario, piece: int, partial: bool
-) -> None:
-    stream = data.draw(mutated_frames(CHAT.frames(scenario, piece)))
-    chunks = sse_bytes(stream)
-    if data.draw(st.booleans()):
-        chunks = data.draw(mutated_bytes(chunks))
-    CHAT.run_frames((), chunks=chunks, partial=partial, max_retries=data.draw(st.integers(0, 1)))
-
-
-@budget(0.3)
-@given(valid_scenarios(), HOSTILE, encodings, cut_points, pieces)
-def test_async_client_agrees(
-    valid: Scenario, hostile: Scenario, encoding: Encoding, cuts: list[int], piece: int
-) -> None:
-    CHAT.check_valid(valid, encoding=encoding, cuts=cuts, piece=piece, partial=False, is_async=True)
-    CHAT.check_agree(hostile, piece=piece, max_retries=0, is_async=True)
-    assert (
-        CHAT.run_body(body(hostile)).summary()
-        == CHAT.run_body(body(hostile), is_async=True).summary()
-    )
-
-
-@settings(budget(0.1), suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(valid_scenarios(), encodings, cut_points, pieces)
-def test_over_http_to_the_fake_provider(
-    fake: FakeProvider, scenario: Scenario, encoding: Encoding, cuts: list[int], piece: int
-) -> None:
-    client = polycall.from_openai(openai.OpenAI(**{**SDK, "base_url": fake.url + "/v1"}))
-    stream = CHAT.frames(scenario, piece)
-    fake.push(
-        Response(body=body(scenario)),
-        Response(
-            chunks=resplit(sse_bytes(stream, encoding), cuts), content_type="text/event-stream"
-        ),
-    )
-    for streamed in (False, True):
-        outcome = run(client, stream=streamed, kwargs=CHAT.kwargs)
-        assert outcome.calls() == scenario.expected()
-
-
-def test_the_harness_fails_on_an_escaping_error() -> None:
-    """The invariant can fail: an error that is not a PolycallError is reported."""
-
-    class Broken:
-        def create(self, **kwargs: Any) -> Any:
-            raise KeyError("choices")
-
-    with pytest.raises(AssertionError, match="KeyError escaped"):
-        run(Broken(), stream=False)
+FUZZED = Fuzzed(
+    "openai",
+    CHAT,
+    valid_scenarios(),
+    hostile_scenarios(text_arguments=True, finishes=FINISHES),
+    error_statuses=(400, 401, 500),
+    over_http=lambda url: polycall.from_openai(openai.OpenAI(**{**SDK, "base_url": url + "/v1"})),
+    http_kwargs=CHAT.kwargs,
+)
 
 
 # What the fuzzing found, in its smallest form: fixed ones kept as regression tests, open
