@@ -125,9 +125,8 @@ class Usage:
 
     def __post_init__(self) -> None:
         # A provider's count that is not a whole number (a malformed body) counts as 0.
-        i, o = self.input_tokens, self.output_tokens
-        if not (type(i) is int and type(o) is int and i >= 0 and o >= 0):  # the usual case skips this
-            self.input_tokens, self.output_tokens = _count(i), _count(o)
+        self.input_tokens = _count(self.input_tokens)
+        self.output_tokens = _count(self.output_tokens)
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(self.input_tokens + other.input_tokens, self.output_tokens + other.output_tokens)

@@ -43,7 +43,7 @@ class provider_errors(AbstractContextManager[None]):
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if exc is None or not isinstance(exc, Exception):
+        if not isinstance(exc, Exception):  # no error, or KeyboardInterrupt and the like
             return
         session = self.session
         if isinstance(exc, PolycallError):

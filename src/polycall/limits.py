@@ -29,6 +29,7 @@ class Limits:
                 " is over the limit); raise Limits(max_calls=...) if that many are expected"
             )
         arguments = raw.arguments
+        # JSON text, the usual case, is measured exactly, by its length.
         size = len(arguments) if isinstance(arguments, str) else _size(arguments, self.max_argument_bytes)
         if size > self.max_argument_bytes:
             raise LimitExceededError(
@@ -84,9 +85,9 @@ def _name(name: Any) -> str:
 
 
 def _size(arguments: Any, stop: int) -> int:
-    """The size of `arguments` as JSON text, about (JSON text is measured exactly); counting
-    stops once past `stop`. Iterative, so deep nesting cannot overflow the stack."""
-    if isinstance(arguments, (str, bytes, bytearray)):
+    """The size of `arguments` (bytes or an object) as JSON text, about; counting stops once
+    past `stop`. Iterative, so deep nesting cannot overflow the stack."""
+    if isinstance(arguments, (bytes, bytearray)):
         return len(arguments)
     size = 0
     pending = [arguments]

@@ -28,9 +28,6 @@ class _Attempt(AbstractContextManager["_Attempt"]):
         return not self.last and isinstance(error, RETRYABLE)
 
 
-_ONE_ATTEMPT = (_Attempt(last=True),)  # max_retries=0, the default
-
-
 def attempts(max_retries: MaxRetries) -> Iterable[AbstractContextManager[Any]]:
     """Context managers, one per attempt; the error of the last one propagates."""
     if _is_count(max_retries):
@@ -67,8 +64,6 @@ async def aattempts(max_retries: MaxRetries) -> AsyncIterator[AbstractContextMan
 def _counted(max_retries: int) -> Sequence[_Attempt]:
     if max_retries < 0:
         raise ConfigurationError(f"max_retries must be >= 0, got {max_retries}")
-    if max_retries == 0:
-        return _ONE_ATTEMPT
     return [_Attempt(last=n == max_retries) for n in range(max_retries + 1)]
 
 

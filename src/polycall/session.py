@@ -159,13 +159,12 @@ class Session:
                 return i
         return self._open.pop(0)
 
-    def _fresh_id(self, given: str | None, position: int) -> str:
-        """The provider's id, or a stable generated one where it is missing or repeated."""
+    def _fresh_id(self, given: Any, position: int) -> str:
+        """An id for a call whose own is missing, not text, or repeated: its text if unseen,
+        else a stable generated one (`take` keeps an unseen text id as it is)."""
         if given is not None and not isinstance(given, str):
             given = str(given)  # a malformed id (a number, an object) still names the call
         seen = self._ids
-        if given and given not in seen:
-            return given
         base = given or f"call_{self.attempt}_{position}"
         candidate, n = base, 1
         while candidate in seen:

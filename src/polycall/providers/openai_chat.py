@@ -45,8 +45,8 @@ class OpenAIChat(Adapter):
         if "stream" in kwargs:
             kwargs = {key: value for key, value in kwargs.items() if key != "stream"}
         request = prepare_common(self, tools, kwargs, "messages", _tool_params)
-        if "model" not in request or "messages" not in request:
-            missing = [key for key in ("model", "messages") if key not in request]
+        missing = [key for key in ("model", "messages") if key not in request]
+        if missing:
             raise ConfigurationError(
                 f"chat.completions.create needs {' and '.join(f'{k}=' for k in missing)} "
                 "(or from_openai(..., model=...) for the model)"
