@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..calls import ToolCalls
-from ..client import provider_errors
+from ..engine import provider_errors
 from ..errors import ConfigurationError, PolycallError
 from ..providers import registry
 from ..toolset import tool_set
