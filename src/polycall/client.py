@@ -31,7 +31,10 @@ if TYPE_CHECKING:
 
 
 class _BaseClient:
-    """What the sync and async clients share: the adapter, hooks, limits, and request set-up."""
+    """What the sync and async clients share: the adapter, hooks, limits, request set-up and
+    streams (`_streams`: each client's stream type and driver)."""
+
+    _streams: tuple[type[Any], Callable[..., Any]]
 
     def __init__(self, adapter: Adapter, *, limits: Limits | None = None) -> None:
         from .toolset import tool_set  # pydantic loads with the first client, not on import
@@ -72,9 +75,42 @@ class _BaseClient:
             limits=self.limits,
         )
 
+    def create_iterable(
+        self,
+        *,
+        response_model: Any,
+        max_retries: MaxRetries = 0,
+        validation_context: Any = None,
+        context: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        """An iterator of validated calls (async on an async client), each yielded as soon as
+        it is complete in the stream."""
+        session = self._session(response_model, kwargs, validation_context, context)
+        return self._stream(session, max_retries, partial=False)
+
+    def create_partial(
+        self,
+        *,
+        response_model: Any,
+        max_retries: MaxRetries = 0,
+        validation_context: Any = None,
+        context: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Like `create_iterable`, but also yields each call in progress as a `Partial`."""
+        session = self._session(response_model, kwargs, validation_context, context)
+        return self._stream(session, max_retries, partial=True)
+
+    def _stream(self, session: Session, max_retries: MaxRetries, *, partial: bool) -> Any:
+        stream_type, driver = self._streams
+        return stream_type(driver(session, max_retries, stream=True, partial=partial), session)
+
 
 class Client(_BaseClient):
     """A polycall client over a sync SDK client."""
+
+    _streams = (CallStream, drive)
 
     @overload
     def create(
@@ -107,7 +143,7 @@ class Client(_BaseClient):
         """The validated calls as a `ToolCalls` list (an iterator of them with `stream=True`)."""
         session = self._session(response_model, kwargs, validation_context, context)
         if stream:
-            return CallStream(drive(session, max_retries, stream=True), session)
+            return self._stream(session, max_retries, partial=False)
         return self._complete(session, max_retries)
 
     def create_with_completion(
@@ -129,31 +165,16 @@ class Client(_BaseClient):
             pass
         return session.result()
 
-    def create_iterable(
-        self,
-        *,
-        response_model: ResponseModel[M],
-        max_retries: MaxRetries = 0,
-        validation_context: Any = None,
-        context: Any = None,
-        **kwargs: Any,
-    ) -> CallStream[M]:
-        """An iterator of validated calls, each yielded as soon as it is complete in the stream."""
-        session = self._session(response_model, kwargs, validation_context, context)
-        return CallStream(drive(session, max_retries, stream=True), session)
+    if TYPE_CHECKING:  # the types of the shared methods, for this client's streams
 
-    def create_partial(
-        self,
-        *,
-        response_model: ResponseModel[M],
-        max_retries: MaxRetries = 0,
-        validation_context: Any = None,
-        context: Any = None,
-        **kwargs: Any,
-    ) -> CallStream[M | Partial[M]]:
-        """Like `create_iterable`, but also yields each call in progress as a `Partial`."""
-        session = self._session(response_model, kwargs, validation_context, context)
-        return CallStream(drive(session, max_retries, stream=True, partial=True), session)
+        def create_iterable(
+            self, *, response_model: ResponseModel[M], max_retries: MaxRetries = ...,
+            validation_context: Any = ..., context: Any = ..., **kwargs: Any,
+        ) -> CallStream[M]: ...
+        def create_partial(
+            self, *, response_model: ResponseModel[M], max_retries: MaxRetries = ...,
+            validation_context: Any = ..., context: Any = ..., **kwargs: Any,
+        ) -> CallStream[M | Partial[M]]: ...
 
     @property
     def batch(self) -> Batches:
@@ -165,6 +186,8 @@ class Client(_BaseClient):
 
 class AsyncClient(_BaseClient):
     """A polycall client over an async SDK client: the same methods, awaited."""
+
+    _streams = (AsyncCallStream, adrive)
 
     @overload
     async def create(
@@ -197,7 +220,7 @@ class AsyncClient(_BaseClient):
         """The validated calls as a `ToolCalls` list (an async iterator with `stream=True`)."""
         session = self._session(response_model, kwargs, validation_context, context)
         if stream:
-            return AsyncCallStream(adrive(session, max_retries, stream=True), session)
+            return self._stream(session, max_retries, partial=False)
         return await self._complete(session, max_retries)
 
     async def create_with_completion(
@@ -219,31 +242,16 @@ class AsyncClient(_BaseClient):
             pass
         return session.result()
 
-    def create_iterable(
-        self,
-        *,
-        response_model: ResponseModel[M],
-        max_retries: MaxRetries = 0,
-        validation_context: Any = None,
-        context: Any = None,
-        **kwargs: Any,
-    ) -> AsyncCallStream[M]:
-        """An async iterator of validated calls, each yielded as soon as it is complete."""
-        session = self._session(response_model, kwargs, validation_context, context)
-        return AsyncCallStream(adrive(session, max_retries, stream=True), session)
+    if TYPE_CHECKING:  # the types of the shared methods, for this client's streams
 
-    def create_partial(
-        self,
-        *,
-        response_model: ResponseModel[M],
-        max_retries: MaxRetries = 0,
-        validation_context: Any = None,
-        context: Any = None,
-        **kwargs: Any,
-    ) -> AsyncCallStream[M | Partial[M]]:
-        """Like `create_iterable`, but also yields each call in progress as a `Partial`."""
-        session = self._session(response_model, kwargs, validation_context, context)
-        return AsyncCallStream(adrive(session, max_retries, stream=True, partial=True), session)
+        def create_iterable(
+            self, *, response_model: ResponseModel[M], max_retries: MaxRetries = ...,
+            validation_context: Any = ..., context: Any = ..., **kwargs: Any,
+        ) -> AsyncCallStream[M]: ...
+        def create_partial(
+            self, *, response_model: ResponseModel[M], max_retries: MaxRetries = ...,
+            validation_context: Any = ..., context: Any = ..., **kwargs: Any,
+        ) -> AsyncCallStream[M | Partial[M]]: ...
 
     @property
     def batch(self) -> AsyncBatches:

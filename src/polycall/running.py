@@ -100,6 +100,16 @@ async def arun_stream(
             await stream.aclose()
 
 
+class _CallRunner:
+    """`ToolCalls.run` / `arun`: the `calls.Runner` every `ToolCalls` is given."""
+
+    run = staticmethod(run_calls)
+    arun = staticmethod(arun_calls)
+
+
+RUNNER = _CallRunner()
+
+
 class _Runner:
     """One run: the handlers, the concurrency limit and the per-call timeout."""
 
