@@ -27,11 +27,18 @@ from .streams import AsyncCallStream, CallStream
 if TYPE_CHECKING:
     from .partial import Partial
     from .running import arun_stream, run_stream
+    from .tracing import instrument, uninstrument
 
 __version__ = "0.1.0"
 
 #: Imported on first use, so `import polycall` loads neither jiter nor asyncio and threads.
-_LAZY = {"Partial": ".partial", "arun_stream": ".running", "run_stream": ".running"}
+_LAZY = {
+    "Partial": ".partial",
+    "arun_stream": ".running",
+    "run_stream": ".running",
+    "instrument": ".tracing",
+    "uninstrument": ".tracing",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -75,5 +82,7 @@ __all__ = [
     "from_openai",
     "from_provider",
     "from_vertexai",
+    "instrument",
     "run_stream",
+    "uninstrument",
 ]

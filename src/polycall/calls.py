@@ -139,6 +139,10 @@ class Turn:
     text: str | None = None
     usage: Usage = field(default_factory=Usage)
     raw: Any = None
+    # What tracing reports, as the provider sent it (anything but text is left out there).
+    response_id: Any = None
+    response_model: Any = None
+    finish_reason: Any = None  # the provider's own, before any refusal text
 
 
 @dataclass(frozen=True, slots=True)

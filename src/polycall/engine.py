@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from typing_extensions import Self
 
+from . import tracing
 from .calls import ToolCall
 from .errors import PolycallError, ProviderError
 from .limits import StreamGuard
@@ -122,22 +123,38 @@ def exchange(session: Session, *, stream: bool, partial: bool = False) -> Genera
     """Every attempt of `session`, as ops for a driver; yields each validated call (and, with
     `partial`, each call in progress) the moment it is complete."""
     adapter = session.adapter
-    with retries_exhausted(session):
-        while (attempt := (yield _ATTEMPT)) is not None:
-            request = session.begin()
-            with provider_errors(session):
-                if stream:
-                    reading = Reading(session, partial)
-                    yield Op.STREAM, request, reading
-                    turn = reading.assembler.finish()
-                else:
-                    turn = adapter.parse((yield Op.SEND, request))
-                yield from session.complete(turn)
-                failure = session.conclude(turn)
-            if failure is None:
-                return
-            with attempt:
-                raise failure
+    # None unless polycall.instrument() was called: then a span per create() and per attempt.
+    traced = None if tracing.ACTIVE is None else tracing.ACTIVE.create(session, redact)
+    try:
+        with retries_exhausted(session):
+            while (attempt := (yield _ATTEMPT)) is not None:
+                request = session.begin()
+                if traced is not None:
+                    traced.begin(request)
+                with provider_errors(session):
+                    if stream:
+                        reading = Reading(session, partial)
+                        yield Op.STREAM, request, reading
+                        turn = reading.assembler.finish()
+                    else:
+                        turn = adapter.parse((yield Op.SEND, request))
+                    if traced is not None:
+                        traced.read(turn)
+                    yield from session.complete(turn)
+                    failure = session.conclude(turn)
+                if traced is not None:
+                    traced.end(failure)
+                if failure is None:
+                    return
+                with attempt:
+                    raise failure
+    except BaseException as error:  # also GeneratorExit: the consumer closed the stream
+        if traced is not None:
+            traced.fail(error)
+        raise
+    finally:
+        if traced is not None:
+            traced.close()
 
 
 class _Pump:

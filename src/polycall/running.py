@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+from . import tracing
 from .calls import Handlers, ToolCall, ToolResult
 from .errors import ConfigurationError
 from .streams import AsyncCallStream, CallStream
@@ -124,6 +125,9 @@ class _Runner:
         self.max_concurrency = max_concurrency
         self.timeout = timeout
         self._slots: asyncio.Semaphore | None = None
+        # None unless polycall.instrument() was called: then a span per handler run, each
+        # under the span current now (the caller's, not the loop thread's).
+        self._traced = None if tracing.ACTIVE is None else tracing.ACTIVE.tools()
 
     @classmethod
     def for_stream(
@@ -180,12 +184,17 @@ class _Runner:
         if self._slots is None and self.max_concurrency is not None:
             self._slots = asyncio.Semaphore(self.max_concurrency)
         async with self._slots or contextlib.nullcontext():
-            started = time.perf_counter()
-            try:
-                value, error = await asyncio.wait_for(self._attempt(handler, call), self.timeout)
-            except asyncio.TimeoutError:
-                value, error = None, TimeoutError(self._timed_out(handler, call))
-            return ToolResult(call, value, error, time.perf_counter() - started)
+            if self._traced is not None:
+                return await self._traced.run(call, self._timed(handler, call))
+            return await self._timed(handler, call)
+
+    async def _timed(self, handler: Handler, call: ToolCall[Any]) -> ToolResult[Any]:
+        started = time.perf_counter()
+        try:
+            value, error = await asyncio.wait_for(self._attempt(handler, call), self.timeout)
+        except asyncio.TimeoutError:
+            value, error = None, TimeoutError(self._timed_out(handler, call))
+        return ToolResult(call, value, error, time.perf_counter() - started)
 
     async def _attempt(self, handler: Handler, call: ToolCall[Any]) -> tuple[Any, Exception | None]:
         try:

@@ -86,6 +86,9 @@ class AnthropicMessages(Adapter):
             text=_join_text(texts),
             usage=_usage(tokens),
             raw=raw,
+            response_id=getattr(raw, "id", None),
+            response_model=getattr(raw, "model", None),
+            finish_reason=getattr(raw, "stop_reason", None),
         )
 
     def assembler(self) -> Assembler:
@@ -192,6 +195,7 @@ class MessagesAssembler(Assembler):
                 "the stream ended before its message_delta: the connection dropped, and the "
                 f"{len(self.order)} call(s) before the cut may not be all of them"
             )
+        start = getattr(self.events[0], "message", None) if self.events else None
         return Turn(
             calls=[block.raw() for block in self.order],
             stop=stop,
@@ -199,6 +203,9 @@ class MessagesAssembler(Assembler):
             text=_join_text(["".join(parts) for parts in self.texts.values()]),
             usage=_usage(self.tokens),
             raw=self.events,
+            response_id=getattr(start, "id", None),
+            response_model=getattr(start, "model", None),
+            finish_reason=self.stop_reason,
         )
 
     def partial(self) -> tuple[str, str] | None:

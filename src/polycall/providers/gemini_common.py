@@ -209,6 +209,12 @@ def _with_message(reason: str, message: Any) -> str:
     return f"{reason}: {message}" if message else reason
 
 
+def identity(data: Mapping[str, Any]) -> tuple[Any, Any, str]:
+    """The `Turn` fields tracing reports: response id, model version, finish reason."""
+    reason = enum_name(first_candidate(data).get("finish_reason"))
+    return data.get("response_id"), data.get("model_version"), reason
+
+
 def first_candidate(data: Mapping[str, Any]) -> Mapping[str, Any]:
     candidates = data.get("candidates") or []
     return candidates[0] if candidates else {}
@@ -337,7 +343,7 @@ class GeminiAssembler(Assembler):
             self.usage = usage
         candidate = first_candidate(data)
         if candidate.get("finish_reason") or data.get("prompt_feedback"):
-            self.last = {"candidates": [candidate], "prompt_feedback": data.get("prompt_feedback")}
+            self.last = {**data, "candidates": [candidate]}
         parts = parts_of(data)
         self.text.extend(text_of(parts))
         for part in parts:
@@ -358,7 +364,8 @@ class GeminiAssembler(Assembler):
         if stop is Stop.DONE:
             self._emit(stream_done=True)
         calls = [b.raw() for b in self.calls]
-        return Turn(calls, stop, reason, "".join(self.text) or None, self.usage, self.chunks)
+        text = "".join(self.text) or None
+        return Turn(calls, stop, reason, text, self.usage, self.chunks, *identity(self.last))
 
     def partial(self) -> tuple[str, str] | None:
         current = self.calls[-1] if self.emitted < len(self.calls) else None
@@ -506,7 +513,7 @@ class GeminiAdapter(Adapter):
             )
         stop, reason = stop_of(data, bool(calls))
         text = "".join(text_of(parts)) or None
-        return Turn(calls, stop, reason, text, usage_of(data) or Usage(), raw)
+        return Turn(calls, stop, reason, text, usage_of(data) or Usage(), raw, *identity(data))
 
     def assembler(self) -> Assembler:
         return GeminiAssembler(self)

@@ -15,7 +15,9 @@ from .base import aclosing_stream, closing_stream
 from .gemini_common import GeminiAdapter, declarations, split_messages
 from .registry import construct, require
 
-_RESPONSE_FIELDS = {"candidates", "prompt_feedback", "usage_metadata"}
+_RESPONSE_FIELDS = {
+    "candidates", "prompt_feedback", "usage_metadata", "response_id", "model_version"
+}
 
 
 class GoogleGenAI(GeminiAdapter):

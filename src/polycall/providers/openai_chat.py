@@ -88,6 +88,9 @@ class OpenAIChat(Adapter):
             text=_content_text(getattr(message, "content", None)) or None,
             usage=usage,
             raw=raw,
+            response_id=getattr(raw, "id", None),
+            response_model=getattr(raw, "model", None),
+            finish_reason=getattr(choice, "finish_reason", None),
         )
 
     def assembler(self) -> Assembler:
@@ -172,6 +175,7 @@ class ChatAssembler(Assembler):
                 f"after {len(self.chunks)} chunk(s)); the connection may have dropped",
             )
         stop, reason = _stop(self.finish_reason, "".join(self.refusal) or None)
+        last = self.chunks[-1]
         return Turn(
             calls=unwrap_parallel([b.raw() for b in self.building]),
             stop=stop,
@@ -179,6 +183,9 @@ class ChatAssembler(Assembler):
             text="".join(self.text) or None,
             usage=self.usage,
             raw=self.chunks,
+            response_id=getattr(last, "id", None),
+            response_model=getattr(last, "model", None),
+            finish_reason=self.finish_reason,
         )
 
     def partial(self) -> tuple[str, str] | None:

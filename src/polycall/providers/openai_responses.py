@@ -77,6 +77,7 @@ class OpenAIResponses(Adapter):
             text="".join(text) or None,
             usage=_usage(_get(raw, "usage")),
             raw=raw,
+            **_identity(raw),
         )
 
     def assembler(self) -> Assembler:
@@ -165,6 +166,7 @@ class ResponsesAssembler(Assembler):
             text="".join(self.text) or None,
             usage=_usage(_get(self.final, "usage")),
             raw=self.final,
+            **_identity(self.final),
         )
 
     def partial(self) -> tuple[str, str] | None:
@@ -330,6 +332,15 @@ def _stop(response: Any, refusal: str) -> tuple[Stop, str]:
         reason = reason if isinstance(reason, str) and reason else "incomplete"
         return _INCOMPLETE.get(reason, Stop.LENGTH), reason
     return Stop.DONE, status or ""
+
+
+def _identity(response: Any) -> dict[str, Any]:
+    """The `Turn` fields tracing reports: id, model, and the status or incomplete reason."""
+    return {
+        "response_id": _get(response, "id"),
+        "response_model": _get(response, "model"),
+        "finish_reason": _stop(response, "")[1],
+    }
 
 
 def _failure(source: Any) -> str:

@@ -39,6 +39,10 @@ class Provider:
     build: str = ""  # the `from_provider` builder, "module:function" under polycall.providers
     names: tuple[str, ...] = ()  # the `from_provider("name/model")` prefixes it serves
     wires: Mapping[Mode, str] = field(default_factory=dict)  # mode -> module under polycall.testing
+    otel: str = ""  # its `gen_ai.provider.name` in the OpenTelemetry GenAI conventions
+    #: SDK client "module:Class" (or "module:Class:attribute.path", for a client whose
+    #: attribute is true) -> the `gen_ai.provider.name` of the cloud that client calls instead
+    otel_clients: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def default_mode(self) -> Mode:
@@ -66,6 +70,15 @@ class Provider:
         names = " or ".join(f"{c.__module__.split('.')[0]}.{c.__name__}" for c in (*sync, *asynchronous))
         raise ConfigurationError(f"{self.factory}() takes {names}, got {type(client).__name__}")
 
+    def otel_name(self, client: Any) -> str:
+        """The `gen_ai.provider.name` of the API `client` calls."""
+        for reference, name in self.otel_clients.items():
+            module, _, rest = reference.partition(":")
+            cls, _, flag = rest.partition(":")
+            if isinstance(client, _classes((f"{module}:{cls}",))) and _flag(client, flag):
+                return name
+        return self.otel or self.name
+
     def builder(self) -> Build:
         builder: Build = load(f"polycall.providers.{self.build}")
         return builder
@@ -87,6 +100,11 @@ PROVIDERS: tuple[Provider, ...] = (
         build="openai_common:build_client",
         names=("openai", "azure", "groq", "deepseek", "mistral", "together", "openrouter", "ollama"),
         wires={Mode.PARALLEL_TOOLS: "openai", Mode.RESPONSES_PARALLEL_TOOLS: "openai_responses"},
+        otel="openai",
+        otel_clients={
+            "openai:AzureOpenAI": "azure.ai.openai",
+            "openai:AsyncAzureOpenAI": "azure.ai.openai",
+        },
     ),
     Provider(
         name="anthropic",
@@ -100,6 +118,13 @@ PROVIDERS: tuple[Provider, ...] = (
         build="anthropic:build_client",
         names=("anthropic",),
         wires={Mode.ANTHROPIC_PARALLEL_TOOLS: "anthropic"},
+        otel="anthropic",
+        otel_clients={
+            "anthropic:AnthropicBedrock": "aws.bedrock",
+            "anthropic:AsyncAnthropicBedrock": "aws.bedrock",
+            "anthropic:AnthropicVertex": "gcp.vertex_ai",
+            "anthropic:AsyncAnthropicVertex": "gcp.vertex_ai",
+        },
     ),
     Provider(
         name="genai",
@@ -113,6 +138,11 @@ PROVIDERS: tuple[Provider, ...] = (
         build="google_genai:build_client",
         names=("google", "genai", "gemini"),
         wires={Mode.GENAI_PARALLEL_TOOLS: "gemini"},
+        otel="gcp.gemini",
+        otel_clients={
+            "google.genai:Client:vertexai": "gcp.vertex_ai",
+            "google.genai.client:AsyncClient:_api_client.vertexai": "gcp.vertex_ai",
+        },
     ),
     Provider(
         name="vertexai",
@@ -124,6 +154,7 @@ PROVIDERS: tuple[Provider, ...] = (
         build="vertexai:build_client",
         names=("vertexai",),
         wires={Mode.VERTEXAI_PARALLEL_TOOLS: "gemini"},
+        otel="gcp.vertex_ai",
     ),
 )
 
@@ -188,3 +219,11 @@ def _classes(references: tuple[str, ...]) -> tuple[type, ...]:
         if isinstance(cls, type):
             found.append(cls)
     return tuple(found)
+
+
+def _flag(client: Any, path: str) -> bool:
+    """Whether the attribute `path` ("a.b") of `client` is true; an empty path always is."""
+    value = client
+    for name in path.split(".") if path else ():
+        value = getattr(value, name, None)
+    return bool(value)

@@ -1,0 +1,753 @@
+"""OpenTelemetry tracing: spans and metrics of every provider through the real SDKs against
+the fake provider, read back from the OpenTelemetry SDK's in-memory exporter and reader.
+
+No timing asserts: spans that must overlap run handlers that wait for each other (a barrier,
+an event), so the recorded start and end times can only overlap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from dataclasses import dataclass, field
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+
+pytest.importorskip("opentelemetry.sdk", reason="the tracing tests need opentelemetry-sdk")
+
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
+import polycall
+from helpers import vertexai_at
+from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, GoogleSearch, Weather
+from polycall import ConfigurationError, Mode, ProviderError, ValidationFailed
+from polycall.testing import FakeProvider, Gate, Response, server
+from polycall.testing import anthropic as anthropic_wire
+from polycall.testing import gemini as gemini_wire
+from polycall.testing import openai as chat_wire
+from polycall.testing import openai_responses as responses_wire
+
+#: The Vertex AI SDK warns on every use; its protobuf warns when a Content becomes a dict.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:This feature is deprecated:UserWarning"),
+    pytest.mark.filterwarnings(
+        "ignore:The argument `including_default_value_fields`:DeprecationWarning"
+    ),
+]
+
+SECRET = "sk-sentinel-0123456789abcdef"  # the API key no export may hold
+BAD_CALLS = [SEED_CALLS[0], ("Weather", {"location": "Dallas", "units": "kelvin"}), SEED_CALLS[2]]
+WAIT = 5.0  # upper bound on a wait that is expected to end at once
+
+
+class Exported:
+    """Spans and metrics polycall exported since `instrument()`."""
+
+    def __init__(self, capture_content: bool = False) -> None:
+        self.exporter = InMemorySpanExporter()
+        self.tracer_provider = TracerProvider()
+        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.exporter))
+        self.reader = InMemoryMetricReader()
+        self.meter_provider = MeterProvider(metric_readers=[self.reader])
+        polycall.instrument(
+            tracer_provider=self.tracer_provider,
+            meter_provider=self.meter_provider,
+            capture_content=capture_content,
+        )
+        self.tracer = self.tracer_provider.get_tracer("tests")
+
+    def spans(self, name: str | None = None) -> list[ReadableSpan]:
+        spans = self.exporter.get_finished_spans()
+        return [s for s in spans if name is None or s.name == name or s.name.startswith(name + " ")]
+
+    def points(self, metric: str) -> list[Any]:
+        data = self.reader.get_metrics_data()
+        if data is None:
+            return []
+        return [
+            point
+            for resource in data.resource_metrics
+            for scope in resource.scope_metrics
+            for found in scope.metrics
+            if found.name == metric
+            for point in found.data.data_points
+        ]
+
+    def everything(self) -> str:
+        """Every exported span (attributes, events, status) and metric, as text."""
+        spans = [span.to_json() for span in self.exporter.get_finished_spans()]
+        data = self.reader.get_metrics_data()
+        return "\n".join([*spans, data.to_json() if data is not None else ""])
+
+
+@pytest.fixture
+def otel() -> Iterator[Exported]:
+    exported = Exported()
+    yield exported
+    polycall.uninstrument()
+
+
+@pytest.fixture
+def otel_content() -> Iterator[Exported]:
+    exported = Exported(capture_content=True)
+    yield exported
+    polycall.uninstrument()
+
+
+def attrs(span: ReadableSpan) -> dict[str, Any]:
+    return dict(span.attributes or {})
+
+
+def parent_id(span: ReadableSpan) -> int | None:
+    return span.parent.span_id if span.parent is not None else None
+
+
+# --- every provider ------------------------------------------------------------------------
+
+
+@dataclass
+class Wire:
+    """One provider API against the fake: its clients, responses, and what spans report."""
+
+    name: str
+    otel: str
+    model: str  # gen_ai.request.model (and the span name)
+    make: Callable[[FakeProvider, bool], Any]
+    whole: Callable[..., Response]
+    stream: Callable[..., Response]
+    response_id: str | None
+    stream_id: str | None
+    response_model: str
+    finish: str
+    server: bool  # whether the SDK client has a base URL to report
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def _openai(mode: Mode) -> Callable[[FakeProvider, bool], Any]:
+    def make(fake: FakeProvider, is_async: bool) -> Any:
+        sdk = openai.AsyncOpenAI if is_async else openai.OpenAI
+        return polycall.from_openai(
+            sdk(base_url=fake.url + "/v1", api_key=SECRET, max_retries=0), mode=mode
+        )
+
+    return make
+
+
+def _anthropic(fake: FakeProvider, is_async: bool) -> Any:
+    sdk = anthropic.AsyncAnthropic if is_async else anthropic.Anthropic
+    return polycall.from_anthropic(sdk(base_url=fake.url, api_key=SECRET, max_retries=0))
+
+
+def _genai(fake: FakeProvider, is_async: bool) -> Any:
+    client = gemini_wire.genai_client(fake, api_key=SECRET)
+    return polycall.from_genai(client.aio if is_async else client, model="gemini-2.5-flash")
+
+
+def _genai_vertex(fake: FakeProvider, is_async: bool) -> Any:
+    from google.oauth2.credentials import Credentials
+
+    credentials = Credentials(token=SECRET)  # type: ignore[no-untyped-call]
+    client = gemini_wire.genai_client(fake, vertexai=True, credentials=credentials)
+    return polycall.from_genai(client.aio if is_async else client, model="gemini-2.5-flash")
+
+
+def _vertexai(fake: FakeProvider, is_async: bool) -> Any:
+    from vertexai.generative_models import GenerativeModel
+
+    return polycall.from_vertexai(GenerativeModel("gemini-1.5-pro"), use_async=is_async)
+
+
+def _gemini(**common: Any) -> dict[str, Any]:
+    return {
+        "whole": gemini_wire.generate_content,
+        "response_id": "fake-response",
+        "stream_id": None,  # the fake's chunks carry no responseId
+        "response_model": "gemini-2.5-flash",
+        "finish": "STOP",
+        "server": False,
+        "kwargs": {"messages": [SEED_MESSAGES[1]]},
+        **common,
+    }
+
+
+WIRES = [
+    Wire(
+        "openai",
+        "openai",
+        "gpt-4o-mini",
+        _openai(Mode.PARALLEL_TOOLS),
+        chat_wire.chat_completion,
+        chat_wire.chat_stream,
+        "chatcmpl-fake",
+        "chatcmpl-fake",
+        "gpt-4o-mini",
+        "tool_calls",
+        True,
+        {"model": "gpt-4o-mini"},
+    ),
+    Wire(
+        "responses",
+        "openai",
+        "gpt-4o-mini",
+        _openai(Mode.RESPONSES_PARALLEL_TOOLS),
+        responses_wire.response_body,
+        responses_wire.response_stream,
+        "resp_fake",
+        "resp_fake",
+        "gpt-4o-mini",
+        "completed",
+        True,
+        {"model": "gpt-4o-mini"},
+    ),
+    Wire(
+        "anthropic",
+        "anthropic",
+        "claude-sonnet-4-6",
+        _anthropic,
+        anthropic_wire.message,
+        anthropic_wire.message_stream,
+        "msg_fake",
+        "msg_fake",
+        "claude-sonnet-4-6",
+        "tool_use",
+        True,
+        {"model": "claude-sonnet-4-6"},
+    ),
+    Wire(
+        "genai",
+        "gcp.gemini",
+        "gemini-2.5-flash",
+        _genai,
+        stream=gemini_wire.gemini_stream,
+        **_gemini(),
+    ),
+    Wire(
+        "genai-vertex",
+        "gcp.vertex_ai",
+        "gemini-2.5-flash",
+        _genai_vertex,
+        stream=gemini_wire.gemini_stream,
+        **_gemini(),
+    ),
+    Wire(
+        "vertexai",
+        "gcp.vertex_ai",
+        "gemini-1.5-pro",
+        _vertexai,
+        stream=gemini_wire.vertex_stream,
+        **_gemini(),
+    ),
+]
+each_wire = pytest.mark.parametrize("wire", WIRES, ids=[w.name for w in WIRES])
+
+
+@pytest.fixture
+def served(fake: FakeProvider, request: pytest.FixtureRequest) -> Iterator[FakeProvider]:
+    """The fake, with vertexai initialised against it for the Vertex AI SDK's tests."""
+    wire = request.getfixturevalue("wire")
+    if wire.name != "vertexai":
+        yield fake
+        return
+    with vertexai_at(fake):
+        yield fake
+
+
+def create(
+    wire: Wire, fake: FakeProvider, *, stream: bool, is_async: bool, **kwargs: Any
+) -> list[Any]:
+    client = wire.make(fake, is_async)
+    request = {"messages": SEED_MESSAGES, **wire.kwargs, "response_model": SEED_MODEL, **kwargs}
+    if not is_async:
+        return list(client.create_iterable(**request) if stream else client.create(**request))
+
+    async def go() -> list[Any]:
+        if stream:
+            return [value async for value in client.create_iterable(**request)]
+        return list(await client.create(**request))
+
+    return asyncio.run(go())
+
+
+@each_wire
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_each_provider_gives_a_create_span_over_a_chat_span(
+    otel: Exported, served: FakeProvider, wire: Wire, stream: bool, is_async: bool
+) -> None:
+    served.push((wire.stream if stream else wire.whole)(SEED_CALLS))
+    with otel.tracer.start_as_current_span("app") as app:
+        assert create(wire, served, stream=stream, is_async=is_async) == SEED_VALUES
+
+    [outer] = otel.spans("polycall.create")
+    [chat] = otel.spans("chat")
+    assert outer.kind is SpanKind.INTERNAL and parent_id(outer) == app.get_span_context().span_id
+    assert chat.kind is SpanKind.CLIENT and parent_id(chat) == outer.context.span_id
+    assert chat.context.trace_id == app.get_span_context().trace_id
+    assert chat.name == f"chat {wire.model}"
+    expected = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": wire.otel,
+        "gen_ai.request.model": wire.model,
+        "gen_ai.response.model": wire.response_model,
+        "gen_ai.response.finish_reasons": (wire.finish,),
+        "gen_ai.usage.input_tokens": 10,
+        "gen_ai.usage.output_tokens": 20,
+    }
+    response_id = wire.stream_id if stream else wire.response_id
+    if response_id is not None:
+        expected["gen_ai.response.id"] = response_id
+    if wire.server:
+        expected.update(
+            {"server.address": "127.0.0.1", "server.port": int(served.url.rsplit(":", 1)[1])}
+        )
+    assert attrs(chat) == expected
+    assert chat.status.status_code is StatusCode.UNSET
+    assert (
+        attrs(outer)["gen_ai.provider.name"] == wire.otel and attrs(outer)["polycall.attempts"] == 1
+    )
+
+    [duration] = otel.points("gen_ai.client.operation.duration")
+    assert duration.count == 1 and duration.sum > 0
+    assert duration.attributes["gen_ai.provider.name"] == wire.otel
+    assert duration.attributes["gen_ai.request.model"] == wire.model
+    assert duration.attributes["gen_ai.response.model"] == wire.response_model
+    tokens = {
+        p.attributes["gen_ai.token.type"]: p.sum for p in otel.points("gen_ai.client.token.usage")
+    }
+    assert tokens == {"input": 10, "output": 20}
+
+
+@each_wire
+def test_no_key_and_no_content_is_exported_without_capture(
+    otel: Exported, served: FakeProvider, wire: Wire
+) -> None:
+    served.push(wire.whole(SEED_CALLS))
+    create(wire, served, stream=False, is_async=False)
+    everything = otel.everything()
+    assert otel.spans("chat")
+    for content in ("super bowl", "Toronto", "You must always use tools"):
+        assert content not in everything
+    assert SECRET not in everything
+
+
+@each_wire
+def test_content_is_recorded_with_capture_and_the_key_never(
+    otel_content: Exported, served: FakeProvider, wire: Wire
+) -> None:
+    served.push(wire.whole(BAD_CALLS), wire.whole(SEED_CALLS[1:2]))
+    values = create(wire, served, stream=False, is_async=False, max_retries=1)
+    assert values == SEED_VALUES
+
+    first, second = sorted(otel_content.spans("chat"), key=lambda s: s.start_time or 0)
+    sent = json.loads(attrs(first)["gen_ai.input.messages"])
+    assert "who won the super bowl?" in json.dumps(sent)
+    [output] = json.loads(attrs(first)["gen_ai.output.messages"])
+    assert output["role"] == "assistant"
+    assert [part["name"] for part in output["parts"] if part["type"] == "tool_call"] == [
+        "Weather",
+        "Weather",
+        "GoogleSearch",
+    ]
+    assert "kelvin" in json.dumps(output)
+    # the retry sends the failed call's validation error back: the second input holds it
+    assert "kelvin" in attrs(second)["gen_ai.input.messages"]
+    assert attrs(first)["error.type"] == "ValidationFailed"
+    assert "kelvin" in (first.status.description or "")
+    assert SECRET not in otel_content.everything()
+
+
+# --- retries and errors --------------------------------------------------------------------
+
+
+def chat_client(fake: FakeProvider, **options: Any) -> Any:
+    sdk = openai.OpenAI(base_url=fake.url + "/v1", api_key=SECRET, max_retries=0)
+    return polycall.from_openai(sdk, **options)
+
+
+def ask(client: Any, **kwargs: Any) -> Any:
+    return client.create(
+        model="gpt-4o-mini", messages=SEED_MESSAGES, response_model=SEED_MODEL, **kwargs
+    )
+
+
+def test_one_chat_span_per_attempt_under_one_create_span(
+    otel: Exported, fake: FakeProvider
+) -> None:
+    fake.push(chat_wire.chat_completion(BAD_CALLS), chat_wire.chat_completion(SEED_CALLS[1:2]))
+    assert list(ask(chat_client(fake), max_retries=2)) == SEED_VALUES
+
+    [outer] = otel.spans("polycall.create")
+    chats = sorted(otel.spans("chat"), key=lambda s: s.start_time or 0)
+    assert len(chats) == 2
+    assert {parent_id(chat) for chat in chats} == {outer.context.span_id}
+    assert attrs(chats[0])["error.type"] == "ValidationFailed"
+    assert chats[0].status.status_code is StatusCode.ERROR
+    assert chats[0].status.description == "ValidationFailed"  # no content without capture
+    assert "error.type" not in attrs(chats[1]) and chats[1].status.status_code is StatusCode.UNSET
+    assert (chats[0].end_time or 0) <= (chats[1].start_time or 0)
+    assert outer.status.status_code is StatusCode.UNSET and attrs(outer)["polycall.attempts"] == 2
+    failed = [
+        p for p in otel.points("gen_ai.client.operation.duration") if "error.type" in p.attributes
+    ]
+    assert [p.attributes["error.type"] for p in failed] == ["ValidationFailed"]
+    assert sum(p.count for p in otel.points("gen_ai.client.operation.duration")) == 2
+
+
+def test_validation_failure_after_retries_fails_every_span(
+    otel: Exported, fake: FakeProvider
+) -> None:
+    fake.push(chat_wire.chat_completion(BAD_CALLS), chat_wire.chat_completion(BAD_CALLS[1:2]))
+    with pytest.raises(ValidationFailed):
+        ask(chat_client(fake), max_retries=1)
+    [outer] = otel.spans("polycall.create")
+    chats = otel.spans("chat")
+    assert len(chats) == 2
+    for span in (outer, *chats):
+        assert attrs(span)["error.type"] == "ValidationFailed"
+        assert span.status.status_code is StatusCode.ERROR
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_provider_error_fails_the_chat_span_without_the_key(
+    otel_content: Exported, fake: FakeProvider, is_async: bool
+) -> None:
+    # the server echoes the key in its error message: polycall redacts it everywhere
+    fake.push(chat_wire.chat_error(401, f"Incorrect API key provided: {SECRET}"))
+    client = (
+        chat_client(fake)
+        if not is_async
+        else polycall.from_openai(
+            openai.AsyncOpenAI(base_url=fake.url + "/v1", api_key=SECRET, max_retries=0)
+        )
+    )
+    with pytest.raises(ProviderError):
+        if is_async:
+            asyncio.run(ask(client))
+        else:
+            ask(client)
+    [outer] = otel_content.spans("polycall.create")
+    [chat] = otel_content.spans("chat")
+    for span in (outer, chat):
+        assert attrs(span)["error.type"] == "ProviderError"
+        assert span.status.status_code is StatusCode.ERROR
+    assert "Incorrect API key provided" in (chat.status.description or "")
+    assert SECRET not in otel_content.everything()
+    [point] = otel_content.points("gen_ai.client.operation.duration")
+    assert point.attributes["error.type"] == "ProviderError"
+    assert not otel_content.points("gen_ai.client.token.usage")  # no response, no usage
+
+
+def test_anthropic_error_is_redacted(otel_content: Exported, fake: FakeProvider) -> None:
+    fake.push(anthropic_wire.error(401, f"invalid x-api-key {SECRET}", "authentication_error"))
+    client = polycall.from_anthropic(
+        anthropic.Anthropic(base_url=fake.url, api_key=SECRET, max_retries=0)
+    )
+    with pytest.raises(ProviderError):
+        client.create(model="claude-sonnet-4-6", messages=SEED_MESSAGES, response_model=SEED_MODEL)
+    [chat] = otel_content.spans("chat")
+    assert attrs(chat)["error.type"] == "ProviderError" and "invalid x-api-key" in str(
+        chat.status.description
+    )
+    assert SECRET not in otel_content.everything()
+
+
+def test_a_conversation_quoting_the_key_is_recorded_without_it(
+    otel_content: Exported, fake: FakeProvider
+) -> None:
+    fake.push(chat_wire.chat_completion(SEED_CALLS))
+    messages = [*SEED_MESSAGES, {"role": "user", "content": f"my key is {SECRET}"}]
+    chat_client(fake).create(model="gpt-4o-mini", messages=messages, response_model=SEED_MODEL)
+    [chat] = otel_content.spans("chat")
+    assert "my key is [redacted]" in attrs(chat)["gen_ai.input.messages"]
+    assert SECRET not in otel_content.everything()
+
+
+# --- streams -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def short_gates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stream held at a gate goes on after 3 s, so a failing test fails fast."""
+    monkeypatch.setattr(server, "GATE_TIMEOUT", 3.0)
+
+
+def test_a_stream_closed_early_ends_its_spans(
+    otel: Exported, fake: FakeProvider, short_gates: None
+) -> None:
+    gate = Gate()
+    fake.push(chat_wire.chat_stream(SEED_CALLS, gates={0: gate}))
+    stream = chat_client(fake).create_iterable(
+        model="gpt-4o-mini", messages=SEED_MESSAGES, response_model=SEED_MODEL
+    )
+    with closing(stream):
+        assert next(iter(stream)) == SEED_VALUES[0]
+        assert gate.reached.is_set() and not otel.spans()  # the rest is held at the server
+    gate.open()
+    [outer] = otel.spans("polycall.create")
+    [chat] = otel.spans("chat")
+    assert parent_id(chat) == outer.context.span_id
+    assert chat.end_time is not None and outer.end_time is not None
+    assert chat.status.status_code is StatusCode.UNSET and "error.type" not in attrs(chat)
+    assert "gen_ai.response.id" not in attrs(chat)  # the response never finished
+
+
+async def test_an_async_stream_closed_early_ends_its_spans(
+    otel: Exported, fake: FakeProvider, short_gates: None
+) -> None:
+    gate = Gate()
+    fake.push(chat_wire.chat_stream(SEED_CALLS, gates={0: gate}))
+    client = polycall.from_openai(
+        openai.AsyncOpenAI(base_url=fake.url + "/v1", api_key=SECRET, max_retries=0)
+    )
+    with otel.tracer.start_as_current_span("app") as app:
+        stream = client.create_iterable(
+            model="gpt-4o-mini", messages=SEED_MESSAGES, response_model=SEED_MODEL
+        )
+        async for value in stream:
+            assert value == SEED_VALUES[0]
+            break
+        await stream.aclose()
+        assert not otel.spans("app")
+    await asyncio.to_thread(gate.open)
+    [outer] = otel.spans("polycall.create")
+    [chat] = otel.spans("chat")
+    assert parent_id(outer) == app.get_span_context().span_id
+    assert parent_id(chat) == outer.context.span_id and chat.end_time is not None
+
+
+async def test_async_requests_in_parallel_tasks_keep_their_own_parents(
+    otel: Exported, fake: FakeProvider
+) -> None:
+    fake.respond_with(lambda request: chat_wire.chat_completion(SEED_CALLS))
+    client = polycall.from_openai(
+        openai.AsyncOpenAI(base_url=fake.url + "/v1", api_key=SECRET, max_retries=0)
+    )
+
+    async def traced(name: str) -> int:
+        with otel.tracer.start_as_current_span(name) as span:
+            await ask(client)
+            return span.get_span_context().span_id
+
+    ids = await asyncio.gather(traced("a"), traced("b"))
+    creates = otel.spans("polycall.create")
+    assert sorted(parent_id(span) or 0 for span in creates) == sorted(ids)
+
+
+# --- tool runs -----------------------------------------------------------------------------
+
+
+def seed_calls(fake: FakeProvider) -> Any:
+    fake.push(chat_wire.chat_completion(SEED_CALLS))
+    return ask(chat_client(fake))
+
+
+def test_parallel_handler_spans_overlap_under_the_span_current_at_run(
+    otel_content: Exported, fake: FakeProvider
+) -> None:
+    calls = seed_calls(fake)
+    together = threading.Barrier(3, timeout=WAIT)  # no handler returns before all three run
+
+    def weather(w: Weather) -> str:
+        together.wait()
+        return w.location
+
+    def search(s: GoogleSearch) -> dict[str, str]:
+        together.wait()
+        return {"answer": "Kansas City"}
+
+    with otel_content.tracer.start_as_current_span("run") as run:
+        results = calls.run({Weather: weather, GoogleSearch: search})
+    assert all(result.ok for result in results)
+
+    tools = sorted(
+        otel_content.spans("execute_tool"), key=lambda s: attrs(s)["gen_ai.tool.call.id"]
+    )
+    assert [s.name for s in tools] == [
+        "execute_tool Weather",
+        "execute_tool Weather",
+        "execute_tool GoogleSearch",
+    ]
+    assert {parent_id(s) for s in tools} == {run.get_span_context().span_id}
+    assert all(s.kind is SpanKind.INTERNAL for s in tools)
+    assert max(s.start_time or 0 for s in tools) < min(
+        s.end_time or 0 for s in tools
+    )  # all overlap
+    assert attrs(tools[2]) == {
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": "GoogleSearch",
+        "gen_ai.tool.call.id": "call_2",
+        "gen_ai.tool.type": "function",
+        "gen_ai.tool.call.arguments": json.dumps({"query": "who won the super bowl"}),
+        "gen_ai.tool.call.result": json.dumps({"answer": "Kansas City"}),
+    }
+
+
+async def test_async_handler_spans_overlap_and_parent_the_handlers_own_spans(
+    otel: Exported, fake: FakeProvider
+) -> None:
+    calls = seed_calls(fake)
+    started: list[asyncio.Event] = []
+    everyone = asyncio.Event()
+
+    async def handler(value: Any) -> str:
+        started.append(asyncio.Event())
+        if len(started) == 3:
+            everyone.set()
+        await asyncio.wait_for(everyone.wait(), WAIT)
+        with otel.tracer.start_as_current_span("inside"):
+            return "done"
+
+    with otel.tracer.start_as_current_span("run") as run:
+        results = await calls.arun({Weather: handler, GoogleSearch: handler})
+    assert [r.value for r in results] == ["done"] * 3
+    tools = otel.spans("execute_tool")
+    assert len(tools) == 3 and {parent_id(s) for s in tools} == {run.get_span_context().span_id}
+    assert max(s.start_time or 0 for s in tools) < min(s.end_time or 0 for s in tools)
+    inside = otel.spans("inside")
+    assert sorted(parent_id(s) or 0 for s in inside) == sorted(s.context.span_id for s in tools)
+    assert not any(
+        k.startswith("gen_ai.tool.call.") and k != "gen_ai.tool.call.id"
+        for s in tools
+        for k in attrs(s)
+    )
+
+
+def test_a_sync_handlers_own_spans_are_children_of_its_tool_span(
+    otel: Exported, fake: FakeProvider
+) -> None:
+    calls = seed_calls(fake)
+
+    def handler(value: Any) -> str:
+        with otel.tracer.start_as_current_span("inside"):
+            return "done"
+
+    calls.run({Weather: handler, GoogleSearch: handler})
+    tools = otel.spans("execute_tool")
+    inside = otel.spans("inside")
+    assert len(inside) == 3
+    assert sorted(parent_id(s) or 0 for s in inside) == sorted(s.context.span_id for s in tools)
+
+
+@pytest.fixture
+def never() -> Iterator[threading.Event]:
+    """An event no handler sees fire while the test runs; set afterwards to free threads."""
+    event = threading.Event()
+    yield event
+    event.set()
+
+
+def test_raising_and_timed_out_handlers_fail_their_spans_only(
+    otel: Exported, fake: FakeProvider, never: threading.Event
+) -> None:
+    calls = seed_calls(fake)
+
+    def weather(w: Weather) -> str:
+        if w.location == "Dallas":
+            raise ValueError("no forecast for Dallas")
+        return w.location
+
+    def search(s: GoogleSearch) -> str:
+        never.wait()
+        return "late"
+
+    results = calls.run({Weather: weather, GoogleSearch: search}, timeout=0.5)
+    assert [type(r.error).__name__ if r.error else None for r in results] == [
+        None,
+        "ValueError",
+        "TimeoutError",
+    ]
+    spans = {attrs(s)["gen_ai.tool.call.id"]: s for s in otel.spans("execute_tool")}
+    assert (
+        "error.type" not in attrs(spans["call_0"])
+        and spans["call_0"].status.status_code is StatusCode.UNSET
+    )
+    assert attrs(spans["call_1"])["error.type"] == "ValueError"
+    assert attrs(spans["call_2"])["error.type"] == "TimeoutError"
+    for call_id in ("call_1", "call_2"):
+        assert spans[call_id].status.status_code is StatusCode.ERROR
+    assert "Dallas" not in otel.everything()  # the error message is content
+
+
+def test_run_stream_traces_the_request_and_each_handler_under_the_callers_span(
+    otel: Exported, fake: FakeProvider
+) -> None:
+    fake.push(chat_wire.chat_stream(SEED_CALLS))
+    stream = chat_client(fake).create_iterable(
+        model="gpt-4o-mini", messages=SEED_MESSAGES, response_model=SEED_MODEL
+    )
+    with otel.tracer.start_as_current_span("app") as app:
+        results = polycall.run_stream(
+            stream, {Weather: lambda w: w.location, GoogleSearch: lambda s: s.query}
+        )
+    assert [r.value for r in results] == ["Toronto", "Dallas", "who won the super bowl"]
+    app_id = app.get_span_context().span_id
+    [outer] = otel.spans("polycall.create")
+    tools = otel.spans("execute_tool")
+    assert parent_id(outer) == app_id and len(tools) == 3
+    assert {parent_id(s) for s in tools} == {app_id}
+
+
+# --- instrument / uninstrument -------------------------------------------------------------
+
+
+def test_uninstrument_stops_emitting(fake: FakeProvider) -> None:
+    exported = Exported()
+    calls = seed_calls(fake)
+    calls.run({Weather: lambda w: w.location, GoogleSearch: lambda s: s.query})
+    spans, points = len(exported.spans()), len(exported.points("gen_ai.client.operation.duration"))
+    assert spans == 5 and points == 1
+    polycall.uninstrument()
+    again = seed_calls(fake)
+    again.run({Weather: lambda w: w.location, GoogleSearch: lambda s: s.query})
+    assert len(exported.spans()) == spans
+    [point] = exported.points("gen_ai.client.operation.duration")
+    assert point.count == 1
+
+
+def test_instrument_without_opentelemetry_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in [m for m in sys.modules if m == "opentelemetry" or m.startswith("opentelemetry.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "opentelemetry", None)  # `import opentelemetry` now fails
+    with pytest.raises(ConfigurationError, match=r'pip install "polycall\[otel\]"'):
+        polycall.instrument()
+    assert polycall.tracing.ACTIVE is None
+
+
+def test_import_polycall_loads_no_opentelemetry() -> None:
+    code = "import sys, polycall\nprint(any(m.startswith('opentelemetry') for m in sys.modules))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+
+
+def test_provider_names_of_other_clouds() -> None:
+    from polycall.providers import registry
+
+    azure = openai.AzureOpenAI(
+        azure_endpoint="http://127.0.0.1:1", api_key=SECRET, api_version="2024-10-21"
+    )
+    assert registry.provider("openai").otel_name(azure) == "azure.ai.openai"
+    assert registry.provider("openai").otel_name(openai.OpenAI(api_key=SECRET)) == "openai"
+    vertex = anthropic.AnthropicVertex(region="us-east5", project_id="p", access_token=SECRET)
+    assert registry.provider("anthropic").otel_name(vertex) == "gcp.vertex_ai"
+    assert (
+        registry.provider("genai").otel_name(gemini_wire.genai_client("http://127.0.0.1:1"))
+        == "gcp.gemini"
+    )
