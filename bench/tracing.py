@@ -4,8 +4,8 @@ The same scripted provider and measuring as `overhead.py` (interleaved rounds, m
 each contender's time over the floor's in the same round). Tracing is switched per request:
 "off" runs with `polycall.uninstrument()` in effect, "on" with `polycall.instrument()` into
 an OpenTelemetry SDK tracer provider (spans handed to an exporter that drops them) and meter
-provider. It also counts the Python calls one request makes into `polycall.tracing` and
-OpenTelemetry: with tracing off there are none.
+provider. It also counts the Python function calls of one request, and those into
+`polycall.tracing` and OpenTelemetry: with tracing off there are none.
 
     python bench/tracing.py            # needs polycall[openai,otel] and opentelemetry-sdk
     python bench/tracing.py --quick    # smoke test
@@ -14,6 +14,7 @@ OpenTelemetry: with tracing off there are none.
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -80,24 +81,25 @@ def contenders(script: overhead.Script) -> list[overhead.Contender]:
     ]
 
 
-def calls_into_tracing(run: Callable[[], Any]) -> int:
-    """How many Python functions of polycall.tracing or OpenTelemetry one `run()` calls."""
-    count = 0
+def python_calls(run: Callable[[], Any]) -> tuple[int, int]:
+    """The Python function calls one `run()` makes: all of them, and those into
+    `polycall.tracing` or OpenTelemetry."""
+    total = traced = 0
     tracing_file = tracing.__file__
 
     def profile(frame: Any, event: str, arg: Any) -> None:
-        nonlocal count
+        nonlocal total, traced
         if event == "call":
+            total += 1
             filename = frame.f_code.co_filename
-            if filename == tracing_file or "opentelemetry" in filename:
-                count += 1
+            traced += filename == tracing_file or "opentelemetry" in filename
 
     sys.setprofile(profile)
     try:
         run()
     finally:
         sys.setprofile(None)
-    return count
+    return total, traced
 
 
 def main() -> None:
@@ -110,6 +112,8 @@ def main() -> None:
     script = overhead.Script()
     items = contenders(script)
     print(overhead.versions() + "; clock: cpu", flush=True)
+    gc.collect()
+    gc.freeze()  # as in overhead.py: set-up objects out of the collector's way
     rows = []
     for n in SIZES:
         script.body = overhead.completion_body(n)
@@ -121,10 +125,11 @@ def main() -> None:
         for contender in items:
             values = samples[contender.name]
             over = "" if contender.name == FLOOR else overhead.overhead(values, floor)
-            calls = calls_into_tracing(contender.run) if contender.run else 0
-            rows.append([str(n), contender.name, overhead.median_p90(values), over, str(calls)])
+            total, traced = python_calls(contender.run) if contender.run else (0, 0)
+            row = [overhead.median_p90(values), over, f"{total:,}", str(traced)]
+            rows.append([str(n), contender.name, *row])
     tracing.ACTIVE = None
-    head = ["N", "contender", "µs median / p90", "over the floor", "calls into tracing"]
+    head = ["N", "contender", "µs median / p90", "over the floor", "Python calls", "into tracing"]
     print()
     print("\n".join(overhead.table(head, rows)))
 

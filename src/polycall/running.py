@@ -184,17 +184,13 @@ class _Runner:
         if self._slots is None and self.max_concurrency is not None:
             self._slots = asyncio.Semaphore(self.max_concurrency)
         async with self._slots or contextlib.nullcontext():
-            if self._traced is not None:
-                return await self._traced.run(call, self._timed(handler, call))
-            return await self._timed(handler, call)
-
-    async def _timed(self, handler: Handler, call: ToolCall[Any]) -> ToolResult[Any]:
-        started = time.perf_counter()
-        try:
-            value, error = await asyncio.wait_for(self._attempt(handler, call), self.timeout)
-        except asyncio.TimeoutError:
-            value, error = None, TimeoutError(self._timed_out(handler, call))
-        return ToolResult(call, value, error, time.perf_counter() - started)
+            started = time.perf_counter()
+            work = asyncio.wait_for(self._attempt(handler, call), self.timeout)
+            try:
+                value, error = await (work if self._traced is None else self._traced.run(call, work))
+            except asyncio.TimeoutError:
+                value, error = None, TimeoutError(self._timed_out(handler, call))
+            return ToolResult(call, value, error, time.perf_counter() - started)
 
     async def _attempt(self, handler: Handler, call: ToolCall[Any]) -> tuple[Any, Exception | None]:
         try:

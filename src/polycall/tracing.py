@@ -14,7 +14,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .calls import ToolCall, ToolResult, Turn, to_text
+from .calls import ToolCall, Turn, to_text
 from .errors import ConfigurationError
 from .providers.registry import for_mode
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .session import Session
 
 Redact = Callable[[str, "Session"], str]
+Outcome = tuple[Any, "BaseException | None"]  # a handler's value and error
 Attributes = dict[str, Any]
 
 #: The live instrumentation, or None: then polycall creates no span and makes no extra call.
@@ -229,7 +230,11 @@ class Create:
             (request[k] for k in ("messages", "input", "contents") if k in request), []
         )
         attributes = {"gen_ai.input.messages": self._scrub(_json(conversation))}
-        system = request.get("system", request.get("system_instruction"))
+        system = (  # Anthropic, Vertex AI, google-genai
+            request.get("system")
+            or request.get("system_instruction")
+            or getattr(request.get("config"), "system_instruction", None)
+        )
         if system:
             attributes["gen_ai.system_instructions"] = self._scrub(_json(system))
         return attributes
@@ -247,9 +252,10 @@ class Tools:
         self.telemetry = telemetry
         self.parent = parent
 
-    async def run(self, call: ToolCall[Any], work: Awaitable[ToolResult[Any]]) -> ToolResult[Any]:
-        """`await work` (the handler run of `call`, in a task of its own) inside its span,
-        which is current meanwhile, so that spans the handler starts are its children."""
+    async def run(self, call: ToolCall[Any], work: Awaitable[Outcome]) -> Outcome:
+        """`await work` (the handler run of `call`, in a task of its own: its value and its
+        error) inside its span, current meanwhile, so that spans the handler starts are its
+        children. A timeout raises through."""
         telemetry, trace = self.telemetry, self.telemetry.trace
         attributes: Attributes = {
             "gen_ai.operation.name": "execute_tool",
@@ -264,14 +270,17 @@ class Tools:
         )
         try:
             with trace.use_span(span, record_exception=False, set_status_on_exception=False):
-                result = await work
-            error = result.error
+                value, error = await work
+        except Exception as exc:  # timed out
+            _failed(trace, span, exc, None)
+            raise
+        else:
             if error is not None:
                 message = f"{type(error).__name__}: {error}" if telemetry.capture else None
                 _failed(trace, span, error, message)
             elif telemetry.capture:
-                span.set_attribute("gen_ai.tool.call.result", to_text(result.value))
-            return result
+                span.set_attribute("gen_ai.tool.call.result", to_text(value))
+            return value, error
         finally:
             span.end()
 
