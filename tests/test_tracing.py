@@ -34,6 +34,7 @@ import polycall
 from helpers import vertexai_at
 from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, GoogleSearch, Weather
 from polycall import ConfigurationError, Mode, ProviderError, ValidationFailed
+from polycall.providers import registry
 from polycall.testing import FakeProvider, Gate, Response, server
 from polycall.testing import anthropic as anthropic_wire
 from polycall.testing import gemini as gemini_wire
@@ -152,11 +153,13 @@ def _anthropic(fake: FakeProvider, is_async: bool) -> Any:
 
 
 def _genai(fake: FakeProvider, is_async: bool) -> Any:
+    pytest.importorskip("google.genai", reason="google-genai is not installed")
     client = gemini_wire.genai_client(fake, api_key=SECRET)
     return polycall.from_genai(client.aio if is_async else client, model="gemini-2.5-flash")
 
 
 def _genai_vertex(fake: FakeProvider, is_async: bool) -> Any:
+    pytest.importorskip("google.genai", reason="google-genai is not installed")
     from google.oauth2.credentials import Credentials
 
     credentials = Credentials(token=SECRET)  # type: ignore[no-untyped-call]
@@ -165,6 +168,7 @@ def _genai_vertex(fake: FakeProvider, is_async: bool) -> Any:
 
 
 def _vertexai(fake: FakeProvider, is_async: bool) -> Any:
+    pytest.importorskip("vertexai", reason="google-cloud-aiplatform is not installed")
     from vertexai.generative_models import GenerativeModel
 
     return polycall.from_vertexai(GenerativeModel("gemini-1.5-pro"), use_async=is_async)
@@ -603,12 +607,13 @@ async def test_async_handler_spans_overlap_and_parent_the_handlers_own_spans(
     otel: Exported, fake: FakeProvider
 ) -> None:
     calls = seed_calls(fake)
-    started: list[asyncio.Event] = []
-    everyone = asyncio.Event()
+    running = 0
+    everyone = asyncio.Event()  # set once all three handlers run: none returns before
 
     async def handler(value: Any) -> str:
-        started.append(asyncio.Event())
-        if len(started) == 3:
+        nonlocal running
+        running += 1
+        if running == 3:
             everyone.set()
         await asyncio.wait_for(everyone.wait(), WAIT)
         with otel.tracer.start_as_current_span("inside"):
@@ -741,9 +746,21 @@ def test_import_polycall_loads_no_opentelemetry() -> None:
     assert result.stdout.strip() == "False"
 
 
-def test_provider_names_of_other_clouds() -> None:
-    from polycall.providers import registry
+#: The `gen_ai.provider.name` values the GenAI conventions define that polycall can call.
+KNOWN_NAMES = {
+    "openai", "azure.ai.openai", "anthropic", "gcp.gemini", "gcp.vertex_ai", "aws.bedrock"
+}
 
+
+@pytest.mark.parametrize("provider", registry.PROVIDERS, ids=lambda p: p.name)
+def test_each_descriptor_names_its_provider_as_the_conventions_do(
+    provider: registry.Provider,
+) -> None:
+    assert provider.otel in KNOWN_NAMES, f"set otel= on the {provider.name!r} descriptor"
+    assert set(provider.otel_clients.values()) <= KNOWN_NAMES
+
+
+def test_provider_names_of_other_clouds() -> None:
     azure = openai.AzureOpenAI(
         azure_endpoint="http://127.0.0.1:1", api_key=SECRET, api_version="2024-10-21"
     )
