@@ -536,6 +536,22 @@ async def test_an_async_stream_closed_early_ends_its_spans(
     assert parent_id(chat) == outer.context.span_id and chat.end_time is not None
 
 
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_a_stream_cut_by_the_server_fails_its_spans(
+    otel: Exported, fake: FakeProvider, is_async: bool
+) -> None:
+    fake.push(chat_wire.chat_stream(SEED_CALLS, gates={0: chat_wire.Hangup()}))
+    with pytest.raises(ProviderError):
+        create(WIRES[0], fake, stream=True, is_async=is_async)
+    [outer] = otel.spans("polycall.create")
+    [chat] = otel.spans("chat")
+    for span in (outer, chat):
+        assert attrs(span)["error.type"] == "ProviderError"
+        assert span.status.status_code is StatusCode.ERROR
+    [point] = otel.points("gen_ai.client.operation.duration")
+    assert point.attributes["error.type"] == "ProviderError"
+
+
 async def test_async_requests_in_parallel_tasks_keep_their_own_parents(
     otel: Exported, fake: FakeProvider
 ) -> None:
@@ -706,6 +722,31 @@ def test_run_stream_traces_the_request_and_each_handler_under_the_callers_span(
     [outer] = otel.spans("polycall.create")
     tools = otel.spans("execute_tool")
     assert parent_id(outer) == app_id and len(tools) == 3
+    assert {parent_id(s) for s in tools} == {app_id}
+
+
+async def test_arun_stream_traces_each_handler_under_the_callers_span(
+    otel: Exported, fake: FakeProvider
+) -> None:
+    fake.push(chat_wire.chat_stream(SEED_CALLS))
+    sdk = openai.AsyncOpenAI(base_url=fake.url + "/v1", api_key=SECRET, max_retries=0)
+    client = polycall.from_openai(sdk)
+
+    async def search(s: GoogleSearch) -> str:
+        return s.query
+
+    with otel.tracer.start_as_current_span("app") as app:
+        stream = client.create_iterable(
+            model="gpt-4o-mini", messages=SEED_MESSAGES, response_model=SEED_MODEL
+        )
+        handlers = {Weather: lambda w: w.location, GoogleSearch: search}
+        results = await polycall.arun_stream(stream, handlers)
+    assert [r.value for r in results] == ["Toronto", "Dallas", "who won the super bowl"]
+    app_id = app.get_span_context().span_id
+    [outer] = otel.spans("polycall.create")
+    tools = otel.spans("execute_tool")
+    assert parent_id(outer) == app_id
+    assert sorted(attrs(s)["gen_ai.tool.call.id"] for s in tools) == ["call_0", "call_1", "call_2"]
     assert {parent_id(s) for s in tools} == {app_id}
 
 
