@@ -1,4 +1,4 @@
-"""`from_openai`, `from_anthropic`, `from_genai`, `from_vertexai`, `from_provider`."""
+"""`from_openai`, `from_anthropic`, `from_genai`, `from_vertexai`, `from_bedrock`, `from_provider`."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # the SDKs' classes, for the overloads: which client comes ba
     import openai
     from google import genai
     from google.genai.client import AsyncClient as GenAIAsyncClient
+    from aiobotocore.client import AioBaseClient
     from vertexai.generative_models import GenerativeModel
 
 
@@ -50,11 +51,12 @@ def from_openai(
 
 @overload
 def from_anthropic(
-    client: anthropic.Anthropic, mode: Mode = ..., *, model: str | None = ..., limits: Limits | None = ...
+    client: anthropic.Anthropic | anthropic.AnthropicBedrock,
+    mode: Mode = ..., *, model: str | None = ..., limits: Limits | None = ...
 ) -> Client: ...
 @overload
 def from_anthropic(
-    client: anthropic.AsyncAnthropic,
+    client: anthropic.AsyncAnthropic | anthropic.AsyncAnthropicBedrock,
     mode: Mode = ...,
     *,
     model: str | None = ...,
@@ -67,7 +69,8 @@ def from_anthropic(
     model: str | None = None,
     limits: Limits | None = None,
 ) -> Any:
-    """Wrap `anthropic.Anthropic` / `AsyncAnthropic`."""
+    """Wrap `anthropic.Anthropic` / `AsyncAnthropic`, or Claude on Bedrock:
+    `AnthropicBedrock` / `AsyncAnthropicBedrock`."""
     return _wrap("anthropic", client, mode, model=model, limits=limits)
 
 
@@ -148,6 +151,47 @@ def from_vertexai(
 
 
 @overload
+def from_bedrock(
+    client: AioBaseClient,
+    mode: Mode = ...,
+    *,
+    model: str | None = ...,
+    use_async: bool = ...,
+    limits: Limits | None = ...,
+) -> AsyncClient: ...
+@overload
+def from_bedrock(
+    client: Any,
+    mode: Mode = ...,
+    *,
+    model: str | None = ...,
+    use_async: Literal[False] = ...,
+    limits: Limits | None = ...,
+) -> Client: ...
+@overload
+def from_bedrock(
+    client: Any,
+    mode: Mode = ...,
+    *,
+    model: str | None = ...,
+    use_async: Literal[True],
+    limits: Limits | None = ...,
+) -> AsyncClient: ...
+def from_bedrock(
+    client: Any,
+    mode: Mode = Mode.BEDROCK_PARALLEL_TOOLS,
+    *,
+    model: str | None = None,
+    use_async: bool = False,
+    limits: Limits | None = None,
+) -> Any:
+    """Wrap `boto3.client("bedrock-runtime")` (Converse API); an entered aiobotocore
+    `bedrock-runtime` client gives an async client, and so does `use_async=True` over a boto3
+    client (its calls then run in worker threads, never blocking the event loop)."""
+    return _wrap("bedrock", client, mode, model=model, limits=limits, use_async=use_async)
+
+
+@overload
 def from_provider(
     spec: str,
     *,
@@ -156,6 +200,47 @@ def from_provider(
     limits: Limits | None = ...,
     **client_kwargs: Any,
 ) -> Client: ...
+@overload
+def from_bedrock(
+    client: AioBaseClient,
+    mode: Mode = ...,
+    *,
+    model: str | None = ...,
+    use_async: bool = ...,
+    limits: Limits | None = ...,
+) -> AsyncClient: ...
+@overload
+def from_bedrock(
+    client: Any,
+    mode: Mode = ...,
+    *,
+    model: str | None = ...,
+    use_async: Literal[False] = ...,
+    limits: Limits | None = ...,
+) -> Client: ...
+@overload
+def from_bedrock(
+    client: Any,
+    mode: Mode = ...,
+    *,
+    model: str | None = ...,
+    use_async: Literal[True],
+    limits: Limits | None = ...,
+) -> AsyncClient: ...
+def from_bedrock(
+    client: Any,
+    mode: Mode = Mode.BEDROCK_PARALLEL_TOOLS,
+    *,
+    model: str | None = None,
+    use_async: bool = False,
+    limits: Limits | None = None,
+) -> Any:
+    """Wrap `boto3.client("bedrock-runtime")` (Converse API); an entered aiobotocore
+    `bedrock-runtime` client gives an async client, and so does `use_async=True` over a boto3
+    client (its calls then run in worker threads, never blocking the event loop)."""
+    return _wrap("bedrock", client, mode, model=model, limits=limits, use_async=use_async)
+
+
 @overload
 def from_provider(
     spec: str,
@@ -176,8 +261,8 @@ def from_provider(
     """A client from `"provider/model"`, with the SDK client built from the environment.
 
     Providers: openai, azure, anthropic, google (also genai, gemini: google-genai), vertexai,
-    groq, deepseek, mistral, together, openrouter, ollama. The model is bound, so calls need
-    no `model=`. OpenAI-compatible servers read `<PROVIDER>_BASE_URL` (else their public
+    bedrock (boto3; region from AWS_REGION / AWS_DEFAULT_REGION), groq, deepseek, mistral,
+    together, openrouter, ollama. The model is bound, so calls need no `model=`. OpenAI-compatible servers read `<PROVIDER>_BASE_URL` (else their public
     address) and `<PROVIDER>_API_KEY`; `client_kwargs` go to the SDK client's constructor.
     """
     provider, name, model = registry.for_spec(spec)
