@@ -11,11 +11,11 @@ import pytest
 anthropic = pytest.importorskip("anthropic")
 pytest.importorskip("boto3")  # the SDK signs Bedrock requests with botocore
 
-import polycall  # noqa: E402
-from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES  # noqa: E402
-from polycall.testing import FakeProvider, Gate  # noqa: E402
-from polycall.testing.anthropic import error, message, message_stream  # noqa: E402
-from polycall.testing.bedrock import events, exception, invoke_stream  # noqa: E402
+import polycall
+from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES
+from polycall.testing import FakeProvider, Gate
+from polycall.testing.anthropic import error, message, message_stream
+from polycall.testing.bedrock import events, exception, invoke_stream
 
 MODEL = "us.anthropic.claude-sonnet-4-6-v1:0"
 BAD = [SEED_CALLS[0], ("Weather", {"location": "Dallas", "units": "kelvin"}), SEED_CALLS[2]]

@@ -11,11 +11,11 @@ import pytest
 
 boto3 = pytest.importorskip("boto3")
 
-import polycall  # noqa: E402
-from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, GoogleSearch, Weather  # noqa: E402
-from polycall import Mode  # noqa: E402
-from polycall.testing import FakeProvider  # noqa: E402
-from polycall.testing.bedrock import bedrock_client, converse, error  # noqa: E402
+import polycall
+from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, GoogleSearch, Weather
+from polycall import Mode
+from polycall.testing import FakeProvider
+from polycall.testing.bedrock import bedrock_client, converse, error
 
 MODEL = "anthropic.claude-sonnet-4-6-v1:0"
 BAD = [SEED_CALLS[0], ("Weather", {"location": "Dallas", "units": "kelvin"}), SEED_CALLS[2]]

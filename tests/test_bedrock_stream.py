@@ -11,13 +11,13 @@ import pytest
 
 pytest.importorskip("boto3")
 
-from botocore.eventstream import ChecksumMismatch, EventStreamBuffer  # noqa: E402
+from botocore.eventstream import ChecksumMismatch, EventStreamBuffer
 
-import polycall  # noqa: E402
-from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, GoogleSearch, Weather  # noqa: E402
-from polycall.testing import FakeProvider, Gate  # noqa: E402
-from polycall.testing.aws import message  # noqa: E402
-from polycall.testing.bedrock import (  # noqa: E402
+import polycall
+from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, GoogleSearch, Weather
+from polycall.testing import FakeProvider, Gate
+from polycall.testing.aws import message
+from polycall.testing.bedrock import (
     bedrock_client,
     converse,
     converse_stream,
@@ -27,7 +27,7 @@ from polycall.testing.bedrock import (  # noqa: E402
     tool_delta,
     tool_start,
 )
-from polycall.testing.openai import Hangup  # noqa: E402
+from polycall.testing.openai import Hangup
 
 MODEL = "anthropic.claude-sonnet-4-6-v1:0"
 CUT = [*SEED_CALLS[:2], ("GoogleSearch", '{"query": "who w')]
@@ -250,7 +250,7 @@ def test_stream_exception_events_are_provider_errors(fake: FakeProvider, kind: s
     got: list[Any] = []
     with pytest.raises(polycall.ProviderError) as caught:
         for value in client(fake).create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL):
-            got.append(value)
+            got.append(value)  # noqa: PERF402  (what came before the error)
     assert got == SEED_VALUES[:1]  # what was complete before the exception
     assert kind in str(caught.value) and "the model stream failed" in str(caught.value)
 
@@ -279,7 +279,7 @@ def test_a_stream_cut_mid_call(fake: FakeProvider) -> None:
     got: list[Any] = []
     with pytest.raises(polycall.ProviderError):
         for value in client(fake).create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL):
-            got.append(value)
+            got.append(value)  # noqa: PERF402  (what came before the error)
     assert got == SEED_VALUES[:1]
 
 

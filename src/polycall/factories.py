@@ -14,7 +14,6 @@ if TYPE_CHECKING:  # the SDKs' classes, for the overloads: which client comes ba
     import openai
     from google import genai
     from google.genai.client import AsyncClient as GenAIAsyncClient
-    from aiobotocore.client import AioBaseClient
     from vertexai.generative_models import GenerativeModel
 
 
@@ -150,15 +149,8 @@ def from_vertexai(
     return _wrap("vertexai", client, mode, model=None, limits=limits, use_async=use_async)
 
 
-@overload
-def from_bedrock(
-    client: AioBaseClient,
-    mode: Mode = ...,
-    *,
-    model: str | None = ...,
-    use_async: bool = ...,
-    limits: Limits | None = ...,
-) -> AsyncClient: ...
+# boto3, botocore and aiobotocore have no type information: the overloads go by `use_async`
+# (pass `use_async=True` with an aiobotocore client for a type checker to see AsyncClient).
 @overload
 def from_bedrock(
     client: Any,
@@ -200,47 +192,6 @@ def from_provider(
     limits: Limits | None = ...,
     **client_kwargs: Any,
 ) -> Client: ...
-@overload
-def from_bedrock(
-    client: AioBaseClient,
-    mode: Mode = ...,
-    *,
-    model: str | None = ...,
-    use_async: bool = ...,
-    limits: Limits | None = ...,
-) -> AsyncClient: ...
-@overload
-def from_bedrock(
-    client: Any,
-    mode: Mode = ...,
-    *,
-    model: str | None = ...,
-    use_async: Literal[False] = ...,
-    limits: Limits | None = ...,
-) -> Client: ...
-@overload
-def from_bedrock(
-    client: Any,
-    mode: Mode = ...,
-    *,
-    model: str | None = ...,
-    use_async: Literal[True],
-    limits: Limits | None = ...,
-) -> AsyncClient: ...
-def from_bedrock(
-    client: Any,
-    mode: Mode = Mode.BEDROCK_PARALLEL_TOOLS,
-    *,
-    model: str | None = None,
-    use_async: bool = False,
-    limits: Limits | None = None,
-) -> Any:
-    """Wrap `boto3.client("bedrock-runtime")` (Converse API); an entered aiobotocore
-    `bedrock-runtime` client gives an async client, and so does `use_async=True` over a boto3
-    client (its calls then run in worker threads, never blocking the event loop)."""
-    return _wrap("bedrock", client, mode, model=model, limits=limits, use_async=use_async)
-
-
 @overload
 def from_provider(
     spec: str,

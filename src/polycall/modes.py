@@ -15,4 +15,4 @@ class Mode(str, enum.Enum):
     VERTEXAI_PARALLEL_TOOLS = "vertexai_parallel_tools"
     BEDROCK_PARALLEL_TOOLS = "bedrock_parallel_tools"
     #: instructor's name for Bedrock tool calling: the same mode (an alias).
-    BEDROCK_TOOLS = "bedrock_parallel_tools"
+    BEDROCK_TOOLS = "bedrock_parallel_tools"  # noqa: PIE796

@@ -11,7 +11,12 @@ import json
 import os
 import re
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, AbstractContextManager, asynccontextmanager, contextmanager
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    asynccontextmanager,
+    contextmanager,
+)
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -386,9 +391,9 @@ class ConverseAssembler(Assembler):
                 self.tools[index] = block
                 self.order.append(block)
         elif "contentBlockStop" in chunk:
-            block = self.tools.get(self._index(chunk["contentBlockStop"]))
-            if block is not None:
-                block.done = True
+            stopped = self.tools.get(self._index(chunk["contentBlockStop"]))
+            if stopped is not None:
+                stopped.done = True
         elif "messageStop" in chunk:
             self.stop_reason = chunk["messageStop"].get("stopReason") or "end_turn"
         elif "metadata" in chunk:
