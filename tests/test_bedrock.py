@@ -15,7 +15,7 @@ import polycall
 from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, GoogleSearch, Weather
 from polycall import Mode
 from polycall.testing import FakeProvider
-from polycall.testing.bedrock import bedrock_client, converse, error
+from polycall.testing.bedrock import aio_bedrock_client, bedrock_client, converse, error
 
 MODEL = "anthropic.claude-sonnet-4-6-v1:0"
 BAD = [SEED_CALLS[0], ("Weather", {"location": "Dallas", "units": "kelvin"}), SEED_CALLS[2]]
@@ -28,14 +28,8 @@ def client(fake: FakeProvider, **options: Any) -> polycall.Client:
 @pytest.fixture
 async def aio_client(fake: FakeProvider) -> AsyncIterator[polycall.AsyncClient]:
     """`from_bedrock` over an entered aiobotocore `bedrock-runtime` client."""
-    session = pytest.importorskip("aiobotocore.session")
-    from botocore.config import Config
-
-    async with session.get_session().create_client(
-        "bedrock-runtime", endpoint_url=fake.url, region_name="us-east-1",
-        aws_access_key_id="AKIDTEST", aws_secret_access_key="test-secret",
-        config=Config(retries={"total_max_attempts": 1}),
-    ) as sdk:
+    pytest.importorskip("aiobotocore")
+    async with aio_bedrock_client(fake) as sdk:
         yield polycall.from_bedrock(sdk, model=MODEL)
 
 

@@ -18,6 +18,7 @@ from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, GoogleSea
 from polycall.testing import FakeProvider, Gate
 from polycall.testing.aws import message
 from polycall.testing.bedrock import (
+    aio_bedrock_client,
     bedrock_client,
     converse,
     converse_stream,
@@ -39,14 +40,9 @@ def client(fake: FakeProvider, **options: Any) -> polycall.Client:
 
 @pytest.fixture
 async def aio_client(fake: FakeProvider) -> AsyncIterator[polycall.AsyncClient]:
-    session = pytest.importorskip("aiobotocore.session")
-    from botocore.config import Config
-
-    async with session.get_session().create_client(
-        "bedrock-runtime", endpoint_url=fake.url, region_name="us-east-1",
-        aws_access_key_id="AKIDTEST", aws_secret_access_key="test-secret",
-        config=Config(retries={"total_max_attempts": 1}),
-    ) as sdk:
+    """`from_bedrock` over an entered aiobotocore `bedrock-runtime` client."""
+    pytest.importorskip("aiobotocore")
+    async with aio_bedrock_client(fake) as sdk:
         yield polycall.from_bedrock(sdk, model=MODEL)
 
 

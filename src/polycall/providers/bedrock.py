@@ -24,7 +24,7 @@ from ..calls import RawCall, Reply, Stop, Turn, Usage
 from ..errors import ConfigurationError, ProviderError
 from ..modes import Mode
 from ..toolset import ToolSet, parse_arguments
-from .base import Adapter, Assembler
+from .base import Adapter, Assembler, arguments_object, join_texts, text_piece
 from .registry import construct
 
 SERVICE = "bedrock-runtime"
@@ -157,7 +157,7 @@ class BedrockConverse(Adapter):
                 texts.append(block["text"])
             elif "reasoningContent" in block:
                 reasoning.append({"reasoningContent": block["reasoningContent"]})
-        text = _join(texts)
+        text = join_texts(texts)
         stop, reason = _stop(raw.get("stopReason"), text)
         return Turn(calls=calls, stop=stop, reason=reason, text=text,
                     usage=_usage(raw.get("usage")), raw=raw)
@@ -171,7 +171,7 @@ class BedrockConverse(Adapter):
         if text and text.strip():  # Converse refuses blank text blocks
             content.append({"text": text})
         content += [
-            {"toolUse": {"toolUseId": call.id, "name": call.name, "input": _input(call.arguments)}}
+            {"toolUse": {"toolUseId": call.id, "name": call.name, "input": arguments_object(call.arguments)}}
             for call in calls
         ]
         return {"role": "assistant", "content": content}
@@ -266,7 +266,7 @@ def _tool_use(call: Any) -> dict[str, Any]:
     """An OpenAI-style `tool_calls` entry as a Converse `toolUse` block."""
     function = call.get("function") or {}
     return {"toolUse": {"toolUseId": call.get("id"), "name": function.get("name"),
-                        "input": _input(function.get("arguments"))}}
+                        "input": arguments_object(function.get("arguments"))}}
 
 
 def _tool_result(message: Mapping[str, Any], position: int) -> dict[str, Any]:
@@ -411,7 +411,7 @@ class ConverseAssembler(Assembler):
                 f"the Converse stream ended{inside} before its messageStop: the connection "
                 f"dropped, and the {len(self.order)} call(s) before the cut may not be all of them"
             )
-        text = _join(["".join(parts) for parts in self.texts.values()])
+        text = join_texts(["".join(parts) for parts in self.texts.values()])
         stop, reason = _stop(self.stop_reason, text)
         return Turn(calls=[block.raw() for block in self.order], stop=stop, reason=reason,
                     text=text, usage=_usage(self.usage), raw=self.events)
@@ -434,9 +434,9 @@ class ConverseAssembler(Assembler):
                     f"the Converse stream sent toolUse input for content block {index}, "
                     "which no contentBlockStart opened"
                 )
-            block.add(_piece((delta["toolUse"] or {}).get("input")))
+            block.add(text_piece((delta["toolUse"] or {}).get("input")))
         elif "text" in delta:
-            self.texts.setdefault(index, []).append(_piece(delta["text"]))
+            self.texts.setdefault(index, []).append(text_piece(delta["text"]))
         elif "reasoningContent" in delta:
             self._reasoning(index, delta["reasoningContent"] or {})
 
@@ -450,24 +450,7 @@ class ConverseAssembler(Assembler):
         for name in ("text", "signature"):
             if name in delta:
                 reasoning = block.setdefault("reasoningText", {})
-                reasoning[name] = reasoning.get(name, "") + _piece(delta[name])
-
-
-def _piece(value: Any) -> str:
-    """A streamed text or JSON piece; one that is not text (a malformed event) as JSON."""
-    if isinstance(value, str):
-        return value
-    return "" if value is None else json.dumps(value, default=str)
-
-
-def _join(texts: Sequence[str]) -> str | None:
-    return "\n\n".join(t for t in texts if t) or None
-
-
-def _input(arguments: Any) -> dict[str, Any]:
-    """Call arguments as the object a `toolUse` block needs (`{}` when they are not one)."""
-    parsed = parse_arguments(arguments)
-    return parsed if isinstance(parsed, dict) else {}
+                reasoning[name] = reasoning.get(name, "") + text_piece(delta[name])
 
 
 def _stop(stop_reason: Any, text: str | None) -> tuple[Stop, str]:

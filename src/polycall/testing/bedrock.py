@@ -2,7 +2,8 @@
 JSON, `/model/{id}/converse-stream` AWS event stream) and Claude's InvokeModel envelope.
 
 Point boto3 at the fake with `bedrock_client(fake)`: `boto3.client("bedrock-runtime",
-endpoint_url=fake.url, region_name=..., aws_access_key_id=..., aws_secret_access_key=...)`.
+endpoint_url=fake.url, region_name=..., aws_access_key_id=..., aws_secret_access_key=...)`;
+`aio_bedrock_client(fake)` is the same for aiobotocore.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from .aws import error, event, event_stream, exception
 from .server import FakeProvider, Gate, Response, json_response
 
 __all__ = [
+    "aio_bedrock_client",
     "bedrock_client",
     "converse",
     "converse_stream",
@@ -35,9 +37,21 @@ def bedrock_client(fake: FakeProvider, **options: Any) -> Any:
     """`boto3.client("bedrock-runtime")` talking to `fake` with dummy credentials, never
     retrying by itself (`options` go to `boto3.client`)."""
     import boto3
+
+    return boto3.client("bedrock-runtime", **_settings(fake, options))
+
+
+def aio_bedrock_client(fake: FakeProvider, **options: Any) -> Any:
+    """The aiobotocore `bedrock-runtime` client for `fake`, to enter with `async with`."""
+    from aiobotocore.session import get_session
+
+    return get_session().create_client("bedrock-runtime", **_settings(fake, options))
+
+
+def _settings(fake: FakeProvider, options: dict[str, Any]) -> dict[str, Any]:
     from botocore.config import Config
 
-    settings: dict[str, Any] = {
+    return {
         "endpoint_url": fake.url,
         "region_name": "us-east-1",
         "aws_access_key_id": "AKIDTEST",
@@ -45,7 +59,6 @@ def bedrock_client(fake: FakeProvider, **options: Any) -> Any:
         "config": Config(retries={"total_max_attempts": 1}),
         **options,
     }
-    return boto3.client("bedrock-runtime", **settings)
 
 
 def _ids(calls: Sequence[Call], ids: Sequence[str] | None) -> list[str]:
