@@ -291,14 +291,42 @@ def test_input_for_a_block_never_started_is_a_provider_error(fake: FakeProvider)
         list(client(fake).create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL))
 
 
-def test_stopping_early_closes_the_stream(fake: FakeProvider) -> None:
+@pytest.fixture
+def closed(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The botocore event streams closed during the test."""
+    from botocore.eventstream import EventStream
+
+    seen: list[Any] = []
+    close = EventStream.close
+
+    def closing(stream: Any) -> None:
+        seen.append(stream)
+        close(stream)
+
+    monkeypatch.setattr(EventStream, "close", closing)
+    return seen
+
+
+def test_stopping_early_closes_the_stream(fake: FakeProvider, closed: list[Any]) -> None:
     gate = Gate()
     fake.push(converse_stream(SEED_CALLS, gates={0: gate}), converse(SEED_CALLS))
     bedrock = client(fake)
     with bedrock.create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL) as stream:
         assert next(stream) == SEED_VALUES[0]
+        assert closed == []
+    assert len(closed) == 1
     gate.open()
     assert list(bedrock.create(messages=SEED_MESSAGES, response_model=SEED_MODEL)) == SEED_VALUES
+
+
+def test_a_failing_stream_is_closed(fake: FakeProvider, closed: list[Any]) -> None:
+    fake.push(events([("messageStart", {"role": "assistant"}), exception("throttlingException", "x")]),
+              converse_stream(SEED_CALLS))
+    with pytest.raises(polycall.ProviderError):
+        list(client(fake).create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL))
+    assert len(closed) == 1
+    assert list(client(fake).create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL)) == SEED_VALUES
+    assert len(closed) == 2
 
 
 def test_partial_calls(fake: FakeProvider) -> None:
