@@ -84,6 +84,16 @@ def test_instructor_spelling(fake: FakeProvider) -> None:
     assert unquote(fake.last.path) == f"/model/{MODEL}/converse"
 
 
+async def test_instructor_async_spelling(fake: FakeProvider) -> None:
+    import polycall as instructor
+
+    fake.push(converse(SEED_CALLS))
+    wrapped = instructor.from_bedrock(bedrock_client(fake), async_client=True)
+    assert isinstance(wrapped, polycall.AsyncClient)
+    calls = await wrapped.create(modelId=MODEL, messages=SEED_MESSAGES, response_model=SEED_MODEL)
+    assert list(calls) == SEED_VALUES
+
+
 def test_model_is_required_and_not_given_twice(fake: FakeProvider) -> None:
     bare = polycall.from_bedrock(bedrock_client(fake))
     with pytest.raises(polycall.ConfigurationError, match="model="):

@@ -158,6 +158,7 @@ def from_bedrock(
     *,
     model: str | None = ...,
     use_async: Literal[False] = ...,
+    async_client: Literal[False] = ...,
     limits: Limits | None = ...,
 ) -> Client: ...
 @overload
@@ -167,6 +168,17 @@ def from_bedrock(
     *,
     model: str | None = ...,
     use_async: Literal[True],
+    async_client: bool = ...,
+    limits: Limits | None = ...,
+) -> AsyncClient: ...
+@overload
+def from_bedrock(
+    client: Any,
+    mode: Mode = ...,
+    *,
+    model: str | None = ...,
+    use_async: bool = ...,
+    async_client: Literal[True],
     limits: Limits | None = ...,
 ) -> AsyncClient: ...
 def from_bedrock(
@@ -175,12 +187,15 @@ def from_bedrock(
     *,
     model: str | None = None,
     use_async: bool = False,
+    async_client: bool = False,
     limits: Limits | None = None,
 ) -> Any:
     """Wrap `boto3.client("bedrock-runtime")` (Converse API); an entered aiobotocore
     `bedrock-runtime` client gives an async client, and so does `use_async=True` over a boto3
-    client (its calls then run in worker threads, never blocking the event loop)."""
-    return _wrap("bedrock", client, mode, model=model, limits=limits, use_async=use_async)
+    client (its calls then run in worker threads, never blocking the event loop).
+    `async_client=True` is instructor's spelling of `use_async=True`."""
+    is_async = use_async or async_client
+    return _wrap("bedrock", client, mode, model=model, limits=limits, use_async=is_async)
 
 
 @overload
