@@ -210,22 +210,22 @@ async def adrive(
 ) -> AsyncIterator[Event]:
     """`exchange()` with the async SDK client: its events, as they come."""
     pump = _Pump(exchange(session, max_retries, stream=stream, partial=partial))
-    adapter, tries = session.adapter, None
+    tries = None
     try:
         for op in pump:
-            if type(op) is not tuple:
+            if type(op) is tuple:
+                with pump:
+                    if op[0] is SEND:
+                        pump.reply = await session.adapter.asend(op[1])
+                    elif op is _ATTEMPT:
+                        pump.reply = await anext(tries := tries or aattempts(max_retries), None)
+                    else:
+                        async with session.adapter.astream(op[1]) as chunks:
+                            feed = op[2].feed
+                            async for chunk in chunks:
+                                for event in feed(chunk):
+                                    yield event
+            else:
                 yield op
-                continue
-            with pump:
-                if op[0] is SEND:
-                    pump.reply = await adapter.asend(op[1])
-                elif op is _ATTEMPT:
-                    pump.reply = await anext(tries := tries or aattempts(max_retries), None)
-                else:
-                    async with adapter.astream(op[1]) as chunks:
-                        feed = op[2].feed
-                        async for chunk in chunks:
-                            for event in feed(chunk):
-                                yield event
     finally:
         pump.core.close()
