@@ -114,7 +114,11 @@ class Telemetry:
         known = self._static.get(adapter)
         if known is None:
             known = {"gen_ai.provider.name": for_mode(adapter.mode).otel_name(adapter.client)}
-            known.update(_server(getattr(adapter.client, "base_url", None)))
+            client = adapter.client
+            url = getattr(client, "base_url", None)  # the OpenAI and Anthropic SDKs
+            if url is None:  # botocore
+                url = getattr(getattr(client, "meta", None), "endpoint_url", None)
+            known.update(_server(url))
             self._static[adapter] = known
         model = request.get("model") or request.get("modelId") or adapter.model
         if model is None:  # Vertex AI: the model is the GenerativeModel's own
@@ -230,7 +234,7 @@ class Create:
             (request[k] for k in ("messages", "input", "contents") if k in request), []
         )
         attributes = {"gen_ai.input.messages": self._scrub(_json(conversation))}
-        system = (  # Anthropic, Vertex AI, google-genai
+        system = (  # Anthropic and Bedrock, Vertex AI, google-genai
             request.get("system")
             or request.get("system_instruction")
             or getattr(request.get("config"), "system_instruction", None)
