@@ -17,6 +17,7 @@ from .errors import (
     ProviderError,
     RefusalError,
     UnknownToolError,
+    UserCodeError,
     ValidationFailed,
 )
 from .factories import from_anthropic, from_genai, from_openai, from_provider, from_vertexai
@@ -67,6 +68,7 @@ __all__ = [
     "ToolResult",
     "UnknownToolError",
     "Usage",
+    "UserCodeError",
     "ValidationFailed",
     "arun_stream",
     "from_anthropic",

@@ -37,23 +37,30 @@ class provider_errors(AbstractContextManager[None]):
     A class rather than a generator: it is entered on every request.
     """
 
-    def __init__(self, session: Session | None = None) -> None:
+    def __init__(self, session: Session | None = None, adapter: Adapter | None = None) -> None:
         self.session = session
+        self.adapter = session.adapter if session is not None else adapter
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if not isinstance(exc, Exception):  # no error, or KeyboardInterrupt and the like
             return
-        session = self.session
+        session, adapter = self.session, self.adapter
         if isinstance(exc, PolycallError):
             error: PolycallError = exc
+        elif adapter is not None and (classified := adapter.classify(exc)) is not None:
+            error = classified  # e.g. the provider's word that the model wrote a malformed call
+            error.args = (_redact(str(error), adapter),)
         else:
-            error = ProviderError(_redact(f"{type(exc).__name__}: {exc}", session))
+            error = ProviderError(_redact(f"{type(exc).__name__}: {exc}", adapter))
             error.original = exc  # type: ignore[attr-defined]
             error.status_code = getattr(exc, "status_code", None)  # type: ignore[attr-defined]
         if session is not None:
-            session.hooks.emit("error", attempt=session.attempt, error=error)
+            if isinstance(error, RETRYABLE):  # the next attempt re-asks; "error" once it is the last
+                session.plan(error)
+            else:
+                session.hooks.emit("error", attempt=session.attempt, error=error)
         if error is not exc:
             raise error from exc
 
@@ -71,9 +78,9 @@ class retries_exhausted(AbstractContextManager[None]):
             self.session.hooks.emit("error", attempt=self.session.attempt, error=exc)
 
 
-def _redact(message: str, session: Session | None) -> str:
+def _redact(message: str, adapter: Adapter | None) -> str:
     """`message` without the SDK client's credentials, should a server have echoed them."""
-    for secret in session.adapter.secrets() if session is not None else ():
+    for secret in adapter.secrets() if adapter is not None else ():
         if isinstance(secret, str) and len(secret) >= 8:
             message = message.replace(secret, "[redacted]")
     return message
@@ -184,10 +191,13 @@ class Client(_BaseClient):
         with retries_exhausted(session):
             for attempt in attempts(max_retries):
                 request = session.begin()
-                with provider_errors(session):
-                    turn = self.adapter.parse(self.adapter.send(request))
-                    session.complete(turn)
-                    failure = session.conclude(turn)
+                try:
+                    with provider_errors(session):
+                        turn = self.adapter.parse(self.adapter.send(request))
+                        session.complete(turn)
+                        failure = session.conclude(turn)
+                except RETRYABLE as error:  # the provider's own word on a malformed call
+                    failure = error
                 if failure is None:
                     break
                 with attempt:
@@ -226,20 +236,23 @@ class Client(_BaseClient):
                 request = session.begin()
                 assembler = self.adapter.assembler()
                 guard = StreamGuard(self.limits, assembler)
-                with provider_errors(session), self.adapter.stream(request) as chunks:
-                    for chunk in chunks:
-                        for raw in assembler.feed(chunk):
-                            slot = session.take(raw)
-                            if isinstance(slot, ToolCall):
-                                yield slot.value
-                        guard.fed()
-                        if partial and (progress := _progress(session, assembler)):
-                            yield progress
-                with provider_errors(session):
-                    turn = assembler.finish()
-                    for call in session.complete(turn):
-                        yield call.value
-                    failure = session.conclude(turn)
+                try:
+                    with provider_errors(session), self.adapter.stream(request) as chunks:
+                        for chunk in chunks:
+                            for raw in assembler.feed(chunk):
+                                slot = session.take(raw)
+                                if isinstance(slot, ToolCall):
+                                    yield slot.value
+                            guard.fed()
+                            if partial and (progress := _progress(session, assembler)):
+                                yield progress
+                    with provider_errors(session):
+                        turn = assembler.finish()
+                        for call in session.complete(turn):
+                            yield call.value
+                        failure = session.conclude(turn)
+                except RETRYABLE as error:  # the provider's own word on a malformed call
+                    failure = error
                 if failure is None:
                     return
                 with attempt:
@@ -308,10 +321,13 @@ class AsyncClient(_BaseClient):
         with retries_exhausted(session):
             async for attempt in aattempts(max_retries):
                 request = session.begin()
-                with provider_errors(session):
-                    turn = self.adapter.parse(await self.adapter.asend(request))
-                    session.complete(turn)
-                    failure = session.conclude(turn)
+                try:
+                    with provider_errors(session):
+                        turn = self.adapter.parse(await self.adapter.asend(request))
+                        session.complete(turn)
+                        failure = session.conclude(turn)
+                except RETRYABLE as error:  # the provider's own word on a malformed call
+                    failure = error
                 if failure is None:
                     break
                 with attempt:
@@ -352,21 +368,24 @@ class AsyncClient(_BaseClient):
                 request = session.begin()
                 assembler = self.adapter.assembler()
                 guard = StreamGuard(self.limits, assembler)
-                with provider_errors(session):
-                    async with self.adapter.astream(request) as chunks:
-                        async for chunk in chunks:
-                            for raw in assembler.feed(chunk):
-                                slot = session.take(raw)
-                                if isinstance(slot, ToolCall):
-                                    yield slot.value
-                            guard.fed()
-                            if partial and (progress := _progress(session, assembler)):
-                                yield progress
-                with provider_errors(session):
-                    turn = assembler.finish()
-                    for call in session.complete(turn):
-                        yield call.value
-                    failure = session.conclude(turn)
+                try:
+                    with provider_errors(session):
+                        async with self.adapter.astream(request) as chunks:
+                            async for chunk in chunks:
+                                for raw in assembler.feed(chunk):
+                                    slot = session.take(raw)
+                                    if isinstance(slot, ToolCall):
+                                        yield slot.value
+                                guard.fed()
+                                if partial and (progress := _progress(session, assembler)):
+                                    yield progress
+                    with provider_errors(session):
+                        turn = assembler.finish()
+                        for call in session.complete(turn):
+                            yield call.value
+                        failure = session.conclude(turn)
+                except RETRYABLE as error:  # the provider's own word on a malformed call
+                    failure = error
                 if failure is None:
                     return
                 with attempt:
