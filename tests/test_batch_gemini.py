@@ -99,7 +99,8 @@ def test_inline_request_is_the_generate_content_request(fake: FakeProvider) -> N
 def test_one_model_per_batch(fake: FakeProvider) -> None:
     with pytest.raises(polycall.ConfigurationError, match="Gemini batch runs one model"):
         sync_client(fake).batch.submit(
-            [{"messages": SEED_MESSAGES}, {"messages": SEED_MESSAGES, "model": "gemini-2.5-pro"}],
+            [{"custom_id": "a", "messages": SEED_MESSAGES},
+             {"custom_id": "b", "messages": SEED_MESSAGES, "model": "gemini-2.5-pro"}],
             response_model=SEED_MODEL,
         )
     assert fake.requests == []
