@@ -11,6 +11,8 @@ from hypothesis import HealthCheck, settings
 
 from polycall.testing import FakeProvider
 
+pytest_plugins = ["resources"]  # a test that leaves an aiohttp session open fails
+
 RECORDED = Path(os.environ.get("POLYCALL_RECORDED", Path(__file__).resolve().parents[2] / "shared" / "recorded"))
 
 
