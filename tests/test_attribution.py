@@ -117,11 +117,10 @@ def test_another_provider_attributes_the_same_way(fake: FakeProvider) -> None:
 @pytest.mark.parametrize("bug", [KeyError, RuntimeError])
 def test_stream_yields_the_calls_before_then_raises(fake: FakeProvider, bug: type) -> None:
     fake.push(chat_stream(SEED_CALLS))
-    seen: list[Any] = []
+    stream = openai_client(fake).create_iterable(**ask(validation_context={"bug": bug}))
+    assert next(stream) == VALUES[0]
     with pytest.raises(UserCodeError) as caught:
-        for value in openai_client(fake).create_iterable(**ask(validation_context={"bug": bug})):
-            seen.append(value)
-    assert seen == VALUES[:1]
+        next(stream)
     check(caught.value, bug, valid=VALUES[:1])
 
 

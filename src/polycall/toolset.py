@@ -129,9 +129,19 @@ def _validator_of(exc: BaseException) -> tuple[str | None, str | None]:
         frame = tb.tb_frame
         module = frame.f_globals.get("__name__", "")
         if not module.startswith(("pydantic", "polycall.")):
-            return frame.f_code.co_qualname, _field_of(frame)
+            return _qualname(frame), _field_of(frame)
         tb = tb.tb_next
     return None, None
+
+
+def _qualname(frame: types.FrameType) -> str:
+    """`Class.function` (before Python 3.11, told from the frame's `cls` or `self`)."""
+    code = frame.f_code
+    qualname = getattr(code, "co_qualname", None)
+    if isinstance(qualname, str):
+        return qualname
+    owner = frame.f_locals.get("cls", type(frame.f_locals.get("self", None)))
+    return f"{owner.__qualname__}.{code.co_name}" if owner is not type(None) else code.co_name
 
 
 def _field_of(frame: types.FrameType) -> str | None:
