@@ -17,6 +17,7 @@ from .errors import (
     ProviderError,
     RefusalError,
     UnknownToolError,
+    UserCodeError,
     ValidationFailed,
 )
 from .factories import (
@@ -82,6 +83,7 @@ __all__ = [
     "ToolResult",
     "UnknownToolError",
     "Usage",
+    "UserCodeError",
     "ValidationFailed",
     "arun_stream",
     "from_anthropic",

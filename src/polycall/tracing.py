@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from .providers.base import Adapter
     from .session import Session
 
-Redact = Callable[[str, "Session"], str]
+Redact = Callable[[str, "Adapter | None"], str]
 Outcome = tuple[Any, "BaseException | None"]  # a handler's value and error
 Attributes = dict[str, Any]
 
@@ -244,7 +244,7 @@ class Create:
         return attributes
 
     def _scrub(self, text: str) -> str:
-        return self.redact(text, self.session)
+        return self.redact(text, self.session.adapter)
 
 
 class Tools:

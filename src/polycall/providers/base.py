@@ -18,6 +18,7 @@ from ..calls import RawCall, Reply, Turn
 from ..modes import Mode
 
 if TYPE_CHECKING:
+    from ..errors import PolycallError
     from ..toolset import ToolSet
 
 
@@ -45,6 +46,11 @@ class Adapter(ABC):
     def __init__(self, client: Any, *, model: str | None = None) -> None:
         self.client = client
         self.model = model
+
+    def classify(self, exc: Exception) -> PolycallError | None:
+        """What an exception the SDK raised means, when it is more than a `ProviderError`
+        (e.g. the provider's report of a malformed call); None for a plain `ProviderError`."""
+        return None
 
     def secrets(self) -> list[Any]:
         """The credentials this client sends (API key, bearer token), kept out of errors."""
