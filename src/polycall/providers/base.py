@@ -35,6 +35,11 @@ class Assembler(ABC):
         """The call still being written, as (tool name, arguments JSON so far), if any."""
         return None
 
+    def largest(self) -> tuple[Any, int] | None:
+        """The call of this response with the most arguments so far: (tool name, size in
+        characters), from a running count; None before any call."""
+        return None
+
 
 class Adapter(ABC):
     """One provider API in one mode. Holds the SDK client; knows nothing of retries or validation."""
