@@ -189,6 +189,9 @@ class _Growing(Assembler):
     def partial(self) -> tuple[str, str] | None:
         raise AssertionError("the guard must not join the text to measure it")
 
+    def buffered(self) -> int:
+        return self.size
+
     def largest(self) -> tuple[Any, int] | None:
         return "Tool", self.size
 

@@ -53,18 +53,19 @@ class StreamGuard:
     """Holds the calls a stream is writing to `max_argument_bytes`.
 
     `fed()` runs after each chunk and reads the size of the largest call so far from the
-    assembler's running count (`assembler.largest()`), so it never joins or measures text.
+    assembler's running count (`assembler.buffered()`), so it never joins or measures text.
     """
 
     def __init__(self, limits: Limits, assembler: Assembler) -> None:
         self.limit = limits.max_argument_bytes
         self.limits = limits
+        self.buffered = assembler.buffered
         self.assembler = assembler
 
     def fed(self) -> None:
-        largest = self.assembler.largest()
-        if largest is not None and largest[1] > self.limit:
-            self.limits.check_buffer(largest[1], f"the call to {_name(largest[0])} being streamed")
+        if self.buffered() > self.limit:
+            name, size = self.assembler.largest() or ("", self.buffered())
+            self.limits.check_buffer(size, f"the call to {_name(name)} being streamed")
 
 
 def _where(raw: RawCall, position: int) -> str:

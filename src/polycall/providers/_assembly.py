@@ -80,6 +80,7 @@ class Calls:
         self.ready: list[RawCall] = []  # completed since the last `take()`
         self.last: Call | None = None  # the call the latest fragment went to
         self.peak: Call | None = None  # the call with the most argument text
+        self.peak_size = 0
         self.expand = expand  # turns one completed call into the calls it wraps, if any
 
     def start(self, index: Any, id: Any, name: Any, extra: Any = None) -> Call:
@@ -91,14 +92,25 @@ class Calls:
     def add(self, call: Call, fragment: str) -> None:
         """Append a fragment of `call`'s arguments text; the call completes if it closes."""
         call.parts.append(fragment)
-        call.size += len(fragment)
+        size = call.size = call.size + len(fragment)
         self.last = call
-        peak = self.peak
-        if peak is None or call.size > peak.size:
-            self.peak = call
+        if size > self.peak_size:
+            self.peak, self.peak_size = call, size
         state = call.state
         if state == _OPEN:
-            if _scan(call, fragment, 0):
+            # The usual fragment, inside the value with no bracket or backslash: only
+            # whether it ends inside a string can change.
+            if not (
+                "}" in fragment
+                or "]" in fragment
+                or "{" in fragment
+                or "[" in fragment
+                or "\\" in fragment
+                or call.escaped
+            ):
+                if fragment.count('"') & 1:
+                    call.quoted = not call.quoted
+            elif _scan(call, fragment, 0):
                 self.end(call)
         elif state == _BLANK:
             start = len(fragment) - len(fragment.lstrip())
@@ -109,7 +121,7 @@ class Calls:
                         self.end(call)
                 else:
                     call.state = _OPAQUE
-        elif state == _CLOSED and fragment and not fragment.isspace():
+        elif state == _CLOSED and not fragment.isspace():
             raise ProviderError(
                 f"the stream went on with the arguments of call {call.id or '(no id)'} to "
                 f"{call.name!r} after they formed a complete JSON value"
@@ -162,6 +174,12 @@ class Calls:
     def largest(self) -> tuple[Any, int] | None:
         peak = self.peak
         return None if peak is None else (peak.name, peak.size)
+
+    def grew(self, call: Call, size: int) -> None:
+        """`call`'s arguments (given as an object) grew by about `size` characters."""
+        call.size += size
+        if call.size > self.peak_size:
+            self.peak, self.peak_size = call, call.size
 
 
 def _index(call: Call) -> int:
@@ -239,6 +257,9 @@ class CallsAssembler(Assembler):
 
     def partial(self) -> tuple[str, str] | None:
         return self.calls.partial()
+
+    def buffered(self) -> int:
+        return self.calls.peak_size
 
     def largest(self) -> tuple[Any, int] | None:
         return self.calls.largest()

@@ -35,9 +35,12 @@ class Assembler(ABC):
         """The call still being written, as (tool name, arguments JSON so far), if any."""
         return None
 
+    def buffered(self) -> int:
+        """The size (in characters) of the largest call's arguments so far, a running count."""
+        return 0
+
     def largest(self) -> tuple[Any, int] | None:
-        """The call of this response with the most arguments so far: (tool name, size in
-        characters), from a running count; None before any call."""
+        """That call: (tool name, size); None before any call."""
         return None
 
 

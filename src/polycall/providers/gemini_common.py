@@ -370,9 +370,7 @@ class GeminiAssembler(CallsAssembler):
         current.extra = current.extra or signature
         pieces = part.get("partial_args") or ()
         if pieces:
-            current.size += _apply_partial_args(current.obj, self.open_strings, pieces)
-            if self.calls.peak is None or current.size > self.calls.peak.size:
-                self.calls.peak = current
+            self.calls.grew(current, _apply_partial_args(current.obj, self.open_strings, pieces))
         if not part.get("will_continue"):
             self.calls.end(current)
             self.current = None

@@ -133,22 +133,33 @@ class ChatAssembler(CallsAssembler):
 
     def feed(self, chunk: Any) -> list[RawCall]:
         self.chunks.append(chunk)
-        if getattr(chunk, "usage", None):
-            self.usage = _usage(chunk.usage)
-        for choice in _items(getattr(chunk, "choices", None)):
+        usage = getattr(chunk, "usage", None)
+        if usage:
+            self.usage = _usage(usage)
+        choices = getattr(chunk, "choices", None)
+        if not isinstance(choices, list):
+            return []
+        for choice in choices:
             if getattr(choice, "index", 0) not in (0, None):
                 continue
             delta = getattr(choice, "delta", None)
             if delta is not None:
-                self._delta(delta)
-            if getattr(choice, "finish_reason", None):
-                self.finish_reason = choice.finish_reason
-                if _stop(self.finish_reason, None, chunk)[0] is Stop.DONE:
+                if getattr(delta, "content", None):
+                    self.text.append(_content_text(delta.content))
+                if getattr(delta, "refusal", None):
+                    self.refusal.append(_content_text(delta.refusal))
+                tool_calls = getattr(delta, "tool_calls", None)
+                if tool_calls and isinstance(tool_calls, list):
+                    self._tool_calls(tool_calls)
+            finish_reason = getattr(choice, "finish_reason", None)
+            if finish_reason:
+                self.finish_reason = finish_reason
+                if _stop(finish_reason, None, chunk)[0] is Stop.DONE:
                     self.calls.end_all()
                 else:
                     self.stopped = True  # a cut-off or blocked response: nothing more is out
                     self.calls.last = None
-        return [] if self.stopped else self.calls.take()
+        return self.calls.take() if self.calls.ready and not self.stopped else []
 
     def finish(self) -> Turn:
         reason = self.finish_reason
@@ -168,27 +179,26 @@ class ChatAssembler(CallsAssembler):
             raw=self.chunks,
         )
 
-    def _delta(self, delta: Any) -> None:
-        if getattr(delta, "content", None):
-            self.text.append(_content_text(delta.content))
-        if getattr(delta, "refusal", None):
-            self.refusal.append(_content_text(delta.refusal))
-        for tc in _items(getattr(delta, "tool_calls", None)):
+    def _tool_calls(self, tool_calls: list[Any]) -> None:
+        calls, by_index = self.calls, self.by_index
+        for tc in tool_calls:
             function = getattr(tc, "function", None)
             if isinstance(function, dict):
                 name, arguments = function.get("name"), function.get("arguments")
             else:
                 name = getattr(function, "name", None)
                 arguments = getattr(function, "arguments", None)
-            call = self._locate(
-                getattr(tc, "index", None), getattr(tc, "id", None) or None, name or None
-            )
+            index, call_id = getattr(tc, "index", None), getattr(tc, "id", None)
+            # the usual delta continues the call at its index
+            call = None if name or call_id or type(index) is not int else by_index.get(index)
+            if call is None:
+                call = self._locate(index, call_id or None, name or None)
             if isinstance(arguments, str):
                 if arguments:
-                    self.calls.add(call, arguments)
+                    calls.add(call, arguments)
             elif arguments is not None:
                 call.obj = arguments  # arguments given as an object are whole
-                self.calls.end(call)
+                calls.end(call)
 
     def _locate(self, index: Any, call_id: Any, name: Any) -> Call:
         """The call a delta belongs to, or a new one.
@@ -199,10 +209,6 @@ class ChatAssembler(CallsAssembler):
         """
         if not isinstance(index, int):
             index = None  # missing, or malformed: continues by id or the call written last
-        if call_id is None and name is None and index is not None:
-            call = self.by_index.get(index)  # the usual continuation delta
-            if call is not None:
-                return call
         call = self.by_id.get(call_id) if isinstance(call_id, str) else None
         if call is None or (index is not None and call.index != index):
             call = self.by_index.get(index) if index is not None else self.calls.last
