@@ -80,7 +80,7 @@ def test_json_and_stream_agree_on_hostile_calls(
     provider: Fuzzed, data: st.DataObject, piece: int, max_retries: int
 ) -> None:
     scenario = data.draw(provider.hostile)
-    provider.harness.check_agree(scenario, piece=piece, max_retries=max_retries)
+    provider.pick(data).check_agree(scenario, piece=piece, max_retries=max_retries)
 
 
 @each_provider
