@@ -75,7 +75,8 @@ def from_openai(
     model: str | None = None,
     limits: Limits | None = None,
 ) -> Any:
-    """Wrap `openai.OpenAI` / `AsyncOpenAI` (or any OpenAI-compatible server via `base_url`)."""
+    """Wrap `openai.OpenAI` / `AsyncOpenAI`: also their subclasses (`AzureOpenAI`...), the
+    clients built with `provider=` and any OpenAI-compatible server via `base_url`."""
     openai = require("openai")
     adapter = _check_mode(
         mode,
@@ -95,7 +96,15 @@ def from_anthropic(
 ) -> Client: ...
 @overload
 def from_anthropic(
-    client: anthropic.AsyncAnthropic,
+    client: anthropic.AnthropicVertex,
+    mode: Mode = ...,
+    *,
+    model: str | None = ...,
+    limits: Limits | None = ...,
+) -> Client: ...
+@overload
+def from_anthropic(
+    client: anthropic.AsyncAnthropic | anthropic.AsyncAnthropicVertex,
     mode: Mode = ...,
     *,
     model: str | None = ...,
@@ -108,13 +117,16 @@ def from_anthropic(
     model: str | None = None,
     limits: Limits | None = None,
 ) -> Any:
-    """Wrap `anthropic.Anthropic` / `AsyncAnthropic`."""
+    """Wrap `anthropic.Anthropic` / `AsyncAnthropic`, or Claude on a cloud: `AnthropicVertex`,
+    `AnthropicFoundry` (a subclass of `Anthropic`) and their async clients."""
     anthropic = require("anthropic")
     adapter = _check_mode(
         mode, {Mode.ANTHROPIC_PARALLEL_TOOLS: "anthropic:AnthropicMessages"}, "from_anthropic"
     )
-    _check_client(client, (anthropic.Anthropic, anthropic.AsyncAnthropic), "from_anthropic")
-    return _client(adapter(client, model=model), isinstance(client, anthropic.AsyncAnthropic), limits)
+    sync = (anthropic.Anthropic, anthropic.AnthropicVertex)
+    is_async = (anthropic.AsyncAnthropic, anthropic.AsyncAnthropicVertex)
+    _check_client(client, sync + is_async, "from_anthropic")
+    return _client(adapter(client, model=model), isinstance(client, is_async), limits)
 
 
 @overload

@@ -26,10 +26,59 @@ _THINKING = ("thinking", "redacted_thinking")
 _INPUT_FIELDS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 
 
+#: The anthropic SDK's clients for Claude on a cloud (by class name, sync and async), and
+#: that cloud. Other clients (`Anthropic`, `AsyncAnthropic`) talk to Anthropic's own API.
+CLOUD_CLIENTS = {
+    "AnthropicVertex": "Vertex AI",
+    "AsyncAnthropicVertex": "Vertex AI",
+    "AnthropicFoundry": "Foundry",
+    "AsyncAnthropicFoundry": "Foundry",
+}
+
+#: The request fields each cloud refuses: a top-level field, or `tool_choice.<key>`. The SDK
+#: itself moves what the envelope needs (Vertex: `model` into the URL, `anthropic_version`).
+CLOUD_REJECTS: dict[str, tuple[str, ...]] = {
+    "Vertex AI": ("tool_choice.disable_parallel_tool_use",),
+    "Foundry": (),
+}
+
+
+def cloud(client: Any) -> str | None:
+    """The cloud `client` reaches Claude through (e.g. "Vertex AI"); None for Anthropic's API."""
+    for kind in type(client).__mro__:
+        if kind.__name__ in CLOUD_CLIENTS and kind.__module__.startswith("anthropic"):
+            return CLOUD_CLIENTS[kind.__name__]
+    return None
+
+
+def fit_cloud(request: dict[str, Any], where: str | None) -> None:
+    """Leave out of `request` what the cloud refuses when it is the default (None, False),
+    which changes nothing; any other value is a ConfigurationError naming the field."""
+    for name in CLOUD_REJECTS.get(where or "", ()):
+        parent, _, key = name.rpartition(".")
+        holder = request.get(parent) if parent else request
+        if not isinstance(holder, dict) or key not in holder:
+            continue
+        if holder[key] not in (None, False):
+            raise ConfigurationError(
+                f"Claude on {where} does not take {name}={holder[key]!r}: leave it out"
+            )
+        if parent:
+            request[parent] = {k: v for k, v in holder.items() if k != key}
+        else:
+            del request[key]
+
+
 class AnthropicMessages(Adapter):
     """`client.messages.create` with one custom tool per response_model member."""
 
     mode = Mode.ANTHROPIC_PARALLEL_TOOLS
+
+    def secrets(self) -> list[Any]:
+        # API key or bearer token; Vertex: the Google access token, or its credentials' token
+        names = ("api_key", "auth_token", "access_token")
+        token = getattr(getattr(self.client, "credentials", None), "token", None)
+        return [*(getattr(self.client, name, None) for name in names), token]
 
     def prepare(self, tools: ToolSet, kwargs: dict[str, Any]) -> dict[str, Any]:
         if "tools" in kwargs:
@@ -52,6 +101,7 @@ class AnthropicMessages(Adapter):
             # Extended thinking refuses a forced tool choice; "auto" is the one it accepts.
             thinking = (request.get("thinking") or {}).get("type") not in (None, "disabled")
             request["tool_choice"] = {"type": "auto" if thinking else "any"}
+        fit_cloud(request, cloud(self.client))
         return request
 
     def extend(self, request: dict[str, Any], messages: Sequence[Any]) -> dict[str, Any]:

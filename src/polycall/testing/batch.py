@@ -24,7 +24,8 @@ create for Anthropic). A cancel request ends the job as cancelled the same way.
 
 Paths served: OpenAI `/v1/files`, `/v1/files/{id}/content`, `/v1/batches[/{id}[/cancel]]`;
 Anthropic `/v1/messages/batches[/{id}[/results|/cancel]]`; Gemini
-`/v1beta/models/{model}:batchGenerateContent`, `/v1beta/batches/{id}[:cancel]`.
+`/v1beta/models/{model}:batchGenerateContent`, `/v1beta/batches/{id}[:cancel]` (or `/v1/`,
+as google-genai 3 calls them).
 """
 
 from __future__ import annotations
@@ -151,9 +152,9 @@ class FakeBatches:
             ("GET", r"/v1/messages/batches/(?P<job_id>[^/]+)", self._anthropic_retrieve),
             ("GET", r"/v1/messages/batches/(?P<job_id>[^/]+)/results", self._anthropic_results),
             ("POST", r"/v1/messages/batches/(?P<job_id>[^/]+)/cancel", self._anthropic_cancel),
-            ("POST", r"/v1beta/models/(?P<model>[^/:]+):batchGenerateContent", self._gemini_create),
-            ("GET", r"/v1beta/batches/(?P<job_id>[^/:]+)", self._gemini_get),
-            ("POST", r"/v1beta/batches/(?P<job_id>[^/:]+):cancel", self._gemini_cancel),
+            ("POST", r"/v1(?:beta)?/models/(?P<model>[^/:]+):batchGenerateContent", self._gemini_create),
+            ("GET", r"/v1(?:beta)?/batches/(?P<job_id>[^/:]+)", self._gemini_get),
+            ("POST", r"/v1(?:beta)?/batches/(?P<job_id>[^/:]+):cancel", self._gemini_cancel),
         ]
 
     # -- shared ---------------------------------------------------------------------------
