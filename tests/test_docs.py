@@ -157,10 +157,13 @@ def scenario(name: str) -> Scenario:
 
 #: The SDKs a block can import; a block whose SDK is not installed is skipped.
 SDKS = ("openai", "anthropic", "google.genai", "vertexai")
+#: `from_provider("name/...")` -> the SDK it builds (every other name: openai).
+PROVIDER_SDKS = {"anthropic": "anthropic", "google": "google.genai", "genai": "google.genai",
+                 "gemini": "google.genai", "vertexai": "vertexai"}
 
 
 def sdks_of(block: Block) -> list[str]:
-    """The SDKs the block imports."""
+    """The SDKs the block imports, or builds with `from_provider`."""
     flags = ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
     tree = compile(block.source, str(block.path), "exec", flags=flags)
     names: set[str] = set()
@@ -170,6 +173,8 @@ def sdks_of(block: Block) -> list[str]:
         elif isinstance(node, ast.ImportFrom) and node.module:
             names.add(node.module)
             names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    for provider in re.findall(r"from_provider\(\s*[\"'](\w+)/", block.source):
+        names.add(PROVIDER_SDKS.get(provider, "openai"))
     return [sdk for sdk in SDKS if any(n == sdk or n.startswith(sdk + ".") for n in names)]
 
 

@@ -137,8 +137,12 @@ class FakeBatches:
         with self._lock:
             for method, pattern, handler in self._routes():
                 match = re.fullmatch(pattern, request.path)
-                if match and request.method == method:
-                    return handler(request, **match.groupdict())
+                if not match or request.method != method:
+                    continue
+                job = self.jobs.get(match.groupdict().get("job_id") or "")
+                if job is not None and not handler.__name__.startswith(f"_{job.provider}_"):
+                    continue  # another API's job on a shared path: `/v1/batches/{id}` (genai 3)
+                return handler(request, **match.groupdict())
         return _error(404, f"FakeBatches: no route for {request.method} {request.path}")
 
     def _routes(self) -> list[tuple[str, str, Callable[..., Response]]]:
