@@ -432,7 +432,7 @@ class _VertexLike(OpenAIChat):
 
 def test_modes_without_a_batch_api_say_so() -> None:
     client = polycall.Client(_VertexLike(openai.OpenAI(api_key="test")))
-    with pytest.raises(polycall.ConfigurationError, match="VERTEXAI_PARALLEL_TOOLS.*Vertex AI batch"):
+    with pytest.raises(polycall.ConfigurationError, match="VERTEXAI_PARALLEL_TOOLS has no Batch API.*from_openai"):
         client.batch.submit(prompts(1), response_model=SEED_MODEL)
 
 

@@ -6,7 +6,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from .calls import ToolCall, ToolCalls, ToolResult, Usage
-from .client import AsyncCallStream, AsyncClient, CallStream, Client
+from .client import AsyncClient, Client
 from .errors import (
     ConfigurationError,
     IncompleteOutputError,
@@ -22,6 +22,7 @@ from .errors import (
 from .factories import from_anthropic, from_genai, from_openai, from_provider, from_vertexai
 from .limits import Limits
 from .modes import Mode
+from .streams import AsyncCallStream, CallStream
 
 if TYPE_CHECKING:
     from .partial import Partial

@@ -6,12 +6,9 @@ import enum
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from .errors import ConfigurationError
-
-if TYPE_CHECKING:
-    from .providers.base import Adapter
 
 T = TypeVar("T")
 
@@ -171,6 +168,28 @@ class ToolResult(Generic[T]):
 Handlers = Mapping[Any, Callable[..., Any]]
 
 
+class Formats(Protocol):
+    """What `ToolCalls` needs of its provider's adapter: the messages that continue a turn."""
+
+    def assistant_message(self, calls: Sequence[RawCall], text: str | None) -> Any: ...
+
+    def reply_messages(self, replies: Sequence[Reply]) -> list[Any]: ...
+
+
+class Runner(Protocol):
+    """What `ToolCalls.run` / `arun` hand the calls to (`polycall.running`)."""
+
+    def run(
+        self, calls: Sequence[ToolCall[Any]], handlers: Handlers, *,
+        max_concurrency: int | None, timeout: float | None,
+    ) -> list[ToolResult[Any]]: ...
+
+    def arun(
+        self, calls: Sequence[ToolCall[Any]], handlers: Handlers, *,
+        max_concurrency: int | None, timeout: float | None,
+    ) -> Awaitable[list[ToolResult[Any]]]: ...
+
+
 class ToolCalls(list[T]):
     """The validated model instances, in the model's order, plus their calls and the response."""
 
@@ -183,7 +202,8 @@ class ToolCalls(list[T]):
         self,
         calls: Sequence[ToolCall[T]],
         *,
-        adapter: Adapter,
+        adapter: Formats,
+        runner: Runner,
         raw: Any = None,
         usage: Usage | None = None,
         text: str | None = None,
@@ -194,6 +214,7 @@ class ToolCalls(list[T]):
         self.usage = usage or Usage()
         self.text = text
         self._adapter = adapter
+        self._runner = runner
 
     def assistant_message(self) -> Any:
         """The model's own turn (text and calls), in this provider's message format."""
@@ -219,17 +240,13 @@ class ToolCalls(list[T]):
         self, handlers: Handlers, *, max_concurrency: int | None = None, timeout: float | None = None
     ) -> list[ToolResult[T]]:
         """Run each call's handler (sync or async), concurrently; results in call order."""
-        from .running import run_calls
-
-        return run_calls(self.calls, handlers, max_concurrency=max_concurrency, timeout=timeout)
+        return self._runner.run(self.calls, handlers, max_concurrency=max_concurrency, timeout=timeout)
 
     def arun(
         self, handlers: Handlers, *, max_concurrency: int | None = None, timeout: float | None = None
     ) -> Awaitable[list[ToolResult[T]]]:
         """Like `run`, awaited on the running event loop."""
-        from .running import arun_calls
-
-        return arun_calls(self.calls, handlers, max_concurrency=max_concurrency, timeout=timeout)
+        return self._runner.arun(self.calls, handlers, max_concurrency=max_concurrency, timeout=timeout)
 
     def __repr__(self) -> str:
         return f"ToolCalls({list.__repr__(self)})"
@@ -256,9 +273,9 @@ def to_text(output: Any) -> str:
 
 def _json_object(text: str) -> dict[str, Any]:
     """The JSON object `text` holds; only called on text that already validated as one."""
-    from .toolset import parse_arguments  # pydantic loads on the first request, not on import
+    import jiter  # loaded on the first read, not on import
 
-    value = parse_arguments(text)
+    value = jiter.from_json(text.encode()) if text and not text.isspace() else {}
     return value if isinstance(value, dict) else {}
 
 

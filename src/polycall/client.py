@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from contextlib import AbstractContextManager
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypeVar, overload
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar, overload
 
-from .calls import ToolCall, ToolCalls
-from .errors import PolycallError, ProviderError
+from .calls import ToolCalls
+from .engine import adrive, drive
 from .hooks import Hook, Hooks
-from .limits import Limits, StreamGuard
+from .limits import Limits
 from .modes import Mode
-from .providers.base import Adapter, Assembler
-from .retries import RETRYABLE, MaxRetries, aattempts, attempts
+from .providers.base import Adapter
+from .retries import MaxRetries
 from .session import Session
+from .streams import AsyncCallStream, CallStream
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -31,63 +30,11 @@ if TYPE_CHECKING:
     ResponseModel: TypeAlias = type[Iterable[M]] | Callable[[], Iterable[M]]
 
 
-class provider_errors(AbstractContextManager[None]):
-    """Turn anything the SDK raises into a `ProviderError` (the SDK's error is its `__cause__`).
-
-    A class rather than a generator: it is entered on every request.
-    """
-
-    def __init__(self, session: Session | None = None) -> None:
-        self.session = session
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if not isinstance(exc, Exception):  # no error, or KeyboardInterrupt and the like
-            return
-        session = self.session
-        if isinstance(exc, PolycallError):
-            error: PolycallError = exc
-        else:
-            error = ProviderError(_redact(f"{type(exc).__name__}: {exc}", session))
-            error.original = exc  # type: ignore[attr-defined]
-            error.status_code = getattr(exc, "status_code", None)  # type: ignore[attr-defined]
-        if session is not None:
-            session.hooks.emit("error", attempt=session.attempt, error=error)
-        if error is not exc:
-            raise error from exc
-
-
-class retries_exhausted(AbstractContextManager[None]):
-    """Report a validation failure that no retry is left to mend to the "error" hooks."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if isinstance(exc, RETRYABLE):
-            self.session.hooks.emit("error", attempt=self.session.attempt, error=exc)
-
-
-def _redact(message: str, session: Session | None) -> str:
-    """`message` without the SDK client's credentials, should a server have echoed them."""
-    for secret in session.adapter.secrets() if session is not None else ():
-        if isinstance(secret, str) and len(secret) >= 8:
-            message = message.replace(secret, "[redacted]")
-    return message
-
-
-def _progress(session: Session, assembler: Assembler) -> Partial[Any] | None:
-    """The call in progress as a `Partial`, if any (jiter is imported only when asked for)."""
-    from .partial import partial_value
-
-    return partial_value(session.tools, assembler)
-
-
 class _BaseClient:
-    """What the sync and async clients share: the adapter, hooks, limits, and request set-up."""
+    """What the sync and async clients share: the adapter, hooks, limits, request set-up and
+    streams (`_streams`: each client's stream type and driver)."""
+
+    _streams: tuple[type[Any], Callable[..., Any]]
 
     def __init__(self, adapter: Adapter, *, limits: Limits | None = None) -> None:
         from .toolset import tool_set  # pydantic loads with the first client, not on import
@@ -128,9 +75,42 @@ class _BaseClient:
             limits=self.limits,
         )
 
+    def create_iterable(
+        self,
+        *,
+        response_model: Any,
+        max_retries: MaxRetries = 0,
+        validation_context: Any = None,
+        context: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        """An iterator of validated calls (async on an async client), each yielded as soon as
+        it is complete in the stream."""
+        session = self._session(response_model, kwargs, validation_context, context)
+        return self._stream(session, max_retries, partial=False)
+
+    def create_partial(
+        self,
+        *,
+        response_model: Any,
+        max_retries: MaxRetries = 0,
+        validation_context: Any = None,
+        context: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Like `create_iterable`, but also yields each call in progress as a `Partial`."""
+        session = self._session(response_model, kwargs, validation_context, context)
+        return self._stream(session, max_retries, partial=True)
+
+    def _stream(self, session: Session, max_retries: MaxRetries, *, partial: bool) -> Any:
+        stream_type, driver = self._streams
+        return stream_type(driver(session, max_retries, stream=True, partial=partial), session)
+
 
 class Client(_BaseClient):
     """A polycall client over a sync SDK client."""
+
+    _streams = (CallStream, drive)
 
     @overload
     def create(
@@ -163,7 +143,7 @@ class Client(_BaseClient):
         """The validated calls as a `ToolCalls` list (an iterator of them with `stream=True`)."""
         session = self._session(response_model, kwargs, validation_context, context)
         if stream:
-            return CallStream(self._stream(session, max_retries, partial=False), session)
+            return self._stream(session, max_retries, partial=False)
         return self._complete(session, max_retries)
 
     def create_with_completion(
@@ -181,69 +161,20 @@ class Client(_BaseClient):
         return result, result.raw
 
     def _complete(self, session: Session, max_retries: MaxRetries) -> ToolCalls[Any]:
-        with retries_exhausted(session):
-            for attempt in attempts(max_retries):
-                request = session.begin()
-                with provider_errors(session):
-                    turn = self.adapter.parse(self.adapter.send(request))
-                    session.complete(turn)
-                    failure = session.conclude(turn)
-                if failure is None:
-                    break
-                with attempt:
-                    raise failure
+        for _ in drive(session, max_retries, stream=False):
+            pass
         return session.result()
 
-    def create_iterable(
-        self,
-        *,
-        response_model: ResponseModel[M],
-        max_retries: MaxRetries = 0,
-        validation_context: Any = None,
-        context: Any = None,
-        **kwargs: Any,
-    ) -> CallStream[M]:
-        """An iterator of validated calls, each yielded as soon as it is complete in the stream."""
-        session = self._session(response_model, kwargs, validation_context, context)
-        return CallStream(self._stream(session, max_retries, partial=False), session)
+    if TYPE_CHECKING:  # the types of the shared methods, for this client's streams
 
-    def create_partial(
-        self,
-        *,
-        response_model: ResponseModel[M],
-        max_retries: MaxRetries = 0,
-        validation_context: Any = None,
-        context: Any = None,
-        **kwargs: Any,
-    ) -> CallStream[M | Partial[M]]:
-        """Like `create_iterable`, but also yields each call in progress as a `Partial`."""
-        session = self._session(response_model, kwargs, validation_context, context)
-        return CallStream(self._stream(session, max_retries, partial=True), session)
-
-    def _stream(self, session: Session, max_retries: MaxRetries, *, partial: bool) -> Iterator[Any]:
-        with retries_exhausted(session):
-            for attempt in attempts(max_retries):
-                request = session.begin()
-                assembler = self.adapter.assembler()
-                guard = StreamGuard(self.limits, assembler)
-                with provider_errors(session), self.adapter.stream(request) as chunks:
-                    for chunk in chunks:
-                        for raw in assembler.feed(chunk):
-                            slot = session.take(raw)
-                            if isinstance(slot, ToolCall):
-                                yield slot.value
-                        guard.fed()
-                        if partial and (progress := _progress(session, assembler)):
-                            yield progress
-                with provider_errors(session):
-                    turn = assembler.finish()
-                    for call in session.complete(turn):
-                        yield call.value
-                    failure = session.conclude(turn)
-                if failure is None:
-                    return
-                with attempt:
-                    raise failure
+        def create_iterable(
+            self, *, response_model: ResponseModel[M], max_retries: MaxRetries = ...,
+            validation_context: Any = ..., context: Any = ..., **kwargs: Any,
+        ) -> CallStream[M]: ...
+        def create_partial(
+            self, *, response_model: ResponseModel[M], max_retries: MaxRetries = ...,
+            validation_context: Any = ..., context: Any = ..., **kwargs: Any,
+        ) -> CallStream[M | Partial[M]]: ...
 
     @property
     def batch(self) -> Batches:
@@ -255,6 +186,8 @@ class Client(_BaseClient):
 
 class AsyncClient(_BaseClient):
     """A polycall client over an async SDK client: the same methods, awaited."""
+
+    _streams = (AsyncCallStream, adrive)
 
     @overload
     async def create(
@@ -287,7 +220,7 @@ class AsyncClient(_BaseClient):
         """The validated calls as a `ToolCalls` list (an async iterator with `stream=True`)."""
         session = self._session(response_model, kwargs, validation_context, context)
         if stream:
-            return AsyncCallStream(self._stream(session, max_retries, partial=False), session)
+            return self._stream(session, max_retries, partial=False)
         return await self._complete(session, max_retries)
 
     async def create_with_completion(
@@ -305,72 +238,20 @@ class AsyncClient(_BaseClient):
         return result, result.raw
 
     async def _complete(self, session: Session, max_retries: MaxRetries) -> ToolCalls[Any]:
-        with retries_exhausted(session):
-            async for attempt in aattempts(max_retries):
-                request = session.begin()
-                with provider_errors(session):
-                    turn = self.adapter.parse(await self.adapter.asend(request))
-                    session.complete(turn)
-                    failure = session.conclude(turn)
-                if failure is None:
-                    break
-                with attempt:
-                    raise failure
+        async for _ in adrive(session, max_retries, stream=False):
+            pass
         return session.result()
 
-    def create_iterable(
-        self,
-        *,
-        response_model: ResponseModel[M],
-        max_retries: MaxRetries = 0,
-        validation_context: Any = None,
-        context: Any = None,
-        **kwargs: Any,
-    ) -> AsyncCallStream[M]:
-        """An async iterator of validated calls, each yielded as soon as it is complete."""
-        session = self._session(response_model, kwargs, validation_context, context)
-        return AsyncCallStream(self._stream(session, max_retries, partial=False), session)
+    if TYPE_CHECKING:  # the types of the shared methods, for this client's streams
 
-    def create_partial(
-        self,
-        *,
-        response_model: ResponseModel[M],
-        max_retries: MaxRetries = 0,
-        validation_context: Any = None,
-        context: Any = None,
-        **kwargs: Any,
-    ) -> AsyncCallStream[M | Partial[M]]:
-        """Like `create_iterable`, but also yields each call in progress as a `Partial`."""
-        session = self._session(response_model, kwargs, validation_context, context)
-        return AsyncCallStream(self._stream(session, max_retries, partial=True), session)
-
-    async def _stream(
-        self, session: Session, max_retries: MaxRetries, *, partial: bool
-    ) -> AsyncIterator[Any]:
-        with retries_exhausted(session):
-            async for attempt in aattempts(max_retries):
-                request = session.begin()
-                assembler = self.adapter.assembler()
-                guard = StreamGuard(self.limits, assembler)
-                with provider_errors(session):
-                    async with self.adapter.astream(request) as chunks:
-                        async for chunk in chunks:
-                            for raw in assembler.feed(chunk):
-                                slot = session.take(raw)
-                                if isinstance(slot, ToolCall):
-                                    yield slot.value
-                            guard.fed()
-                            if partial and (progress := _progress(session, assembler)):
-                                yield progress
-                with provider_errors(session):
-                    turn = assembler.finish()
-                    for call in session.complete(turn):
-                        yield call.value
-                    failure = session.conclude(turn)
-                if failure is None:
-                    return
-                with attempt:
-                    raise failure
+        def create_iterable(
+            self, *, response_model: ResponseModel[M], max_retries: MaxRetries = ...,
+            validation_context: Any = ..., context: Any = ..., **kwargs: Any,
+        ) -> AsyncCallStream[M]: ...
+        def create_partial(
+            self, *, response_model: ResponseModel[M], max_retries: MaxRetries = ...,
+            validation_context: Any = ..., context: Any = ..., **kwargs: Any,
+        ) -> AsyncCallStream[M | Partial[M]]: ...
 
     @property
     def batch(self) -> AsyncBatches:
@@ -378,78 +259,6 @@ class AsyncClient(_BaseClient):
         from .batch import AsyncBatches
 
         return AsyncBatches(self)
-
-
-class CallStream(Generic[T]):
-    """Iterator of validated calls; `.result` is the final `ToolCalls` once it is exhausted."""
-
-    def __init__(self, events: Iterator[T], session: Session) -> None:
-        self._events = events
-        self._session = session
-        self._done = False
-
-    def __iter__(self) -> Iterator[T]:
-        return self
-
-    def __next__(self) -> T:
-        try:
-            return next(self._events)
-        except StopIteration:
-            self._done = True
-            raise
-
-    def close(self) -> None:
-        """Stop early; the SDK stream is closed."""
-        self._events.close()  # type: ignore[attr-defined]
-
-    def __enter__(self) -> CallStream[T]:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def result(self) -> ToolCalls[T]:
-        """The final `ToolCalls` (ids, raw response, usage); available once the stream has ended."""
-        if not self._done:
-            raise PolycallError("the stream has not ended yet; iterate it to the end first")
-        return self._session.result()
-
-
-class AsyncCallStream(Generic[T]):
-    """Async iterator of validated calls; `.result` is the final `ToolCalls` once exhausted."""
-
-    def __init__(self, events: AsyncIterator[T], session: Session) -> None:
-        self._events = events
-        self._session = session
-        self._done = False
-
-    def __aiter__(self) -> AsyncIterator[T]:
-        return self
-
-    async def __anext__(self) -> T:
-        try:
-            return await self._events.__anext__()
-        except StopAsyncIteration:
-            self._done = True
-            raise
-
-    async def aclose(self) -> None:
-        """Stop early; the SDK stream is closed."""
-        await self._events.aclose()  # type: ignore[attr-defined]
-
-    async def __aenter__(self) -> AsyncCallStream[T]:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    @property
-    def result(self) -> ToolCalls[T]:
-        """The final `ToolCalls`; available once the stream has ended."""
-        if not self._done:
-            raise PolycallError("the stream has not ended yet; iterate it to the end first")
-        return self._session.result()
 
 
 class _Namespace:

@@ -19,9 +19,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from .calls import Handlers, ToolCall, ToolResult
-from .client import AsyncCallStream, CallStream
 from .errors import ConfigurationError
-from .session import Session
+from .streams import AsyncCallStream, CallStream
 from .toolset import ToolSet
 
 Handler = Callable[..., Any]
@@ -69,15 +68,11 @@ def run_stream(
     this returns, `stream.result` is the final `ToolCalls`, one-for-one with the results.
     If the stream fails, the handlers still running are cancelled and the error is raised.
     """
-    session = _session(stream, CallStream, "run_stream", "a sync client")
-    runner = _Runner(handlers, max_concurrency, timeout)
-    runner.check_tools(session.tools)
+    runner = _Runner.for_stream(stream, CallStream, "run_stream", handlers, max_concurrency, timeout)
     started: dict[int, concurrent.futures.Future[ToolResult[Any]]] = {}
     with _loop_thread() as loop, contextlib.closing(stream):
-        for item in stream:
-            call = _call_for(session, item)
-            if call is not None:
-                started[id(call)] = asyncio.run_coroutine_threadsafe(runner.run(call), loop)
+        for call in stream.calls():
+            started[id(call)] = asyncio.run_coroutine_threadsafe(runner.run(call), loop)
         return [started[id(call)].result() for call in stream.result.calls]
 
 
@@ -92,21 +87,27 @@ async def arun_stream(
 
     Cancelling it cancels the running async handlers and closes the stream.
     """
-    session = _session(stream, AsyncCallStream, "arun_stream", "an async client")
-    runner = _Runner(handlers, max_concurrency, timeout)
-    runner.check_tools(session.tools)
+    runner = _Runner.for_stream(stream, AsyncCallStream, "arun_stream", handlers, max_concurrency, timeout)
     started: dict[int, asyncio.Task[ToolResult[Any]]] = {}
     try:
-        async for item in stream:
-            call = _call_for(session, item)
-            if call is not None:
-                started[id(call)] = asyncio.ensure_future(runner.run(call))
+        async for call in stream.calls():
+            started[id(call)] = asyncio.ensure_future(runner.run(call))
         return [await started[id(call)] for call in stream.result.calls]
     finally:
         try:
             await _cancel(started.values())
         finally:
             await stream.aclose()
+
+
+class _CallRunner:
+    """`ToolCalls.run` / `arun`: the `calls.Runner` every `ToolCalls` is given."""
+
+    run = staticmethod(run_calls)
+    arun = staticmethod(arun_calls)
+
+
+RUNNER = _CallRunner()
 
 
 class _Runner:
@@ -123,6 +124,28 @@ class _Runner:
         self.max_concurrency = max_concurrency
         self.timeout = timeout
         self._slots: asyncio.Semaphore | None = None
+
+    @classmethod
+    def for_stream(
+        cls,
+        stream: Any,
+        kind: type[Any],
+        function: str,
+        handlers: Handlers,
+        max_concurrency: int | None,
+        timeout: float | None,
+    ) -> _Runner:
+        """A runner for `stream`, a `kind` not read yet, with a handler for each of its tools."""
+        if not isinstance(stream, kind):
+            client = "a sync client" if kind is CallStream else "an async client"
+            raise ConfigurationError(
+                f"{function}() takes the stream that create_iterable() returns on {client}, "
+                f"got {type(stream).__name__}"
+            )
+        stream.check_unread(function)
+        runner = cls(handlers, max_concurrency, timeout)
+        runner.check_tools(stream.tools)
+        return runner
 
     def check_calls(self, calls: Sequence[ToolCall[Any]]) -> None:
         missing = [call for call in calls if self.handlers.get(type(call.value), call.name) is None]
@@ -286,24 +309,3 @@ def _loop_thread() -> Iterator[asyncio.AbstractEventLoop]:
 async def _cancel_all() -> None:
     current = asyncio.current_task()
     await _cancel(task for task in asyncio.all_tasks() if task is not current)
-
-
-def _session(stream: Any, kind: type[Any], function: str, client: str) -> Session:
-    if not isinstance(stream, kind):
-        raise ConfigurationError(
-            f"{function}() takes the stream that create_iterable() returns on {client}, "
-            f"got {type(stream).__name__}"
-        )
-    session: Session = stream._session
-    if session.attempt:
-        raise ConfigurationError(f"{function}() needs a stream that has not been iterated yet")
-    return session
-
-
-def _call_for(session: Session, item: Any) -> ToolCall[Any] | None:
-    """The validated call the stream just yielded (None for a `Partial` in progress)."""
-    for slot in reversed(session.slots):
-        if isinstance(slot, ToolCall) and slot.value is item:
-            return slot
-    return None
-

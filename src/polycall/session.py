@@ -147,7 +147,11 @@ class Session:
 
     def result(self) -> ToolCalls[Any]:
         calls = [slot for slot in self.slots if isinstance(slot, ToolCall)]
-        return ToolCalls(calls, adapter=self.adapter, raw=self.raw, usage=self.usage, text=self.text)
+        from .running import RUNNER  # asyncio and threads load with the first result, not on import
+
+        return ToolCalls(
+            calls, adapter=self.adapter, runner=RUNNER, raw=self.raw, usage=self.usage, text=self.text
+        )
 
     def _slot_for(self, name: str) -> int | None:
         """The failed slot a retried call corrects: same tool first, else the oldest open one."""

@@ -9,9 +9,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..calls import ToolCalls
-from ..client import provider_errors
+from ..engine import provider_errors
 from ..errors import ConfigurationError, PolycallError
-from ..modes import Mode
+from ..providers import registry
 from ..toolset import tool_set
 from .common import Backend, BatchError, BatchStatus, BatchTimeoutError, Item, Output
 from .progress import Progress
@@ -29,24 +29,15 @@ POLL_INTERVAL = 30.0
 
 
 def backend_for(adapter: Adapter) -> Backend:
-    """The Batch API of the adapter's provider, chosen by its mode."""
-    mode = adapter.mode
-    if mode in (Mode.PARALLEL_TOOLS, Mode.RESPONSES_PARALLEL_TOOLS):
-        from .openai_batch import OpenAIBatch
-
-        return OpenAIBatch(adapter)
-    if mode is Mode.ANTHROPIC_PARALLEL_TOOLS:
-        from .anthropic_batch import AnthropicBatch
-
-        return AnthropicBatch(adapter)
-    if mode is Mode.GENAI_PARALLEL_TOOLS:
-        from .gemini_batch import GeminiBatch
-
-        return GeminiBatch(adapter)
-    raise ConfigurationError(
-        f"batches are not supported for Mode.{mode.name} yet; Vertex AI batch prediction is "
-        "planned next. Use from_openai, from_anthropic or from_genai (Gemini API) for batches"
-    )
+    """The Batch API of the adapter's provider, as its descriptor names it."""
+    reference = registry.for_mode(adapter.mode).batch
+    if reference is None:
+        served = ", ".join(f"{p.factory}()" for p in registry.PROVIDERS if p.batch)
+        raise ConfigurationError(
+            f"Mode.{adapter.mode.name} has no Batch API in polycall; batches work with {served}"
+        )
+    backend: type[Backend] = registry.load(f"polycall.batch.{reference}")
+    return backend(adapter)
 
 
 class _Job:

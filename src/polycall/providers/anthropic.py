@@ -12,6 +12,7 @@ from ..errors import ConfigurationError, ProviderError
 from ..modes import Mode
 from ..toolset import ToolSet, parse_arguments
 from .base import Adapter, Assembler
+from .registry import construct, require
 
 #: `max_tokens` sent when the caller gives none (the Messages API requires one).
 DEFAULT_MAX_TOKENS = 4096
@@ -396,3 +397,11 @@ def _usage(tokens: dict[str, int]) -> Usage:
 
 def _get(obj: Any, name: str) -> Any:
     return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+
+
+def build_client(
+    spec: str, name: str, model: str, async_client: bool, client_kwargs: dict[str, Any]
+) -> tuple[Any, dict[str, Any]]:
+    """`from_provider`: the Anthropic SDK client, its key from the SDK's own environment."""
+    kind = "AsyncAnthropic" if async_client else "Anthropic"
+    return construct(spec, require("anthropic"), kind, client_kwargs), {"model": model}

@@ -13,6 +13,7 @@ from ..modes import Mode
 from ..toolset import ToolSet
 from .base import aclosing_stream, closing_stream
 from .gemini_common import GeminiAdapter, declarations, split_messages
+from .registry import construct, require
 
 _RESPONSE_FIELDS = {"candidates", "prompt_feedback", "usage_metadata"}
 
@@ -127,3 +128,11 @@ def _tool_config(tools: ToolSet) -> Any:
             mode=types.FunctionCallingConfigMode.ANY, allowed_function_names=tools.names
         )
     )
+
+
+def build_client(
+    spec: str, name: str, model: str, async_client: bool, client_kwargs: dict[str, Any]
+) -> tuple[Any, dict[str, Any]]:
+    """`from_provider`: a `google.genai.Client` configured from the environment."""
+    sdk = construct(spec, require("google.genai"), "Client", client_kwargs)
+    return sdk, {"model": model, "use_async": async_client}

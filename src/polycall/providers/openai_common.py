@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -12,6 +13,7 @@ from ..calls import RawCall
 from ..errors import ConfigurationError
 from ..toolset import ToolSet
 from .base import Adapter
+from .registry import construct, require
 
 logger = logging.getLogger("polycall")
 
@@ -173,3 +175,36 @@ def arguments_text(arguments: Any) -> str:
     if isinstance(arguments, str):
         return arguments or "{}"
     return json.dumps(arguments if arguments is not None else {}, ensure_ascii=False)
+
+
+#: The OpenAI-compatible servers `from_provider` knows: (public address, API key variable).
+_SERVERS: dict[str, tuple[str, str | None]] = {
+    "groq": ("https://api.groq.com/openai/v1", "GROQ_API_KEY"),
+    "deepseek": ("https://api.deepseek.com", "DEEPSEEK_API_KEY"),
+    "mistral": ("https://api.mistral.ai/v1", "MISTRAL_API_KEY"),
+    "together": ("https://api.together.xyz/v1", "TOGETHER_API_KEY"),
+    "openrouter": ("https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"),
+    "ollama": ("http://localhost:11434/v1", None),
+}
+
+
+def build_client(
+    spec: str, name: str, model: str, async_client: bool, client_kwargs: dict[str, Any]
+) -> tuple[Any, dict[str, Any]]:
+    """`from_provider`: the OpenAI (or Azure) SDK client, for a compatible server its address
+    and key from `<NAME>_BASE_URL` and `<NAME>_API_KEY` unless given."""
+    openai = require("openai")
+    kwargs = dict(client_kwargs)
+    if name in _SERVERS:
+        base_url, key_variable = _SERVERS[name]
+        kwargs.setdefault("base_url", os.environ.get(f"{name.upper()}_BASE_URL") or base_url)
+        if key_variable is None:
+            kwargs.setdefault("api_key", name)  # a local server: any key will do
+        elif "api_key" not in kwargs:
+            if not os.environ.get(key_variable):
+                raise ConfigurationError(
+                    f"from_provider({spec!r}) needs an API key: set {key_variable} or pass api_key="
+                )
+            kwargs["api_key"] = os.environ[key_variable]
+    kind = ("Async" if async_client else "") + ("AzureOpenAI" if name == "azure" else "OpenAI")
+    return construct(spec, openai, kind, kwargs), {"model": model}

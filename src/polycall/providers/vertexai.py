@@ -24,6 +24,7 @@ from .gemini_common import (
     split_messages,
     whole,
 )
+from .registry import construct, require
 
 _OWN = {"contents", "tools", "stream"}
 
@@ -180,3 +181,13 @@ def _tool_config(tools: ToolSet) -> Any:
     return ToolConfig(
         function_calling_config=calling(mode=calling.Mode.ANY, allowed_function_names=tools.names)
     )
+
+
+def build_client(
+    spec: str, name: str, model: str, async_client: bool, client_kwargs: dict[str, Any]
+) -> tuple[Any, dict[str, Any]]:
+    """`from_provider`: a `GenerativeModel` for `model` (project and credentials from the
+    environment, as `vertexai.init` leaves them)."""
+    kwargs = {"model_name": model, **client_kwargs}
+    sdk = construct(spec, require("vertexai.generative_models"), "GenerativeModel", kwargs)
+    return sdk, {"use_async": async_client}

@@ -1,0 +1,217 @@
+"""The attempts of one `create()`, written once for the sync and the async client.
+
+`exchange()` holds every decision: begin each attempt, send the request or stream it, hand
+each finished call to the session, judge the turn, retry. It does no I/O: it is a generator
+that yields what it needs done (an `Op` tuple) or a validated `ToolCall` / `Partial` for the
+user, and is sent each op's outcome. `drive` performs the ops with the sync SDK client,
+`adrive` with the async one; they hold no logic beyond doing each op.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator, Generator, Iterator
+from contextlib import AbstractContextManager, closing
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from typing_extensions import Self
+
+from .calls import ToolCall
+from .errors import PolycallError, ProviderError
+from .limits import StreamGuard
+from .retries import RETRYABLE, MaxRetries, aattempts, attempts
+
+if TYPE_CHECKING:
+    from .partial import Partial
+    from .session import Session
+
+Event = Any  # ToolCall | Partial: what a stream hands the user
+
+
+class Op(enum.Enum):
+    """What `exchange()` asks its driver to do."""
+
+    ATTEMPT = "attempt"  # -> the next attempt's context manager, or None: no attempt left
+    SEND = "send"  # (SEND, request) -> the raw response
+    STREAM = "stream"  # (STREAM, request, reading) -> None, every chunk fed to `reading`
+
+
+_ATTEMPT = (Op.ATTEMPT,)
+_NO_EVENTS: tuple[Event, ...] = ()
+
+
+class provider_errors(AbstractContextManager[None]):
+    """Turn anything the SDK raises into a `ProviderError` (the SDK's error is its `__cause__`).
+
+    A class rather than a generator: it is entered on every request.
+    """
+
+    def __init__(self, session: Session | None = None) -> None:
+        self.session = session
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if not isinstance(exc, Exception):  # no error, or KeyboardInterrupt and the like
+            return
+        session = self.session
+        if isinstance(exc, PolycallError):
+            error: PolycallError = exc
+        else:
+            error = ProviderError(redact(f"{type(exc).__name__}: {exc}", session))
+            error.original = exc  # type: ignore[attr-defined]
+            error.status_code = getattr(exc, "status_code", None)  # type: ignore[attr-defined]
+        if session is not None:
+            session.hooks.emit("error", attempt=session.attempt, error=error)
+        if error is not exc:
+            raise error from exc
+
+
+class retries_exhausted(AbstractContextManager[None]):
+    """Report a validation failure that no retry is left to mend to the "error" hooks."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if isinstance(exc, RETRYABLE):
+            self.session.hooks.emit("error", attempt=self.session.attempt, error=exc)
+
+
+def redact(message: str, session: Session | None) -> str:
+    """`message` without the SDK client's credentials, should a server have echoed them."""
+    for secret in session.adapter.secrets() if session is not None else ():
+        if isinstance(secret, str) and len(secret) >= 8:
+            message = message.replace(secret, "[redacted]")
+    return message
+
+
+class Reading:
+    """One streamed attempt: each chunk in, the calls it completed (and progress) out."""
+
+    __slots__ = ("assembler", "guard", "partial", "session")
+
+    def __init__(self, session: Session, partial: bool) -> None:
+        self.session = session
+        self.assembler = session.adapter.assembler()
+        self.guard = StreamGuard(session.limits, self.assembler)
+        self.partial = partial
+
+    def feed(self, chunk: Any) -> tuple[Event, ...] | list[Event]:
+        """The validated calls `chunk` completed, then the call in progress if asked for."""
+        done = self.assembler.feed(chunk)
+        self.guard.fed()
+        if not done and not self.partial:
+            return _NO_EVENTS
+        take = self.session.take
+        events: list[Event] = [slot for raw in done if type(slot := take(raw)) is ToolCall]
+        if self.partial and (progress := self._progress()) is not None:
+            events.append(progress)
+        return events
+
+    def _progress(self) -> Partial[Any] | None:
+        from .partial import partial_value  # jiter is imported only when asked for
+
+        return partial_value(self.session.tools, self.assembler)
+
+
+def exchange(session: Session, *, stream: bool, partial: bool = False) -> Generator[Any, Any, None]:
+    """Every attempt of `session`, as ops for a driver; yields each validated call (and, with
+    `partial`, each call in progress) the moment it is complete."""
+    adapter = session.adapter
+    with retries_exhausted(session):
+        while (attempt := (yield _ATTEMPT)) is not None:
+            request = session.begin()
+            with provider_errors(session):
+                if stream:
+                    reading = Reading(session, partial)
+                    yield Op.STREAM, request, reading
+                    turn = reading.assembler.finish()
+                else:
+                    turn = adapter.parse((yield Op.SEND, request))
+                yield from session.complete(turn)
+                failure = session.conclude(turn)
+            if failure is None:
+                return
+            with attempt:
+                raise failure
+
+
+class _Pump:
+    """Runs `exchange()`: sends it each outcome (or throws in each error), takes the next op.
+
+    Entered around each op a driver performs: an `Exception` there is kept for `exchange()`,
+    which decides what it means.
+    """
+
+    __slots__ = ("core", "error", "reply")
+
+    def __init__(self, core: Generator[Any, Any, None]) -> None:
+        self.core = core
+        self.reply: Any = None
+        self.error: Exception | None = None
+
+    def __iter__(self) -> Generator[Any, None, None]:
+        core = self.core
+        with closing(core):
+            while True:
+                error, self.error = self.error, None
+                reply, self.reply = self.reply, None
+                try:
+                    yield core.send(reply) if error is None else core.throw(error)
+                except StopIteration:
+                    return
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        if isinstance(exc, Exception):
+            self.error = exc
+            return True
+        return False
+
+
+def drive(session: Session, max_retries: MaxRetries, *, stream: bool, partial: bool = False) -> Iterator[Event]:
+    """`exchange()` with the sync SDK client: its events, as they come."""
+    pump, adapter = _Pump(exchange(session, stream=stream, partial=partial)), session.adapter
+    tries = iter(attempts(max_retries))
+    with closing(iter(pump)) as ops:
+        for op in ops:
+            if type(op) is not tuple:
+                yield op
+            elif op[0] is Op.STREAM:
+                with pump, adapter.stream(op[1]) as chunks:
+                    feed = op[2].feed
+                    for chunk in chunks:
+                        yield from feed(chunk)
+            else:
+                with pump:
+                    pump.reply = next(tries, None) if op is _ATTEMPT else adapter.send(op[1])
+
+
+async def adrive(
+    session: Session, max_retries: MaxRetries, *, stream: bool, partial: bool = False
+) -> AsyncIterator[Event]:
+    """`exchange()` with the async SDK client: its events, as they come."""
+    pump, adapter = _Pump(exchange(session, stream=stream, partial=partial)), session.adapter
+    tries = aattempts(max_retries)
+    with closing(iter(pump)) as ops:
+        for op in ops:
+            if type(op) is not tuple:
+                yield op
+                continue
+            with pump:
+                if op[0] is not Op.STREAM:
+                    pump.reply = await anext(tries, None) if op is _ATTEMPT else await adapter.asend(op[1])
+                    continue
+                async with adapter.astream(op[1]) as chunks:
+                    feed = op[2].feed
+                    async for chunk in chunks:
+                        for event in feed(chunk):
+                            yield event

@@ -1,0 +1,127 @@
+"""What `create_iterable` / `create_partial` return: the validated calls as they complete."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from .calls import ToolCall, ToolCalls
+from .errors import ConfigurationError, PolycallError
+
+if TYPE_CHECKING:
+    from .session import Session
+    from .toolset import ToolSet
+
+T = TypeVar("T")
+
+
+class _Stream:
+    """What the sync and async streams share: the session behind them and the final result."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._done = False
+
+    @property
+    def tools(self) -> ToolSet:
+        """The tools of the `response_model` the stream was asked with."""
+        return self._session.tools
+
+    @property
+    def result(self) -> ToolCalls[Any]:
+        """The final `ToolCalls` (ids, raw response, usage) in the model's order; available
+        once the stream has ended."""
+        if not self._done:
+            raise PolycallError("the stream has not ended yet; iterate it to the end first")
+        return self._session.result()
+
+    def check_unread(self, function: str) -> None:
+        """A `ConfigurationError` unless nothing has been read from the stream yet."""
+        if self._session.attempt:
+            raise ConfigurationError(f"{function}() needs a stream that has not been iterated yet")
+
+    def _value(self, event: Any) -> Any:
+        """A validated call as its model instance; a `Partial` as it is."""
+        return event.value if type(event) is ToolCall else event
+
+
+class CallStream(_Stream, Generic[T]):
+    """Iterator of validated calls; `.result` is the final `ToolCalls` once it is exhausted."""
+
+    def __init__(self, events: Iterator[Any], session: Session) -> None:
+        super().__init__(session)
+        self._events = events
+
+    def __iter__(self) -> Iterator[T]:
+        return self
+
+    def __next__(self) -> T:
+        return self._value(self._next())  # type: ignore[no-any-return]
+
+    def calls(self) -> Iterator[ToolCall[T]]:
+        """The validated `ToolCall`s themselves (id, name, arguments, value), as they complete."""
+        while True:
+            try:
+                event = self._next()
+            except StopIteration:
+                return
+            if type(event) is ToolCall:
+                yield event
+
+    def _next(self) -> Any:
+        try:
+            return next(self._events)
+        except StopIteration:
+            self._done = True
+            raise
+
+    def close(self) -> None:
+        """Stop early; the SDK stream is closed."""
+        self._events.close()  # type: ignore[attr-defined]
+
+    def __enter__(self) -> CallStream[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncCallStream(_Stream, Generic[T]):
+    """Async iterator of validated calls; `.result` is the final `ToolCalls` once exhausted."""
+
+    def __init__(self, events: AsyncIterator[Any], session: Session) -> None:
+        super().__init__(session)
+        self._events = events
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        return self._value(await self._anext())  # type: ignore[no-any-return]
+
+    async def calls(self) -> AsyncIterator[ToolCall[T]]:
+        """The validated `ToolCall`s themselves, as they complete."""
+        while True:
+            try:
+                event = await self._anext()
+            except StopAsyncIteration:
+                return
+            if type(event) is ToolCall:
+                yield event
+
+    async def _anext(self) -> Any:
+        try:
+            return await self._events.__anext__()
+        except StopAsyncIteration:
+            self._done = True
+            raise
+
+    async def aclose(self) -> None:
+        """Stop early; the SDK stream is closed."""
+        await self._events.aclose()  # type: ignore[attr-defined]
+
+    async def __aenter__(self) -> AsyncCallStream[T]:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
