@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from helpers import installed
+from polycall.providers.registry import PROVIDERS
 from polycall.testing import FakeProvider
 
 RECORDED = Path(os.environ.get("POLYCALL_RECORDED", Path(__file__).resolve().parents[2] / "shared" / "recorded"))
@@ -59,13 +60,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 
-#: The packages a test module may need that an extra installs, and that extra. A module that
-#: fails to import for want of one of them is skipped, so each extra can be tested alone.
+#: The packages a test module may need that an extra installs, and that extra: each
+#: provider's SDK (from its descriptor), and the tools the docs and type checks use. A module
+#: that fails to import for want of one of them is skipped, so each extra can be tested alone.
 OPTIONAL = {
-    "openai": "openai",
-    "anthropic": "anthropic",
-    "google.genai": "google",
-    "vertexai": "vertexai",
+    **{provider.sdk: provider.extra for provider in PROVIDERS},
     "google.cloud.aiplatform": "vertexai",
     "mkdocs": "docs",
     "mypy": "test",

@@ -40,6 +40,7 @@ from typing import Any
 import pytest
 
 from helpers import installed
+from polycall.providers.registry import PROVIDERS
 from polycall.testing import FakeProvider
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -155,11 +156,9 @@ def scenario(name: str) -> Scenario:
     return found[name][0]
 
 
-#: The SDKs a block can import; a block whose SDK is not installed is skipped.
-SDKS = ("openai", "anthropic", "google.genai", "vertexai")
-#: `from_provider("name/...")` -> the SDK it builds (every other name: openai).
-PROVIDER_SDKS = {"anthropic": "anthropic", "google": "google.genai", "genai": "google.genai",
-                 "gemini": "google.genai", "vertexai": "vertexai"}
+#: The SDKs a block can import, and `from_provider("name/...")` -> the SDK it builds.
+SDKS = [provider.sdk for provider in PROVIDERS]
+PROVIDER_SDKS = {name: provider.sdk for provider in PROVIDERS for name in provider.names}
 
 
 def sdks_of(block: Block) -> list[str]:
@@ -174,8 +173,13 @@ def sdks_of(block: Block) -> list[str]:
             names.add(node.module)
             names.update(f"{node.module}.{alias.name}" for alias in node.names)
     for provider in re.findall(r"from_provider\(\s*[\"'](\w+)/", block.source):
-        names.add(PROVIDER_SDKS.get(provider, "openai"))
-    return [sdk for sdk in SDKS if any(n == sdk or n.startswith(sdk + ".") for n in names)]
+        names.add(PROVIDER_SDKS.get(provider, provider))
+    return [sdk for sdk in SDKS if any(_related(name, sdk) for name in names)]
+
+
+def _related(name: str, sdk: str) -> bool:
+    """`name` is the SDK's module, one inside it, or its package (`vertexai`)."""
+    return name == sdk or name.startswith(sdk + ".") or sdk.startswith(name + ".")
 
 
 def point_sdks_at(fake: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,6 +1,6 @@
 """Scenarios for the cloud pages: Claude on Vertex AI and Foundry, Azure OpenAI. Each points
-the cloud client's own environment variables at the fake and serves the seed's three calls
-(for Claude, through the fake's envelope check)."""
+the cloud client's own environment variables at the fake and serves the seed's calls (for Claude,
+through the fake's envelope check)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from models import SEED_CALLS
 from polycall.testing import FakeProvider
 from polycall.testing.anthropic import checked, message, message_stream
-from polycall.testing.openai import chat_completion
+from polycall.testing.openai_responses import response_body
 
 
 def vertex_claude_seed(fake: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -27,10 +27,10 @@ def foundry_claude_seed(fake: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> 
     fake.push(checked(message_stream(SEED_CALLS[:2])))
 
 
-def azure_seed(fake: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> None:
-    """`AzureOpenAI()` reaches the fake: endpoint, key and API version from the environment."""
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+def azure_responses_seed(fake: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`AzureOpenAI()` reaches the fake (endpoint, key and API version from the environment);
+    the seed's three calls as a Responses API body."""
     monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", fake.url)
     monkeypatch.setenv("AZURE_OPENAI_API_KEY", "test")
     monkeypatch.setenv("OPENAI_API_VERSION", "2024-10-21")
-    fake.push(chat_completion(SEED_CALLS))
+    fake.push(response_body(SEED_CALLS))
