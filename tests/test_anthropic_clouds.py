@@ -176,3 +176,12 @@ def test_the_fake_refuses_what_vertex_refuses(fake: FakeProvider) -> None:
             body={"model": "m", "anthropic_version": "v", "messages": [], "max_tokens": 1},
             cast_to=object,
         )
+
+
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_batch_is_refused_before_anything_is_sent(fake: FakeProvider, cloud: str) -> None:
+    """The cloud clients have no Message Batches API: a PolycallError, no request."""
+    prompts = [{"custom_id": "a", "messages": SEED_MESSAGES}]
+    with pytest.raises(polycall.PolycallError):
+        client(fake, cloud).batch.submit(prompts, response_model=SEED_MODEL)
+    assert fake.requests == []
