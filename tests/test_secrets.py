@@ -8,6 +8,7 @@ at DEBUG and every hook payload kept.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -43,8 +44,9 @@ class Provider:
     whole: Callable[..., Response]  # calls -> a whole response
     streamed: Callable[..., Response]  # calls -> a streamed response
     error: Callable[[int], Response]  # status -> an error response
-    #: an SDK logger that itself logs the key at DEBUG (AnthropicFoundry puts it in the request
-    #: options it logs): the SDK's own records, left out of the check
+    #: the SDK's own loggers (a name prefix) that log the credentials at DEBUG themselves
+    #: (botocore logs each signed request's headers, AnthropicFoundry the request options with
+    #: its key): their records are left out of the check
     sdk_log: str | None = None
 
 
@@ -93,6 +95,38 @@ def _sdk(module: Any, name: str) -> Any:
         pytest.skip(f"{module.__name__} {module.__version__} has no {name}")
     return getattr(module, name)
 
+
+def _bedrock(fake: FakeProvider) -> Any:
+    """Converse through boto3; the sentinel is the secret key and the session token (the
+    token is on the wire, in X-Amz-Security-Token)."""
+    from polycall.testing.bedrock import bedrock_client
+
+    sdk = bedrock_client(fake, aws_secret_access_key=SECRET, aws_session_token=SECRET)
+    return polycall.from_bedrock(sdk, model="anthropic.claude-sonnet-4-6-v1:0")
+
+
+def _bedrock_error(status: int) -> Response:
+    from polycall.testing.bedrock import error
+
+    kind = {401: "UnrecognizedClientException", 500: "InternalServerException"}[status]
+    return error(status, kind, "no")
+
+
+def _anthropic_bedrock(fake: FakeProvider) -> Any:
+    sdk = anthropic.AnthropicBedrock(
+        aws_access_key="AKIDTEST", aws_secret_key=SECRET, aws_session_token=SECRET,
+        aws_region="us-east-1", base_url=fake.url, max_retries=0,
+    )
+    return polycall.from_anthropic(sdk, model="anthropic.claude-sonnet-4-6-v1:0")
+
+
+def _invoke_stream(*args: Any, **kwargs: Any) -> Response:
+    from polycall.testing.bedrock import invoke_stream
+
+    return invoke_stream(anthropic_wire.message_stream(*args, **kwargs))
+
+
+_BEDROCK = importlib.util.find_spec("boto3") is not None
 
 PROVIDERS = {
     "openai": Provider(
@@ -180,6 +214,17 @@ PROVIDERS = {
         _vertex, gemini_wire.generate_content, gemini_wire.vertex_stream, _google_error
     ),
 }
+if _BEDROCK:
+    from polycall.testing import bedrock as bedrock_wire
+
+    PROVIDERS["bedrock"] = Provider(
+        _bedrock, bedrock_wire.converse, bedrock_wire.converse_stream, _bedrock_error,
+        sdk_log="botocore",
+    )
+    PROVIDERS["anthropic-bedrock"] = Provider(
+        _anthropic_bedrock, anthropic_wire.message, _invoke_stream,
+        lambda status: anthropic_wire.error(status, "no"), sdk_log="botocore",
+    )
 
 
 def dropped(response: Response) -> Response:
@@ -265,7 +310,8 @@ def test_the_key_never_shows(
     texts += [
         f"{event}: {value!r} {value}" for event, payload in payloads for value in payload.values()
     ]
-    records = [record for record in caplog.records if record.name != provider.sdk_log]
+    sdk_log = provider.sdk_log
+    records = [r for r in caplog.records if not (sdk_log and r.name.startswith(sdk_log))]
     texts += [record.getMessage() for record in records]
     formatter = logging.Formatter()
     texts += [formatter.format(record) for record in records]  # with the tracebacks logged
@@ -289,7 +335,8 @@ def _echoing() -> Response:
         "code": 403,
         "status": "PERMISSION_DENIED",
     }
-    return json_response({"error": error}, status=403)  # (a 401 makes Vertex refresh instead)
+    # (`message` at the top too, where AWS JSON errors have it)
+    return json_response({"error": error, "message": error["message"]}, status=403)  # (a 401 makes Vertex refresh instead)
 
 
 @pytest.mark.parametrize("name", PROVIDERS)

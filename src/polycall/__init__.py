@@ -19,7 +19,14 @@ from .errors import (
     UnknownToolError,
     ValidationFailed,
 )
-from .factories import from_anthropic, from_genai, from_openai, from_provider, from_vertexai
+from .factories import (
+    from_anthropic,
+    from_bedrock,
+    from_genai,
+    from_openai,
+    from_provider,
+    from_vertexai,
+)
 from .limits import Limits
 from .modes import Mode
 from .streams import AsyncCallStream, CallStream
@@ -71,6 +78,7 @@ __all__ = [
     "ValidationFailed",
     "arun_stream",
     "from_anthropic",
+    "from_bedrock",
     "from_genai",
     "from_openai",
     "from_provider",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import (
@@ -116,3 +117,23 @@ async def aclosing_stream(open_stream: Callable[[], Awaitable[Any]]) -> AsyncIte
         closed = (close or stream.response.aclose)()
         if inspect.isawaitable(closed):
             await closed
+
+
+def text_piece(piece: Any) -> str:
+    """A streamed text or JSON piece; one that is not text (a malformed event) as JSON."""
+    if isinstance(piece, str):
+        return piece
+    return "" if piece is None else json.dumps(piece, default=str)
+
+
+def join_texts(texts: Sequence[str]) -> str | None:
+    """A response's text blocks as one text, a blank line between them (None: no text)."""
+    return "\n\n".join(t for t in texts if t) or None
+
+
+def arguments_object(arguments: Any) -> dict[str, Any]:
+    """Call arguments as the object a replayed call block needs (`{}` when they are not one)."""
+    from ..toolset import parse_arguments  # pydantic loads on the first request, not on import
+
+    parsed = parse_arguments(arguments)
+    return parsed if isinstance(parsed, dict) else {}
