@@ -20,7 +20,7 @@ nox.options.error_on_external_run = True
 #: One cell per extra: that extra alone, with the test tools, resolves its SDK's newest
 #: release (`google` alone gets google-genai 3.x, which `vertexai` caps below 3 in `[all]`).
 #: A new extra is one more name here.
-EXTRAS = ["openai", "anthropic", "google", "vertexai"]
+EXTRAS = ["openai", "anthropic", "google", "vertexai", "bedrock"]
 
 CONSTRAINTS = Path("tests/constraints")
 REPORTS = Path(".nox/reports")

@@ -66,6 +66,7 @@ def pytest_configure(config: pytest.Config) -> None:
 OPTIONAL = {
     **{provider.sdk: provider.extra for provider in PROVIDERS},
     "google.cloud.aiplatform": "vertexai",
+    "aiobotocore": "bedrock-async",
     "mkdocs": "docs",
     "mypy": "test",
 }

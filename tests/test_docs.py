@@ -157,7 +157,7 @@ def scenario(name: str) -> Scenario:
 
 
 #: The SDKs a block can import, and `from_provider("name/...")` -> the SDK it builds.
-SDKS = [provider.sdk for provider in PROVIDERS]
+SDKS = [provider.sdk for provider in PROVIDERS] + ["aiobotocore"]
 PROVIDER_SDKS = {name: provider.sdk for provider in PROVIDERS for name in provider.names}
 
 
