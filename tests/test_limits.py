@@ -52,6 +52,7 @@ def _anthropic(fake: FakeProvider) -> Any:
 
 
 def _genai(fake: FakeProvider) -> Any:
+    pytest.importorskip("google.genai")
     return polycall.from_genai(
         gemini_wire.genai_client(fake), model="gemini-2.5-flash", limits=SMALL
     )

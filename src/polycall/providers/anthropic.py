@@ -28,17 +28,27 @@ _INPUT_FIELDS = ("input_tokens", "cache_creation_input_tokens", "cache_read_inpu
 
 #: The anthropic SDK's clients for Claude on a cloud (by class name, sync and async), and
 #: that cloud. Other clients (`Anthropic`, `AsyncAnthropic`) talk to Anthropic's own API.
-CLOUD_CLIENTS = {"AnthropicBedrock": "Bedrock", "AsyncAnthropicBedrock": "Bedrock"}
+CLOUD_CLIENTS = {
+    "AnthropicBedrock": "Bedrock",
+    "AsyncAnthropicBedrock": "Bedrock",
+    "AnthropicVertex": "Vertex AI",
+    "AsyncAnthropicVertex": "Vertex AI",
+    "AnthropicFoundry": "Foundry",
+    "AsyncAnthropicFoundry": "Foundry",
+}
 
 #: The request fields each cloud refuses: a top-level field, or `tool_choice.<key>`. The SDK
-#: itself moves what the envelope needs (Bedrock: `model` into the URL, `anthropic_version`).
+#: itself moves what the envelope needs (Bedrock, Vertex: `model` into the URL,
+#: `anthropic_version`).
 CLOUD_REJECTS: dict[str, tuple[str, ...]] = {
     "Bedrock": ("tool_choice.disable_parallel_tool_use",),  # "extraneous key ... not permitted"
+    "Vertex AI": ("tool_choice.disable_parallel_tool_use",),
+    "Foundry": (),
 }
 
 
 def cloud(client: Any) -> str | None:
-    """The cloud `client` reaches Claude through (e.g. "Bedrock"); None for Anthropic's API."""
+    """The cloud `client` reaches Claude through (e.g. "Vertex AI"); None for Anthropic's API."""
     for kind in type(client).__mro__:
         if kind.__name__ in CLOUD_CLIENTS and kind.__module__.startswith("anthropic"):
             return CLOUD_CLIENTS[kind.__name__]
@@ -69,9 +79,11 @@ class AnthropicMessages(Adapter):
     mode = Mode.ANTHROPIC_PARALLEL_TOOLS
 
     def secrets(self) -> list[Any]:
-        # The API key; on Bedrock the AWS secret key and session token (or the bearer key)
-        names = ("api_key", "aws_secret_key", "aws_session_token")
-        return [getattr(self.client, name, None) for name in names]
+        # The API key or bearer token; Bedrock: the AWS secret key and session token; Vertex:
+        # the Google access token, or its credentials' token
+        names = ("api_key", "auth_token", "access_token", "aws_secret_key", "aws_session_token")
+        token = getattr(getattr(self.client, "credentials", None), "token", None)
+        return [*(getattr(self.client, name, None) for name in names), token]
 
     def prepare(self, tools: ToolSet, kwargs: dict[str, Any]) -> dict[str, Any]:
         if "tools" in kwargs:
