@@ -4,7 +4,8 @@
 each finished call to the session, judge the turn, retry. It does no I/O: it is a generator
 that yields what it needs done (an `Op` tuple) or a validated `ToolCall` / `Partial` for the
 user, and is sent each op's outcome. `drive` performs the ops with the sync SDK client,
-`adrive` with the async one; they hold no logic beyond doing each op.
+`adrive` with the async one; they hold no logic beyond doing each op. Given another
+`core` of the same ops (the tool loop, `loop.py`), they run that instead.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class Op(enum.Enum):
     ATTEMPT = "attempt"  # -> the next attempt's context manager, or None: no attempt left
     SEND = "send"  # (SEND, request) -> the raw response
     STREAM = "stream"  # (STREAM, request, reading) -> None, every chunk fed to `reading`
+    WAIT = "wait"  # (WAIT, wait) -> what `wait()` returns (awaited by the async driver)
 
 
 _ATTEMPT = (Op.ATTEMPT,)
@@ -177,9 +179,12 @@ class _Pump:
         return False
 
 
-def drive(session: Session, max_retries: MaxRetries, *, stream: bool, partial: bool = False) -> Iterator[Event]:
-    """`exchange()` with the sync SDK client: its events, as they come."""
-    pump, adapter = _Pump(exchange(session, stream=stream, partial=partial)), session.adapter
+def drive(
+    session: Session, max_retries: MaxRetries, *, stream: bool, partial: bool = False,
+    core: Generator[Any, Any, None] | None = None,
+) -> Iterator[Event]:
+    """`exchange()` (or `core`) with the sync SDK client: its events, as they come."""
+    pump, adapter = _Pump(core or exchange(session, stream=stream, partial=partial)), session.adapter
     tries = iter(attempts(max_retries))
     with closing(iter(pump)) as ops:
         for op in ops:
@@ -190,16 +195,20 @@ def drive(session: Session, max_retries: MaxRetries, *, stream: bool, partial: b
                     feed = op[2].feed
                     for chunk in chunks:
                         yield from feed(chunk)
+            elif op[0] is Op.WAIT:
+                with pump:
+                    pump.reply = op[1]()
             else:
                 with pump:
                     pump.reply = next(tries, None) if op is _ATTEMPT else adapter.send(op[1])
 
 
 async def adrive(
-    session: Session, max_retries: MaxRetries, *, stream: bool, partial: bool = False
+    session: Session, max_retries: MaxRetries, *, stream: bool, partial: bool = False,
+    core: Generator[Any, Any, None] | None = None,
 ) -> AsyncIterator[Event]:
-    """`exchange()` with the async SDK client: its events, as they come."""
-    pump, adapter = _Pump(exchange(session, stream=stream, partial=partial)), session.adapter
+    """`exchange()` (or `core`) with the async SDK client: its events, as they come."""
+    pump, adapter = _Pump(core or exchange(session, stream=stream, partial=partial)), session.adapter
     tries = aattempts(max_retries)
     with closing(iter(pump)) as ops:
         for op in ops:
@@ -207,6 +216,9 @@ async def adrive(
                 yield op
                 continue
             with pump:
+                if op[0] is Op.WAIT:
+                    pump.reply = await op[1]()
+                    continue
                 if op[0] is not Op.STREAM:
                     pump.reply = await anext(tries, None) if op is _ATTEMPT else await adapter.asend(op[1])
                     continue

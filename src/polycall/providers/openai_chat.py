@@ -17,6 +17,7 @@ from .openai_common import (
     arequired_fallback,
     arguments_text,
     prepare_common,
+    relax_choice,
     required_fallback,
     unwrap_parallel,
 )
@@ -52,6 +53,9 @@ class OpenAIChat(Adapter):
                 "(or from_openai(..., model=...) for the model)"
             )
         return request
+
+    def relax(self, tools: ToolSet, request: dict[str, Any]) -> dict[str, Any]:
+        return relax_choice(request)
 
     def extend(self, request: dict[str, Any], messages: Sequence[Any]) -> dict[str, Any]:
         return {**request, "messages": [*request["messages"], *messages]}

@@ -23,6 +23,7 @@ from .openai_common import (
     arequired_fallback,
     arguments_text,
     prepare_common,
+    relax_choice,
     required_fallback,
     unwrap_parallel,
 )
@@ -50,6 +51,9 @@ class OpenAIResponses(Adapter):
         if "input" in request:
             request["input"] = to_input(request["input"])
         return request
+
+    def relax(self, tools: ToolSet, request: dict[str, Any]) -> dict[str, Any]:
+        return relax_choice(request)
 
     def extend(self, request: dict[str, Any], messages: Sequence[Any]) -> dict[str, Any]:
         return {**request, "input": [*to_input(request.get("input", [])), *to_input(messages)]}
