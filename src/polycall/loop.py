@@ -98,10 +98,13 @@ class StepSession(Session):
         return None if turn.stop is Stop.DONE else super().conclude(turn)
 
     def next(self, request: dict[str, Any]) -> StepSession:
-        """The session of the step after this one."""
-        return StepSession(
+        """The session of the step after this one; its attempts count on from this one's, so
+        that the ids generated for calls without one stay unique in the run."""
+        after = StepSession(
             self.adapter, self.tools, request, context=self.context, hooks=self.hooks, limits=self.limits
         )
+        after.attempt = self.attempt
+        return after
 
 
 def tool_loop(
