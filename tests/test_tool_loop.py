@@ -247,3 +247,313 @@ async def test_async_two_step_run(fake: FakeProvider, wire: Wire) -> None:
     assert wire.results(bodies(fake)[1]) == expected_results(wire, run)
     assert wire.choice(bodies(fake)[1]) is None
     assert run.usage == polycall.Usage(20, 40)
+
+
+# --- what ends a run -------------------------------------------------------------------------
+
+
+def test_a_text_answer_at_the_first_request_is_a_run_of_zero_steps(fake: FakeProvider, wire: Wire) -> None:
+    fake.push(wire.text(ANSWER))
+
+    run = run_tools(fake, wire)
+
+    assert (run.text, run.steps, run.output) == (ANSWER, [], None)
+    assert len(fake.requests) == 1 and wire.choice(fake.last.json) is not None
+    assert len(run.messages) == len(SEED_MESSAGES) + 1  # your messages, then the answer
+    assert run.usage == polycall.Usage(10, 20)
+
+
+def test_more_calls_after_max_steps_raise_with_the_run_so_far(fake: FakeProvider, chat: Wire) -> None:
+    ran: list[str] = []
+    fake.push(chat_stream([SEED_CALLS[0]]), chat_stream([SEED_CALLS[1]]))
+
+    with pytest.raises(MaxStepsExceeded, match=r"max_steps=1 .*call_0 \(Weather\)") as caught:
+        run_tools(fake, chat, max_steps=1, handlers={Weather: lambda w: ran.append(w.location), "GoogleSearch": search})
+
+    assert isinstance(caught.value, PolycallError)
+    run = caught.value.run
+    assert len(run.steps) == 1 and run.steps[0].calls[0].location == "Toronto"
+    assert ran == ["Toronto"]  # the calls past the limit were not run
+    assert run.usage == polycall.Usage(20, 40)  # both requests
+    assert len(fake.requests) == 2
+
+
+def test_max_steps_zero_allows_a_text_answer_only(fake: FakeProvider, chat: Wire) -> None:
+    fake.push(chat_stream(text=ANSWER))
+    assert run_tools(fake, chat, max_steps=0).text == ANSWER
+    fake.push(chat_stream([SEED_CALLS[0]]))
+    with pytest.raises(MaxStepsExceeded):
+        run_tools(fake, chat, max_steps=0)
+
+
+class FinalAnswer(BaseModel):
+    """The answer, once every tool has been called."""
+
+    summary: str
+
+
+def test_stop_when_ends_the_run_with_the_validated_call(fake: FakeProvider, wire: Wire) -> None:
+    final = ("FinalAnswer", {"summary": "sunny"})
+    fake.push(wire.calls([SEED_CALLS[0]]), wire.calls([final, SEED_CALLS[1]]))
+
+    run = run_tools(
+        fake, wire, response_model=list[Weather | GoogleSearch | FinalAnswer], stop_when=FinalAnswer
+    )
+
+    assert run.output == FinalAnswer(summary="sunny")
+    assert len(fake.requests) == 2 and len(run.steps) == 2
+    last = run.steps[1]
+    assert [r.value for r in last.results] == ["ok", "Dallas: imperial"]  # the other call still ran
+    # the stop call is answered too, so the messages can go on
+    fake.push(wire.calls([SEED_CALLS[0]]))
+    client = wire.client(fake, False)
+    list(client.create_iterable(messages=run.messages, response_model=SEED_MODEL, **dict(wire.kwargs)))
+    assert len(wire.results(fake.last.json)) == 3
+
+
+def test_stop_when_after_max_steps_is_an_answer_not_an_error(fake: FakeProvider, chat: Wire) -> None:
+    fake.push(chat_stream([SEED_CALLS[0]]), chat_stream([("FinalAnswer", {"summary": "done"})]))
+    run = run_tools(
+        fake, chat, response_model=list[Weather | FinalAnswer], stop_when="FinalAnswer", max_steps=1,
+        handlers={Weather: weather},
+    )
+    assert run.output == FinalAnswer(summary="done") and len(run.steps) == 2
+
+
+def test_refusal_and_cut_off_raise_as_in_create(fake: FakeProvider, chat: Wire) -> None:
+    fake.push(chat_stream([SEED_CALLS[0]]), chat_stream(text="I will not", finish_reason="content_filter"))
+    with pytest.raises(RefusalError):
+        run_tools(fake, chat)
+    fake.push(chat_stream([SEED_CALLS[0]], finish_reason="length"))
+    with pytest.raises(IncompleteOutputError):
+        run_tools(fake, chat)
+
+
+# --- bad calls and failing handlers ----------------------------------------------------------
+
+
+def test_an_invalid_and_an_unknown_call_get_error_results_and_are_corrected(
+    fake: FakeProvider, wire: Wire
+) -> None:
+    bad = [SEED_CALLS[0], ("Weather", {"location": "Dallas", "units": "kelvin"}), ("Calculator", {"x": 1})]
+    fake.push(wire.calls(bad), wire.calls([SEED_CALLS[1]]), wire.text(ANSWER))
+    parse_errors: list[Any] = []
+    client = wire.client(fake, False)
+    client.on("parse_error", lambda **event: parse_errors.append(event["failure"]))
+
+    run = client.run_tools(**options(wire))
+
+    first, second = run.steps
+    assert list(first.calls) == [Weather(location="Toronto", units="metric")]
+    assert [(f.name, f.unknown_tool) for f in first.failures] == [("Weather", False), ("Calculator", True)]
+    assert len(parse_errors) == 2
+    answers = [text if isinstance(text, str) else text.get("output", text.get("error"))
+               for _, text in wire.results(fake.requests[1].json)]
+    assert answers[0] == "Toronto: metric"
+    assert "units" in answers[1] and "kelvin" in answers[1] and "again" in answers[1]
+    assert "Calculator" in answers[2] and "unknown" in answers[2].lower()
+    assert [r.value for r in second.results] == ["Dallas: imperial"]
+    assert run.text == ANSWER
+
+
+def test_a_raising_and_a_timed_out_handler_fail_their_own_call_only(
+    fake: FakeProvider, wire: Wire, never: threading.Event
+) -> None:
+    fake.push(wire.calls(SEED_CALLS), wire.text(ANSWER))
+
+    def flaky(w: Weather) -> str:
+        if w.location == "Dallas":
+            raise RuntimeError("weather service down")
+        return weather(w)
+
+    def stuck(s: GoogleSearch) -> str:
+        never.wait(WAIT)
+        return "too late"
+
+    run = run_tools(fake, wire, handlers={Weather: flaky, GoogleSearch: stuck}, timeout=0.2)
+
+    results = run.steps[0].results
+    assert results[0].ok and results[0].value == "Toronto: metric"
+    assert isinstance(results[1].error, RuntimeError)
+    assert isinstance(results[2].error, TimeoutError)
+    sent = [str(answer) for _, answer in wire.results(fake.last.json)]
+    assert "Toronto: metric" in sent[0]
+    assert "RuntimeError: weather service down" in sent[1]
+    assert "TimeoutError" in sent[2]
+    assert run.text == ANSWER
+
+
+def test_max_concurrency_is_honoured_in_every_step(fake: FakeProvider, chat: Wire) -> None:
+    four = [("Weather", {"location": str(i), "units": "metric"}) for i in range(4)]
+    fake.push(chat_stream(four), chat_stream(four), chat_stream(text=ANSWER))
+    peak = Peak(limit=2)
+
+    run = run_tools(fake, chat, handlers={Weather: peak.sync_handler, GoogleSearch: search}, max_concurrency=2)
+
+    assert peak.peak == 2
+    assert [r.value for step in run.steps for r in step.results] == ["0", "1", "2", "3"] * 2
+
+
+async def test_async_max_concurrency_counts_sync_and_async_handlers(fake: FakeProvider, chat: Wire) -> None:
+    four = [("Weather", {"location": str(i), "units": "metric"}) for i in range(4)]
+    fake.push(chat_stream(four), chat_stream(text=ANSWER))
+    peak = Peak(limit=3)
+    client = chat.client(fake, True)
+
+    run = await client.run_tools(
+        **options(chat, handlers={Weather: peak.async_handler, GoogleSearch: search}, max_concurrency=3)
+    )
+
+    assert peak.peak == 3 and len(run.steps[0].results) == 4
+
+
+# --- hooks, set-up errors ------------------------------------------------------------------
+
+
+def test_hooks_fire_for_every_request_of_the_run(fake: FakeProvider, chat: Wire) -> None:
+    fake.push(chat_stream(SEED_CALLS), chat_stream(text=ANSWER))
+    client = chat.client(fake, False)
+    seen: list[tuple[str, int]] = []
+    client.on("request", lambda **event: seen.append(("request", event["attempt"])))
+    client.on("response", lambda **event: seen.append(("response", event["attempt"])))
+
+    client.run_tools(**options(chat))
+
+    assert seen == [("request", 1), ("response", 1), ("request", 2), ("response", 2)]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"handlers": {Weather: weather}}, "no handler for tool 'GoogleSearch'"),
+        ({"max_steps": -1}, "max_steps must be an int >= 0"),
+        ({"max_steps": True}, "max_steps must be an int >= 0"),
+        ({"stop_when": FinalAnswer}, "stop_when=.*FinalAnswer.* is not a tool"),
+        ({"max_retries": 2}, "takes no max_retries"),
+        ({"max_concurrency": 0}, "max_concurrency must be a positive int"),
+    ],
+)
+def test_bad_set_up_raises_before_any_request(
+    fake: FakeProvider, chat: Wire, change: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        run_tools(fake, chat, **change)
+    assert fake.requests == []
+
+
+def test_the_user_tool_choice_is_kept_in_every_step(fake: FakeProvider, wire: Wire) -> None:
+    fake.push(wire.calls(SEED_CALLS), wire.text(ANSWER))
+    given: dict[str, Any] = {
+        "chat": {"tool_choice": "auto"},
+        "responses": {"tool_choice": "auto"},
+        "anthropic": {"tool_choice": {"type": "auto"}},
+    }.get(wire.name, {})
+    if not given:
+        pytest.skip("Gemini's tool_config is covered by the provider tests")
+    run_tools(fake, wire, **given)
+    assert [wire.choice(body) for body in bodies(fake)] == [next(iter(given.values()))] * 2
+
+
+# --- streaming: handlers start inside the stream, events in the order they happen ------------
+
+
+def label(event: Any) -> str:
+    if isinstance(event, ToolCall):
+        return f"call {event.id}"
+    if isinstance(event, ToolResult):
+        return f"result {event.call.id}"
+    return "run" if isinstance(event, ToolRun) else f"text {event}"
+
+
+@pytest.mark.usefixtures("short_gates")
+def test_iter_tools_starts_each_handler_inside_the_stream_and_yields_as_it_happens(
+    fake: FakeProvider, chat: Wire
+) -> None:
+    gates = {0: Gate(), 1: Gate()}  # the stream waits after call 0, then after call 1
+    fake.push(chat_stream(SEED_CALLS, gates=gates), chat_stream(text=ANSWER))
+
+    def toronto_opens_the_stream(w: Weather) -> str:
+        if w.location == "Toronto":
+            gates[0].open()  # the model is still writing: only this handler can let it go on
+        return weather(w)
+
+    events = []
+    client = chat.client(fake, False)
+    for event in client.iter_tools(**options(chat, handlers={Weather: toronto_opens_the_stream, GoogleSearch: search})):
+        events.append(label(event))
+        if events[-1] == "result call_0":
+            gates[1].open()  # the first result came while the stream was still held
+
+    assert not gates[0].timed_out and not gates[1].timed_out
+    assert events[0] == "call call_0"
+    assert events.index("result call_0") < events.index("call call_2")
+    assert sorted(events[:6]) == sorted(f"{kind} call_{i}" for kind in ("call", "result") for i in range(3))
+    assert events[6:] == [f"text {ANSWER}", "run"]
+
+
+@pytest.mark.usefixtures("short_gates")
+async def test_async_iter_tools_starts_each_handler_inside_the_stream(fake: FakeProvider, wire: Wire) -> None:
+    if wire.name == "vertexai" and importlib.util.find_spec("aiohttp") is None:
+        pytest.skip("async REST in the Vertex AI SDK needs aiohttp")
+    gate = Gate()
+    fake.push(wire.calls(SEED_CALLS, gates={0: gate}), wire.text(ANSWER))
+
+    async def toronto_opens_the_stream(w: Weather) -> str:
+        if w.location == "Toronto":
+            await asyncio.to_thread(gate.open)
+        return weather(w)
+
+    client = wire.client(fake, True)
+    handlers = {Weather: toronto_opens_the_stream, GoogleSearch: search}
+    events = [event async for event in client.iter_tools(**options(wire, handlers=handlers))]
+
+    assert not gate.timed_out
+    assert isinstance(events[0], ToolCall) and events[0].value.location == "Toronto"
+    kinds = [type(event).__name__ for event in events]
+    assert sorted(kinds[:6]) == ["ToolCall"] * 3 + ["ToolResult"] * 3
+    assert events[6:-1] == [ANSWER] and isinstance(events[-1], ToolRun)
+    assert [r.value for r in events[-1].steps[0].results] == OUTPUTS
+
+
+def test_leaving_iter_tools_early_closes_the_stream_and_runs_nothing_more(
+    fake: FakeProvider, chat: Wire, never: threading.Event
+) -> None:
+    fake.push(chat_stream(SEED_CALLS))
+
+    def stuck(w: Weather) -> str:
+        never.wait(WAIT)
+        return "late"
+
+    events = chat.client(fake, False).iter_tools(**options(chat, handlers={Weather: stuck, GoogleSearch: search}))
+    first = next(events)
+    events.close()  # the handler still running is given up, the stream closed
+    assert isinstance(first, ToolCall)
+    assert len(fake.requests) == 1
+
+
+# --- provider data kept across steps ---------------------------------------------------------
+
+
+def test_anthropic_thinking_blocks_lead_the_replayed_turn(fake: FakeProvider) -> None:
+    wire = BY_NAME["anthropic"]
+    fake.push(message_stream(SEED_CALLS, thinking=("Three calls.", "sig-1")), wire.text(ANSWER))
+
+    run_tools(fake, wire, thinking={"type": "enabled", "budget_tokens": 1024})
+
+    first, second = bodies(fake)
+    assert first["tool_choice"] == {"type": "auto"}  # extended thinking refuses a forced call
+    assert "tool_choice" not in second
+    turn = second["messages"][-2]
+    assert turn["role"] == "assistant"
+    assert turn["content"][0] == {"type": "thinking", "thinking": "Three calls.", "signature": "sig-1"}
+    assert [b["type"] for b in turn["content"][1:]] == ["tool_use"] * 3
+
+
+def test_gemini_ids_stay_unique_across_steps(fake: FakeProvider) -> None:
+    wire = BY_NAME["genai"]
+    fake.push(wire.calls([SEED_CALLS[0]]), wire.calls([SEED_CALLS[1]]), wire.text(ANSWER))
+
+    run = run_tools(fake, wire)
+
+    ids = [call.id for step in run.steps for call in step.calls.calls]
+    assert len(ids) == len(set(ids)) == 2
