@@ -73,21 +73,28 @@ def _chat_results(body: Any) -> list[tuple[str, Any]]:
 
 
 def _responses_results(body: Any) -> list[tuple[str, Any]]:
-    return [(i["call_id"], i["output"]) for i in body["input"] if i.get("type") == "function_call_output"]
+    return [
+        (i["call_id"], i["output"])
+        for i in body["input"]
+        if i.get("type") == "function_call_output"
+    ]
 
 
 def _anthropic_results(body: Any) -> list[tuple[str, Any]]:
     return [
         (block["tool_use_id"], block["content"])
-        for message in body["messages"] if message["role"] == "user" and isinstance(message["content"], list)
-        for block in message["content"] if block["type"] == "tool_result"
+        for message in body["messages"]
+        if message["role"] == "user" and isinstance(message["content"], list)
+        for block in message["content"]
+        if block["type"] == "tool_result"
     ]
 
 
 def _gemini_results(body: Any) -> list[tuple[str, Any]]:
     return [
         (response["name"], response["response"])
-        for content in body["contents"] if content["role"] == "user"
+        for content in body["contents"]
+        if content["role"] == "user"
         for response in function_responses(content)
     ]
 
@@ -110,7 +117,9 @@ WIRES = [
     ),
     Wire(
         "responses",
-        lambda fake, is_async: openai_client(fake, is_async=is_async, mode=Mode.RESPONSES_PARALLEL_TOOLS),
+        lambda fake, is_async: openai_client(
+            fake, is_async=is_async, mode=Mode.RESPONSES_PARALLEL_TOOLS
+        ),
         response_stream,
         lambda text: response_stream(text=text),
         _responses_results,
@@ -179,8 +188,11 @@ def short_gates(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def options(wire: Wire, **kwargs: Any) -> dict[str, Any]:
     return {
-        "messages": SEED_MESSAGES, "response_model": SEED_MODEL, "handlers": HANDLERS,
-        **dict(wire.kwargs), **kwargs,
+        "messages": SEED_MESSAGES,
+        "response_model": SEED_MODEL,
+        "handlers": HANDLERS,
+        **dict(wire.kwargs),
+        **kwargs,
     }
 
 
@@ -228,7 +240,11 @@ def test_the_run_messages_continue_the_conversation(fake: FakeProvider, wire: Wi
     run = client.run_tools(**options(wire))
 
     fake.push(wire.calls([SEED_CALLS[0]]))
-    calls = list(client.create_iterable(messages=run.messages, response_model=SEED_MODEL, **dict(wire.kwargs)))
+    calls = list(
+        client.create_iterable(
+            messages=run.messages, response_model=SEED_MODEL, **dict(wire.kwargs)
+        )
+    )
 
     assert list(calls) == [Weather(location="Toronto", units="metric")]
     assert wire.results(fake.last.json) == expected_results(wire, run)
@@ -252,7 +268,9 @@ async def test_async_two_step_run(fake: FakeProvider, wire: Wire) -> None:
 # --- what ends a run -------------------------------------------------------------------------
 
 
-def test_a_text_answer_at_the_first_request_is_a_run_of_zero_steps(fake: FakeProvider, wire: Wire) -> None:
+def test_a_text_answer_at_the_first_request_is_a_run_of_zero_steps(
+    fake: FakeProvider, wire: Wire
+) -> None:
     fake.push(wire.text(ANSWER))
 
     run = run_tools(fake, wire)
@@ -263,12 +281,19 @@ def test_a_text_answer_at_the_first_request_is_a_run_of_zero_steps(fake: FakePro
     assert run.usage == polycall.Usage(10, 20)
 
 
-def test_more_calls_after_max_steps_raise_with_the_run_so_far(fake: FakeProvider, chat: Wire) -> None:
+def test_more_calls_after_max_steps_raise_with_the_run_so_far(
+    fake: FakeProvider, chat: Wire
+) -> None:
     ran: list[str] = []
     fake.push(chat_stream([SEED_CALLS[0]]), chat_stream([SEED_CALLS[1]]))
 
     with pytest.raises(MaxStepsExceeded, match=r"max_steps=1 .*call_0 \(Weather\)") as caught:
-        run_tools(fake, chat, max_steps=1, handlers={Weather: lambda w: ran.append(w.location), "GoogleSearch": search})
+        run_tools(
+            fake,
+            chat,
+            max_steps=1,
+            handlers={Weather: lambda w: ran.append(w.location), "GoogleSearch": search},
+        )
 
     assert isinstance(caught.value, PolycallError)
     run = caught.value.run
@@ -307,21 +332,33 @@ def test_stop_when_ends_the_run_with_the_validated_call(fake: FakeProvider, wire
     # the stop call is answered too, so the messages can go on
     fake.push(wire.calls([SEED_CALLS[0]]))
     client = wire.client(fake, False)
-    list(client.create_iterable(messages=run.messages, response_model=SEED_MODEL, **dict(wire.kwargs)))
+    list(
+        client.create_iterable(
+            messages=run.messages, response_model=SEED_MODEL, **dict(wire.kwargs)
+        )
+    )
     assert len(wire.results(fake.last.json)) == 3
 
 
-def test_stop_when_after_max_steps_is_an_answer_not_an_error(fake: FakeProvider, chat: Wire) -> None:
+def test_stop_when_after_max_steps_is_an_answer_not_an_error(
+    fake: FakeProvider, chat: Wire
+) -> None:
     fake.push(chat_stream([SEED_CALLS[0]]), chat_stream([("FinalAnswer", {"summary": "done"})]))
     run = run_tools(
-        fake, chat, response_model=list[Weather | FinalAnswer], stop_when="FinalAnswer", max_steps=1,
+        fake,
+        chat,
+        response_model=list[Weather | FinalAnswer],
+        stop_when="FinalAnswer",
+        max_steps=1,
         handlers={Weather: weather},
     )
     assert run.output == FinalAnswer(summary="done") and len(run.steps) == 2
 
 
 def test_refusal_and_cut_off_raise_as_in_create(fake: FakeProvider, chat: Wire) -> None:
-    fake.push(chat_stream([SEED_CALLS[0]]), chat_stream(text="I will not", finish_reason="content_filter"))
+    fake.push(
+        chat_stream([SEED_CALLS[0]]), chat_stream(text="I will not", finish_reason="content_filter")
+    )
     with pytest.raises(RefusalError):
         run_tools(fake, chat)
     fake.push(chat_stream([SEED_CALLS[0]], finish_reason="length"))
@@ -335,7 +372,11 @@ def test_refusal_and_cut_off_raise_as_in_create(fake: FakeProvider, chat: Wire) 
 def test_an_invalid_and_an_unknown_call_get_error_results_and_are_corrected(
     fake: FakeProvider, wire: Wire
 ) -> None:
-    bad = [SEED_CALLS[0], ("Weather", {"location": "Dallas", "units": "kelvin"}), ("Calculator", {"x": 1})]
+    bad = [
+        SEED_CALLS[0],
+        ("Weather", {"location": "Dallas", "units": "kelvin"}),
+        ("Calculator", {"x": 1}),
+    ]
     fake.push(wire.calls(bad), wire.calls([SEED_CALLS[1]]), wire.text(ANSWER))
     parse_errors: list[Any] = []
     client = wire.client(fake, False)
@@ -345,10 +386,15 @@ def test_an_invalid_and_an_unknown_call_get_error_results_and_are_corrected(
 
     first, second = run.steps
     assert list(first.calls) == [Weather(location="Toronto", units="metric")]
-    assert [(f.name, f.unknown_tool) for f in first.failures] == [("Weather", False), ("Calculator", True)]
+    assert [(f.name, f.unknown_tool) for f in first.failures] == [
+        ("Weather", False),
+        ("Calculator", True),
+    ]
     assert len(parse_errors) == 2
-    answers = [text if isinstance(text, str) else text.get("output", text.get("error"))
-               for _, text in wire.results(fake.requests[1].json)]
+    answers = [
+        text if isinstance(text, str) else text.get("output", text.get("error"))
+        for _, text in wire.results(fake.requests[1].json)
+    ]
     assert answers[0] == "Toronto: metric"
     assert "units" in answers[1] and "kelvin" in answers[1] and "again" in answers[1]
     assert "Calculator" in answers[2] and "unknown" in answers[2].lower()
@@ -388,20 +434,26 @@ def test_max_concurrency_is_honoured_in_every_step(fake: FakeProvider, chat: Wir
     fake.push(chat_stream(four), chat_stream(four), chat_stream(text=ANSWER))
     peak = Peak(limit=2)
 
-    run = run_tools(fake, chat, handlers={Weather: peak.sync_handler, GoogleSearch: search}, max_concurrency=2)
+    run = run_tools(
+        fake, chat, handlers={Weather: peak.sync_handler, GoogleSearch: search}, max_concurrency=2
+    )
 
     assert peak.peak == 2
     assert [r.value for step in run.steps for r in step.results] == ["0", "1", "2", "3"] * 2
 
 
-async def test_async_max_concurrency_counts_sync_and_async_handlers(fake: FakeProvider, chat: Wire) -> None:
+async def test_async_max_concurrency_counts_sync_and_async_handlers(
+    fake: FakeProvider, chat: Wire
+) -> None:
     four = [("Weather", {"location": str(i), "units": "metric"}) for i in range(4)]
     fake.push(chat_stream(four), chat_stream(text=ANSWER))
     peak = Peak(limit=3)
     client = chat.client(fake, True)
 
     run = await client.run_tools(
-        **options(chat, handlers={Weather: peak.async_handler, GoogleSearch: search}, max_concurrency=3)
+        **options(
+            chat, handlers={Weather: peak.async_handler, GoogleSearch: search}, max_concurrency=3
+        )
     )
 
     assert peak.peak == 3 and len(run.steps[0].results) == 4
@@ -479,7 +531,9 @@ def test_iter_tools_starts_each_handler_inside_the_stream_and_yields_as_it_happe
 
     events = []
     client = chat.client(fake, False)
-    for event in client.iter_tools(**options(chat, handlers={Weather: toronto_opens_the_stream, GoogleSearch: search})):
+    for event in client.iter_tools(
+        **options(chat, handlers={Weather: toronto_opens_the_stream, GoogleSearch: search})
+    ):
         events.append(label(event))
         if events[-1] == "result call_0":
             gates[1].open()  # the first result came while the stream was still held
@@ -487,12 +541,16 @@ def test_iter_tools_starts_each_handler_inside_the_stream_and_yields_as_it_happe
     assert not gates[0].timed_out and not gates[1].timed_out
     assert events[0] == "call call_0"
     assert events.index("result call_0") < events.index("call call_2")
-    assert sorted(events[:6]) == sorted(f"{kind} call_{i}" for kind in ("call", "result") for i in range(3))
+    assert sorted(events[:6]) == sorted(
+        f"{kind} call_{i}" for kind in ("call", "result") for i in range(3)
+    )
     assert events[6:] == [f"text {ANSWER}", "run"]
 
 
 @pytest.mark.usefixtures("short_gates")
-async def test_async_iter_tools_starts_each_handler_inside_the_stream(fake: FakeProvider, wire: Wire) -> None:
+async def test_async_iter_tools_starts_each_handler_inside_the_stream(
+    fake: FakeProvider, wire: Wire
+) -> None:
     if wire.name == "vertexai" and importlib.util.find_spec("aiohttp") is None:
         pytest.skip("async REST in the Vertex AI SDK needs aiohttp")
     gate = Gate()
@@ -524,7 +582,9 @@ def test_leaving_iter_tools_early_closes_the_stream_and_runs_nothing_more(
         never.wait(WAIT)
         return "late"
 
-    events = chat.client(fake, False).iter_tools(**options(chat, handlers={Weather: stuck, GoogleSearch: search}))
+    events = chat.client(fake, False).iter_tools(
+        **options(chat, handlers={Weather: stuck, GoogleSearch: search})
+    )
     first = next(events)
     events.close()  # the handler still running is given up, the stream closed
     assert isinstance(first, ToolCall)
@@ -545,7 +605,11 @@ def test_anthropic_thinking_blocks_lead_the_replayed_turn(fake: FakeProvider) ->
     assert "tool_choice" not in second
     turn = second["messages"][-2]
     assert turn["role"] == "assistant"
-    assert turn["content"][0] == {"type": "thinking", "thinking": "Three calls.", "signature": "sig-1"}
+    assert turn["content"][0] == {
+        "type": "thinking",
+        "thinking": "Three calls.",
+        "signature": "sig-1",
+    }
     assert [b["type"] for b in turn["content"][1:]] == ["tool_use"] * 3
 
 

@@ -184,7 +184,8 @@ def drive(
     core: Generator[Any, Any, None] | None = None,
 ) -> Iterator[Event]:
     """`exchange()` (or `core`) with the sync SDK client: its events, as they come."""
-    pump, adapter = _Pump(core or exchange(session, stream=stream, partial=partial)), session.adapter
+    pump = _Pump(core or exchange(session, stream=stream, partial=partial))
+    adapter = session.adapter
     tries = iter(attempts(max_retries))
     with closing(iter(pump)) as ops:
         for op in ops:
@@ -208,7 +209,8 @@ async def adrive(
     core: Generator[Any, Any, None] | None = None,
 ) -> AsyncIterator[Event]:
     """`exchange()` (or `core`) with the async SDK client: its events, as they come."""
-    pump, adapter = _Pump(core or exchange(session, stream=stream, partial=partial)), session.adapter
+    pump = _Pump(core or exchange(session, stream=stream, partial=partial))
+    adapter = session.adapter
     tries = aattempts(max_retries)
     with closing(iter(pump)) as ops:
         for op in ops:

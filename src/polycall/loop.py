@@ -89,7 +89,9 @@ class StepSession(Session):
 
     def take(self, raw: RawCall) -> Slot:
         slot = super().take(raw)
-        self.sent.append(raw if raw.id == slot.id else RawCall(slot.id, raw.name, raw.arguments, raw.extra))
+        self.sent.append(
+            raw if raw.id == slot.id else RawCall(slot.id, raw.name, raw.arguments, raw.extra)
+        )
         if self.start is not None and type(slot) is ToolCall:
             self.start(slot)
         return slot
@@ -101,7 +103,12 @@ class StepSession(Session):
         """The session of the step after this one; its attempts count on from this one's, so
         that the ids generated for calls without one stay unique in the run."""
         after = StepSession(
-            self.adapter, self.tools, request, context=self.context, hooks=self.hooks, limits=self.limits
+            self.adapter,
+            self.tools,
+            request,
+            context=self.context,
+            hooks=self.hooks,
+            limits=self.limits,
         )
         after.attempt = self.attempt
         return after
@@ -120,7 +127,9 @@ def tool_loop(
 ) -> Generator[Any, Any, None]:
     """The ops and events of one run, starting with the request of `first`; the last event
     is the `ToolRun`."""
-    return _Loop(first, messages, handlers, tasks, max_steps, max_concurrency, timeout, stop_when).ops()
+    return _Loop(
+        first, messages, handlers, tasks, max_steps, max_concurrency, timeout, stop_when
+    ).ops()
 
 
 class _Loop:
@@ -185,7 +194,9 @@ class _Loop:
                 run.output = stop.value
                 yield run
                 return
-            session = session.next(adapter.relax(session.tools, adapter.extend(session.request, turn)))
+            session = session.next(
+                adapter.relax(session.tools, adapter.extend(session.request, turn))
+            )
 
     def _exchange(self, session: StepSession) -> Generator[Any, Any, None]:
         """`exchange()` of one streamed step, its one attempt answered here, the stream's
@@ -235,11 +246,18 @@ class _Loop:
 
     def _answer(self, session: StepSession, calls: ToolCalls[Any]) -> list[Any]:
         """Record the step; return its assistant turn and one result per call as sent."""
-        replies = [_reply_to(sent, slot, self.results) for sent, slot in zip(session.sent, session.slots)]
+        replies = [
+            _reply_to(sent, slot, self.results) for sent, slot in zip(session.sent, session.slots)
+        ]
         adapter = session.adapter
-        turn = [adapter.assistant_message(session.sent, session.text), *adapter.reply_messages(replies)]
+        turn = [
+            adapter.assistant_message(session.sent, session.text),
+            *adapter.reply_messages(replies),
+        ]
         failures = [slot for slot in session.slots if isinstance(slot, CallFailure)]
-        self.run.steps.append(Step(calls, [self.results[id(call)] for call in calls.calls], failures))
+        self.run.steps.append(
+            Step(calls, [self.results[id(call)] for call in calls.calls], failures)
+        )
         for message in turn:
             _add(self.run.messages, message)
         return turn
