@@ -119,30 +119,23 @@ class _BaseClient:
         messages: Any,
         response_model: Any,
         handlers: Handlers,
-        max_steps: int = 10,
-        max_concurrency: int | None = None,
-        timeout: float | None = None,
-        stop_when: Any = None,
         validation_context: Any = None,
         context: Any = None,
         **kwargs: Any,
     ) -> tuple[Session, Generator[Any, Any, None]]:
         """The first step's session and the ops of the whole run (`loop.py`), for a driver."""
-        from .loop import StepSession, tool_loop
+        from .loop import OPTIONS, StepSession, tool_loop
 
         if "max_retries" in kwargs:
             raise ConfigurationError(
                 "run_tools() takes no max_retries: an invalid call is answered with an error "
                 "result and the model corrects it at the next step"
             )
+        options = {key: kwargs.pop(key) for key in OPTIONS if key in kwargs}
         kwargs["messages"] = messages
         first = self._session(response_model, kwargs, validation_context, context, StepSession)
         assert isinstance(first, StepSession)
-        core = tool_loop(
-            first, messages, handlers, tasks=tasks, max_steps=max_steps,
-            max_concurrency=max_concurrency, timeout=timeout, stop_when=stop_when,
-        )
-        return first, core
+        return first, tool_loop(first, messages, handlers, tasks=tasks, **options)
 
 
 class Client(_BaseClient):

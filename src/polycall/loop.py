@@ -36,6 +36,9 @@ from .toolset import ToolSet
 
 T = TypeVar("T")
 
+#: The keyword arguments of `run_tools` that are the loop's own (the rest go to each request).
+OPTIONS = ("max_steps", "max_concurrency", "timeout", "stop_when")
+
 
 @dataclass
 class Step(Generic[T]):
