@@ -493,17 +493,28 @@ def test_bad_set_up_raises_before_any_request(
     assert fake.requests == []
 
 
-def test_the_user_tool_choice_is_kept_in_every_step(fake: FakeProvider, wire: Wire) -> None:
+@pytest.mark.parametrize(
+    ("name", "choice"),
+    [("chat", "auto"), ("responses", "auto"), ("anthropic", {"type": "auto"})],
+)
+def test_the_user_tool_choice_is_kept_in_every_step(
+    fake: FakeProvider, name: str, choice: Any
+) -> None:
+    wire = BY_NAME[name]
     fake.push(wire.calls(SEED_CALLS), wire.text(ANSWER))
-    given: dict[str, Any] = {
-        "chat": {"tool_choice": "auto"},
-        "responses": {"tool_choice": "auto"},
-        "anthropic": {"tool_choice": {"type": "auto"}},
-    }.get(wire.name, {})
-    if not given:
-        pytest.skip("Gemini's tool_config is covered by the provider tests")
-    run_tools(fake, wire, **given)
-    assert [wire.choice(body) for body in bodies(fake)] == [next(iter(given.values()))] * 2
+    run_tools(fake, wire, tool_choice=choice)
+    assert [wire.choice(body) for body in bodies(fake)] == [choice, choice]
+
+
+def test_a_user_tool_config_is_kept_in_every_step_on_gemini(fake: FakeProvider) -> None:
+    from google.genai import types
+
+    wire = BY_NAME["genai"]
+    fake.push(wire.calls(SEED_CALLS), wire.text(ANSWER))
+    auto = types.ToolConfig(function_calling_config=types.FunctionCallingConfig(mode="AUTO"))
+    run_tools(fake, wire, config=types.GenerateContentConfig(tool_config=auto))
+    expected = {"functionCallingConfig": {"mode": "AUTO"}}
+    assert [wire.choice(body) for body in bodies(fake)] == [expected, expected]
 
 
 # --- streaming: handlers start inside the stream, events in the order they happen ------------
@@ -521,26 +532,21 @@ def label(event: Any) -> str:
 def test_iter_tools_starts_each_handler_inside_the_stream_and_yields_as_it_happens(
     fake: FakeProvider, chat: Wire
 ) -> None:
-    gates = {0: Gate(), 1: Gate()}  # the stream waits after call 0, then after call 1
+    gates = {0: Gate(), 1: Gate()}  # the stream waits after call k until call k's handler opens it
     fake.push(chat_stream(SEED_CALLS, gates=gates), chat_stream(text=ANSWER))
+    order = {"Toronto": 0, "Dallas": 1}
 
-    def toronto_opens_the_stream(w: Weather) -> str:
-        if w.location == "Toronto":
-            gates[0].open()  # the model is still writing: only this handler can let it go on
+    def opens_the_stream(w: Weather) -> str:
+        gates[order[w.location]].open()  # the model is still writing: only this handler can
         return weather(w)
 
-    events = []
     client = chat.client(fake, False)
-    for event in client.iter_tools(
-        **options(chat, handlers={Weather: toronto_opens_the_stream, GoogleSearch: search})
-    ):
-        events.append(label(event))
-        if events[-1] == "result call_0":
-            gates[1].open()  # the first result came while the stream was still held
+    handlers = {Weather: opens_the_stream, GoogleSearch: search}
+    events = [label(event) for event in client.iter_tools(**options(chat, handlers=handlers))]
 
     assert not gates[0].timed_out and not gates[1].timed_out
-    assert events[0] == "call call_0"
-    assert events.index("result call_0") < events.index("call call_2")
+    calls = [event for event in events if event.startswith("call")]
+    assert calls == ["call call_0", "call call_1", "call call_2"] and events[0] == "call call_0"
     assert sorted(events[:6]) == sorted(
         f"{kind} call_{i}" for kind in ("call", "result") for i in range(3)
     )
