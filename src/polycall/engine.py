@@ -2,7 +2,7 @@
 
 `exchange()` holds every decision: begin each attempt, send the request or stream it, hand
 each finished call to the session, judge the turn, retry. It does no I/O: it is a generator
-that yields what it needs done (an `Op` tuple) or a validated `ToolCall` / `Partial` for the
+that yields what it needs done (an op tuple) or a validated `ToolCall` / `Partial` for the
 user, and is sent each op's outcome. `drive` performs the ops with the sync SDK client,
 `adrive` with the async one; they hold no logic beyond doing each op. Given another
 `core` of the same ops (the tool loop, `loop.py`), they run that instead.
@@ -10,9 +10,8 @@ user, and is sent each op's outcome. `drive` performs the ops with the sync SDK 
 
 from __future__ import annotations
 
-import enum
 from collections.abc import AsyncIterator, Generator, Iterator
-from contextlib import AbstractContextManager, closing
+from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +20,7 @@ from typing_extensions import Self
 from .calls import ToolCall
 from .errors import PolycallError, ProviderError
 from .limits import StreamGuard
-from .retries import RETRYABLE, MaxRetries, aattempts, attempts
+from .retries import RETRYABLE, MaxRetries, aattempts, attempts, counted_attempts
 
 if TYPE_CHECKING:
     from .partial import Partial
@@ -30,16 +29,13 @@ if TYPE_CHECKING:
 Event = Any  # ToolCall | Partial: what a stream hands the user
 
 
-class Op(enum.Enum):
-    """What `exchange()` asks its driver to do."""
+#: What `exchange()` asks its driver to do, as the first item of an op tuple:
+SEND = "send"  # (SEND, request) -> the raw response
+STREAM = "stream"  # (STREAM, request, reading) -> None, every chunk fed to `reading`
+ATTEMPT = "attempt"  # (ATTEMPT,) -> tenacity's next attempt, or None: no attempt left
+WAIT = "wait"  # (WAIT, wait) -> what `wait()` returns (awaited by the async driver)
 
-    ATTEMPT = "attempt"  # -> the next attempt's context manager, or None: no attempt left
-    SEND = "send"  # (SEND, request) -> the raw response
-    STREAM = "stream"  # (STREAM, request, reading) -> None, every chunk fed to `reading`
-    WAIT = "wait"  # (WAIT, wait) -> what `wait()` returns (awaited by the async driver)
-
-
-_ATTEMPT = (Op.ATTEMPT,)
+_ATTEMPT = (ATTEMPT,)
 _NO_EVENTS: tuple[Event, ...] = ()
 
 
@@ -120,21 +116,27 @@ class Reading:
         return partial_value(self.session.tools, self.assembler)
 
 
-def exchange(session: Session, *, stream: bool, partial: bool = False) -> Generator[Any, Any, None]:
+def exchange(
+    session: Session, max_retries: MaxRetries, *, stream: bool, partial: bool = False
+) -> Generator[Any, Any, None]:
     """Every attempt of `session`, as ops for a driver; yields each validated call (and, with
     `partial`, each call in progress) the moment it is complete."""
     adapter = session.adapter
+    counted = counted_attempts(max_retries)  # None: tenacity's, which its driver iterates
+    tries = None if counted is None else iter(counted)
     with retries_exhausted(session):
-        while (attempt := (yield _ATTEMPT)) is not None:
+        while (attempt := (yield _ATTEMPT) if tries is None else next(tries, None)) is not None:
             request = session.begin()
             with provider_errors(session):
                 if stream:
                     reading = Reading(session, partial)
-                    yield Op.STREAM, request, reading
+                    yield STREAM, request, reading
                     turn = reading.assembler.finish()
                 else:
-                    turn = adapter.parse((yield Op.SEND, request))
-                yield from session.complete(turn)
+                    turn = adapter.parse((yield SEND, request))
+                completed = session.complete(turn)
+                if stream:  # a whole response's calls go out all at once, in the result
+                    yield from completed
                 failure = session.conclude(turn)
             if failure is None:
                 return
@@ -143,7 +145,8 @@ def exchange(session: Session, *, stream: bool, partial: bool = False) -> Genera
 
 
 class _Pump:
-    """Runs `exchange()`: sends it each outcome (or throws in each error), takes the next op.
+    """Runs `exchange()`: iterating it sends each outcome (or throws in each error) and takes
+    the next op.
 
     Entered around each op a driver performs: an `Exception` there is kept for `exchange()`,
     which decides what it means.
@@ -156,16 +159,16 @@ class _Pump:
         self.reply: Any = None
         self.error: Exception | None = None
 
-    def __iter__(self) -> Generator[Any, None, None]:
-        core = self.core
-        with closing(core):
-            while True:
-                error, self.error = self.error, None
-                reply, self.reply = self.reply, None
-                try:
-                    yield core.send(reply) if error is None else core.throw(error)
-                except StopIteration:
-                    return
+    def __iter__(self) -> _Pump:
+        return self
+
+    def __next__(self) -> Any:
+        """The next op or event; `StopIteration` once `exchange()` has returned."""
+        error = self.error
+        if error is None:
+            return self.core.send(self.reply)  # a stale reply is ignored where none is asked
+        self.error = None
+        return self.core.throw(error)
 
     def __enter__(self) -> Self:
         return self
@@ -184,24 +187,28 @@ def drive(
     core: Generator[Any, Any, None] | None = None,
 ) -> Iterator[Event]:
     """`exchange()` (or `core`) with the sync SDK client: its events, as they come."""
-    pump = _Pump(core or exchange(session, stream=stream, partial=partial))
-    adapter = session.adapter
-    tries = iter(attempts(max_retries))
-    with closing(iter(pump)) as ops:
-        for op in ops:
+    pump = _Pump(core or exchange(session, max_retries, stream=stream, partial=partial))
+    adapter, tries = session.adapter, None
+    try:
+        for op in pump:
             if type(op) is not tuple:
                 yield op
-            elif op[0] is Op.STREAM:
+            elif op[0] is STREAM:
                 with pump, adapter.stream(op[1]) as chunks:
                     feed = op[2].feed
                     for chunk in chunks:
                         yield from feed(chunk)
-            elif op[0] is Op.WAIT:
+            elif op is _ATTEMPT:
+                with pump:
+                    pump.reply = next(tries := tries or iter(attempts(max_retries)), None)
+            elif op[0] is WAIT:
                 with pump:
                     pump.reply = op[1]()
             else:
                 with pump:
-                    pump.reply = next(tries, None) if op is _ATTEMPT else adapter.send(op[1])
+                    pump.reply = adapter.send(op[1])
+    finally:
+        pump.core.close()
 
 
 async def adrive(
@@ -209,23 +216,25 @@ async def adrive(
     core: Generator[Any, Any, None] | None = None,
 ) -> AsyncIterator[Event]:
     """`exchange()` (or `core`) with the async SDK client: its events, as they come."""
-    pump = _Pump(core or exchange(session, stream=stream, partial=partial))
-    adapter = session.adapter
-    tries = aattempts(max_retries)
-    with closing(iter(pump)) as ops:
-        for op in ops:
-            if type(op) is not tuple:
+    pump = _Pump(core or exchange(session, max_retries, stream=stream, partial=partial))
+    tries = None
+    try:
+        for op in pump:
+            if type(op) is tuple:
+                with pump:
+                    if op[0] is SEND:
+                        pump.reply = await session.adapter.asend(op[1])
+                    elif op is _ATTEMPT:
+                        pump.reply = await anext(tries := tries or aattempts(max_retries), None)
+                    elif op[0] is WAIT:
+                        pump.reply = await op[1]()
+                    else:
+                        async with session.adapter.astream(op[1]) as chunks:
+                            feed = op[2].feed
+                            async for chunk in chunks:
+                                for event in feed(chunk):
+                                    yield event
+            else:
                 yield op
-                continue
-            with pump:
-                if op[0] is Op.WAIT:
-                    pump.reply = await op[1]()
-                    continue
-                if op[0] is not Op.STREAM:
-                    pump.reply = await anext(tries, None) if op is _ATTEMPT else await adapter.asend(op[1])
-                    continue
-                async with adapter.astream(op[1]) as chunks:
-                    feed = op[2].feed
-                    async for chunk in chunks:
-                        for event in feed(chunk):
-                            yield event
+    finally:
+        pump.core.close()

@@ -1,10 +1,10 @@
 """The tool loop behind `run_tools` / `iter_tools`, written once for the sync and the async client.
 
 `tool_loop()` yields the engine's ops (`engine.py`) and the user's events, and the same two
-drivers perform them. Each step is one streamed `exchange()`, given its one attempt here (a
-step never retries: a bad call is answered with an error result instead). A call's handler
-starts the moment the call validates, inside the stream: starting does not block (the
-client's `tasks` schedule it), so only waiting for the handlers is an op, `Op.WAIT`.
+drivers perform them. Each step is one streamed `exchange()` of one attempt (a step never
+retries: a bad call is answered with an error result instead). A call's handler starts the
+moment the call validates, inside the stream: starting does not block (the client's `tasks`
+schedule it), so only waiting for the handlers is an op, `WAIT`.
 """
 
 from __future__ import annotations
@@ -27,9 +27,8 @@ from .calls import (
     Usage,
     _reply,
 )
-from .engine import Event, Op, exchange
+from .engine import STREAM, WAIT, Event, exchange
 from .errors import ConfigurationError, MaxStepsExceeded, PolycallError
-from .retries import attempts
 from .running import _Runner
 from .session import Session, Slot, _retry_text
 from .toolset import ToolSet
@@ -202,9 +201,9 @@ class _Loop:
             )
 
     def _exchange(self, session: StepSession) -> Generator[Any, Any, None]:
-        """`exchange()` of one streamed step, its one attempt answered here, the stream's
-        reading also reporting each handler that has finished."""
-        core, tries = exchange(session, stream=True), iter(attempts(0))
+        """`exchange()` of one streamed step (one attempt), the stream's reading also
+        reporting each handler that has finished."""
+        core = exchange(session, 0, stream=True)
         with closing(core):
             send: Callable[[Any], Any] = core.send
             value: Any = None
@@ -213,14 +212,10 @@ class _Loop:
                     op = send(value)
                 except StopIteration:
                     return
-                send = core.send
-                if type(op) is tuple and op[0] is Op.ATTEMPT:
-                    value = next(tries, None)
-                    continue
-                if type(op) is tuple and op[0] is Op.STREAM:
-                    op = (Op.STREAM, op[1], _Reporting(op[2], self._report))
+                if type(op) is tuple and op[0] is STREAM:
+                    op = (STREAM, op[1], _Reporting(op[2], self._report))
                 try:
-                    value = yield op
+                    send, value = core.send, (yield op)
                 except Exception as exc:  # noqa: BLE001 - the op's error, for exchange() to judge
                     send, value = core.throw, exc
 
@@ -244,7 +239,7 @@ class _Loop:
         """Each result of this step not reported yet, as its handler finishes."""
         yield from self._report()
         while len(self.results) < self.started:
-            yield Op.WAIT, self.tasks.wait
+            yield WAIT, self.tasks.wait
             yield from self._report()
 
     def _answer(self, session: StepSession, calls: ToolCalls[Any]) -> list[Any]:

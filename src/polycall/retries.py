@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -28,10 +29,13 @@ class _Attempt(AbstractContextManager["_Attempt"]):
         return not self.last and isinstance(error, RETRYABLE)
 
 
+def counted_attempts(max_retries: MaxRetries) -> Sequence[AbstractContextManager[Any]] | None:
+    """The attempts of a count; None for a tenacity object, which its driver iterates."""
+    return _counted(max_retries) if _is_count(max_retries) else None
+
+
 def attempts(max_retries: MaxRetries) -> Iterable[AbstractContextManager[Any]]:
-    """Context managers, one per attempt; the error of the last one propagates."""
-    if _is_count(max_retries):
-        return _counted(max_retries)
+    """A tenacity `Retrying`'s attempts (context managers); the last one's error propagates."""
     _check_tenacity(max_retries, "Retrying")
     return _tenacity_attempts(max_retries)
 
@@ -46,11 +50,7 @@ def _tenacity_attempts(retrying: Any) -> Iterator[AbstractContextManager[Any]]:
 
 
 async def aattempts(max_retries: MaxRetries) -> AsyncIterator[AbstractContextManager[Any]]:
-    """Async `attempts`: accepts an int or a tenacity `AsyncRetrying`."""
-    if _is_count(max_retries):
-        for attempt in _counted(max_retries):
-            yield attempt
-        return
+    """Async `attempts`, for a tenacity `AsyncRetrying`."""
     _check_tenacity(max_retries, "AsyncRetrying")
     from tenacity import RetryError
 
@@ -61,10 +61,12 @@ async def aattempts(max_retries: MaxRetries) -> AsyncIterator[AbstractContextMan
         raise _last_error(exc) from None
 
 
+@functools.lru_cache(maxsize=16)
 def _counted(max_retries: int) -> Sequence[_Attempt]:
+    """The attempts of a count; kept, as an `_Attempt` holds no state of a request."""
     if max_retries < 0:
         raise ConfigurationError(f"max_retries must be >= 0, got {max_retries}")
-    return [_Attempt(last=n == max_retries) for n in range(max_retries + 1)]
+    return tuple(_Attempt(last=n == max_retries) for n in range(max_retries + 1))
 
 
 def _is_count(max_retries: Any) -> bool:

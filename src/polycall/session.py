@@ -7,10 +7,11 @@ re-asks only the failed calls.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from .calls import CallFailure, RawCall, Reply, Stop, ToolCall, ToolCalls, Turn, Usage
+from .calls import CallFailure, RawCall, Reply, Runner, Stop, ToolCall, ToolCalls, Turn, Usage
 from .errors import (
     IncompleteOutputError,
     MalformedOutputError,
@@ -147,10 +148,8 @@ class Session:
 
     def result(self) -> ToolCalls[Any]:
         calls = [slot for slot in self.slots if isinstance(slot, ToolCall)]
-        from .running import RUNNER  # asyncio and threads load with the first result, not on import
-
         return ToolCalls(
-            calls, adapter=self.adapter, runner=RUNNER, raw=self.raw, usage=self.usage, text=self.text
+            calls, adapter=self.adapter, runner=_runner(), raw=self.raw, usage=self.usage, text=self.text
         )
 
     def _slot_for(self, name: str) -> int | None:
@@ -186,6 +185,14 @@ class Session:
             for sent, slot in zip(self._sent, self._judged)
         ]
         return [self.adapter.assistant_message(self._sent, text), *self.adapter.reply_messages(replies)]
+
+
+@functools.cache
+def _runner() -> Runner:
+    """The handler runner; asyncio and threads load with the first result, not on import."""
+    from .running import RUNNER
+
+    return RUNNER
 
 
 def _retry_text(failure: CallFailure) -> str:
