@@ -11,13 +11,17 @@ from hypothesis import HealthCheck, settings
 
 from polycall.testing import FakeProvider
 
+pytest_plugins = ["resources"]  # a test that leaves an aiohttp session open fails
+
 RECORDED = Path(os.environ.get("POLYCALL_RECORDED", Path(__file__).resolve().parents[2] / "shared" / "recorded"))
 
 
 @pytest.fixture
 def fake() -> Iterator[FakeProvider]:
-    """A started fake provider, stopped after the test."""
-    with FakeProvider() as server:
+    """A started fake provider, stopped after the test. It closes each connection after its
+    response, so an SDK client a test never closes keeps no idle socket; a response left
+    unclosed (a stream polycall did not close) still leaves one, and fails the test."""
+    with FakeProvider(keep_alive=False) as server:
         yield server
 
 

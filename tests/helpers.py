@@ -5,6 +5,7 @@ the fake."""
 from __future__ import annotations
 
 import asyncio
+import importlib
 from collections.abc import AsyncIterable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -29,6 +30,14 @@ def anthropic_client(fake: FakeProvider, *, is_async: bool = False, **options: A
     """`from_anthropic(sdk, **options)` with an anthropic SDK client for `fake`."""
     sdk = anthropic.AsyncAnthropic if is_async else anthropic.Anthropic
     return polycall.from_anthropic(sdk(base_url=fake.url, api_key="test"), **options)
+
+
+def http_client(sdk: Any, *, is_async: bool, **limits: Any) -> Any:
+    """The SDK's own default HTTP client class (over httpx or its successor, whichever this
+    SDK version uses), with these connection pool `limits`."""
+    client = sdk.DefaultAsyncHttpxClient if is_async else sdk.DefaultHttpxClient
+    library = importlib.import_module(client.__mro__[1].__module__.split(".")[0])
+    return client(limits=library.Limits(**limits))
 
 
 def gated_values(stream: Iterable[Any], gate: Gate) -> list[Any]:

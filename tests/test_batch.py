@@ -100,28 +100,28 @@ def test_submit_writes_only_the_providers_input_file(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_shared_kwargs_and_default_custom_ids(fake: FakeProvider) -> None:
+def test_shared_kwargs_go_to_every_request(fake: FakeProvider) -> None:
     batches = FakeBatches(lambda item: chat_completion(SEED_CALLS))
     fake.respond_with(batches)
     requests = [
-        {"messages": [{"role": "user", "content": "a"}]},
-        {"messages": [{"role": "user", "content": "b"}], "temperature": 1.0},
+        {"custom_id": "a", "messages": [{"role": "user", "content": "a"}]},
+        {"custom_id": "b", "messages": [{"role": "user", "content": "b"}], "temperature": 1.0},
     ]
     job = openai_client(fake).batch.submit(requests, response_model=SEED_MODEL, model="m", temperature=0.0)
-    assert job.custom_ids == ["request-0", "request-1"]
+    assert job.custom_ids == ["a", "b"]
     items = next(iter(batches.jobs.values())).items
     assert [(i.custom_id, i.body["model"], i.body["temperature"]) for i in items] == [
-        ("request-0", "m", 0.0), ("request-1", "m", 1.0),
+        ("a", "m", 0.0), ("b", "m", 1.0),
     ]
     job.wait(poll_interval=0)
-    assert [custom_id for custom_id, _ in job.results()] == ["request-0", "request-1"]
+    assert [custom_id for custom_id, _ in job.results()] == ["a", "b"]
 
 
 def test_extra_body_is_merged_into_the_line(fake: FakeProvider) -> None:
     batches = FakeBatches(lambda item: chat_completion(SEED_CALLS))
     fake.respond_with(batches)
     openai_client(fake).batch.submit(
-        [{"messages": [{"role": "user", "content": "a"}], "extra_body": {"seed": 7}}],
+        [{"custom_id": "a", "messages": [{"role": "user", "content": "a"}], "extra_body": {"seed": 7}}],
         response_model=SEED_MODEL, model="m",
     )
     assert next(iter(batches.jobs.values())).items[0].body["seed"] == 7
@@ -377,12 +377,17 @@ def test_responses_mode_uses_the_responses_endpoint(fake: FakeProvider) -> None:
     assert [c.id for c in results[0][1].calls] == ["c1", "c2", "c3"]
 
 
+DROP = object()  # a key left out of the request
+
+
 @pytest.mark.parametrize(
     ("requests", "shared", "match"),
     [
         ([], {}, "at least one request"),
         ([{"custom_id": "a"}, {"custom_id": "a"}], {}, "'a' is used twice"),
         ([{"custom_id": 3}], {}, "custom_id must be a non-empty string"),
+        ([{"custom_id": "request-1"}, {"custom_id": DROP}], {}, "batch request #1 has no custom_id"),
+        ([{}], {"custom_id": "x"}, "not to submit"),
         (["hello"], {}, "must be a dict"),
         ([{"max_retries": 2}], {}, "max_retries= does not apply to batches"),
         ([{}], {"stream": True}, "stream= does not apply"),
@@ -398,11 +403,13 @@ def test_bad_requests_fail_before_anything_is_sent(
 ) -> None:
     fake.respond_with(FakeBatches(mixed))
     base = {"model": "m", "messages": [{"role": "user", "content": "x"}]}
+    requests = [
+        {k: v for k, v in {**base, "custom_id": f"r{i}", **r}.items() if v is not DROP}
+        if isinstance(r, dict) else r
+        for i, r in enumerate(requests)
+    ]
     with pytest.raises(polycall.ConfigurationError, match=match):
-        openai_client(fake).batch.submit(
-            [{**base, **r} if isinstance(r, dict) else r for r in requests],
-            response_model=SEED_MODEL, **shared,
-        )
+        openai_client(fake).batch.submit(requests, response_model=SEED_MODEL, **shared)
     assert fake.requests == []
 
 

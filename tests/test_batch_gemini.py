@@ -4,7 +4,7 @@ against the fake Batch API."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
 import pytest
@@ -25,8 +25,10 @@ def sync_client(fake: FakeProvider) -> polycall.Client:
     return polycall.from_genai(genai_client(fake), model=MODEL)
 
 
-def async_client(fake: FakeProvider) -> polycall.AsyncClient:
-    return polycall.from_genai(genai_client(fake).aio, model=MODEL)
+@pytest.fixture
+async def aclient(fake: FakeProvider) -> AsyncIterator[polycall.AsyncClient]:
+    async with genai_client(fake).aio as aio:  # closes its aiohttp session
+        yield polycall.from_genai(aio, model=MODEL)
 
 
 def mixed(item: BatchItem) -> Outcome:
@@ -65,19 +67,21 @@ def test_thousand_prompt_round_trip(fake: FakeProvider) -> None:
     check_round_trip(list(job.results()), EXPECTED_KINDS, 300)
 
 
-async def test_thousand_prompt_round_trip_async(fake: FakeProvider) -> None:
+async def test_thousand_prompt_round_trip_async(fake: FakeProvider, aclient: polycall.AsyncClient) -> None:
     fake.respond_with(FakeBatches(mixed))
-    job = await async_client(fake).batch.submit(prompts(), response_model=SEED_MODEL)
+    job = await aclient.batch.submit(prompts(), response_model=SEED_MODEL)
     assert (await job.wait(poll_interval=0)).state == "completed"
     check_round_trip([result async for result in job.results()], EXPECTED_KINDS, 300)
 
 
 async def test_use_async_on_a_sync_sdk_client(fake: FakeProvider) -> None:
     fake.respond_with(FakeBatches(lambda item: generate_content(SEED_CALLS)))
-    client = polycall.from_genai(genai_client(fake), model=MODEL, use_async=True)
+    sdk = genai_client(fake)
+    client = polycall.from_genai(sdk, model=MODEL, use_async=True)
     job = await client.batch.submit(prompts(2), response_model=SEED_MODEL)
     await job.wait(poll_interval=0)
     assert [list(r) async for _, r in job.results()] == [SEED_VALUES] * 2
+    await sdk.aio.aclose()
 
 
 def test_inline_request_is_the_generate_content_request(fake: FakeProvider) -> None:
@@ -99,7 +103,8 @@ def test_inline_request_is_the_generate_content_request(fake: FakeProvider) -> N
 def test_one_model_per_batch(fake: FakeProvider) -> None:
     with pytest.raises(polycall.ConfigurationError, match="Gemini batch runs one model"):
         sync_client(fake).batch.submit(
-            [{"messages": SEED_MESSAGES}, {"messages": SEED_MESSAGES, "model": "gemini-2.5-pro"}],
+            [{"custom_id": "a", "messages": SEED_MESSAGES},
+             {"custom_id": "b", "messages": SEED_MESSAGES, "model": "gemini-2.5-pro"}],
             response_model=SEED_MODEL,
         )
     assert fake.requests == []
@@ -170,9 +175,9 @@ def test_cancelled_job(fake: FakeProvider) -> None:
     assert [kind(r) for _, r in job.results()] == ["ToolCalls", "cancelled", "cancelled"]
 
 
-async def test_cancelled_job_async(fake: FakeProvider) -> None:
+async def test_cancelled_job_async(fake: FakeProvider, aclient: polycall.AsyncClient) -> None:
     fake.respond_with(FakeBatches(lambda item: generate_content(SEED_CALLS), polls=3))
-    job = await async_client(fake).batch.submit(prompts(2), response_model=SEED_MODEL)
+    job = await aclient.batch.submit(prompts(2), response_model=SEED_MODEL)
     await job.cancel()
     assert (await job.wait(poll_interval=0)).state == "cancelled"
     assert [kind(r) async for _, r in job.results()] == ["cancelled", "cancelled"]
@@ -197,10 +202,10 @@ def test_resume_matches_results_by_metadata(fake: FakeProvider) -> None:
     assert [kind(results[f"q-{i}"]) for i in (0, 1, 3, 4)] == ["ToolCalls", "errored", "RefusalError", "ValidationFailed"]
 
 
-async def test_resume_async(fake: FakeProvider) -> None:
+async def test_resume_async(fake: FakeProvider, aclient: polycall.AsyncClient) -> None:
     fake.respond_with(FakeBatches(lambda item: generate_content(SEED_CALLS)))
-    job = await async_client(fake).batch.submit(prompts(2), response_model=SEED_MODEL)
-    resumed = polycall.batch.resume(async_client(fake), job.id, response_model=SEED_MODEL)
+    job = await aclient.batch.submit(prompts(2), response_model=SEED_MODEL)
+    resumed = polycall.batch.resume(aclient, job.id, response_model=SEED_MODEL)
     await resumed.wait(poll_interval=0)
     assert [list(r) async for _, r in resumed.results()] == [SEED_VALUES] * 2
 

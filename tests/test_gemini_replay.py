@@ -151,9 +151,11 @@ def test_sse_stream_with_both_calls_in_one_event(fake: FakeProvider, gemini: Any
 
 
 async def test_async_sse_stream(fake: FakeProvider, recorded: Path) -> None:
-    client = polycall.from_genai(genai_client(fake).aio, model="gemini-2.5-flash")
+    sdk = genai_client(fake)
+    client = polycall.from_genai(sdk.aio, model="gemini-2.5-flash")
     fake.push(replay_sse(recorded / "gemini_streamgeneratecontent_stream_two_secret_retrieval_calls.sse"))
     seen = [v async for v in client.create_iterable(messages=MESSAGES, response_model=Iterable[SecretRetrievalTool])]
+    await sdk.aio.aclose()
     assert seen == SECRETS
 
 
@@ -238,10 +240,12 @@ def test_no_argument_call_then_partial_args_calls(
 
 
 def test_vertex_async_partial_args(fake: FakeProvider, recorded: Path) -> None:
-    client = polycall.from_genai(genai_client(fake, vertexai=True).aio, model="gemini-3.1-pro-preview")
+    sdk = genai_client(fake, vertexai=True)
+    client = polycall.from_genai(sdk.aio, model="gemini-3.1-pro-preview")
     fake.push(replay_jsonl(recorded / "vertex_streamgeneratecontent_jsonl_two_getweather_partialargs.jsonl", sse=True))
 
     async def run() -> list[Any]:
-        return [v async for v in client.create_iterable(messages=MESSAGES, response_model=Iterable[GetWeather])]
+        async with sdk.aio:  # closes its aiohttp session on this loop
+            return [v async for v in client.create_iterable(messages=MESSAGES, response_model=Iterable[GetWeather])]
 
     assert asyncio.run(run()) == [GetWeather(location="Boston"), GetWeather(location="San Francisco")]

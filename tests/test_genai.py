@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import pytest
@@ -41,8 +41,9 @@ def client(fake: FakeProvider) -> Any:
 
 
 @pytest.fixture
-def aclient(fake: FakeProvider) -> Any:
-    return polycall.from_genai(genai_client(fake).aio, model=MODEL)
+async def aclient(fake: FakeProvider) -> AsyncIterator[Any]:
+    async with genai_client(fake).aio as aio:  # closes its aiohttp session
+        yield polycall.from_genai(aio, model=MODEL)
 
 
 def ask(client: Any, **kwargs: Any) -> Any:
@@ -293,9 +294,11 @@ def test_vertex_mode_reaches_the_vertex_path_and_sends_no_ids(fake: FakeProvider
 async def test_async_client_from_aio_and_use_async(fake: FakeProvider, aclient: Any) -> None:
     fake.push(generate_content(SEED_CALLS), generate_content(SEED_CALLS))
     assert list(await ask(aclient)) == SEED_VALUES
-    other = polycall.from_genai(genai_client(fake), model=MODEL, use_async=True)
+    sdk = genai_client(fake)
+    other = polycall.from_genai(sdk, model=MODEL, use_async=True)
     assert isinstance(other, polycall.AsyncClient) and other.mode is Mode.GENAI_PARALLEL_TOOLS
     calls, raw = await other.create_with_completion(messages=SEED_MESSAGES, response_model=SEED_MODEL)
+    await sdk.aio.aclose()
     assert list(calls) == SEED_VALUES and raw is calls.raw
 
 

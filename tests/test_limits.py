@@ -3,6 +3,7 @@ whole and while a stream is still writing them, set per client."""
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from typing import Any
 
@@ -56,6 +57,12 @@ def _genai(fake: FakeProvider) -> Any:
     )
 
 
+def _bedrock(fake: FakeProvider) -> Any:
+    from polycall.testing.bedrock import bedrock_client
+
+    return polycall.from_bedrock(bedrock_client(fake), model="anthropic.claude", limits=SMALL)
+
+
 PROVIDERS: dict[
     str, tuple[Callable[[FakeProvider], Any], Callable[..., Response], Callable[..., Response]]
 ] = {
@@ -68,6 +75,10 @@ PROVIDERS: dict[
         lambda calls, **kw: gemini_wire.gemini_stream(calls, streamed_args=True, **kw),
     ),
 }
+if importlib.util.find_spec("boto3") is not None:
+    from polycall.testing import bedrock as bedrock_wire
+
+    PROVIDERS["bedrock"] = (_bedrock, bedrock_wire.converse, bedrock_wire.converse_stream)
 
 
 def gated(response: Response, after: int) -> tuple[Response, Gate]:

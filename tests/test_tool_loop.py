@@ -8,9 +8,10 @@ that never fires.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,7 @@ from polycall import (
 )
 from polycall.testing import FakeProvider, Gate, Response, server
 from polycall.testing.anthropic import message_stream
+from polycall.testing.bedrock import bedrock_client, converse_stream
 from polycall.testing.gemini import gemini_stream, genai_client, vertex_stream
 from polycall.testing.openai import chat_stream
 from polycall.testing.openai_responses import response_stream
@@ -99,6 +101,22 @@ def _gemini_results(body: Any) -> list[tuple[str, Any]]:
     ]
 
 
+def _bedrock_results(body: Any) -> list[tuple[str, Any]]:
+    return [
+        (block["toolResult"]["toolUseId"], block["toolResult"]["content"][0]["text"])
+        for message in body["messages"]
+        if message["role"] == "user"
+        for block in message["content"]
+        if "toolResult" in block
+    ]
+
+
+def _bedrock_client(fake: FakeProvider, is_async: bool) -> Any:
+    pytest.importorskip("boto3")
+    model = "anthropic.claude-sonnet-4-6-v1:0"  # over boto3; async runs it on worker threads
+    return polycall.from_bedrock(bedrock_client(fake), model=model, use_async=is_async)
+
+
 def _vertex_client(fake: FakeProvider, is_async: bool) -> Any:
     from vertexai.generative_models import GenerativeModel
 
@@ -152,6 +170,14 @@ WIRES = [
         lambda text: vertex_stream(text=text),
         _gemini_results,
         lambda body: body.get("toolConfig"),
+    ),
+    Wire(
+        "bedrock",
+        _bedrock_client,
+        converse_stream,
+        lambda text: converse_stream(text=text),
+        _bedrock_results,
+        lambda body: body["toolConfig"].get("toolChoice"),
     ),
 ]
 BY_NAME = {wire.name: wire for wire in WIRES}
@@ -251,12 +277,27 @@ def test_the_run_messages_continue_the_conversation(fake: FakeProvider, wire: Wi
     assert run.messages[: len(SEED_MESSAGES)] == SEED_MESSAGES
 
 
-async def test_async_two_step_run(fake: FakeProvider, wire: Wire) -> None:
+@contextlib.asynccontextmanager
+async def async_client(fake: FakeProvider, wire: Wire) -> AsyncIterator[Any]:
+    """The wire's async client; its SDK's aiohttp session (Google SDKs) closed afterwards."""
     if wire.name == "vertexai" and importlib.util.find_spec("aiohttp") is None:
         pytest.skip("async REST in the Vertex AI SDK needs aiohttp")
+    client = wire.client(fake, True)
+    try:
+        yield client
+    finally:
+        sdk = client.adapter.client
+        if wire.name == "vertexai":
+            await sdk._close_async_client()  # the SDK's way to close the model's session
+        elif wire.name == "genai":
+            await sdk.aclose()
+
+
+async def test_async_two_step_run(fake: FakeProvider, wire: Wire) -> None:
     fake.push(wire.calls(SEED_CALLS), wire.text(ANSWER))
 
-    run = await wire.client(fake, True).run_tools(**options(wire))
+    async with async_client(fake, wire) as client:
+        run = await client.run_tools(**options(wire))
 
     assert run.text == ANSWER
     assert [r.value for r in run.steps[0].results] == OUTPUTS
@@ -557,8 +598,6 @@ def test_iter_tools_starts_each_handler_inside_the_stream_and_yields_as_it_happe
 async def test_async_iter_tools_starts_each_handler_inside_the_stream(
     fake: FakeProvider, wire: Wire
 ) -> None:
-    if wire.name == "vertexai" and importlib.util.find_spec("aiohttp") is None:
-        pytest.skip("async REST in the Vertex AI SDK needs aiohttp")
     gate = Gate()
     fake.push(wire.calls(SEED_CALLS, gates={0: gate}), wire.text(ANSWER))
 
@@ -567,9 +606,9 @@ async def test_async_iter_tools_starts_each_handler_inside_the_stream(
             await asyncio.to_thread(gate.open)
         return weather(w)
 
-    client = wire.client(fake, True)
     handlers = {Weather: toronto_opens_the_stream, GoogleSearch: search}
-    events = [event async for event in client.iter_tools(**options(wire, handlers=handlers))]
+    async with async_client(fake, wire) as client:
+        events = [event async for event in client.iter_tools(**options(wire, handlers=handlers))]
 
     assert not gate.timed_out
     assert isinstance(events[0], ToolCall) and events[0].value.location == "Toronto"

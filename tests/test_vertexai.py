@@ -309,7 +309,8 @@ needs_aiohttp = pytest.mark.skipif(
 
 @needs_aiohttp
 async def test_async_create_stream_and_retry(vertex: FakeProvider) -> None:
-    aclient = polycall.from_vertexai(GenerativeModel("gemini-1.5-pro"), use_async=True)
+    model = GenerativeModel("gemini-1.5-pro")
+    aclient = polycall.from_vertexai(model, use_async=True)
     assert isinstance(aclient, polycall.AsyncClient)
     vertex.push(generate_content(SEED_CALLS), generate_content(BAD_CALLS), generate_content([SEED_CALLS[1]]))
     assert list(await ask(aclient, messages=SEED_MESSAGES)) == SEED_VALUES
@@ -320,6 +321,7 @@ async def test_async_create_stream_and_retry(vertex: FakeProvider) -> None:
     seen = await agated_values(aclient.create_iterable(messages=USER, response_model=SEED_MODEL), gate)
     assert seen == SEED_VALUES and not gate.timed_out
     assert Weather in {type(v) for v in seen}
+    await model._close_async_client()  # the SDK's way to close the model's aiohttp session
 
 
 def test_stopping_a_stream_early_closes_it(vertex: FakeProvider, client: Any) -> None:

@@ -18,9 +18,17 @@ from .errors import (
     ProviderError,
     RefusalError,
     UnknownToolError,
+    UserCodeError,
     ValidationFailed,
 )
-from .factories import from_anthropic, from_genai, from_openai, from_provider, from_vertexai
+from .factories import (
+    from_anthropic,
+    from_bedrock,
+    from_genai,
+    from_openai,
+    from_provider,
+    from_vertexai,
+)
 from .limits import Limits
 from .modes import Mode
 from .streams import AsyncCallStream, CallStream
@@ -79,9 +87,11 @@ __all__ = [
     "ToolRun",
     "UnknownToolError",
     "Usage",
+    "UserCodeError",
     "ValidationFailed",
     "arun_stream",
     "from_anthropic",
+    "from_bedrock",
     "from_genai",
     "from_openai",
     "from_provider",

@@ -24,6 +24,7 @@ from .retries import RETRYABLE, MaxRetries, aattempts, attempts, counted_attempt
 
 if TYPE_CHECKING:
     from .partial import Partial
+    from .providers.base import Adapter
     from .session import Session
 
 Event = Any  # ToolCall | Partial: what a stream hands the user
@@ -45,23 +46,30 @@ class provider_errors(AbstractContextManager[None]):
     A class rather than a generator: it is entered on every request.
     """
 
-    def __init__(self, session: Session | None = None) -> None:
+    def __init__(self, session: Session | None = None, adapter: Adapter | None = None) -> None:
         self.session = session
+        self.adapter = session.adapter if session is not None else adapter
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if not isinstance(exc, Exception):  # no error, or KeyboardInterrupt and the like
             return
-        session = self.session
+        session, adapter = self.session, self.adapter
         if isinstance(exc, PolycallError):
             error: PolycallError = exc
+        elif adapter is not None and (classified := adapter.classify(exc)) is not None:
+            error = classified  # e.g. the provider's word that the model wrote a malformed call
+            error.args = (redact(str(error), adapter),)
         else:
-            error = ProviderError(redact(f"{type(exc).__name__}: {exc}", session))
+            error = ProviderError(redact(f"{type(exc).__name__}: {exc}", adapter))
             error.original = exc  # type: ignore[attr-defined]
             error.status_code = getattr(exc, "status_code", None)  # type: ignore[attr-defined]
         if session is not None:
-            session.hooks.emit("error", attempt=session.attempt, error=error)
+            if isinstance(error, RETRYABLE):  # the next attempt re-asks; "error" once it is the last
+                session.plan(error)
+            else:
+                session.hooks.emit("error", attempt=session.attempt, error=error)
         if error is not exc:
             raise error from exc
 
@@ -79,9 +87,9 @@ class retries_exhausted(AbstractContextManager[None]):
             self.session.hooks.emit("error", attempt=self.session.attempt, error=exc)
 
 
-def redact(message: str, session: Session | None) -> str:
+def redact(message: str, adapter: Adapter | None) -> str:
     """`message` without the SDK client's credentials, should a server have echoed them."""
-    for secret in session.adapter.secrets() if session is not None else ():
+    for secret in adapter.secrets() if adapter is not None else ():
         if isinstance(secret, str) and len(secret) >= 8:
             message = message.replace(secret, "[redacted]")
     return message
@@ -127,17 +135,20 @@ def exchange(
     with retries_exhausted(session):
         while (attempt := (yield _ATTEMPT) if tries is None else next(tries, None)) is not None:
             request = session.begin()
-            with provider_errors(session):
-                if stream:
-                    reading = Reading(session, partial)
-                    yield STREAM, request, reading
-                    turn = reading.assembler.finish()
-                else:
-                    turn = adapter.parse((yield SEND, request))
-                completed = session.complete(turn)
-                if stream:  # a whole response's calls go out all at once, in the result
-                    yield from completed
-                failure = session.conclude(turn)
+            try:
+                with provider_errors(session):
+                    if stream:
+                        reading = Reading(session, partial)
+                        yield STREAM, request, reading
+                        turn = reading.assembler.finish()
+                    else:
+                        turn = adapter.parse((yield SEND, request))
+                    completed = session.complete(turn)
+                    if stream:  # a whole response's calls go out all at once, in the result
+                        yield from completed
+                    failure = session.conclude(turn)
+            except RETRYABLE as error:  # the provider's own word on a malformed call
+                failure = error
             if failure is None:
                 return
             with attempt:

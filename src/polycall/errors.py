@@ -25,6 +25,41 @@ class ProviderError(PolycallError):
     """The SDK failed while polycall was talking to the provider (e.g. a stream dropped)."""
 
 
+class UserCodeError(PolycallError):
+    """Your own code raised while polycall ran it: a validator of a tool model, a hook.
+
+    The exception it raised is `__cause__` (and `original`), so its traceback is shown in
+    full. `call_id`, `tool` and `field` name the call, tool and field it was validating
+    (None where no call was involved, e.g. a "request" hook); `where` names the code
+    (e.g. `Weather.check_location`); `valid` holds the calls that had validated before it.
+    """
+
+    def __init__(
+        self,
+        original: BaseException,
+        *,
+        where: str,
+        call_id: str | None = None,
+        tool: str | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.original = original
+        self.where = where
+        self.call_id = call_id
+        self.tool = tool
+        self.field = field
+        self.valid: list[Any] = []
+        about = ", ".join(
+            f"{label} {value}" for label, value in
+            (("call", call_id), ("tool", tool), ("field", field)) if value is not None
+        )
+        super().__init__(
+            f"{where} raised {type(original).__name__}: {original}"
+            + (f" ({about})" if about else "")
+            + "; this is an error in your code, not the provider's"
+        )
+
+
 class LimitExceededError(PolycallError):
     """A response holds more calls, or larger arguments, than the configured `Limits` allow."""
 

@@ -1,4 +1,4 @@
-"""`from_openai`, `from_anthropic`, `from_genai`, `from_vertexai`, `from_provider`."""
+"""`from_openai`, `from_anthropic`, `from_genai`, `from_vertexai`, `from_bedrock`, `from_provider`."""
 
 from __future__ import annotations
 
@@ -50,11 +50,12 @@ def from_openai(
 
 @overload
 def from_anthropic(
-    client: anthropic.Anthropic, mode: Mode = ..., *, model: str | None = ..., limits: Limits | None = ...
+    client: anthropic.Anthropic | anthropic.AnthropicBedrock,
+    mode: Mode = ..., *, model: str | None = ..., limits: Limits | None = ...
 ) -> Client: ...
 @overload
 def from_anthropic(
-    client: anthropic.AsyncAnthropic,
+    client: anthropic.AsyncAnthropic | anthropic.AsyncAnthropicBedrock,
     mode: Mode = ...,
     *,
     model: str | None = ...,
@@ -67,7 +68,8 @@ def from_anthropic(
     model: str | None = None,
     limits: Limits | None = None,
 ) -> Any:
-    """Wrap `anthropic.Anthropic` / `AsyncAnthropic`."""
+    """Wrap `anthropic.Anthropic` / `AsyncAnthropic`, or Claude on Bedrock:
+    `AnthropicBedrock` / `AsyncAnthropicBedrock`."""
     return _wrap("anthropic", client, mode, model=model, limits=limits)
 
 
@@ -147,6 +149,55 @@ def from_vertexai(
     return _wrap("vertexai", client, mode, model=None, limits=limits, use_async=use_async)
 
 
+# boto3, botocore and aiobotocore have no type information: the overloads go by `use_async`
+# (pass `use_async=True` with an aiobotocore client for a type checker to see AsyncClient).
+@overload
+def from_bedrock(
+    client: Any,
+    mode: Mode = ...,
+    *,
+    model: str | None = ...,
+    use_async: Literal[False] = ...,
+    async_client: Literal[False] = ...,
+    limits: Limits | None = ...,
+) -> Client: ...
+@overload
+def from_bedrock(
+    client: Any,
+    mode: Mode = ...,
+    *,
+    model: str | None = ...,
+    use_async: Literal[True],
+    async_client: bool = ...,
+    limits: Limits | None = ...,
+) -> AsyncClient: ...
+@overload
+def from_bedrock(
+    client: Any,
+    mode: Mode = ...,
+    *,
+    model: str | None = ...,
+    use_async: bool = ...,
+    async_client: Literal[True],
+    limits: Limits | None = ...,
+) -> AsyncClient: ...
+def from_bedrock(
+    client: Any,
+    mode: Mode = Mode.BEDROCK_PARALLEL_TOOLS,
+    *,
+    model: str | None = None,
+    use_async: bool = False,
+    async_client: bool = False,
+    limits: Limits | None = None,
+) -> Any:
+    """Wrap `boto3.client("bedrock-runtime")` (Converse API); an entered aiobotocore
+    `bedrock-runtime` client gives an async client, and so does `use_async=True` over a boto3
+    client (its calls then run in worker threads, never blocking the event loop).
+    `async_client=True` is instructor's spelling of `use_async=True`."""
+    is_async = use_async or async_client
+    return _wrap("bedrock", client, mode, model=model, limits=limits, use_async=is_async)
+
+
 @overload
 def from_provider(
     spec: str,
@@ -176,8 +227,8 @@ def from_provider(
     """A client from `"provider/model"`, with the SDK client built from the environment.
 
     Providers: openai, azure, anthropic, google (also genai, gemini: google-genai), vertexai,
-    groq, deepseek, mistral, together, openrouter, ollama. The model is bound, so calls need
-    no `model=`. OpenAI-compatible servers read `<PROVIDER>_BASE_URL` (else their public
+    bedrock (boto3; region from AWS_REGION / AWS_DEFAULT_REGION), groq, deepseek, mistral,
+    together, openrouter, ollama. The model is bound, so calls need no `model=`. OpenAI-compatible servers read `<PROVIDER>_BASE_URL` (else their public
     address) and `<PROVIDER>_API_KEY`; `client_kwargs` go to the SDK client's constructor.
     """
     provider, name, model = registry.for_spec(spec)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, PolycallError, UserCodeError
 
 EVENTS = ("request", "response", "parse_error", "retry", "error")
 
@@ -31,9 +31,25 @@ class Hooks:
             self._hooks[event].remove(fn)
 
     def emit(self, event: str, **payload: Any) -> None:
+        """Call each observer of `event`; one that raises ends the request with a
+        `UserCodeError` (its exception as the cause), never one blamed on the provider."""
         for fn in self._hooks[event]:
-            fn(**payload)
+            try:
+                fn(**payload)
+            except PolycallError:
+                raise
+            except Exception as exc:
+                raise _hook_error(exc, event, fn, payload) from exc
 
     def _check(self, event: str) -> None:
         if event not in self._hooks:
             raise ConfigurationError(f"unknown hook event {event!r}; the events are {', '.join(EVENTS)}")
+
+
+def _hook_error(exc: Exception, event: str, fn: Hook, payload: dict[str, Any]) -> UserCodeError:
+    failure = payload.get("failure")  # a "parse_error" names the call it is about
+    name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+    return UserCodeError(
+        exc, where=f"the {event!r} hook {name}",
+        call_id=getattr(failure, "id", None), tool=getattr(failure, "name", None),
+    )

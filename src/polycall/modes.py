@@ -13,3 +13,6 @@ class Mode(str, enum.Enum):
     ANTHROPIC_PARALLEL_TOOLS = "anthropic_parallel_tools"
     GENAI_PARALLEL_TOOLS = "genai_parallel_tools"
     VERTEXAI_PARALLEL_TOOLS = "vertexai_parallel_tools"
+    BEDROCK_PARALLEL_TOOLS = "bedrock_parallel_tools"
+    #: instructor's name for Bedrock tool calling: the same mode (an alias).
+    BEDROCK_TOOLS = "bedrock_parallel_tools"  # noqa: PIE796

@@ -19,11 +19,13 @@ from .errors import (
     PolycallError,
     RefusalError,
     UnknownToolError,
+    UserCodeError,
     ValidationFailed,
 )
 from .hooks import Hooks
 from .limits import Limits
 from .providers.base import Adapter
+from .retries import RETRYABLE
 
 if TYPE_CHECKING:
     from .toolset import ToolSet
@@ -86,7 +88,11 @@ class Session:
             sent = RawCall(sent_id, raw.name, raw.arguments, raw.extra)
         index = self._slot_for(raw.name) if self._open else None
         call_id = sent_id if index is None else self.slots[index].id
-        slot = self.tools.validate(raw, call_id, self.context)
+        try:
+            slot = self.tools.validate(raw, call_id, self.context)
+        except UserCodeError as error:
+            error.valid = self.valid()
+            raise
         if index is None:
             self.slots.append(slot)
         else:
@@ -110,38 +116,53 @@ class Session:
         return [slot for slot in taken if isinstance(slot, ToolCall)]
 
     def conclude(self, turn: Turn) -> PolycallError | None:
-        """Raise what no retry can mend; return the error a retry may mend, or None when done."""
+        """Raise what no retry can mend; return the error a retry may mend, or None when done
+        (`judge`, then `plan`)."""
+        return self.plan(self.judge(turn), turn.text)
+
+    def judge(self, turn: Turn) -> PolycallError | None:
+        """What `turn`, whose calls are all taken, amounts to: None when every call is valid,
+        else the error, retryable or not. Changes nothing."""
         if turn.stop is Stop.REFUSAL:
-            raise RefusalError(f"the provider refused: {turn.reason}", reason=turn.reason, raw=turn.raw)
+            return RefusalError(f"the provider refused: {turn.reason}", reason=turn.reason, raw=turn.raw)
         if turn.stop is Stop.LENGTH:
-            raise IncompleteOutputError(
+            return IncompleteOutputError(
                 f"the output was cut off ({turn.reason}) before the tool calls were complete; "
                 "raise max_tokens or ask for fewer calls",
                 reason=turn.reason,
                 raw=turn.raw,
             )
         if turn.stop is Stop.MALFORMED:
-            failure: PolycallError = MalformedOutputError(
+            return MalformedOutputError(
                 f"the provider reports a malformed function call ({turn.reason})",
                 reason=turn.reason,
                 raw=turn.raw,
             )
-        elif not self._sent and not self._open:
-            raise NoToolCallsError(
+        if not self._sent and not self._open:
+            return NoToolCallsError(
                 "the model answered without calling a tool"
                 + (f": {turn.text[:200]!r}" if turn.text else ""),
                 text=turn.text,
                 raw=turn.raw,
             )
-        else:
-            failures = [slot for slot in self.slots if isinstance(slot, CallFailure)]
-            if not failures:
-                return None
-            kind = UnknownToolError if any(f.unknown_tool for f in failures) else ValidationFailed
-            failure = kind(failures, valid=self.valid(), attempts=self.attempt, raw=turn.raw)
-            self.request = self.adapter.extend(self.request, self._followup(turn.text))
-        self._failure = failure
-        return failure
+        failures = [slot for slot in self.slots if isinstance(slot, CallFailure)]
+        if not failures:
+            return None
+        kind = UnknownToolError if any(f.unknown_tool for f in failures) else ValidationFailed
+        return kind(failures, valid=self.valid(), attempts=self.attempt, raw=turn.raw)
+
+    def plan(self, verdict: PolycallError | None, text: str | None = None) -> PolycallError | None:
+        """Raise `verdict` if no retry can mend it; else set up the next attempt (after a
+        `ValidationFailed`, the follow-up re-asking the failed calls, with the model's `text`)
+        and return it."""
+        if verdict is None:
+            return None
+        if not isinstance(verdict, RETRYABLE):
+            raise verdict
+        if isinstance(verdict, ValidationFailed):
+            self.request = self.adapter.extend(self.request, self._followup(text))
+        self._failure = verdict
+        return verdict
 
     def valid(self) -> list[Any]:
         return [slot.value for slot in self.slots if isinstance(slot, ToolCall)]

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import from_json
 
 from .calls import CallFailure, RawCall, ToolCall
-from .errors import ConfigurationError
+from .errors import ConfigurationError, UserCodeError
 
 T = TypeVar("T")
 
@@ -82,6 +82,8 @@ class ToolSet:
                 if not any(e["type"] == "json_invalid" for e in errors):
                     return CallFailure(call_id, name, parsed, errors)
                 arguments = parsed  # text only `json` could read ("", deep nesting): go on as an object
+            except Exception as exc:  # the model's own validator failed: the user's code
+                raise user_code_error(exc, tool, call_id) from exc
         arguments = parse_arguments(arguments)
         if isinstance(arguments, CallFailure.Error):
             return CallFailure(call_id, name, raw.arguments, [arguments.details])
@@ -89,6 +91,8 @@ class ToolSet:
             value = tool.model.__pydantic_validator__.validate_python(arguments, context=context)
         except ValidationError as exc:
             return CallFailure(call_id, name, arguments, _errors(exc))
+        except Exception as exc:
+            raise user_code_error(exc, tool, call_id) from exc
         return ToolCall(call_id, name, arguments, value, raw.extra)
 
     def _unknown(self, raw: RawCall, call_id: str) -> CallFailure:
@@ -105,6 +109,53 @@ class ToolSet:
                 }
             ],
         )
+
+
+def user_code_error(exc: Exception, tool: Tool, call_id: str) -> UserCodeError:
+    """`exc`, raised by a validator of `tool`'s model (ValueError and AssertionError become
+    validation errors; anything else is a bug in it), as a `UserCodeError` naming the call."""
+    where, field = _validator_of(exc)
+    return UserCodeError(
+        exc, where=where or f"a validator of {tool.model.__qualname__}", call_id=call_id,
+        tool=tool.name, field=field,
+    )
+
+
+def _validator_of(exc: BaseException) -> tuple[str | None, str | None]:
+    """The user's function `exc` came out of (the first frame outside pydantic and
+    polycall) and, for a `field_validator`, the field it was validating."""
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        module = frame.f_globals.get("__name__", "")
+        if not module.startswith(("pydantic", "polycall.")):
+            return _qualname(frame), _field_of(frame)
+        tb = tb.tb_next
+    return None, None
+
+
+def _qualname(frame: types.FrameType) -> str:
+    """`Class.function` (before Python 3.11, told from the frame's `cls` or `self`)."""
+    code = frame.f_code
+    qualname = getattr(code, "co_qualname", None)
+    if isinstance(qualname, str):
+        return qualname
+    owner = frame.f_locals.get("cls", type(frame.f_locals.get("self", None)))
+    return f"{owner.__qualname__}.{code.co_name}" if owner is not type(None) else code.co_name
+
+
+def _field_of(frame: types.FrameType) -> str | None:
+    info = frame.f_locals.get("info")
+    field_name = getattr(info, "field_name", None)
+    if isinstance(field_name, str):
+        return field_name
+    owner = frame.f_locals.get("cls")
+    decorators = getattr(owner, "__pydantic_decorators__", None)
+    for decorator in getattr(decorators, "field_validators", {}).values():
+        if getattr(decorator.func, "__code__", None) is frame.f_code:
+            fields = decorator.info.fields
+            return fields[0] if len(fields) == 1 else " or ".join(fields)
+    return None
 
 
 def _errors(exc: ValidationError) -> list[dict[str, Any]]:

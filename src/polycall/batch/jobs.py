@@ -120,7 +120,7 @@ class BatchJob(_Job):
 
     def status(self) -> BatchStatus:
         """Ask the provider where the job is."""
-        with provider_errors():
+        with provider_errors(adapter=self._backend.adapter):
             return self._seen(self._backend.retrieve(self.id))
 
     def wait(
@@ -148,14 +148,14 @@ class BatchJob(_Job):
 
     def cancel(self) -> BatchStatus:
         """Ask the provider to stop the job; requests already answered keep their results."""
-        with provider_errors():
+        with provider_errors(adapter=self._backend.adapter):
             return self._seen(self._backend.cancel(self.id))
 
     def results(self) -> Iterator[Result]:
         """`(custom_id, ToolCalls | PolycallError)` for every request of the ended job
         (an ended job does not change: the status `wait()` saw last is reused)."""
         status = self._ended(self.last_status if self.last_status.done else self.status())
-        with provider_errors():
+        with provider_errors(adapter=self._backend.adapter):
             output = self._backend.output(status, self._custom_ids)
         return self._results(status, output)
 
@@ -165,7 +165,7 @@ class AsyncBatchJob(_Job):
 
     async def status(self) -> BatchStatus:
         """Ask the provider where the job is."""
-        with provider_errors():
+        with provider_errors(adapter=self._backend.adapter):
             return self._seen(await self._backend.aretrieve(self.id))
 
     async def wait(
@@ -189,14 +189,14 @@ class AsyncBatchJob(_Job):
 
     async def cancel(self) -> BatchStatus:
         """Ask the provider to stop the job; requests already answered keep their results."""
-        with provider_errors():
+        with provider_errors(adapter=self._backend.adapter):
             return self._seen(await self._backend.acancel(self.id))
 
     async def results(self) -> AsyncIterator[Result]:
         """`(custom_id, ToolCalls | PolycallError)` for every request of the ended job
         (an ended job does not change: the status `wait()` saw last is reused)."""
         status = self._ended(self.last_status if self.last_status.done else await self.status())
-        with provider_errors():
+        with provider_errors(adapter=self._backend.adapter):
             output = await self._backend.aoutput(status, self._custom_ids)
         for result in self._results(status, output):
             yield result
@@ -259,9 +259,10 @@ class Batches(_Batches):
         **shared: Any,
     ) -> BatchJob:
         """Send every request as one batch job. Each request holds the kwargs of one `create`
-        plus an optional `custom_id` (default `request-<n>`); `shared` kwargs go to every one."""
+        plus its `custom_id` (required: its result comes back under it); `shared` kwargs go
+        to every one."""
         backend, items = self._prepared(requests, response_model, shared)
-        with provider_errors():
+        with provider_errors(adapter=backend.adapter):
             status = backend.submit(items)
         return self._job(
             BatchJob, backend, status, response_model, validation_context, context, items
@@ -294,7 +295,7 @@ class AsyncBatches(_Batches):
     ) -> AsyncBatchJob:
         """Send every request as one batch job (see `Batches.submit`)."""
         backend, items = self._prepared(requests, response_model, shared)
-        with provider_errors():
+        with provider_errors(adapter=backend.adapter):
             status = await backend.asubmit(items)
         return self._job(
             AsyncBatchJob, backend, status, response_model, validation_context, context, items

@@ -24,6 +24,8 @@ def items_of(
     shared: Mapping[str, Any],
 ) -> list[Item]:
     """Each request prepared by the adapter, exactly as `create` would send it."""
+    if "custom_id" in shared:
+        raise ConfigurationError("custom_id names one request: give it in each request, not to submit()")
     items: list[Item] = []
     seen: set[str] = set()
     for index, request in enumerate(requests):
@@ -32,7 +34,12 @@ def items_of(
                 f"batch request #{index} must be a dict of create() kwargs, got {type(request).__name__}"
             )
         kwargs = {**shared, **request}
-        custom_id = kwargs.pop("custom_id", f"request-{index}")
+        if "custom_id" not in request:
+            raise ConfigurationError(
+                f"batch request #{index} has no custom_id; give each request its own "
+                "custom_id=, the key its result comes back under"
+            )
+        custom_id = kwargs.pop("custom_id")
         if not isinstance(custom_id, str) or not custom_id:
             raise ConfigurationError(f"batch request #{index}: custom_id must be a non-empty string")
         if custom_id in seen:

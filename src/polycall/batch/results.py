@@ -7,8 +7,8 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from ..calls import CallFailure, Stop, ToolCalls
-from ..errors import PolycallError, UnknownToolError, ValidationFailed
+from ..calls import ToolCalls
+from ..errors import PolycallError
 from ..limits import Limits
 from ..providers.base import Adapter
 from ..session import Session
@@ -127,11 +127,7 @@ def to_calls(
     try:
         turn = adapter.parse(result)
         session.complete(turn)
-        failures = [slot for slot in session.slots if isinstance(slot, CallFailure)]
-        if turn.stop is Stop.DONE and failures:
-            kind = UnknownToolError if any(f.unknown_tool for f in failures) else ValidationFailed
-            return _tagged(kind(failures, valid=session.valid(), attempts=1, raw=turn.raw), custom_id)
-        failure = session.conclude(turn)
+        verdict = session.judge(turn)
     except PolycallError as error:
         return _tagged(error, custom_id)
     except Exception as exc:  # noqa: BLE001 - an odd response must not end the whole batch
@@ -142,7 +138,7 @@ def to_calls(
         )
         odd.raw = result
         return odd
-    return _tagged(failure, custom_id) if failure is not None else session.result()
+    return _tagged(verdict, custom_id) if verdict is not None else session.result()
 
 
 def _tagged(error: PolycallError, custom_id: str) -> PolycallError:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,8 +9,8 @@ from typing import Any
 from ..calls import RawCall, Reply, Stop, Turn, Usage
 from ..errors import ConfigurationError, ProviderError
 from ..modes import Mode
-from ..toolset import ToolSet, parse_arguments
-from .base import Adapter, Assembler
+from ..toolset import ToolSet
+from .base import Adapter, Assembler, arguments_object, join_texts, text_piece
 from .registry import construct, require
 
 #: `max_tokens` sent when the caller gives none (the Messages API requires one).
@@ -27,6 +26,43 @@ _THINKING = ("thinking", "redacted_thinking")
 _INPUT_FIELDS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 
 
+#: The anthropic SDK's clients for Claude on a cloud (by class name, sync and async), and
+#: that cloud. Other clients (`Anthropic`, `AsyncAnthropic`) talk to Anthropic's own API.
+CLOUD_CLIENTS = {"AnthropicBedrock": "Bedrock", "AsyncAnthropicBedrock": "Bedrock"}
+
+#: The request fields each cloud refuses: a top-level field, or `tool_choice.<key>`. The SDK
+#: itself moves what the envelope needs (Bedrock: `model` into the URL, `anthropic_version`).
+CLOUD_REJECTS: dict[str, tuple[str, ...]] = {
+    "Bedrock": ("tool_choice.disable_parallel_tool_use",),  # "extraneous key ... not permitted"
+}
+
+
+def cloud(client: Any) -> str | None:
+    """The cloud `client` reaches Claude through (e.g. "Bedrock"); None for Anthropic's API."""
+    for kind in type(client).__mro__:
+        if kind.__name__ in CLOUD_CLIENTS and kind.__module__.startswith("anthropic"):
+            return CLOUD_CLIENTS[kind.__name__]
+    return None
+
+
+def fit_cloud(request: dict[str, Any], where: str | None) -> None:
+    """Leave out of `request` what the cloud refuses when it is the default (None, False),
+    which changes nothing; any other value is a ConfigurationError naming the field."""
+    for name in CLOUD_REJECTS.get(where or "", ()):
+        parent, _, key = name.rpartition(".")
+        holder = request.get(parent) if parent else request
+        if not isinstance(holder, dict) or key not in holder:
+            continue
+        if holder[key] not in (None, False):
+            raise ConfigurationError(
+                f"Claude on {where} does not take {name}={holder[key]!r}: leave it out"
+            )
+        if parent:
+            request[parent] = {k: v for k, v in holder.items() if k != key}
+        else:
+            del request[key]
+
+
 class _DefaultChoice(dict[str, Any]):
     """A `tool_choice` polycall set itself (the user gave none)."""
 
@@ -35,6 +71,11 @@ class AnthropicMessages(Adapter):
     """`client.messages.create` with one custom tool per response_model member."""
 
     mode = Mode.ANTHROPIC_PARALLEL_TOOLS
+
+    def secrets(self) -> list[Any]:
+        # The API key; on Bedrock the AWS secret key and session token (or the bearer key)
+        names = ("api_key", "aws_secret_key", "aws_session_token")
+        return [getattr(self.client, name, None) for name in names]
 
     def prepare(self, tools: ToolSet, kwargs: dict[str, Any]) -> dict[str, Any]:
         if "tools" in kwargs:
@@ -57,6 +98,7 @@ class AnthropicMessages(Adapter):
             # Extended thinking refuses a forced tool choice; "auto" is the one it accepts.
             thinking = (request.get("thinking") or {}).get("type") not in (None, "disabled")
             request["tool_choice"] = _DefaultChoice(type="auto" if thinking else "any")
+        fit_cloud(request, cloud(self.client))
         return request
 
     def relax(self, tools: ToolSet, request: dict[str, Any]) -> dict[str, Any]:
@@ -83,7 +125,7 @@ class AnthropicMessages(Adapter):
                 calls.append(_raw_call(block, thinking))
                 thinking = []
             elif kind == "text":
-                texts.append(_text(getattr(block, "text", "")))
+                texts.append(text_piece(getattr(block, "text", "")))
             elif kind in _THINKING:
                 thinking.append(_block_dict(block))
         stop, reason = _stop(getattr(raw, "stop_reason", None), getattr(raw, "stop_details", None))
@@ -92,7 +134,7 @@ class AnthropicMessages(Adapter):
             calls=calls,
             stop=stop,
             reason=reason,
-            text=_join_text(texts),
+            text=join_texts(texts),
             usage=_usage(tokens),
             raw=raw,
         )
@@ -106,7 +148,7 @@ class AnthropicMessages(Adapter):
         if text and text.strip():  # the API refuses empty text blocks
             content.append({"type": "text", "text": text})
         content += [
-            {"type": "tool_use", "id": call.id, "name": call.name, "input": _input(call.arguments)}
+            {"type": "tool_use", "id": call.id, "name": call.name, "input": arguments_object(call.arguments)}
             for call in calls
         ]
         return {"role": "assistant", "content": content}
@@ -205,7 +247,7 @@ class MessagesAssembler(Assembler):
             calls=[block.raw() for block in self.order],
             stop=stop,
             reason=reason,
-            text=_join_text(["".join(parts) for parts in self.texts.values()]),
+            text=join_texts(["".join(parts) for parts in self.texts.values()]),
             usage=_usage(self.tokens),
             raw=self.events,
         )
@@ -231,7 +273,7 @@ class MessagesAssembler(Assembler):
             self.tools[index] = tool
             self.order.append(tool)
         elif kind == "text":
-            self.texts[index] = [_text(getattr(block, "text", ""))]
+            self.texts[index] = [text_piece(getattr(block, "text", ""))]
         elif kind in _THINKING:
             self.thinking[index] = _block_dict(block)
             self.unclaimed.append(self.thinking[index])
@@ -239,9 +281,9 @@ class MessagesAssembler(Assembler):
     def _delta(self, index: int | None, delta: Any) -> None:
         kind = getattr(delta, "type", None)
         if kind == "input_json_delta" and index in self.tools:
-            self.tools[index].parts.append(_text(getattr(delta, "partial_json", "")))
+            self.tools[index].parts.append(text_piece(getattr(delta, "partial_json", "")))
         elif kind == "text_delta":
-            self.texts.setdefault(index, []).append(_text(getattr(delta, "text", "")))
+            self.texts.setdefault(index, []).append(text_piece(getattr(delta, "text", "")))
         elif kind in ("thinking_delta", "signature_delta") and index in self.thinking:
             field_name = kind.removesuffix("_delta")
             block = self.thinking[index]
@@ -279,17 +321,6 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def _text(piece: Any) -> str:
-    """A streamed text or JSON piece; one that is not text (a malformed event) as JSON."""
-    if isinstance(piece, str):
-        return piece
-    return "" if piece is None else json.dumps(piece, default=str)
-
-
-def _join_text(texts: Sequence[str]) -> str | None:
-    return "\n\n".join(t for t in texts if t) or None
-
-
 def _tool_params(tools: ToolSet) -> list[dict[str, Any]]:
     return [
         {"name": t.name, "description": t.description, "input_schema": t.schema}
@@ -316,12 +347,6 @@ def _block_dict(block: Any) -> dict[str, Any]:
     if dump is not None:
         return dict(dump(exclude_none=True))
     return {k: getattr(block, k) for k in ("type", "thinking", "signature", "data") if hasattr(block, k)}
-
-
-def _input(arguments: Any) -> dict[str, Any]:
-    """Call arguments as the object a `tool_use` block needs (`{}` when they are not one)."""
-    parsed = parse_arguments(arguments)
-    return parsed if isinstance(parsed, dict) else {}
 
 
 def _stop(stop_reason: Any, details: Any) -> tuple[Stop, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import (
@@ -17,6 +18,7 @@ from ..calls import RawCall, Reply, Turn
 from ..modes import Mode
 
 if TYPE_CHECKING:
+    from ..errors import PolycallError
     from ..toolset import ToolSet
 
 
@@ -44,6 +46,11 @@ class Adapter(ABC):
     def __init__(self, client: Any, *, model: str | None = None) -> None:
         self.client = client
         self.model = model
+
+    def classify(self, exc: Exception) -> PolycallError | None:
+        """What an exception the SDK raised means, when it is more than a `ProviderError`
+        (e.g. the provider's report of a malformed call); None for a plain `ProviderError`."""
+        return None
 
     def secrets(self) -> list[Any]:
         """The credentials this client sends (API key, bearer token), kept out of errors."""
@@ -123,3 +130,23 @@ async def aclosing_stream(open_stream: Callable[[], Awaitable[Any]]) -> AsyncIte
         closed = (close or stream.response.aclose)()
         if inspect.isawaitable(closed):
             await closed
+
+
+def text_piece(piece: Any) -> str:
+    """A streamed text or JSON piece; one that is not text (a malformed event) as JSON."""
+    if isinstance(piece, str):
+        return piece
+    return "" if piece is None else json.dumps(piece, default=str)
+
+
+def join_texts(texts: Sequence[str]) -> str | None:
+    """A response's text blocks as one text, a blank line between them (None: no text)."""
+    return "\n\n".join(t for t in texts if t) or None
+
+
+def arguments_object(arguments: Any) -> dict[str, Any]:
+    """Call arguments as the object a replayed call block needs (`{}` when they are not one)."""
+    from ..toolset import parse_arguments  # pydantic loads on the first request, not on import
+
+    parsed = parse_arguments(arguments)
+    return parsed if isinstance(parsed, dict) else {}

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..calls import RawCall, Reply, Stop, Turn, Usage
-from ..errors import ConfigurationError, ProviderError
+from ..errors import ConfigurationError, MalformedOutputError, ProviderError
 from ..modes import Mode
 from ..toolset import ToolSet
 from .base import Adapter, Assembler, aclosing_stream, closing_stream
@@ -16,6 +16,7 @@ from .openai_common import (
     INCLUDE_USAGE,
     arequired_fallback,
     arguments_text,
+    malformed_call,
     prepare_common,
     relax_choice,
     required_fallback,
@@ -65,6 +66,9 @@ class OpenAIChat(Adapter):
 
     async def asend(self, request: dict[str, Any]) -> Any:
         return await arequired_fallback(self, self.client.chat.completions.create, request)
+
+    def classify(self, exc: Exception) -> MalformedOutputError | None:
+        return malformed_call(exc)
 
     def stream(self, request: dict[str, Any]) -> AbstractContextManager[Iterator[Any]]:
         return closing_stream(lambda: self.send(_streaming(request)))

@@ -6,11 +6,11 @@ import json
 import logging
 import os
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from ..calls import RawCall
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, MalformedOutputError
 from ..toolset import ToolSet
 from .base import Adapter
 from .registry import construct, require
@@ -139,6 +139,27 @@ def _fallback(adapter: Adapter, exc: Exception, request: dict[str, Any]) -> dict
             )
             return _without(request, key)
     return None
+
+
+#: Error codes with which an OpenAI-compatible server says the model wrote a malformed call
+#: (Groq: an HTTP 400 or a stream error event, the model's text in `failed_generation`).
+_MALFORMED_CODES = frozenset({"tool_use_failed"})
+
+
+def malformed_call(exc: Exception) -> MalformedOutputError | None:
+    """The SDK error `exc` as a (retryable) `MalformedOutputError` when the server's error
+    body says the model produced a malformed function call; else None."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, Mapping) and isinstance(body.get("error"), Mapping):
+        body = body["error"]
+    if not isinstance(body, Mapping) or body.get("code") not in _MALFORMED_CODES:
+        return None
+    code = str(body["code"])
+    message = f"the provider reports a malformed function call ({code}): {body.get('message')}"
+    generated = body.get("failed_generation")
+    if generated:
+        message += f"; the model wrote {str(generated)[:300]!r}"
+    return MalformedOutputError(message, reason=code, raw=dict(body))
 
 
 def unwrap_parallel(calls: Sequence[RawCall]) -> list[RawCall]:

@@ -94,8 +94,8 @@ PROVIDERS: tuple[Provider, ...] = (
         sdk="anthropic",
         extra="anthropic",
         modes={Mode.ANTHROPIC_PARALLEL_TOOLS: "anthropic:AnthropicMessages"},
-        clients=("anthropic:Anthropic",),
-        async_clients=("anthropic:AsyncAnthropic",),
+        clients=("anthropic:Anthropic", "anthropic:AnthropicBedrock"),
+        async_clients=("anthropic:AsyncAnthropic", "anthropic:AsyncAnthropicBedrock"),
         batch="anthropic_batch:AnthropicBatch",
         build="anthropic:build_client",
         names=("anthropic",),
@@ -124,6 +124,18 @@ PROVIDERS: tuple[Provider, ...] = (
         build="vertexai:build_client",
         names=("vertexai",),
         wires={Mode.VERTEXAI_PARALLEL_TOOLS: "gemini"},
+    ),
+    Provider(
+        name="bedrock",
+        factory="from_bedrock",
+        sdk="botocore",
+        extra="bedrock",
+        modes={Mode.BEDROCK_PARALLEL_TOOLS: "bedrock:BedrockConverse"},
+        clients=("botocore.client:BaseClient",),
+        async_clients=("aiobotocore.client:AioBaseClient",),  # extra bedrock-async
+        build="bedrock:build_client",
+        names=("bedrock",),
+        wires={Mode.BEDROCK_PARALLEL_TOOLS: "bedrock"},
     ),
 )
 
@@ -180,11 +192,15 @@ def load(reference: str) -> Any:
 
 
 def _classes(references: tuple[str, ...]) -> tuple[type, ...]:
-    """The SDK classes named; those an older SDK release lacks are left out."""
+    """The SDK classes named; those an older SDK release (or an SDK not installed) lacks are
+    left out."""
     found = []
     for reference in references:
         module, _, name = reference.partition(":")
-        cls = getattr(importlib.import_module(module), name, None)
+        try:
+            cls = getattr(importlib.import_module(module), name, None)
+        except ImportError:
+            continue
         if isinstance(cls, type):
             found.append(cls)
     return tuple(found)

@@ -85,11 +85,11 @@ class VertexAI(GeminiAdapter):
         return {key: value for key, value in request.items() if key != "tool_config"}
 
     def send(self, request: dict[str, Any]) -> Any:
-        model, kwargs = self._bound(request)
+        model, kwargs = self._bound(request, "_prediction_client")
         return model.generate_content(**kwargs)
 
     async def asend(self, request: dict[str, Any]) -> Any:
-        model, kwargs = self._bound(request)
+        model, kwargs = self._bound(request, "_prediction_async_client")
         return await model.generate_content_async(**kwargs)
 
     def stream(self, request: dict[str, Any]) -> AbstractContextManager[Iterator[Any]]:
@@ -112,8 +112,11 @@ class VertexAI(GeminiAdapter):
     def native_content(self, content: Mapping[str, Any]) -> Any:
         return Content.from_dict(dict(content))
 
-    def _bound(self, request: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-        """The model to call (a copy carrying the system instruction, if any) and its kwargs."""
+    def _bound(self, request: dict[str, Any], transport: str) -> tuple[Any, dict[str, Any]]:
+        """The model to call (a copy carrying the system instruction, if any) and its kwargs.
+
+        A copy uses the user's model's own SDK client (`transport`, a cached property), so
+        it opens no connections of its own that closing the user's model would not close."""
         kwargs = dict(request)
         system = kwargs.pop("system_instruction", None)
         if system is None:
@@ -127,6 +130,8 @@ class VertexAI(GeminiAdapter):
                 model = copy.copy(self.client)
                 model._system_instruction = system
                 self._with_system[key] = model
+            if transport not in vars(model):
+                vars(model)[transport] = getattr(self.client, transport)
         return model, kwargs
 
     def _content(self, content: Any, index: int) -> Any:

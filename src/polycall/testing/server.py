@@ -106,12 +106,16 @@ class FakeProvider:
     `requests`. Use it as a context manager, or `start()` / `stop()`.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, keep_alive: bool = True) -> None:
+        self.keep_alive = keep_alive  # False: each connection is closed after its response
         self.requests: list[Request] = []
         self._queue: deque[Response | Responder] = deque()
         self._responder: Responder | None = None
         self._lock = threading.Lock()
         self._server = _QuietServer((host, port), _handler(self))
+        self._connections = threading.Condition()
+        self._open = 0
+        self._server.counted = self._counted
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -131,6 +135,22 @@ class FakeProvider:
         """Answer every request the queue does not, with `responder(request)`."""
         self._responder = responder
         return self
+
+    @property
+    def open_connections(self) -> int:
+        """How many client connections are open now (idle keep-alive ones included)."""
+        with self._connections:
+            return self._open
+
+    def wait_connections(self, at_most: int = 0, timeout: float = GATE_TIMEOUT) -> bool:
+        """Wait until at most `at_most` client connections are open; False on timeout."""
+        with self._connections:
+            return self._connections.wait_for(lambda: self._open <= at_most, timeout)
+
+    def _counted(self, change: int) -> None:
+        with self._connections:
+            self._open += change
+            self._connections.notify_all()
 
     @property
     def last(self) -> Request:
@@ -175,7 +195,20 @@ class FakeProvider:
 
 
 class _QuietServer(ThreadingHTTPServer):
-    """Clients that hang up mid-response (a closed stream) are expected, not worth a traceback."""
+    """Clients that hang up mid-response (a closed stream) are expected, not worth a traceback.
+
+    Counts open connections (`counted(+1 / -1)`), and queues many at once (hundreds of
+    concurrent clients) rather than making them retry."""
+
+    request_queue_size = 1024
+    counted: Callable[[int], None]  # set by FakeProvider
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        self.counted(1)
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.counted(-1)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         return
@@ -206,6 +239,9 @@ def _handler(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
             response = fake._next(request)
             self.send_response(response.status)
             self.send_header("Content-Type", response.content_type)
+            if not fake.keep_alive:
+                self.send_header("Connection", "close")
+                self.close_connection = True
             for name, value in response.headers.items():
                 self.send_header(name, value)
             if response.chunks is None:

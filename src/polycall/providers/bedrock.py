@@ -1,0 +1,502 @@
+"""AWS Bedrock Converse: `Mode.BEDROCK_PARALLEL_TOOLS`, for every model Bedrock hosts.
+
+The SDK client is `boto3.client("bedrock-runtime")` (calls run in a worker thread on an
+async polycall client) or an entered aiobotocore `bedrock-runtime` client (awaited).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    asynccontextmanager,
+    contextmanager,
+)
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..calls import RawCall, Reply, Stop, Turn, Usage
+from ..errors import ConfigurationError, ProviderError
+from ..modes import Mode
+from ..toolset import ToolSet, parse_arguments
+from .base import Adapter, Assembler, arguments_object, join_texts, text_piece
+from .registry import construct
+
+SERVICE = "bedrock-runtime"
+
+_STOPS = {
+    "max_tokens": Stop.LENGTH,
+    "model_context_window_exceeded": Stop.LENGTH,
+    "guardrail_intervened": Stop.REFUSAL,
+    "content_filtered": Stop.REFUSAL,
+    "malformed_model_output": Stop.MALFORMED,
+    "malformed_tool_use": Stop.MALFORMED,
+}
+_SYSTEM_ROLES = ("system", "developer")
+#: OpenAI-style keyword arguments and the `inferenceConfig` field each one is.
+_INFERENCE = {"max_tokens": "maxTokens", "temperature": "temperature", "top_p": "topP",
+              "stop": "stopSequences"}
+_INPUT_FIELDS = ("inputTokens", "cacheReadInputTokens", "cacheWriteInputTokens")
+_END = object()
+#: What decides where a streamed JSON value ends: escapes, quotes, brackets.
+_JSON_MARKS = re.compile(r'\\.?|["{}\[\]]', re.DOTALL)
+
+
+class _DefaultChoice(dict[str, Any]):
+    """A `toolChoice` polycall set itself (the user gave none)."""
+
+
+class BedrockConverse(Adapter):
+    """`client.converse` / `converse_stream` with one `toolSpec` per response_model member."""
+
+    mode = Mode.BEDROCK_PARALLEL_TOOLS
+
+    def __init__(self, client: Any, *, model: str | None = None) -> None:
+        service = getattr(getattr(getattr(client, "meta", None), "service_model", None),
+                          "service_name", None)
+        if service != SERVICE:
+            raise ConfigurationError(
+                f"from_bedrock() needs a {SERVICE!r} client (boto3.client({SERVICE!r})), "
+                f"got a {service!r} client"
+            )
+        super().__init__(client, model=model)
+        self.awaitable = any(
+            kind.__name__ == "AioBaseClient" and kind.__module__.startswith("aiobotocore")
+            for kind in type(client).__mro__
+        )
+
+    def secrets(self) -> list[Any]:
+        """The AWS secret key and session token the client signs with (never sent as they
+        are, but a server could echo the token)."""
+        signer = getattr(self.client, "_request_signer", None)
+        credentials = getattr(getattr(signer, "_credentials", None), "__dict__", {})
+        names = ("secret_key", "_secret_key", "token", "_token")
+        return [credentials.get(name) for name in names]
+
+    def prepare(self, tools: ToolSet, kwargs: dict[str, Any]) -> dict[str, Any]:
+        if "tools" in kwargs:
+            raise ConfigurationError("tools come from response_model; do not pass tools= as well")
+        request = dict(kwargs)
+        model = request.pop("model", None)
+        given = request.get("modelId")
+        if model is not None and given is not None and model != given:
+            raise ConfigurationError(f"model={model!r} and modelId={given!r} differ; give one")
+        request["modelId"] = model or given or self.model
+        if not request["modelId"]:
+            raise ConfigurationError("Bedrock needs model=... (or modelId=...), per call or in from_bedrock()")
+        if "messages" not in request:
+            raise ConfigurationError("Bedrock needs messages=[...]")
+        system, request["messages"] = converse_messages(request["messages"])
+        if system:
+            request["system"] = [*request.get("system", ()), *system]
+        _inference_config(request)
+        config = dict(request.get("toolConfig") or {})
+        if "tools" in config:
+            raise ConfigurationError("tools come from response_model; do not pass toolConfig.tools")
+        config["tools"] = tools.dialect(_tool_specs)
+        config.setdefault("toolChoice", _DefaultChoice(any={}))
+        request["toolConfig"] = config
+        return request
+
+    def relax(self, tools: ToolSet, request: dict[str, Any]) -> dict[str, Any]:
+        config = request["toolConfig"]
+        if not isinstance(config.get("toolChoice"), _DefaultChoice):
+            return request
+        return {**request, "toolConfig": {k: v for k, v in config.items() if k != "toolChoice"}}
+
+    def extend(self, request: dict[str, Any], messages: Sequence[Any]) -> dict[str, Any]:
+        return {**request, "messages": [*request["messages"], *messages]}
+
+    def send(self, request: dict[str, Any]) -> Any:
+        with _statuses():
+            return self.client.converse(**request)
+
+    async def asend(self, request: dict[str, Any]) -> Any:
+        with _statuses():
+            if self.awaitable:
+                return await self.client.converse(**request)
+            return await asyncio.to_thread(lambda: self.client.converse(**request))
+
+    def stream(self, request: dict[str, Any]) -> AbstractContextManager[Iterator[Any]]:
+        return self._stream(request)
+
+    def astream(self, request: dict[str, Any]) -> AbstractAsyncContextManager[AsyncIterator[Any]]:
+        return self._astream(request)
+
+    @contextmanager
+    def _stream(self, request: dict[str, Any]) -> Iterator[Iterator[Any]]:
+        with _statuses():
+            events = self.client.converse_stream(**request)["stream"]
+            try:
+                yield iter(events)
+            finally:
+                events.close()
+
+    @asynccontextmanager
+    async def _astream(self, request: dict[str, Any]) -> AsyncIterator[AsyncIterator[Any]]:
+        with _statuses():
+            if self.awaitable:
+                events = (await self.client.converse_stream(**request))["stream"]
+                reader: AsyncIterator[Any] = aiter(events)
+            else:
+                opened = await asyncio.to_thread(lambda: self.client.converse_stream(**request))
+                events = opened["stream"]
+                reader = _threaded(iter(events))
+            try:
+                yield reader
+            finally:
+                events.close()
+
+    def parse(self, raw: Any) -> Turn:
+        content = ((raw.get("output") or {}).get("message") or {}).get("content") or []
+        calls: list[RawCall] = []
+        texts: list[str] = []
+        reasoning: list[dict[str, Any]] = []
+        for block in content:
+            if "toolUse" in block:
+                use = block["toolUse"]
+                calls.append(RawCall(use.get("toolUseId"), use.get("name") or "",
+                                     use.get("input"), reasoning or None))
+                reasoning = []
+            elif "text" in block:
+                texts.append(block["text"])
+            elif "reasoningContent" in block:
+                reasoning.append({"reasoningContent": block["reasoningContent"]})
+        text = join_texts(texts)
+        stop, reason = _stop(raw.get("stopReason"), text)
+        return Turn(calls=calls, stop=stop, reason=reason, text=text,
+                    usage=_usage(raw.get("usage")), raw=raw)
+
+    def assembler(self) -> Assembler:
+        return ConverseAssembler()
+
+    def assistant_message(self, calls: Sequence[RawCall], text: str | None) -> Any:
+        # Reasoning blocks (signed) must lead the turn they came in when it is replayed.
+        content: list[dict[str, Any]] = [block for call in calls for block in call.extra or ()]
+        if text and text.strip():  # Converse refuses blank text blocks
+            content.append({"text": text})
+        content += [
+            {"toolUse": {"toolUseId": call.id, "name": call.name, "input": arguments_object(call.arguments)}}
+            for call in calls
+        ]
+        return {"role": "assistant", "content": content}
+
+    def reply_messages(self, replies: Sequence[Reply]) -> list[Any]:
+        if not replies:
+            return []
+        blocks = []
+        for reply in replies:
+            result: dict[str, Any] = {"toolUseId": reply.call_id, "content": [_result(reply.content)]}
+            if reply.is_error:
+                result["status"] = "error"
+            blocks.append({"toolResult": result})
+        return [{"role": "user", "content": blocks}]
+
+
+@contextmanager
+def _statuses() -> Iterator[None]:
+    """A botocore `ClientError` (an HTTP error, or an exception event in a stream) carries its
+    HTTP status as `status_code`, as polycall's `ProviderError` reports it."""
+    try:
+        yield
+    except Exception as exc:
+        response = getattr(exc, "response", None)
+        if isinstance(response, Mapping) and "Error" in response:
+            metadata = response.get("ResponseMetadata") or {}
+            exc.status_code = metadata.get("HTTPStatusCode")  # type: ignore[attr-defined]
+        raise
+
+
+async def _threaded(events: Iterator[Any]) -> AsyncIterator[Any]:
+    """A sync boto3 event stream read in a worker thread, one event at a time."""
+    while (event := await asyncio.to_thread(next, events, _END)) is not _END:
+        yield event
+
+
+# ---------------------------------------------------------------------------------------
+# Requests: messages, inference settings, tools.
+
+
+def converse_messages(messages: Sequence[Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """OpenAI-style (or native Converse) messages as Converse `system` blocks and `messages`;
+    consecutive messages of one role (tool results and the user text after them) are one."""
+    system: list[dict[str, Any]] = []
+    out: list[dict[str, Any]] = []
+    for position, message in enumerate(messages):
+        if not isinstance(message, Mapping) or "role" not in message:
+            raise ConfigurationError(f"messages[{position}] is not a message with a role: {message!r:.80}")
+        role = message["role"]
+        if role in _SYSTEM_ROLES:
+            system += _blocks(message.get("content"), f"messages[{position}]")
+            continue
+        if role == "tool":
+            role, content = "user", [_tool_result(message, position)]
+        elif role in ("user", "assistant"):
+            content = _blocks(message.get("content"), f"messages[{position}]")
+            content += [_tool_use(call) for call in message.get("tool_calls") or ()]
+        else:
+            raise ConfigurationError(f"messages[{position}] has role {role!r}; Converse takes "
+                                     "system, user, assistant and tool messages")
+        if out and out[-1]["role"] == role:
+            out[-1] = {**out[-1], "content": [*out[-1]["content"], *content]}
+        else:
+            out.append({"role": role, "content": content})
+    return system, out
+
+
+def _blocks(content: Any, where: str) -> list[dict[str, Any]]:
+    """Message content as Converse content blocks: text, OpenAI text parts, native blocks."""
+    if content is None or content == "":
+        return []
+    if isinstance(content, str):
+        return [{"text": content}]
+    blocks = []
+    for part in content:
+        if isinstance(part, str):
+            blocks.append({"text": part})
+        elif isinstance(part, Mapping) and part.get("type") == "text":
+            blocks.append({"text": part.get("text", "")})
+        elif isinstance(part, Mapping) and "type" not in part:
+            blocks.append(dict(part))  # a native Converse block: image, document, cachePoint...
+        else:
+            kind = part.get("type") if isinstance(part, Mapping) else type(part).__name__
+            raise ConfigurationError(
+                f"{where}: content part of type {kind!r} has no Converse form here; pass a "
+                "native Converse content block (e.g. {'image': {...}}) instead"
+            )
+    return blocks
+
+
+def _tool_use(call: Any) -> dict[str, Any]:
+    """An OpenAI-style `tool_calls` entry as a Converse `toolUse` block."""
+    function = call.get("function") or {}
+    return {"toolUse": {"toolUseId": call.get("id"), "name": function.get("name"),
+                        "input": arguments_object(function.get("arguments"))}}
+
+
+def _tool_result(message: Mapping[str, Any], position: int) -> dict[str, Any]:
+    """An OpenAI-style `role: tool` message as a Converse `toolResult` block."""
+    if not message.get("tool_call_id"):
+        raise ConfigurationError(f"messages[{position}] (role tool) has no tool_call_id")
+    content = message.get("content")
+    text = content if isinstance(content, str) else json.dumps(content, default=str)
+    return {"toolResult": {"toolUseId": message["tool_call_id"], "content": [_result(text)]}}
+
+
+def _result(text: str) -> dict[str, Any]:
+    """A tool output as a `toolResult` content block: `json` for a JSON object, else `text`."""
+    if text.startswith("{"):
+        parsed = parse_arguments(text)
+        if isinstance(parsed, dict):
+            return {"json": parsed}
+    return {"text": text}
+
+
+def _inference_config(request: dict[str, Any]) -> None:
+    """Move OpenAI-style `max_tokens`, `temperature`, `top_p`, `stop` into `inferenceConfig`."""
+    moved = {_INFERENCE[name]: request.pop(name) for name in list(request) if name in _INFERENCE}
+    if not moved:
+        return
+    config = dict(request.get("inferenceConfig") or {})
+    twice = sorted(set(moved) & set(config))
+    if twice:
+        raise ConfigurationError(f"inferenceConfig and keyword arguments both set {', '.join(twice)}")
+    if isinstance(moved.get("stopSequences"), str):
+        moved["stopSequences"] = [moved["stopSequences"]]
+    request["inferenceConfig"] = {**config, **moved}
+
+
+def _tool_specs(tools: ToolSet) -> list[dict[str, Any]]:
+    specs = []
+    for tool in tools.tools:
+        spec: dict[str, Any] = {"name": tool.name, "inputSchema": {"json": tool.schema}}
+        if tool.description:  # Converse refuses an empty description
+            spec["description"] = tool.description
+        specs.append({"toolSpec": spec})
+    return specs
+
+
+# ---------------------------------------------------------------------------------------
+# Responses and streams.
+
+
+@dataclass
+class _ToolBlock:
+    """One `toolUse` content block being streamed; `depth` follows its JSON as it comes, so
+    the call is complete as soon as its top-level object closes."""
+
+    start: RawCall
+    parts: list[str] = field(default_factory=list)
+    done: bool = False
+    depth: int = 0
+    opened: bool = False
+    in_string: bool = False
+    escaped: bool = False
+
+    def add(self, piece: str) -> None:
+        self.parts.append(piece)
+        if self.done:
+            return
+        start = 0
+        if self.escaped and piece:  # the character a backslash ending the last piece escapes
+            self.escaped, start = False, 1
+        for match in _JSON_MARKS.finditer(piece, start):  # only the characters that matter
+            mark = match.group()
+            if mark[0] == "\\":
+                self.escaped = len(mark) == 1
+            elif mark == '"':
+                self.in_string = not self.in_string
+            elif self.in_string:
+                continue
+            elif mark in "{[":
+                self.depth += 1
+                self.opened = True
+            else:
+                self.depth -= 1
+                if self.opened and self.depth == 0:
+                    self.done = True
+                    return
+
+    def raw(self) -> RawCall:
+        text = "".join(self.parts)
+        return RawCall(self.start.id, self.start.name, text if text.strip() else None, self.start.extra)
+
+
+class ConverseAssembler(Assembler):
+    """`converse_stream` events, keyed by `contentBlockIndex`: a `toolUse` block is a complete
+    call at its `contentBlockStop`, or as soon as its input JSON closes; calls are handed out
+    in block order. `messageStop` has the stop reason, `metadata` the usage."""
+
+    def __init__(self) -> None:
+        self.tools: dict[int | None, _ToolBlock] = {}
+        self.order: list[_ToolBlock] = []
+        self.texts: dict[int | None, list[str]] = {}
+        self.reasoning: dict[int | None, dict[str, Any]] = {}
+        self.unclaimed: list[dict[str, Any]] = []  # reasoning blocks before the next toolUse
+        self.current: int | None = None
+        self.emitted = 0
+        self.stop_reason: str | None = None
+        self.usage: Any = None
+        self.events: list[Any] = []
+
+    def feed(self, chunk: Any) -> list[RawCall]:
+        self.events.append(chunk)
+        if "contentBlockDelta" in chunk:
+            event = chunk["contentBlockDelta"]
+            self._delta(self._index(event), event.get("delta") or {})
+        elif "contentBlockStart" in chunk:
+            event = chunk["contentBlockStart"]
+            index = self._index(event)
+            self.current = index
+            use = (event.get("start") or {}).get("toolUse")
+            if use is not None:
+                block = _ToolBlock(RawCall(use.get("toolUseId"), use.get("name") or "", None,
+                                           self.unclaimed or None))
+                self.unclaimed = []
+                self.tools[index] = block
+                self.order.append(block)
+        elif "contentBlockStop" in chunk:
+            stopped = self.tools.get(self._index(chunk["contentBlockStop"]))
+            if stopped is not None:
+                stopped.done = True
+        elif "messageStop" in chunk:
+            self.stop_reason = chunk["messageStop"].get("stopReason") or "end_turn"
+        elif "metadata" in chunk:
+            self.usage = chunk["metadata"].get("usage")
+        ready: list[RawCall] = []
+        while self.emitted < len(self.order) and self.order[self.emitted].done:
+            ready.append(self.order[self.emitted].raw())
+            self.emitted += 1
+        return ready
+
+    def finish(self) -> Turn:
+        if self.stop_reason is None:
+            inside = " inside a toolUse block" if any(not b.done for b in self.order) else ""
+            raise ProviderError(
+                f"the Converse stream ended{inside} before its messageStop: the connection "
+                f"dropped, and the {len(self.order)} call(s) before the cut may not be all of them"
+            )
+        text = join_texts(["".join(parts) for parts in self.texts.values()])
+        stop, reason = _stop(self.stop_reason, text)
+        return Turn(calls=[block.raw() for block in self.order], stop=stop, reason=reason,
+                    text=text, usage=_usage(self.usage), raw=self.events)
+
+    def partial(self) -> tuple[str, str] | None:
+        if not self.order or self.order[-1].done or self.stop_reason is not None:
+            return None
+        current = self.order[-1]
+        return current.start.name, "".join(current.parts)
+
+    def _index(self, event: Mapping[str, Any]) -> int | None:
+        index = event.get("contentBlockIndex")
+        return index if isinstance(index, int) else self.current  # none given: the last block
+
+    def _delta(self, index: int | None, delta: Mapping[str, Any]) -> None:
+        if "toolUse" in delta:
+            block = self.tools.get(index)
+            if block is None:
+                raise ProviderError(
+                    f"the Converse stream sent toolUse input for content block {index}, "
+                    "which no contentBlockStart opened"
+                )
+            block.add(text_piece((delta["toolUse"] or {}).get("input")))
+        elif "text" in delta:
+            self.texts.setdefault(index, []).append(text_piece(delta["text"]))
+        elif "reasoningContent" in delta:
+            self._reasoning(index, delta["reasoningContent"] or {})
+
+    def _reasoning(self, index: int | None, delta: Mapping[str, Any]) -> None:
+        if index not in self.reasoning:
+            self.reasoning[index] = {"reasoningContent": {}}
+            self.unclaimed.append(self.reasoning[index])
+        block = self.reasoning[index]["reasoningContent"]
+        if "redactedContent" in delta:
+            block["redactedContent"] = block.get("redactedContent", b"") + delta["redactedContent"]
+        for name in ("text", "signature"):
+            if name in delta:
+                reasoning = block.setdefault("reasoningText", {})
+                reasoning[name] = reasoning.get(name, "") + text_piece(delta[name])
+
+
+def _stop(stop_reason: Any, text: str | None) -> tuple[Stop, str]:
+    reason = stop_reason if isinstance(stop_reason, str) else ""
+    stop = _STOPS.get(reason, Stop.DONE)
+    if stop is Stop.REFUSAL and text:  # a guardrail's own message, as the model's text
+        reason += f": {text[:200]}"
+    return stop, reason
+
+
+def _usage(usage: Any) -> Usage:
+    """Input counts cache reads and writes too: the whole prompt."""
+    if not isinstance(usage, Mapping):
+        return Usage()
+    counts = [usage.get(name) for name in _INPUT_FIELDS]
+    return Usage(sum(c for c in counts if isinstance(c, int)), usage.get("outputTokens", 0))
+
+
+def build_client(
+    spec: str, name: str, model: str, async_client: bool, client_kwargs: dict[str, Any]
+) -> tuple[Any, dict[str, Any]]:
+    """`from_provider`: `boto3.client("bedrock-runtime")` from the standard AWS environment
+    (credentials chain, `AWS_REGION` / `AWS_DEFAULT_REGION`); async runs it in worker threads."""
+    kwargs = dict(client_kwargs)
+    region = kwargs.pop("region_name", None) or os.environ.get("AWS_REGION") or os.environ.get(
+        "AWS_DEFAULT_REGION"
+    )
+    if not region:
+        raise ConfigurationError(
+            f"from_provider({spec!r}) needs an AWS region: set AWS_REGION or pass region_name="
+        )
+    try:
+        import boto3
+    except ImportError as exc:
+        raise ConfigurationError(
+            f'from_provider({spec!r}) needs boto3: pip install "polycall[bedrock]"'
+        ) from exc
+    client = construct(spec, boto3, "client", {"service_name": SERVICE, "region_name": region, **kwargs})
+    return client, {"model": model, "use_async": async_client}

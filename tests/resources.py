@@ -1,0 +1,79 @@
+"""A pytest plugin: a test that leaves an aiohttp session open fails.
+
+aiohttp reports an unclosed session or connector only when it is garbage collected, through
+the event loop's exception handler (logged by `asyncio`), not as a warning; so each session
+a test opens is tracked and must be closed when the test ends, and any such report logged
+during a test, or by the end of the run, fails it too. (`ResourceWarning`s are errors by
+`filterwarnings` in pyproject.toml.)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+_MESSAGES = ("Unclosed client session", "Unclosed connector")
+
+
+class _Reports(logging.Handler):
+    """The aiohttp reports logged by `asyncio` since the last `take()`."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.seen: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith(_MESSAGES):
+            self.seen.append(message.splitlines()[0])
+
+    def take(self) -> list[str]:
+        seen, self.seen = self.seen, []
+        return seen
+
+
+_reports = _Reports()
+_opened: list[Any] = []  # the aiohttp sessions opened by the running test
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    logging.getLogger("asyncio").addHandler(_reports)
+    try:
+        import aiohttp
+    except ImportError:
+        return
+    init = aiohttp.ClientSession.__init__
+
+    def tracked(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        _opened.append(self)
+
+    aiohttp.ClientSession.__init__ = tracked  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True)
+def _nothing_left_open() -> Iterator[None]:
+    _reports.take()
+    yield
+    left = [session for session in _opened if not session.closed]
+    _opened.clear()
+    reports = _reports.take()
+    if left or reports:
+        pytest.fail(
+            f"the test left {len(left)} aiohttp session(s) open (close the SDK client: "
+            f"`await client.aio.aclose()` for google-genai); reports: {reports}",
+            pytrace=False,
+        )
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    import gc
+
+    gc.collect()
+    reports = _reports.take()
+    if reports:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        print(f"\naiohttp sessions were left open by the run: {reports}")

@@ -1,0 +1,94 @@
+"""SDK errors on the batch paths (submit, status, results download) are `ProviderError`s
+with the client's credentials cleared from the message, exactly as `create`'s are."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+
+import polycall
+from batching import prompts
+from models import SEED_CALLS, SEED_MODEL
+from polycall.testing import FakeProvider, Response, json_response
+from polycall.testing.batch import FakeBatches
+from polycall.testing.gemini import genai_client
+from polycall.testing.openai import chat_completion
+
+SECRET = "sk-SENTINEL-51c0ffee9d2a"
+CORE = "SENTINEL-51c0ffee9d2a"
+
+
+def echoing() -> Response:
+    """An error quoting the key back, as some servers do."""
+    error = {"message": f"Incorrect API key provided: {SECRET}", "type": "auth", "code": 403,
+             "status": "PERMISSION_DENIED"}
+    return json_response({"error": error}, status=403)
+
+
+CLIENTS: dict[str, Callable[[FakeProvider], Any]] = {
+    "openai": lambda fake: polycall.from_openai(
+        openai.OpenAI(base_url=fake.url + "/v1", api_key=SECRET, max_retries=0)
+    ),
+    "anthropic": lambda fake: polycall.from_anthropic(
+        anthropic.Anthropic(base_url=fake.url, api_key=SECRET, max_retries=0)
+    ),
+    "genai": lambda fake: polycall.from_genai(genai_client(fake, api_key=SECRET)),
+}
+
+
+def check(error: pytest.ExceptionInfo[polycall.ProviderError]) -> None:
+    assert "Incorrect API key provided" in str(error.value)
+    assert CORE not in str(error.value) and CORE not in repr(error.value)
+
+
+@pytest.mark.parametrize("name", CLIENTS)
+def test_submit(fake: FakeProvider, name: str) -> None:
+    fake.push(echoing())
+    with pytest.raises(polycall.ProviderError) as caught:
+        CLIENTS[name](fake).batch.submit(prompts(1), response_model=SEED_MODEL, model="m")
+    check(caught)
+
+
+@pytest.mark.parametrize("name", CLIENTS)
+def test_status_and_cancel(fake: FakeProvider, name: str) -> None:
+    fake.respond_with(FakeBatches(lambda item: chat_completion(SEED_CALLS), polls=5))
+    job = CLIENTS[name](fake).batch.submit(prompts(1), response_model=SEED_MODEL, model="m")
+    fake.push(echoing())
+    with pytest.raises(polycall.ProviderError) as caught:
+        job.status()
+    check(caught)
+    fake.push(echoing())
+    with pytest.raises(polycall.ProviderError) as caught:
+        job.cancel()
+    check(caught)
+
+
+def test_results_download(fake: FakeProvider) -> None:
+    fake.respond_with(FakeBatches(lambda item: chat_completion(SEED_CALLS)))
+    job = CLIENTS["openai"](fake).batch.submit(prompts(1), response_model=SEED_MODEL, model="m")
+    job.wait(poll_interval=0)
+    fake.push(echoing())  # the output file's download
+    with pytest.raises(polycall.ProviderError) as caught:
+        job.results()
+    check(caught)
+
+
+async def test_async_paths(fake: FakeProvider) -> None:
+    sdk = openai.AsyncOpenAI(base_url=fake.url + "/v1", api_key=SECRET, max_retries=0)
+    client = polycall.from_openai(sdk)
+    fake.push(echoing())
+    with pytest.raises(polycall.ProviderError) as caught:
+        await client.batch.submit(prompts(1), response_model=SEED_MODEL, model="m")
+    check(caught)
+    fake.respond_with(FakeBatches(lambda item: chat_completion(SEED_CALLS)))
+    job = await client.batch.submit(prompts(1), response_model=SEED_MODEL, model="m")
+    await job.wait(poll_interval=0)
+    fake.push(echoing())
+    with pytest.raises(polycall.ProviderError) as caught:
+        async for _ in job.results():
+            pass
+    check(caught)

@@ -1,0 +1,353 @@
+"""Bedrock Converse, streamed: `converse_stream` through the real boto3 and aiobotocore clients,
+the fake serving AWS event-stream frames; and the fake's frames against botocore's decoder."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+pytest.importorskip("boto3")
+
+from botocore.eventstream import ChecksumMismatch, EventStreamBuffer
+
+import polycall
+from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, GoogleSearch, Weather
+from polycall.testing import FakeProvider, Gate
+from polycall.testing.aws import message
+from polycall.testing.bedrock import (
+    aio_bedrock_client,
+    bedrock_client,
+    converse,
+    converse_stream,
+    error,
+    events,
+    exception,
+    tool_delta,
+    tool_start,
+)
+from polycall.testing.openai import Hangup
+
+MODEL = "anthropic.claude-sonnet-4-6-v1:0"
+CUT = [*SEED_CALLS[:2], ("GoogleSearch", '{"query": "who w')]
+
+
+def client(fake: FakeProvider, **options: Any) -> polycall.Client:
+    return polycall.from_bedrock(bedrock_client(fake), model=MODEL, **options)
+
+
+@pytest.fixture
+async def aio_client(fake: FakeProvider) -> AsyncIterator[polycall.AsyncClient]:
+    """`from_bedrock` over an entered aiobotocore `bedrock-runtime` client."""
+    pytest.importorskip("aiobotocore")
+    async with aio_bedrock_client(fake) as sdk:
+        yield polycall.from_bedrock(sdk, model=MODEL)
+
+
+def test_frames_decode_with_botocore() -> None:
+    frame = message({":event-type": "chunk", ":message-type": "event"}, b'{"a": 1}')
+    buffer = EventStreamBuffer()
+    buffer.add_data(frame[:7])  # a frame split across reads
+    assert list(buffer) == []
+    buffer.add_data(frame[7:] + frame)
+    decoded = list(buffer)
+    assert len(decoded) == 2
+    assert decoded[0].headers == {":event-type": "chunk", ":message-type": "event"}
+    assert decoded[0].payload == b'{"a": 1}'
+    corrupt = bytearray(frame)
+    corrupt[-6] ^= 0xFF  # a payload byte: the message checksum no longer matches
+    buffer = EventStreamBuffer()
+    buffer.add_data(bytes(corrupt))
+    with pytest.raises(ChecksumMismatch):
+        list(buffer)
+
+
+def test_seed_scenario_streamed(fake: FakeProvider) -> None:
+    fake.push(converse_stream(SEED_CALLS, text="On it."))
+    stream = client(fake).create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL)
+    assert list(stream) == SEED_VALUES
+    result = stream.result
+    assert [c.id for c in result.calls] == ["tooluse_fake_0", "tooluse_fake_1", "tooluse_fake_2"]
+    assert (result.text, result.usage) == ("On it.", polycall.Usage(10, 20))
+    assert fake.last.path.endswith("/converse-stream")
+    assert fake.last.json["toolConfig"]["toolChoice"] == {"any": {}}
+
+
+async def test_seed_scenario_streamed_aiobotocore(
+    fake: FakeProvider, aio_client: polycall.AsyncClient
+) -> None:
+    fake.push(converse_stream(SEED_CALLS))
+    stream = aio_client.create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL)
+    assert [value async for value in stream] == SEED_VALUES
+    assert stream.result.usage == polycall.Usage(10, 20)
+
+
+async def test_seed_scenario_streamed_async_over_boto3(fake: FakeProvider) -> None:
+    fake.push(converse_stream(SEED_CALLS))
+    async_client = polycall.from_bedrock(bedrock_client(fake), model=MODEL, use_async=True)
+    stream = async_client.create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL)
+    assert [value async for value in stream] == SEED_VALUES
+
+
+def test_streamed_and_whole_agree(fake: FakeProvider) -> None:
+    reasoning = ("Three lookups.", "sig-1")
+    fake.push(converse(SEED_CALLS, text="On it.", reasoning=reasoning, cache=(3, 4)),
+              converse_stream(SEED_CALLS, text="On it.", reasoning=reasoning, cache=(3, 4)))
+    bedrock = client(fake)
+    whole = bedrock.create(messages=SEED_MESSAGES, response_model=SEED_MODEL)
+    stream = bedrock.create(messages=SEED_MESSAGES, response_model=SEED_MODEL, stream=True)
+    assert list(stream) == list(whole)
+    streamed = stream.result
+    assert streamed.calls == whole.calls
+    assert (streamed.text, streamed.usage) == (whole.text, whole.usage) == ("On it.", polycall.Usage(17, 20))
+    assert streamed.assistant_message() == whole.assistant_message()
+    assert streamed.assistant_message()["content"][0] == {
+        "reasoningContent": {"reasoningText": {"text": "Three lookups.", "signature": "sig-1"}}
+    }
+
+
+def test_each_call_is_out_at_its_block_stop(fake: FakeProvider) -> None:
+    gates = {0: Gate(), 1: Gate()}
+    fake.push(converse_stream(SEED_CALLS, gates=gates))
+    stream = client(fake).create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL)
+    for k in (0, 1):
+        assert next(stream) == SEED_VALUES[k]  # while the server holds what follows the stop
+        assert gates[k].reached.is_set() and not gates[k].timed_out
+        gates[k].open()
+    assert list(stream) == SEED_VALUES[2:]
+    assert not any(gate.timed_out for gate in gates.values())
+
+
+async def test_each_call_is_out_at_its_block_stop_async(
+    fake: FakeProvider, aio_client: polycall.AsyncClient
+) -> None:
+    gates = {0: Gate(), 1: Gate()}
+    fake.push(converse_stream(SEED_CALLS, gates=gates))
+    stream = aio_client.create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL)
+    for k in (0, 1):
+        assert await stream.__anext__() == SEED_VALUES[k]
+        assert not gates[k].timed_out
+        await asyncio.to_thread(gates[k].open)
+    assert [value async for value in stream] == SEED_VALUES[2:]
+    assert not any(gate.timed_out for gate in gates.values())
+
+
+def test_a_call_is_out_when_its_json_closes_before_the_stop(fake: FakeProvider) -> None:
+    gate = Gate()
+    fake.push(events([
+        ("messageStart", {"role": "assistant"}),
+        tool_start(0, "t0", "Weather"),
+        tool_delta(0, '{"location": "Tor'),
+        tool_delta(0, 'onto {x}\\" ", "units": "metric"}'),  # braces and a quote inside the string
+        gate,
+        ("contentBlockStop", {"contentBlockIndex": 0}),
+        ("messageStop", {"stopReason": "tool_use"}),
+    ]))
+    stream = client(fake).create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL)
+    assert next(stream) == Weather(location='Toronto {x}" ', units="metric")
+    assert not gate.timed_out
+    gate.open()
+    assert list(stream) == []
+
+
+def test_interleaved_block_indexes(fake: FakeProvider) -> None:
+    fake.push(events([
+        ("messageStart", {"role": "assistant"}),
+        ("contentBlockDelta", {"delta": {"text": "Checking."}, "contentBlockIndex": 0}),
+        ("contentBlockStop", {"contentBlockIndex": 0}),
+        tool_start(1, "t1", "Weather"),
+        tool_start(2, "t2", "GoogleSearch"),
+        tool_delta(2, '{"query": '),
+        tool_delta(1, '{"location": "Toronto", '),
+        tool_delta(2, '"who won the super bowl"}'),
+        ("contentBlockStop", {"contentBlockIndex": 2}),
+        tool_delta(1, '"units": "metric"}'),
+        ("contentBlockStop", {"contentBlockIndex": 1}),
+        ("messageStop", {"stopReason": "tool_use"}),
+        ("metadata", {"usage": {"inputTokens": 1, "outputTokens": 2, "totalTokens": 3}}),
+    ]))
+    stream = client(fake).create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL)
+    assert list(stream) == [SEED_VALUES[0], SEED_VALUES[2]]  # the model's (block) order
+    assert [c.id for c in stream.result.calls] == ["t1", "t2"]
+    assert stream.result.text == "Checking."
+
+
+def test_a_call_without_input_has_empty_arguments(fake: FakeProvider) -> None:
+    from pydantic import BaseModel
+
+    class Ping(BaseModel):
+        """A tool without arguments."""
+
+    fake.push(events([
+        tool_start(0, "p0", "Ping"),
+        ("contentBlockStop", {"contentBlockIndex": 0}),
+        ("messageStop", {"stopReason": "tool_use"}),
+    ]))
+    stream = client(fake).create_iterable(messages=SEED_MESSAGES, response_model=list[Ping])
+    assert list(stream) == [Ping()]
+    assert stream.result.calls[0].arguments == {}
+
+
+def test_max_tokens_yields_the_complete_calls_then_raises(fake: FakeProvider) -> None:
+    fake.push(converse_stream(CUT, stop_reason="max_tokens"))
+    stream = client(fake).create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL)
+    assert [next(stream), next(stream)] == SEED_VALUES[:2]
+    with pytest.raises(polycall.IncompleteOutputError) as caught:
+        next(stream)
+    assert caught.value.reason == "max_tokens"
+
+
+@pytest.mark.parametrize("stop", ["guardrail_intervened", "content_filtered"])
+def test_refusals_streamed(fake: FakeProvider, stop: str) -> None:
+    fake.push(converse_stream(text="Blocked by policy.", stop_reason=stop))
+    with pytest.raises(polycall.RefusalError) as caught:
+        list(client(fake).create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL))
+    assert caught.value.reason == f"{stop}: Blocked by policy."
+
+
+def test_no_tool_calls_streamed(fake: FakeProvider) -> None:
+    fake.push(converse_stream(text="It is sunny."))
+    with pytest.raises(polycall.NoToolCallsError) as caught:
+        list(client(fake).create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL))
+    assert caught.value.text == "It is sunny."
+
+
+def test_unknown_tool_streamed(fake: FakeProvider) -> None:
+    fake.push(converse_stream([("Calendar", {"day": "mon"})]))
+    with pytest.raises(polycall.UnknownToolError, match="Calendar"):
+        list(client(fake).create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL))
+
+
+def test_retry_streamed(fake: FakeProvider) -> None:
+    bad = [SEED_CALLS[0], ("Weather", {"location": "Dallas", "units": "kelvin"}), SEED_CALLS[2]]
+    fake.push(converse_stream(bad, ids=["a", "b", "c"]), converse_stream([SEED_CALLS[1]], ids=["d"]))
+    stream = client(fake).create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL, max_retries=1)
+    assert list(stream) == [SEED_VALUES[0], SEED_VALUES[2], SEED_VALUES[1]]  # as each was ready
+    assert list(stream.result) == SEED_VALUES  # the model's order
+    retry = fake.last.json["messages"]
+    results = [block["toolResult"] for block in retry[-1]["content"]]
+    assert [(r["toolUseId"], r.get("status")) for r in results] == [("a", None), ("b", "error"), ("c", None)]
+
+
+@pytest.mark.parametrize(
+    "kind", ["modelStreamErrorException", "throttlingException", "validationException",
+             "internalServerException", "serviceUnavailableException"],
+)
+def test_stream_exception_events_are_provider_errors(fake: FakeProvider, kind: str) -> None:
+    fake.push(events([
+        ("messageStart", {"role": "assistant"}),
+        tool_start(0, "t0", "Weather"),
+        tool_delta(0, '{"location": "Toronto", "units": "metric"}'),
+        ("contentBlockStop", {"contentBlockIndex": 0}),
+        exception(kind, "the model stream failed"),
+    ]))
+    got: list[Any] = []
+    with pytest.raises(polycall.ProviderError) as caught:
+        for value in client(fake).create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL):
+            got.append(value)  # noqa: PERF402  (what came before the error)
+    assert got == SEED_VALUES[:1]  # what was complete before the exception
+    assert kind in str(caught.value) and "the model stream failed" in str(caught.value)
+
+
+async def test_stream_exception_event_async(
+    fake: FakeProvider, aio_client: polycall.AsyncClient
+) -> None:
+    fake.push(events([("messageStart", {"role": "assistant"}),
+                      exception("throttlingException", "slow down")]))
+    with pytest.raises(polycall.ProviderError, match="throttlingException"):
+        async for _ in aio_client.create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL):
+            pass
+
+
+def test_http_error_on_a_stream(fake: FakeProvider) -> None:
+    fake.push(error(400, "ValidationException", "The model doesn't support streaming tool use"))
+    with pytest.raises(polycall.ProviderError, match="ValidationException") as caught:
+        list(client(fake).create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL))
+    assert caught.value.status_code == 400  # type: ignore[attr-defined]
+
+
+def test_a_stream_cut_mid_call(fake: FakeProvider) -> None:
+    response = converse_stream(SEED_CALLS)
+    assert response.chunks is not None
+    fake.push(type(response)(chunks=[*response.chunks[:9], Hangup()], content_type=response.content_type))
+    got: list[Any] = []
+    with pytest.raises(polycall.ProviderError):
+        for value in client(fake).create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL):
+            got.append(value)  # noqa: PERF402  (what came before the error)
+    assert got == SEED_VALUES[:1]
+
+
+def test_a_stream_that_ends_without_message_stop(fake: FakeProvider) -> None:
+    fake.push(events([tool_start(0, "t0", "Weather"), tool_delta(0, '{"location": "Tor')]))
+    with pytest.raises(polycall.ProviderError, match="inside a toolUse block before its messageStop"):
+        list(client(fake).create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL))
+
+
+def test_input_for_a_block_never_started_is_a_provider_error(fake: FakeProvider) -> None:
+    fake.push(events([tool_delta(3, "{}"), ("messageStop", {"stopReason": "tool_use"})]))
+    with pytest.raises(polycall.ProviderError, match="content block 3"):
+        list(client(fake).create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL))
+
+
+@pytest.fixture
+def closed(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The botocore event streams closed during the test."""
+    from botocore.eventstream import EventStream
+
+    seen: list[Any] = []
+    close = EventStream.close
+
+    def closing(stream: Any) -> None:
+        seen.append(stream)
+        close(stream)
+
+    monkeypatch.setattr(EventStream, "close", closing)
+    return seen
+
+
+def test_stopping_early_closes_the_stream(fake: FakeProvider, closed: list[Any]) -> None:
+    gate = Gate()
+    fake.push(converse_stream(SEED_CALLS, gates={0: gate}), converse(SEED_CALLS))
+    bedrock = client(fake)
+    with bedrock.create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL) as stream:
+        assert next(stream) == SEED_VALUES[0]
+        assert closed == []
+    assert len(closed) == 1
+    gate.open()
+    assert list(bedrock.create(messages=SEED_MESSAGES, response_model=SEED_MODEL)) == SEED_VALUES
+
+
+def test_a_failing_stream_is_closed(fake: FakeProvider, closed: list[Any]) -> None:
+    fake.push(events([("messageStart", {"role": "assistant"}), exception("throttlingException", "x")]),
+              converse_stream(SEED_CALLS))
+    with pytest.raises(polycall.ProviderError):
+        list(client(fake).create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL))
+    assert len(closed) == 1
+    assert list(client(fake).create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL)) == SEED_VALUES
+    assert len(closed) == 2
+
+
+def test_partial_calls(fake: FakeProvider) -> None:
+    fake.push(converse_stream(SEED_CALLS[:1], piece=4))
+    seen = list(client(fake).create_partial(messages=SEED_MESSAGES, response_model=SEED_MODEL))
+    partials = [s for s in seen if isinstance(s, polycall.Partial)]
+    assert partials and seen[-1] == SEED_VALUES[0]
+
+
+def test_run_stream_starts_each_handler_as_its_call_arrives(fake: FakeProvider) -> None:
+    gate = Gate()
+    started: list[str] = []
+    fake.push(converse_stream(SEED_CALLS, gates={0: gate}))
+
+    def weather(call: Weather) -> str:
+        started.append(call.location)
+        if len(started) == 1:
+            gate.open()  # the rest of the stream comes only once the first handler ran
+        return "sunny"
+
+    stream = client(fake).create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL)
+    results = polycall.run_stream(stream, {Weather: weather, GoogleSearch: lambda g: "Chiefs"})
+    assert [r.value for r in results] == ["sunny", "sunny", "Chiefs"]
+    assert started == ["Toronto", "Dallas"] and not gate.timed_out
