@@ -47,7 +47,7 @@ MESSAGES = [
     },
 ]
 SIZES = (1, 3, 10, 100)
-STREAM_SIZES = (3, 10)
+STREAM_SIZES = (3, 10, 100)
 CONCURRENCY = 50
 NOT_INSTALLED = "not installed"
 FLOOR = "by hand (floor)"
@@ -162,6 +162,14 @@ class Script:
     body: bytes = b""
     events: list[bytes] = field(default_factory=list)
     streaming: bool = False
+    served: int = 0  # events of the current stream handed to the SDK so far
+
+    def serve(self) -> Any:
+        """The events one by one, counting each as the SDK reads it."""
+        self.served = 0
+        for event in self.events:
+            self.served += 1
+            yield event
 
 
 def sdk_clients(script: Script) -> tuple[openai.OpenAI, openai.AsyncOpenAI]:
@@ -170,7 +178,7 @@ def sdk_clients(script: Script) -> tuple[openai.OpenAI, openai.AsyncOpenAI]:
     def handler(request: Any) -> Any:
         if script.streaming:
             headers = {"content-type": "text/event-stream"}
-            return http.Response(200, headers=headers, content=iter(script.events))
+            return http.Response(200, headers=headers, content=script.serve())
         return http.Response(200, headers={"content-type": "application/json"}, content=script.body)
 
     transport = http.MockTransport(handler)
@@ -435,11 +443,11 @@ def bench_stream(items: list[Contender], script: Script, reps: int) -> dict[int,
             for _ in range(10):
                 check(contender.name, contender.stream(lambda: None), expected(n))  # type: ignore[misc]
 
-        def one(contender: Contender) -> tuple[float, float]:
-            first: list[float] = []
+        def one(contender: Contender) -> tuple[float, float, int]:
+            first: list[tuple[float, int]] = []
             start = clock()
-            contender.stream(lambda: first.append(clock()))  # type: ignore[misc]
-            return first[0] - start, clock() - start
+            contender.stream(lambda: first.append((clock(), script.served)))  # type: ignore[misc]
+            return first[0][0] - start, clock() - start, first[0][1]
 
         table[n] = rounds(runnable, max(reps // 2, 10), one)
     script.streaming = False
@@ -529,32 +537,37 @@ def report(items: list[Contender], whole: Any, stream: Any, concurrent: Samples)
     )
 
     def first(row: Samples, name: str) -> list[float]:
-        return [f for f, _ in row[name]]
+        return [f for f, _, _ in row[name]]
 
     def total(row: Samples, name: str) -> list[float]:
-        return [t for _, t in row[name]]
+        return [t for _, t, _ in row[name]]
+
+    def event(row: Samples, name: str) -> int:
+        return int(statistics.median(e for _, _, e in row[name]))
+
+    def streamed(row: Samples, c: Contender) -> str:
+        text = (
+            f"{us(statistics.median(first(row, c.name)))} (event {event(row, c.name)}) / "
+            f"{us(statistics.median(total(row, c.name)))}"
+        )
+        if c.name == FLOOR:
+            return text
+        return (
+            f"{text} (first {overhead(first(row, c.name), first(row, FLOOR))}, "
+            f"end {overhead(total(row, c.name), total(row, FLOOR))})"
+        )
 
     lines += [
-        "### Streaming: µs to the first validated call / to the end (medians), end over the floor",
+        (
+            "### Streaming: µs to the first validated call (the event it came at) / to the end,"
+            " medians; first and end over the floor"
+        ),
         "",
     ]
     lines += table(
         ["N calls", *names],
         [
-            [
-                str(n),
-                *(
-                    f"{us(statistics.median(first(row, c.name)))} / {us(statistics.median(total(row, c.name)))}"
-                    + (
-                        ""
-                        if c.name == FLOOR
-                        else f" ({overhead(total(row, c.name), total(row, FLOOR))})"
-                    )
-                    if c.name in row
-                    else missing(c)
-                    for c in items
-                ),
-            ]
+            [str(n), *(streamed(row, c) if c.name in row else missing(c) for c in items)]
             for n, row in stream.items()
         ],
     )

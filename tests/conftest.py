@@ -1,14 +1,19 @@
-"""Shared fixtures: the fake provider, the recorded responses, the seed's models."""
+"""Shared fixtures: the fake provider, the recorded responses, the seed's models; a test
+module whose SDK is not installed is skipped, saying which extra installs it."""
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
 
+from helpers import installed
+from polycall.providers.registry import PROVIDERS
 from polycall.testing import FakeProvider
 
 pytest_plugins = ["resources"]  # a test that leaves an aiohttp session open fails
@@ -57,3 +62,47 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     settings.load_profile("slow" if config.getoption("--slow") else "fast")
 
+
+
+#: The packages a test module may need that an extra installs, and that extra: each
+#: provider's SDK (from its descriptor), and the tools the docs and type checks use. A module
+#: that fails to import for want of one of them is skipped, so each extra can be tested alone.
+OPTIONAL = {
+    **{provider.sdk: provider.extra for provider in PROVIDERS},
+    "google.cloud.aiplatform": "vertexai",
+    "aiobotocore": "bedrock-async",
+    "mkdocs": "docs",
+    "mypy": "test",
+}
+
+
+def missing_package(error: ImportError) -> str | None:
+    """The optional package whose absence `error` reports, if it is one and is absent."""
+    name = error.name or ""
+    imported = re.match(r"cannot import name '(\w+)' from '([\w.]+)'", str(error))
+    if imported:  # `from google import genai` with another google package installed
+        name = f"{imported[2]}.{imported[1]}"
+    for package in OPTIONAL:
+        related = name == package or name.startswith(package + ".") or package.startswith(name + ".")
+        if related and not installed(package):
+            return package
+    return None
+
+
+class _OptionalModule(pytest.Module):
+    """A test module skipped, with the reason, when it imports an SDK that is not installed."""
+
+    def _getobj(self) -> Any:
+        try:
+            return super()._getobj()
+        except pytest.Collector.CollectError as error:
+            cause = error.__cause__
+            package = missing_package(cause) if isinstance(cause, ImportError) else None
+            if package is None:
+                raise
+            extra = OPTIONAL[package]
+            pytest.skip(f"{package} is not installed (polycall[{extra}])", allow_module_level=True)
+
+
+def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector) -> pytest.Module:
+    return _OptionalModule.from_parent(parent, path=module_path)

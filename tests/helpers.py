@@ -6,20 +6,36 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import importlib.util
+import re
 from collections.abc import AsyncIterable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import anthropic
-import openai
+import pytest
 
 import polycall
 from polycall.testing import FakeProvider, Gate
 from polycall.testing.gemini import init_vertexai
 
 
+def installed(package: str) -> bool:
+    """Whether `package` (e.g. "google.genai") can be imported."""
+    try:
+        return importlib.util.find_spec(package) is not None
+    except ImportError:  # its parent package is missing
+        return False
+
+
+def endpoint(path: str) -> str:
+    """A request path without its API version segment (`/v1beta/models/m:x` -> `/models/m:x`):
+    which version an SDK release calls is the SDK's business, not polycall's."""
+    return re.sub(r"^/v\d+(?:(?:alpha|beta)\d*)?(?=/)", "", path)
+
+
 def openai_client(fake: FakeProvider, *, is_async: bool = False, **options: Any) -> Any:
     """`from_openai(sdk, **options)`, the SDK client talking to `fake` and never retrying itself."""
+    openai = pytest.importorskip("openai")
     sdk = openai.AsyncOpenAI if is_async else openai.OpenAI
     return polycall.from_openai(
         sdk(base_url=fake.url + "/v1", api_key="test", max_retries=0), **options
@@ -28,6 +44,7 @@ def openai_client(fake: FakeProvider, *, is_async: bool = False, **options: Any)
 
 def anthropic_client(fake: FakeProvider, *, is_async: bool = False, **options: Any) -> Any:
     """`from_anthropic(sdk, **options)` with an anthropic SDK client for `fake`."""
+    anthropic = pytest.importorskip("anthropic")
     sdk = anthropic.AsyncAnthropic if is_async else anthropic.Anthropic
     return polycall.from_anthropic(sdk(base_url=fake.url, api_key="test"), **options)
 
@@ -76,6 +93,7 @@ def function_responses(content: dict[str, Any]) -> list[dict[str, Any]]:
 @contextmanager
 def vertexai_at(fake: FakeProvider) -> Iterator[None]:
     """`vertexai` initialised against `fake`; its global settings are restored afterwards."""
+    pytest.importorskip("vertexai")
     from google.cloud.aiplatform import initializer
 
     saved = dict(vars(initializer.global_config))

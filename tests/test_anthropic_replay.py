@@ -269,12 +269,14 @@ def test_streamed_and_whole_recordings_of_one_scenario_agree(
 
 
 def test_cut_off_stream_recording_is_incomplete(fake: FakeProvider, recorded: Path) -> None:
-    """The recorded stream stopped just before its second call's `content_block_stop`."""
+    """The recorded stream stopped just before its second call's `content_block_stop`: the
+    second call, whose JSON had closed, is out; then the cut is an IncompleteOutputError."""
     data = (recorded / SECRETS_STREAM).read_bytes()
     cut = data[: data.rindex(b"event: content_block_stop")]
     fake.push(stream_response([cut], content_type="text/event-stream"))
     model = response_model(recorded_tools(recorded / "README.md")[SECRETS])
     stream = claude_client(fake).create_iterable(messages=USER, response_model=model)
     assert next(stream).password == "mellon"
+    assert next(stream).password == "radiance"
     with pytest.raises(polycall.IncompleteOutputError):
         next(stream)

@@ -169,8 +169,9 @@ def test_interleaved_block_indexes(fake: FakeProvider) -> None:
         ("metadata", {"usage": {"inputTokens": 1, "outputTokens": 2, "totalTokens": 3}}),
     ]))
     stream = client(fake).create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL)
-    assert list(stream) == [SEED_VALUES[0], SEED_VALUES[2]]  # the model's (block) order
-    assert [c.id for c in stream.result.calls] == ["t1", "t2"]
+    assert list(stream) == [SEED_VALUES[2], SEED_VALUES[0]]  # as they completed
+    assert [c.id for c in stream.result.calls] == ["t1", "t2"]  # the model's (block) order
+    assert list(stream.result) == [SEED_VALUES[0], SEED_VALUES[2]]
     assert stream.result.text == "Checking."
 
 

@@ -22,7 +22,6 @@ import ast
 import asyncio
 import difflib
 import importlib
-import importlib.util
 import inspect
 import io
 import os
@@ -40,6 +39,8 @@ from typing import Any
 
 import pytest
 
+from helpers import installed
+from polycall.providers.registry import PROVIDERS
 from polycall.testing import FakeProvider
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -155,6 +156,32 @@ def scenario(name: str) -> Scenario:
     return found[name][0]
 
 
+#: The SDKs a block can import, and `from_provider("name/...")` -> the SDK it builds.
+SDKS = [provider.sdk for provider in PROVIDERS] + ["aiobotocore"]
+PROVIDER_SDKS = {name: provider.sdk for provider in PROVIDERS for name in provider.names}
+
+
+def sdks_of(block: Block) -> list[str]:
+    """The SDKs the block imports, or builds with `from_provider`."""
+    flags = ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+    tree = compile(block.source, str(block.path), "exec", flags=flags)
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    for provider in re.findall(r"from_provider\(\s*[\"'](\w+)/", block.source):
+        names.add(PROVIDER_SDKS.get(provider, provider))
+    return [sdk for sdk in SDKS if any(_related(name, sdk) for name in names)]
+
+
+def _related(name: str, sdk: str) -> bool:
+    """`name` is the SDK's module, one inside it, or its package (`vertexai`)."""
+    return name == sdk or name.startswith(sdk + ".") or sdk.startswith(name + ".")
+
+
 def point_sdks_at(fake: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every SDK client built from the environment talks to the fake, never to a real service."""
     for variable in ("GEMINI_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI", "ANTHROPIC_AUTH_TOKEN",
@@ -238,6 +265,9 @@ def test_example(block: Block, docs_fake: FakeProvider, monkeypatch: pytest.Monk
     fake = docs_fake
     if block.skip:
         pytest.skip("marked <!-- skip --> (needs a real account)")
+    missing = [sdk for sdk in sdks_of(block) if not installed(sdk)]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not installed")
     point_sdks_at(fake, monkeypatch)
     for name in block.scenarios:
         scenario(name)(fake, monkeypatch)
@@ -314,15 +344,8 @@ def test_runner_resolves_postponed_annotations(tmp_path: Path) -> None:
 _TOOLCHAIN = ("mkdocs", "material", "mkdocstrings", "mkdocstrings_handlers.python")
 
 
-def _installed(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ImportError:
-        return False
-
-
 def test_site_builds_strict(tmp_path: Path) -> None:
-    missing = [name for name in _TOOLCHAIN if not _installed(name)]
+    missing = [name for name in _TOOLCHAIN if not installed(name)]
     if missing:
         pytest.skip(f"docs toolchain not installed ({', '.join(missing)}): pip install -e '.[docs]'")
     result = subprocess.run(  # not --quiet: it hides the warnings --strict counts

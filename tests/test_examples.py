@@ -37,6 +37,7 @@ def test_seed_example_file_is_the_seed_verbatim() -> None:
     assert indented in seed.read_text()
 
 
+@pytest.mark.skipif(importlib.util.find_spec("openai") is None, reason="openai not installed")
 def test_openai_seed_prints_its_three_lines() -> None:
     result = run_seed("openai")
     assert result.returncode == 0, result.stderr

@@ -241,6 +241,7 @@ async def test_anthropic_reaches_the_server(
 def test_google_builds_a_genai_client(
     monkeypatch: pytest.MonkeyPatch, provider: str, async_client: bool
 ) -> None:
+    pytest.importorskip("google.genai")
     from google import genai
 
     monkeypatch.setenv("GOOGLE_API_KEY", "test")
@@ -253,12 +254,14 @@ def test_google_builds_a_genai_client(
 
 
 def test_google_without_a_key_is_a_configuration_error() -> None:
+    pytest.importorskip("google.genai")
     with pytest.raises(polycall.ConfigurationError, match="google.genai.Client"):
         polycall.from_provider("google/gemini-2.5-flash")
 
 
 @pytest.mark.filterwarnings("ignore:This feature is deprecated:UserWarning")
 def test_vertexai_builds_a_generative_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("vertexai")
     from google.auth.credentials import AnonymousCredentials
     from google.cloud.aiplatform import initializer
     from vertexai.generative_models import GenerativeModel

@@ -35,11 +35,11 @@ from fuzzing import (
     run,
     valid_scenarios,
 )
+from helpers import vertexai_at
 from polycall.testing import FakeProvider, Response
 from polycall.testing.gemini import (
     gemini_stream,
     genai_client,
-    init_vertexai,
     json_array_stream,
     response_body,
     stream_chunks,
@@ -140,17 +140,11 @@ FUZZED = Fuzzed(
 
 @pytest.fixture
 def vertex(fake: FakeProvider) -> Iterator[Any]:
-    """A `from_vertexai` client on the fake; vertexai's global settings restored afterwards."""
-    from google.cloud.aiplatform import initializer
-    from vertexai.generative_models import GenerativeModel
+    """A `from_vertexai` client on the fake (skipped without the vertexai extra)."""
+    with vertexai_at(fake):
+        from vertexai.generative_models import GenerativeModel
 
-    saved = dict(vars(initializer.global_config))
-    init_vertexai(fake)
-    try:
         yield polycall.from_vertexai(GenerativeModel("gemini-2.5-flash"))
-    finally:
-        vars(initializer.global_config).clear()
-        vars(initializer.global_config).update(saved)
 
 
 @pytest.mark.filterwarnings("ignore:This feature is deprecated:UserWarning")

@@ -4,7 +4,8 @@ found, kept as regression tests."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import openai
@@ -28,7 +29,7 @@ from fuzzing import (
     valid_scenarios,
 )
 from polycall import UnknownToolError, ValidationFailed
-from polycall.testing.openai import chat_completion, chat_stream
+from polycall.testing.openai import chat_chunk, chat_completion, chat_stream
 
 FINISHES = ["stop", "tool_calls", "length", "content_filter", "function_call", "error", "eos"]
 
@@ -59,6 +60,49 @@ def frames(scenario: Scenario, piece: int) -> list[Frame]:
     )
 
 
+def shaped(shape: str) -> Callable[[Scenario, int], list[Frame]]:
+    """The stream in another shape servers send: `interleaved` (every call started, then
+    their fragments in turn), `index 0` (every call at index 0, told apart by its id) or
+    `no index` (no index at all, the id only on each call's first delta). A scenario these
+    cannot tell apart (ids missing or repeated, for the last two) streams as usual."""
+
+    def shaped_frames(scenario: Scenario, piece: int) -> list[Frame]:
+        ids = [call.id for call in scenario.calls]
+        if shape != "interleaved" and not (all(ids) and len(set(ids)) == len(ids)):
+            return frames(scenario, piece)
+        events = [chat_chunk({"role": "assistant", "content": None})]
+        if scenario.text:
+            events.append(chat_chunk({"content": scenario.text}))
+        heads, pieces = [], []
+        for k, call in enumerate(scenario.calls):
+            index = {"interleaved": k, "index 0": 0}.get(shape)
+            at = {} if index is None else {"index": index}
+            head = {**at, "type": "function", "function": {"name": call.name, "arguments": ""}}
+            heads.append(chat_chunk({"tool_calls": [{**head, **_id(call)}]}))
+            text = _arguments(call)
+            pieces.append(
+                [
+                    chat_chunk({"tool_calls": [{**at, "function": {"arguments": text[i : i + piece]}}]})
+                    for i in range(0, len(text), piece)
+                ]
+            )
+        if shape == "interleaved":
+            events += heads
+            events += [p for turn in itertools.zip_longest(*pieces) for p in turn if p]
+        else:
+            for head, fragments in zip(heads, pieces):
+                events += [head, *fragments]
+        finish = scenario.finish or ("tool_calls" if scenario.calls else "stop")
+        events += [chat_chunk({}, finish), chat_chunk(usage=(10, 20))]
+        return [*map(Frame, events), Frame("[DONE]")]
+
+    return shaped_frames
+
+
+def _id(call: Call) -> dict[str, Any]:
+    return {} if call.id is None else {"id": call.id}
+
+
 def terminal(frames: Sequence[Frame]) -> int:
     return next(
         i
@@ -79,6 +123,17 @@ CHAT = Harness(
     ),
     {"model": "gpt-4o-mini"},
 )
+SHAPES = tuple(
+    Harness(
+        Wire(body, shaped(shape), terminal),
+        TRANSPORT,
+        CHAT.sync,
+        CHAT.async_,
+        CHAT.kwargs,
+        ordered=shape != "interleaved",
+    )
+    for shape in ("interleaved", "index 0", "no index")
+)
 FUZZED = Fuzzed(
     "openai",
     CHAT,
@@ -87,6 +142,7 @@ FUZZED = Fuzzed(
     error_statuses=(400, 401, 500),
     over_http=lambda url: polycall.from_openai(openai.OpenAI(**{**SDK, "base_url": url + "/v1"})),
     http_kwargs=CHAT.kwargs,
+    shapes=SHAPES,
 )
 
 

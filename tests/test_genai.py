@@ -10,7 +10,7 @@ from google.genai import types
 from pydantic import BaseModel
 
 import polycall
-from helpers import agated_values, function_calls, function_responses, gated_values
+from helpers import agated_values, endpoint, function_calls, function_responses, gated_values
 from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, GoogleSearch, Weather
 from polycall import (
     ConfigurationError,
@@ -61,7 +61,7 @@ def test_seed_scenario_returns_the_calls_in_order(fake: FakeProvider, client: An
     assert [c.arguments for c in calls.calls] == [args for _, args in SEED_CALLS]
     assert (calls.usage.input_tokens, calls.usage.output_tokens) == (31, 17)
     assert isinstance(calls.raw, types.GenerateContentResponse)
-    assert fake.last.path == f"/v1beta/models/{MODEL}:generateContent"
+    assert endpoint(fake.last.path) == f"/models/{MODEL}:generateContent"
 
 
 def test_request_has_system_instruction_declarations_and_mode_any(fake: FakeProvider, client: Any) -> None:
@@ -94,7 +94,7 @@ def test_user_tool_config_and_config_fields_are_forwarded(fake: FakeProvider, cl
 def test_model_per_call_overrides_the_default(fake: FakeProvider, client: Any) -> None:
     fake.push(generate_content(SEED_CALLS))
     ask(client, model="gemini-2.0-flash")
-    assert fake.last.path == "/v1beta/models/gemini-2.0-flash:generateContent"
+    assert endpoint(fake.last.path) == "/models/gemini-2.0-flash:generateContent"
 
 
 @pytest.mark.parametrize(
@@ -277,8 +277,8 @@ def test_vertex_mode_reaches_the_vertex_path_and_sends_no_ids(fake: FakeProvider
     fake.push(generate_content(BAD_CALLS), generate_content([SEED_CALLS[1]]))
     calls = ask(client, max_retries=1)
     assert list(calls) == SEED_VALUES
-    assert fake.last.path == (
-        f"/v1beta1/projects/test-project/locations/us-central1/publishers/google/models/{MODEL}:generateContent"
+    assert endpoint(fake.last.path) == (
+        f"/projects/test-project/locations/us-central1/publishers/google/models/{MODEL}:generateContent"
     )
     model_turn, results = fake.last.json["contents"][1:]
     assert [c["name"] for c in function_calls(model_turn)] == ["Weather", "Weather", "GoogleSearch"]
@@ -325,7 +325,7 @@ def test_stream_yields_each_call_before_the_stream_ends(fake: FakeProvider, clie
             gates[k].open()
     assert seen == SEED_VALUES
     assert not any(g.timed_out for g in gates.values())
-    assert fake.last.path == f"/v1beta/models/{MODEL}:streamGenerateContent"
+    assert endpoint(fake.last.path) == f"/models/{MODEL}:streamGenerateContent"
     assert fake.last.query == {"alt": ["sse"]}
     assert (stream.result.usage.input_tokens, stream.result.usage.output_tokens) == (7, 8)
 
@@ -414,7 +414,7 @@ def test_from_provider_builds_the_client_from_the_environment(
     fake.push(generate_content(SEED_CALLS))
     client = polycall.from_provider("google/gemini-2.0-flash")
     assert list(client.create(messages=SEED_MESSAGES, response_model=SEED_MODEL)) == SEED_VALUES
-    assert fake.last.path == "/v1beta/models/gemini-2.0-flash:generateContent"
+    assert endpoint(fake.last.path) == "/models/gemini-2.0-flash:generateContent"
 
 
 def test_stopping_a_stream_early_closes_it(fake: FakeProvider, client: Any) -> None:

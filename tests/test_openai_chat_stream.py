@@ -408,7 +408,7 @@ def test_stream_that_stops_before_finishing_is_a_provider_error(
     ]
     fake.push(chat_sse(events, done=False))
     values, error = collect(client.create_iterable(**kwargs()))
-    assert values == [GoogleSearch(query="x")]
+    assert values == [GoogleSearch(query="x"), GoogleSearch(query="y")]  # each closed its JSON
     assert isinstance(error, ProviderError) and "ended before" in str(error)
 
 

@@ -378,7 +378,8 @@ def test_streaming_and_json_recordings_agree(fake: FakeProvider, recorded: Path)
 
 
 def test_recorded_stream_is_yielded_call_by_call(fake: FakeProvider, recorded: Path) -> None:
-    """The first recorded call is yielded as soon as the second call starts, not at the end."""
+    """Each recorded call is yielded at the chunk that closes its arguments, before the next
+    call starts."""
     fake.push(served(recorded / "openai_chat_stream_two_secret_retrieval_calls.sse"))
     client = make_client(fake)
     fed: list[Any] = []  # the chunks the stream's assembler has been fed so far
@@ -391,8 +392,8 @@ def test_recorded_stream_is_yielded_call_by_call(fake: FakeProvider, recorded: P
 
     client.adapter.assembler = watched
     yielded_after = [len(fed[0]) for _ in client.create_iterable(**create_kwargs(SECRET))]
-    # chunk 8 is the second call's first delta; chunk 14 carries finish_reason
-    assert yielded_after == [8, 14]
+    # chunk 7 closes the first call's JSON (chunk 8 starts the second); chunk 13 the second's
+    assert yielded_after == [7, 13]
     assert len(fed[0]) == 15  # then the usage chunk
 
 

@@ -45,7 +45,8 @@ class Provider:
     streamed: Callable[..., Response]  # calls -> a streamed response
     error: Callable[[int], Response]  # status -> an error response
     #: the SDK's own loggers (a name prefix) that log the credentials at DEBUG themselves
-    #: (botocore logs each signed request's headers): their records are left out of the check
+    #: (botocore logs each signed request's headers, AnthropicFoundry the request options with
+    #: its key): their records are left out of the check
     sdk_log: str | None = None
 
 
@@ -86,6 +87,13 @@ def _vertex(fake: FakeProvider) -> Any:
     from vertexai.generative_models import GenerativeModel
 
     return polycall.from_vertexai(GenerativeModel("gemini-2.5-flash"))
+
+
+def _sdk(module: Any, name: str) -> Any:
+    """A client class that only newer SDK releases have; the test is skipped without it."""
+    if not hasattr(module, name):
+        pytest.skip(f"{module.__name__} {module.__version__} has no {name}")
+    return getattr(module, name)
 
 
 def _bedrock(fake: FakeProvider) -> Any:
@@ -138,6 +146,52 @@ PROVIDERS = {
         anthropic_wire.message,
         anthropic_wire.message_stream,
         lambda status: anthropic_wire.error(status, "no"),
+    ),
+    "anthropic-vertex": Provider(
+        lambda fake: polycall.from_anthropic(
+            anthropic.AnthropicVertex(
+                base_url=fake.url + "/v1", region="us-east5", project_id="p", access_token=SECRET,
+                max_retries=0,
+            ),
+            model="claude-sonnet-4-6",
+        ),
+        anthropic_wire.message,
+        anthropic_wire.message_stream,
+        lambda status: anthropic_wire.error(status, "no"),
+    ),
+    "anthropic-foundry": Provider(
+        lambda fake: polycall.from_anthropic(
+            _sdk(anthropic, "AnthropicFoundry")(
+                base_url=fake.url + "/anthropic/", api_key=SECRET, max_retries=0
+            ),
+            model="claude-sonnet-4-6",
+        ),
+        anthropic_wire.message,
+        anthropic_wire.message_stream,
+        lambda status: anthropic_wire.error(status, "no"),
+        sdk_log="anthropic._base_client",
+    ),
+    "azure": Provider(
+        lambda fake: polycall.from_openai(
+            openai.AzureOpenAI(
+                azure_endpoint=fake.url, api_key=SECRET, api_version="2024-10-21", max_retries=0
+            ),
+            model="gpt-4o-mini",
+        ),
+        chat_completion,
+        chat_stream,
+        lambda status: chat_error(status, "no"),
+    ),
+    "openai-bedrock": Provider(
+        lambda fake: polycall.from_openai(
+            _sdk(openai, "BedrockOpenAI")(
+                base_url=fake.url + "/v1", api_key=SECRET, aws_region="us-east-1", max_retries=0
+            ),
+            model="gpt-4o-mini",
+        ),
+        chat_completion,
+        chat_stream,
+        lambda status: chat_error(status, "no"),
     ),
     "genai": Provider(
         lambda fake: polycall.from_genai(

@@ -44,7 +44,8 @@ def from_openai(
     model: str | None = None,
     limits: Limits | None = None,
 ) -> Any:
-    """Wrap `openai.OpenAI` / `AsyncOpenAI` (or any OpenAI-compatible server via `base_url`)."""
+    """Wrap `openai.OpenAI` / `AsyncOpenAI`: also their subclasses (`AzureOpenAI`...), the
+    clients built with `provider=` and any OpenAI-compatible server via `base_url`."""
     return _wrap("openai", client, mode, model=model, limits=limits)
 
 
@@ -55,7 +56,15 @@ def from_anthropic(
 ) -> Client: ...
 @overload
 def from_anthropic(
-    client: anthropic.AsyncAnthropic | anthropic.AsyncAnthropicBedrock,
+    client: anthropic.AnthropicVertex,
+    mode: Mode = ...,
+    *,
+    model: str | None = ...,
+    limits: Limits | None = ...,
+) -> Client: ...
+@overload
+def from_anthropic(
+    client: anthropic.AsyncAnthropic | anthropic.AsyncAnthropicBedrock | anthropic.AsyncAnthropicVertex,
     mode: Mode = ...,
     *,
     model: str | None = ...,
@@ -68,8 +77,8 @@ def from_anthropic(
     model: str | None = None,
     limits: Limits | None = None,
 ) -> Any:
-    """Wrap `anthropic.Anthropic` / `AsyncAnthropic`, or Claude on Bedrock:
-    `AnthropicBedrock` / `AsyncAnthropicBedrock`."""
+    """Wrap `anthropic.Anthropic` / `AsyncAnthropic`, or Claude on a cloud: `AnthropicBedrock`,
+    `AnthropicVertex`, `AnthropicFoundry` (a subclass of `Anthropic`) and their async clients."""
     return _wrap("anthropic", client, mode, model=model, limits=limits)
 
 

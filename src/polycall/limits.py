@@ -50,30 +50,22 @@ class Limits:
 
 
 class StreamGuard:
-    """Holds the call a stream is still writing to `max_argument_bytes`.
+    """Holds the calls a stream is writing to `max_argument_bytes`.
 
-    `fed()` runs after each chunk. It measures the call in progress (`assembler.partial()`)
-    after every chunk at first, then once every 1/16 of the chunks seen so far, so the
-    measuring costs a small, fixed share of reading the stream however long the call grows.
+    `fed()` runs after each chunk and reads the size of the largest call so far from the
+    assembler's running count (`assembler.buffered()`), so it never joins or measures text.
     """
 
-    SPACING = 16
-
     def __init__(self, limits: Limits, assembler: Assembler) -> None:
+        self.limit = limits.max_argument_bytes
         self.limits = limits
+        self.buffered = assembler.buffered
         self.assembler = assembler
-        self.chunks = 0
-        self.next_check = 1
 
     def fed(self) -> None:
-        self.chunks += 1
-        if self.chunks < self.next_check:
-            return
-        self.next_check = self.chunks + max(1, self.chunks // self.SPACING)
-        progress = self.assembler.partial()
-        if progress is not None:
-            name, arguments = progress
-            self.limits.check_buffer(len(arguments), f"the call to {_name(name)} being streamed")
+        if self.buffered() > self.limit:
+            name, size = self.assembler.largest() or ("", self.buffered())
+            self.limits.check_buffer(size, f"the call to {_name(name)} being streamed")
 
 
 def _where(raw: RawCall, position: int) -> str:

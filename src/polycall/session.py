@@ -62,6 +62,8 @@ class Session:
         self._sent: list[RawCall] = []
         self._judged: list[Slot] = []
         self._ids: set[str] = set()  # the ids sent this attempt
+        self._given: list[RawCall] = []  # this attempt's calls as the assembler gave them
+        self._base = 0  # where this attempt's new slots start
         self._failure: PolycallError | None = None  # what the next attempt retries
 
     def begin(self) -> dict[str, Any]:
@@ -71,8 +73,9 @@ class Session:
             self._failure = None
         self.attempt += 1
         self._open = [i for i, slot in enumerate(self.slots) if isinstance(slot, CallFailure)]
-        self._sent, self._judged = [], []
+        self._sent, self._judged, self._given = [], [], []
         self._ids = set()
+        self._base = len(self.slots)
         self.hooks.emit("request", attempt=self.attempt, request=self.request)
         return self.request
 
@@ -80,12 +83,7 @@ class Session:
         """Validate one call of the current response as soon as it is complete."""
         position = len(self._sent)
         self.limits.check_call(raw, position)
-        given = raw.id
-        if isinstance(given, str) and given and given not in self._ids:
-            sent, sent_id = raw, given  # the usual case: the provider's own, unseen id
-        else:
-            sent_id = self._fresh_id(given, position)
-            sent = RawCall(sent_id, raw.name, raw.arguments, raw.extra)
+        sent, sent_id = self._sent_as(raw, position)
         index = self._slot_for(raw.name) if self._open else None
         call_id = sent_id if index is None else self.slots[index].id
         try:
@@ -99,6 +97,7 @@ class Session:
             self.slots[index] = slot
         self._sent.append(sent)
         self._judged.append(slot)
+        self._given.append(raw)
         self._ids.add(sent_id)
         if isinstance(slot, CallFailure):
             self.hooks.emit("parse_error", attempt=self.attempt, failure=slot)
@@ -112,8 +111,39 @@ class Session:
         self.hooks.emit("response", attempt=self.attempt, response=turn.raw)
         if turn.stop is not Stop.DONE:
             return []
-        taken = [self.take(raw) for raw in turn.calls[len(self._sent) :]]
+        calls, given = turn.calls, self._given
+        if all(a is b for a, b in zip(calls, given)):  # taken so far in the model's order
+            taken = [self.take(raw) for raw in calls[len(given) :]]
+        else:
+            known = {id(raw) for raw in given}
+            taken = [self.take(raw) for raw in calls if id(raw) not in known]
+            self._model_order(calls)
         return [slot for slot in taken if isinstance(slot, ToolCall)]
+
+    def _model_order(self, calls: list[RawCall]) -> None:
+        """Put this attempt's calls, taken as they completed, in the model's order (`calls`),
+        ids numbered as if taken in that order; a retried call keeps the slot it corrects."""
+        where = {id(raw): k for k, raw in enumerate(self._given)}
+        order = [where[id(raw)] for raw in calls if id(raw) in where]
+        if len(order) != len(self._given):
+            return  # not the calls handed out: leave them as they came
+        appended = {id(slot) for slot in self.slots[self._base :]}
+        self._given = [self._given[k] for k in order]
+        judged = [self._judged[k] for k in order]
+        new = [id(slot) in appended for slot in judged]
+        self._sent, self._ids = [], set()
+        for position, raw in enumerate(self._given):
+            sent, sent_id = self._sent_as(raw, position)
+            self._sent.append(sent)
+            self._ids.add(sent_id)
+            slot = judged[position]
+            if new[position] and slot.id != sent_id:
+                if isinstance(slot, ToolCall):
+                    slot.id = sent_id
+                else:
+                    judged[position] = replace(slot, id=sent_id)
+        self._judged = judged
+        self.slots[self._base :] = [slot for slot, is_new in zip(judged, new) if is_new]
 
     def conclude(self, turn: Turn) -> PolycallError | None:
         """Raise what no retry can mend; return the error a retry may mend, or None when done
@@ -183,9 +213,18 @@ class Session:
                 return i
         return self._open.pop(0)
 
+    def _sent_as(self, raw: RawCall, position: int) -> tuple[RawCall, str]:
+        """The call as it goes back to the provider, and its id: the provider's own when it
+        is text not seen yet this attempt (the usual case), else a fresh one."""
+        given = raw.id
+        if isinstance(given, str) and given and given not in self._ids:
+            return raw, given
+        sent_id = self._fresh_id(given, position)
+        return RawCall(sent_id, raw.name, raw.arguments, raw.extra), sent_id
+
     def _fresh_id(self, given: Any, position: int) -> str:
         """An id for a call whose own is missing, not text, or repeated: its text if unseen,
-        else a stable generated one (`take` keeps an unseen text id as it is)."""
+        else a stable generated one (`_sent_as` keeps an unseen text id as it is)."""
         if given is not None and not isinstance(given, str):
             given = str(given)  # a malformed id (a number, an object) still names the call
         seen = self._ids

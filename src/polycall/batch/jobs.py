@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ..calls import ToolCalls
 from ..engine import provider_errors
@@ -131,20 +132,10 @@ class BatchJob(_Job):
         With `progress=True` a bar shows once a poll finds the job still running, if `tqdm`
         or `rich` is installed.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        bar = Progress(progress)
-        try:
-            while True:
-                status = self.status()
-                bar.update(status)
-                if status.done:
-                    return status
-                pause = _pause(poll_interval, deadline)
-                if pause is None:
-                    raise self._timeout(status, timeout or 0.0)
+        with _Waiting(self, poll_interval, timeout, progress) as waiting:
+            while (pause := waiting.pause(status := self.status())) is not None:
                 time.sleep(pause)
-        finally:
-            bar.close()
+        return status
 
     def cancel(self) -> BatchStatus:
         """Ask the provider to stop the job; requests already answered keep their results."""
@@ -172,20 +163,10 @@ class AsyncBatchJob(_Job):
         self, *, poll_interval: float = POLL_INTERVAL, timeout: float | None = None, progress: bool = True
     ) -> BatchStatus:
         """Poll until the job has ended; `BatchTimeoutError` after `timeout` seconds."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        bar = Progress(progress)
-        try:
-            while True:
-                status = await self.status()
-                bar.update(status)
-                if status.done:
-                    return status
-                pause = _pause(poll_interval, deadline)
-                if pause is None:
-                    raise self._timeout(status, timeout or 0.0)
+        with _Waiting(self, poll_interval, timeout, progress) as waiting:
+            while (pause := waiting.pause(status := await self.status())) is not None:
                 await asyncio.sleep(pause)
-        finally:
-            bar.close()
+        return status
 
     async def cancel(self) -> BatchStatus:
         """Ask the provider to stop the job; requests already answered keep their results."""
@@ -202,16 +183,38 @@ class AsyncBatchJob(_Job):
             yield result
 
 
-def _pause(poll_interval: float, deadline: float | None) -> float | None:
-    """How long to sleep before the next poll; None once the deadline has passed."""
-    if deadline is None:
-        return poll_interval
-    left = deadline - time.monotonic()
-    return None if left <= 0 else min(poll_interval, left)
+class _Waiting(AbstractContextManager["_Waiting"]):
+    """One `wait()`: its deadline, its progress bar, and what each poll's status means."""
+
+    def __init__(self, job: _Job, poll_interval: float, timeout: float | None, progress: bool) -> None:
+        self.job = job
+        self.poll_interval = poll_interval
+        self.timeout = timeout
+        self.deadline = None if timeout is None else time.monotonic() + timeout
+        self.bar = Progress(progress)
+
+    def pause(self, status: BatchStatus) -> float | None:
+        """Seconds to sleep before the next poll; None once the job has ended;
+        `BatchTimeoutError` once the deadline has passed."""
+        self.bar.update(status)
+        if status.done:
+            return None
+        if self.deadline is None:
+            return self.poll_interval
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise self.job._timeout(status, self.timeout or 0.0)
+        return min(self.poll_interval, left)
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.close()
 
 
-class _Batches:
-    """What the sync and async `client.batch` share: checking requests and making job objects."""
+class _Batches(Generic[_J]):
+    """What the sync and async `client.batch` share: checking requests, making job objects,
+    resuming a job."""
+
+    _job_type: type[_J]
 
     def __init__(self, client: Client | AsyncClient) -> None:
         self._client = client
@@ -225,9 +228,18 @@ class _Batches:
         backend.check(items)
         return backend, items
 
+    def resume(
+        self, job_id: str, *, response_model: Any, validation_context: Any = None, context: Any = None
+    ) -> _J:
+        """Reattach to a job submitted earlier (e.g. before a restart), by its id; nothing is
+        sent until you ask."""
+        return self._job(
+            backend_for(self._client.adapter), _unknown(job_id), response_model,
+            validation_context, context,
+        )
+
     def _job(
         self,
-        job_type: type[_J],
         backend: Backend,
         status: BatchStatus,
         response_model: Any,
@@ -235,7 +247,7 @@ class _Batches:
         context: Any,
         items: list[Item] | None = None,
     ) -> _J:
-        return job_type(
+        return self._job_type(
             backend, status, response_model,
             custom_ids=None if items is None else [item.custom_id for item in items],
             context=validation_context if validation_context is not None else context,
@@ -243,8 +255,10 @@ class _Batches:
         )
 
 
-class Batches(_Batches):
+class Batches(_Batches[BatchJob]):
     """`client.batch`: the provider's Batch API."""
+
+    _job_type = BatchJob
 
     def __init__(self, client: Client) -> None:
         super().__init__(client)
@@ -264,22 +278,13 @@ class Batches(_Batches):
         backend, items = self._prepared(requests, response_model, shared)
         with provider_errors(adapter=backend.adapter):
             status = backend.submit(items)
-        return self._job(
-            BatchJob, backend, status, response_model, validation_context, context, items
-        )
-
-    def resume(
-        self, job_id: str, *, response_model: Any, validation_context: Any = None, context: Any = None
-    ) -> BatchJob:
-        """Reattach to a job submitted earlier (e.g. before a restart), by its id."""
-        return self._job(
-            BatchJob, backend_for(self._client.adapter), _unknown(job_id), response_model,
-            validation_context, context,
-        )
+        return self._job(backend, status, response_model, validation_context, context, items)
 
 
-class AsyncBatches(_Batches):
+class AsyncBatches(_Batches[AsyncBatchJob]):
     """`client.batch` on an async client: the same methods, awaited."""
+
+    _job_type = AsyncBatchJob
 
     def __init__(self, client: AsyncClient) -> None:
         super().__init__(client)
@@ -297,18 +302,7 @@ class AsyncBatches(_Batches):
         backend, items = self._prepared(requests, response_model, shared)
         with provider_errors(adapter=backend.adapter):
             status = await backend.asubmit(items)
-        return self._job(
-            AsyncBatchJob, backend, status, response_model, validation_context, context, items
-        )
-
-    def resume(
-        self, job_id: str, *, response_model: Any, validation_context: Any = None, context: Any = None
-    ) -> AsyncBatchJob:
-        """Reattach to a job submitted earlier, by its id (nothing is sent until you ask)."""
-        return self._job(
-            AsyncBatchJob, backend_for(self._client.adapter), _unknown(job_id), response_model,
-            validation_context, context,
-        )
+        return self._job(backend, status, response_model, validation_context, context, items)
 
 
 def resume(

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..calls import RawCall, Reply, Stop, Turn, Usage
 from ..errors import ConfigurationError, ProviderError
 from ..modes import Mode
 from ..toolset import ToolSet
+from ._assembly import Call, Calls, CallsAssembler
 from .base import Adapter, Assembler, arguments_object, join_texts, text_piece
 from .registry import construct, require
 
@@ -28,17 +28,27 @@ _INPUT_FIELDS = ("input_tokens", "cache_creation_input_tokens", "cache_read_inpu
 
 #: The anthropic SDK's clients for Claude on a cloud (by class name, sync and async), and
 #: that cloud. Other clients (`Anthropic`, `AsyncAnthropic`) talk to Anthropic's own API.
-CLOUD_CLIENTS = {"AnthropicBedrock": "Bedrock", "AsyncAnthropicBedrock": "Bedrock"}
+CLOUD_CLIENTS = {
+    "AnthropicBedrock": "Bedrock",
+    "AsyncAnthropicBedrock": "Bedrock",
+    "AnthropicVertex": "Vertex AI",
+    "AsyncAnthropicVertex": "Vertex AI",
+    "AnthropicFoundry": "Foundry",
+    "AsyncAnthropicFoundry": "Foundry",
+}
 
 #: The request fields each cloud refuses: a top-level field, or `tool_choice.<key>`. The SDK
-#: itself moves what the envelope needs (Bedrock: `model` into the URL, `anthropic_version`).
+#: itself moves what the envelope needs (Bedrock, Vertex: `model` into the URL,
+#: `anthropic_version`).
 CLOUD_REJECTS: dict[str, tuple[str, ...]] = {
     "Bedrock": ("tool_choice.disable_parallel_tool_use",),  # "extraneous key ... not permitted"
+    "Vertex AI": ("tool_choice.disable_parallel_tool_use",),
+    "Foundry": (),
 }
 
 
 def cloud(client: Any) -> str | None:
-    """The cloud `client` reaches Claude through (e.g. "Bedrock"); None for Anthropic's API."""
+    """The cloud `client` reaches Claude through (e.g. "Vertex AI"); None for Anthropic's API."""
     for kind in type(client).__mro__:
         if kind.__name__ in CLOUD_CLIENTS and kind.__module__.startswith("anthropic"):
             return CLOUD_CLIENTS[kind.__name__]
@@ -73,9 +83,11 @@ class AnthropicMessages(Adapter):
     mode = Mode.ANTHROPIC_PARALLEL_TOOLS
 
     def secrets(self) -> list[Any]:
-        # The API key; on Bedrock the AWS secret key and session token (or the bearer key)
-        names = ("api_key", "aws_secret_key", "aws_session_token")
-        return [getattr(self.client, name, None) for name in names]
+        # The API key or bearer token; Bedrock: the AWS secret key and session token; Vertex:
+        # the Google access token, or its credentials' token
+        names = ("api_key", "auth_token", "access_token", "aws_secret_key", "aws_session_token")
+        token = getattr(getattr(self.client, "credentials", None), "token", None)
+        return [*(getattr(self.client, name, None) for name in names), token]
 
     def prepare(self, tools: ToolSet, kwargs: dict[str, Any]) -> dict[str, Any]:
         if "tools" in kwargs:
@@ -169,26 +181,9 @@ class AnthropicMessages(Adapter):
         return [{"role": "user", "content": blocks}]
 
 
-@dataclass
-class _ToolBlock:
-    """One `tool_use` content block being streamed."""
-
-    start: RawCall  # id, name and the input of `content_block_start` (normally `{}`)
-    parts: list[str] = field(default_factory=list)
-    done: bool = False
-
-    def raw(self) -> RawCall:
-        text = "".join(self.parts)
-        return RawCall(
-            self.start.id,
-            self.start.name,
-            text if text.strip() else self.start.arguments,
-            self.start.extra,
-        )
-
-
-class MessagesAssembler(Assembler):
-    """Raw stream events: a `tool_use` block is a complete call at its `content_block_stop`.
+class MessagesAssembler(CallsAssembler):
+    """Raw stream events: a `tool_use` block is a complete call once its input JSON closes,
+    or at its `content_block_stop`, whichever comes first.
 
     Block indexes count text (and other) blocks too; an event without an index continues
     the block started last. `message_start` carries the input usage, `message_delta` the stop
@@ -196,13 +191,13 @@ class MessagesAssembler(Assembler):
     """
 
     def __init__(self) -> None:
-        self.tools: dict[int | None, _ToolBlock] = {}
-        self.order: list[_ToolBlock] = []
+        self.calls = Calls()
+        self.tools: dict[int | None, Call] = {}
+        self.unstopped: set[int | None] = set()  # tool_use blocks not yet stopped
         self.texts: dict[int | None, list[str]] = {}
         self.thinking: dict[int | None, dict[str, Any]] = {}  # streamed thinking blocks
         self.unclaimed: list[dict[str, Any]] = []  # thinking blocks before the next tool_use
         self.current: int | None = None
-        self.emitted = 0
         self.stop_reason: str | None = None
         self.stop_details: Any = None
         self.tokens: dict[str, int] = {}
@@ -211,40 +206,38 @@ class MessagesAssembler(Assembler):
     def feed(self, chunk: Any) -> list[RawCall]:
         self.events.append(chunk)
         kind = getattr(chunk, "type", None)
-        if kind == "message_start":
+        if kind == "content_block_delta":
+            self._delta(self._index(chunk), getattr(chunk, "delta", None))
+        elif kind == "content_block_start":
+            self._start(_int(getattr(chunk, "index", None)), getattr(chunk, "content_block", None))
+        elif kind == "content_block_stop":
+            index = self._index(chunk)
+            call = self.tools.get(index)
+            if call is not None:
+                self.unstopped.discard(index)
+                self.calls.end(call)
+        elif kind == "message_start":
             self.tokens = _tokens(
                 getattr(getattr(chunk, "message", None), "usage", None), self.tokens
             )
-        elif kind == "content_block_start":
-            self._start(_int(getattr(chunk, "index", None)), getattr(chunk, "content_block", None))
-        elif kind == "content_block_delta":
-            self._delta(self._index(chunk), getattr(chunk, "delta", None))
-        elif kind == "content_block_stop":
-            block = self.tools.get(self._index(chunk))
-            if block is not None:
-                block.done = True
         elif kind == "message_delta":
             delta = getattr(chunk, "delta", None)
             self.stop_reason = getattr(delta, "stop_reason", None) or self.stop_reason
             self.stop_details = getattr(delta, "stop_details", None) or self.stop_details
             self.tokens = _tokens(getattr(chunk, "usage", None), self.tokens)
-        ready: list[RawCall] = []
-        while self.emitted < len(self.order) and self.order[self.emitted].done:
-            ready.append(self.order[self.emitted].raw())
-            self.emitted += 1
-        return ready
+        return self.calls.take()
 
     def finish(self) -> Turn:
         stop, reason = _stop(self.stop_reason, self.stop_details)
-        if self.stop_reason is None and any(not block.done for block in self.order):
+        if self.stop_reason is None and self.unstopped:
             stop, reason = Stop.LENGTH, "the stream ended inside a tool_use block"
         elif self.stop_reason is None:
             raise ProviderError(
                 "the stream ended before its message_delta: the connection dropped, and the "
-                f"{len(self.order)} call(s) before the cut may not be all of them"
+                f"{len(self.calls.all)} call(s) before the cut may not be all of them"
             )
         return Turn(
-            calls=[block.raw() for block in self.order],
+            calls=self.calls.final(),
             stop=stop,
             reason=reason,
             text=join_texts(["".join(parts) for parts in self.texts.values()]),
@@ -253,10 +246,7 @@ class MessagesAssembler(Assembler):
         )
 
     def partial(self) -> tuple[str, str] | None:
-        if not self.order or self.order[-1].done or self.stop_reason is not None:
-            return None
-        current = self.order[-1]
-        return current.start.name, "".join(current.parts)
+        return None if self.stop_reason is not None else self.calls.partial()
 
     def _index(self, event: Any) -> int | None:
         index = getattr(event, "index", None)
@@ -268,10 +258,12 @@ class MessagesAssembler(Assembler):
         self.current = index
         kind = getattr(block, "type", None)
         if kind == "tool_use":
-            tool = _ToolBlock(_raw_call(block, self.unclaimed))
+            start = _raw_call(block, self.unclaimed)
             self.unclaimed = []
-            self.tools[index] = tool
-            self.order.append(tool)
+            call = self.calls.start(None, start.id, start.name, start.extra)
+            call.obj = start.arguments  # the input when no input_json_delta follows
+            self.tools[index] = call
+            self.unstopped.add(index)
         elif kind == "text":
             self.texts[index] = [text_piece(getattr(block, "text", ""))]
         elif kind in _THINKING:
@@ -280,8 +272,12 @@ class MessagesAssembler(Assembler):
 
     def _delta(self, index: int | None, delta: Any) -> None:
         kind = getattr(delta, "type", None)
-        if kind == "input_json_delta" and index in self.tools:
-            self.tools[index].parts.append(text_piece(getattr(delta, "partial_json", "")))
+        if kind == "input_json_delta":
+            call = self.tools.get(index)
+            if call is not None:
+                fragment = text_piece(getattr(delta, "partial_json", ""))
+                if fragment:
+                    self.calls.add(call, fragment)
         elif kind == "text_delta":
             self.texts.setdefault(index, []).append(text_piece(getattr(delta, "text", "")))
         elif kind in ("thinking_delta", "signature_delta") and index in self.thinking:

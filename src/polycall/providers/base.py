@@ -37,6 +37,14 @@ class Assembler(ABC):
         """The call still being written, as (tool name, arguments JSON so far), if any."""
         return None
 
+    def buffered(self) -> int:
+        """The size (in characters) of the largest call's arguments so far, a running count."""
+        return 0
+
+    def largest(self) -> tuple[Any, int] | None:
+        """That call: (tool name, size); None before any call."""
+        return None
+
 
 class Adapter(ABC):
     """One provider API in one mode. Holds the SDK client; knows nothing of retries or validation."""

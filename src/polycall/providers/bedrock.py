@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import (
     AbstractAsyncContextManager,
@@ -17,13 +16,13 @@ from contextlib import (
     asynccontextmanager,
     contextmanager,
 )
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..calls import RawCall, Reply, Stop, Turn, Usage
 from ..errors import ConfigurationError, ProviderError
 from ..modes import Mode
 from ..toolset import ToolSet, parse_arguments
+from ._assembly import Call, Calls, CallsAssembler
 from .base import Adapter, Assembler, arguments_object, join_texts, text_piece
 from .registry import construct
 
@@ -44,7 +43,6 @@ _INFERENCE = {"max_tokens": "maxTokens", "temperature": "temperature", "top_p": 
 _INPUT_FIELDS = ("inputTokens", "cacheReadInputTokens", "cacheWriteInputTokens")
 _END = object()
 #: What decides where a streamed JSON value ends: escapes, quotes, brackets.
-_JSON_MARKS = re.compile(r'\\.?|["{}\[\]]', re.DOTALL)
 
 
 class _DefaultChoice(dict[str, Any]):
@@ -325,61 +323,18 @@ def _tool_specs(tools: ToolSet) -> list[dict[str, Any]]:
 # Responses and streams.
 
 
-@dataclass
-class _ToolBlock:
-    """One `toolUse` content block being streamed; `depth` follows its JSON as it comes, so
-    the call is complete as soon as its top-level object closes."""
-
-    start: RawCall
-    parts: list[str] = field(default_factory=list)
-    done: bool = False
-    depth: int = 0
-    opened: bool = False
-    in_string: bool = False
-    escaped: bool = False
-
-    def add(self, piece: str) -> None:
-        self.parts.append(piece)
-        if self.done:
-            return
-        start = 0
-        if self.escaped and piece:  # the character a backslash ending the last piece escapes
-            self.escaped, start = False, 1
-        for match in _JSON_MARKS.finditer(piece, start):  # only the characters that matter
-            mark = match.group()
-            if mark[0] == "\\":
-                self.escaped = len(mark) == 1
-            elif mark == '"':
-                self.in_string = not self.in_string
-            elif self.in_string:
-                continue
-            elif mark in "{[":
-                self.depth += 1
-                self.opened = True
-            else:
-                self.depth -= 1
-                if self.opened and self.depth == 0:
-                    self.done = True
-                    return
-
-    def raw(self) -> RawCall:
-        text = "".join(self.parts)
-        return RawCall(self.start.id, self.start.name, text if text.strip() else None, self.start.extra)
-
-
-class ConverseAssembler(Assembler):
+class ConverseAssembler(CallsAssembler):
     """`converse_stream` events, keyed by `contentBlockIndex`: a `toolUse` block is a complete
-    call at its `contentBlockStop`, or as soon as its input JSON closes; calls are handed out
-    in block order. `messageStop` has the stop reason, `metadata` the usage."""
+    call as soon as its input JSON closes, or at its `contentBlockStop`, whichever comes
+    first. `messageStop` has the stop reason, `metadata` the usage."""
 
     def __init__(self) -> None:
-        self.tools: dict[int | None, _ToolBlock] = {}
-        self.order: list[_ToolBlock] = []
+        self.calls = Calls()
+        self.tools: dict[int | None, Call] = {}
         self.texts: dict[int | None, list[str]] = {}
         self.reasoning: dict[int | None, dict[str, Any]] = {}
         self.unclaimed: list[dict[str, Any]] = []  # reasoning blocks before the next toolUse
         self.current: int | None = None
-        self.emitted = 0
         self.stop_reason: str | None = None
         self.usage: Any = None
         self.events: list[Any] = []
@@ -395,42 +350,35 @@ class ConverseAssembler(Assembler):
             self.current = index
             use = (event.get("start") or {}).get("toolUse")
             if use is not None:
-                block = _ToolBlock(RawCall(use.get("toolUseId"), use.get("name") or "", None,
-                                           self.unclaimed or None))
+                self.tools[index] = self.calls.start(
+                    index, use.get("toolUseId"), use.get("name") or "", self.unclaimed or None
+                )
                 self.unclaimed = []
-                self.tools[index] = block
-                self.order.append(block)
         elif "contentBlockStop" in chunk:
             stopped = self.tools.get(self._index(chunk["contentBlockStop"]))
             if stopped is not None:
-                stopped.done = True
+                self.calls.end(stopped)
         elif "messageStop" in chunk:
             self.stop_reason = chunk["messageStop"].get("stopReason") or "end_turn"
         elif "metadata" in chunk:
             self.usage = chunk["metadata"].get("usage")
-        ready: list[RawCall] = []
-        while self.emitted < len(self.order) and self.order[self.emitted].done:
-            ready.append(self.order[self.emitted].raw())
-            self.emitted += 1
-        return ready
+        return self.calls.take()
 
     def finish(self) -> Turn:
+        calls = self.calls.all
         if self.stop_reason is None:
-            inside = " inside a toolUse block" if any(not b.done for b in self.order) else ""
+            inside = " inside a toolUse block" if any(not call.done for call in calls) else ""
             raise ProviderError(
                 f"the Converse stream ended{inside} before its messageStop: the connection "
-                f"dropped, and the {len(self.order)} call(s) before the cut may not be all of them"
+                f"dropped, and the {len(calls)} call(s) before the cut may not be all of them"
             )
         text = join_texts(["".join(parts) for parts in self.texts.values()])
         stop, reason = _stop(self.stop_reason, text)
-        return Turn(calls=[block.raw() for block in self.order], stop=stop, reason=reason,
+        return Turn(calls=self.calls.final(), stop=stop, reason=reason,
                     text=text, usage=_usage(self.usage), raw=self.events)
 
     def partial(self) -> tuple[str, str] | None:
-        if not self.order or self.order[-1].done or self.stop_reason is not None:
-            return None
-        current = self.order[-1]
-        return current.start.name, "".join(current.parts)
+        return None if self.stop_reason is not None else self.calls.partial()
 
     def _index(self, event: Mapping[str, Any]) -> int | None:
         index = event.get("contentBlockIndex")
@@ -438,13 +386,15 @@ class ConverseAssembler(Assembler):
 
     def _delta(self, index: int | None, delta: Mapping[str, Any]) -> None:
         if "toolUse" in delta:
-            block = self.tools.get(index)
-            if block is None:
+            call = self.tools.get(index)
+            if call is None:
                 raise ProviderError(
                     f"the Converse stream sent toolUse input for content block {index}, "
                     "which no contentBlockStart opened"
                 )
-            block.add(text_piece((delta["toolUse"] or {}).get("input")))
+            fragment = text_piece((delta["toolUse"] or {}).get("input"))
+            if fragment:
+                self.calls.add(call, fragment)
         elif "text" in delta:
             self.texts.setdefault(index, []).append(text_piece(delta["text"]))
         elif "reasoningContent" in delta:

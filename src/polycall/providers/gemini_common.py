@@ -12,12 +12,12 @@ import json
 import re
 from abc import abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..calls import RawCall, Reply, Stop, Turn, Usage
 from ..errors import ConfigurationError, ProviderError
 from ..toolset import ToolSet
+from ._assembly import Call, Calls, CallsAssembler
 from .base import Adapter, Assembler
 
 # ---------------------------------------------------------------------------------------
@@ -300,30 +300,16 @@ def _text(content: Any, where: str) -> str:
 # Streams.
 
 
-@dataclass
-class _Building:
-    """One call being assembled from stream chunks."""
-
-    id: str | None
-    name: str
-    arguments: dict[str, Any]
-    signature: Any = None
-    done: bool = False
-    open_strings: set[str] = field(default_factory=set)
-
-    def raw(self) -> RawCall:
-        return RawCall(self.id, self.name, self.arguments, self.signature)
-
-
-class GeminiAssembler(Assembler):
+class GeminiAssembler(CallsAssembler):
     """Calls from `streamGenerateContent` chunks. A whole `function_call` part is complete
     when its chunk arrives; one streamed with `will_continue` (Vertex `partial_args`) is
-    complete at the part that no longer continues it."""
+    complete at the part that no longer continues it, or when the next call starts."""
 
     def __init__(self, adapter: GeminiAdapter) -> None:
         self.adapter = adapter
-        self.calls: list[_Building] = []
-        self.emitted = 0
+        self.calls = Calls()
+        self.current: Call | None = None  # the call `partial_args` are streaming into
+        self.open_strings: set[str] = set()  # its string arguments still being continued
         self.text: list[str] = []
         self.usage = Usage()
         self.last: dict[str, Any] = {}
@@ -346,69 +332,73 @@ class GeminiAssembler(Assembler):
                 self._take(call, part.get("thought_signature"))
         if self._stop()[0] is not Stop.DONE:
             return []  # what a cut-off or blocked response holds is not complete
-        return self._emit(stream_done=False)
+        return self.calls.take()
 
     def finish(self) -> Turn:
         if not self.last:
             raise ProviderError(
                 "the stream ended before a finish reason: the connection dropped, and the "
-                f"{len(self.calls)} call(s) before the cut may not be all of them"
+                f"{len(self.calls.all)} call(s) before the cut may not be all of them"
             )
         stop, reason = self._stop()
         if stop is Stop.DONE:
-            self._emit(stream_done=True)
-        calls = [b.raw() for b in self.calls]
-        return Turn(calls, stop, reason, "".join(self.text) or None, self.usage, self.chunks)
+            self.calls.end_all()
+        text = "".join(self.text) or None
+        return Turn(self.calls.final(), stop, reason, text, self.usage, self.chunks)
 
     def partial(self) -> tuple[str, str] | None:
-        current = self.calls[-1] if self.emitted < len(self.calls) else None
+        current = self.current
         if current is None or current.done:
             return None
-        return current.name, json.dumps(current.arguments)
+        return current.name, json.dumps(current.obj)
 
     def _stop(self) -> tuple[Stop, str]:
-        return stop_of(self.last, bool(self.calls))
+        return stop_of(self.last, bool(self.calls.all))
 
-    def _emit(self, stream_done: bool) -> list[RawCall]:
-        upto = self.emitted
-        while upto < len(self.calls) and (self.calls[upto].done or stream_done):
-            upto += 1
-        ready = [b.raw() for b in self.calls[self.emitted : upto]]
-        self.emitted = upto
-        return ready
-
-    def _take(self, call: Mapping[str, Any], signature: Any) -> None:
-        current = self.calls[-1] if self.calls and not self.calls[-1].done else None
-        if call.get("name") or (current is None and (call.get("args") or call.get("partial_args"))):
+    def _take(self, part: Mapping[str, Any], signature: Any) -> None:
+        current = self.current
+        if part.get("name") or (
+            current is None and (part.get("args") or part.get("partial_args"))
+        ):
             if current is not None:
-                current.done = True  # a new call ends the one before it
-            current = _Building(call.get("id") or None, call.get("name") or "", dict(call.get("args") or {}))
-            self.calls.append(current)
+                self.calls.end(current)  # a new call ends the one before it
+            current = self.calls.start(None, part.get("id") or None, part.get("name") or "")
+            current.obj = dict(part.get("args") or {})
+            self.current, self.open_strings = current, set()
         if current is None:
             return  # an empty terminator with nothing open
-        current.signature = current.signature or signature
-        _apply_partial_args(current, call.get("partial_args") or ())
-        if not call.get("will_continue"):
-            current.done = True
+        current.extra = current.extra or signature
+        pieces = part.get("partial_args") or ()
+        if pieces:
+            self.calls.grew(current, _apply_partial_args(current.obj, self.open_strings, pieces))
+        if not part.get("will_continue"):
+            self.calls.end(current)
+            self.current = None
 
 
 _PATH = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]|\['((?:[^'\\]|\\.)*)'\]|\[\"((?:[^\"\\]|\\.)*)\"\]")
 
 
-def _apply_partial_args(call: _Building, partial_args: Iterable[Mapping[str, Any]]) -> None:
-    """Write streamed argument pieces (`json_path` plus one value) into the call's arguments;
-    string pieces marked `will_continue` are joined with the pieces that follow."""
+def _apply_partial_args(
+    arguments: dict[str, Any], open_strings: set[str], partial_args: Iterable[Mapping[str, Any]]
+) -> int:
+    """Write streamed argument pieces (`json_path` plus one value) into `arguments`; string
+    pieces marked `will_continue` are joined with the pieces that follow. Returns about how
+    many characters the pieces held."""
+    size = 0
     for piece in partial_args:
         path = str(piece.get("json_path") or "$")
+        size += len(path)
         if "string_value" in piece:
             value: Any = str(piece["string_value"])
-            if path in call.open_strings:
-                before = _get(call.arguments, _steps(path))
+            size += len(value)
+            if path in open_strings:
+                before = _get(arguments, _steps(path))
                 value = (before if isinstance(before, str) else "") + value
             if piece.get("will_continue"):
-                call.open_strings.add(path)
+                open_strings.add(path)
             else:
-                call.open_strings.discard(path)
+                open_strings.discard(path)
         elif "number_value" in piece:
             value = whole(piece["number_value"])
         elif "bool_value" in piece:
@@ -417,7 +407,8 @@ def _apply_partial_args(call: _Building, partial_args: Iterable[Mapping[str, Any
             value = None
         else:
             continue
-        _set(call.arguments, _steps(path), value)
+        _set(arguments, _steps(path), value)
+    return size
 
 
 def _steps(path: str) -> list[str | int]:

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..calls import RawCall, Reply, Stop, Turn, Usage
 from ..errors import ConfigurationError, MalformedOutputError, ProviderError
 from ..modes import Mode
 from ..toolset import ToolSet
+from ._assembly import Call, Calls, CallsAssembler
 from .base import Adapter, Assembler, aclosing_stream, closing_stream
 from .openai_common import (
     INCLUDE_USAGE,
     arequired_fallback,
     arguments_text,
+    inner_calls,
     malformed_call,
     prepare_common,
     relax_choice,
@@ -121,35 +122,18 @@ class OpenAIChat(Adapter):
         ]
 
 
-@dataclass
-class _Building:
-    """One call being assembled from deltas."""
-
-    index: int | None
-    id: str | None = None
-    name: str = ""
-    parts: list[str] = field(default_factory=list)
-    obj: Any = None  # arguments sent as an object instead of text
-
-    @property
-    def has_arguments(self) -> bool:
-        return self.obj is not None or any(self.parts)
-
-    def raw(self) -> RawCall:
-        return RawCall(
-            self.id, self.name, self.obj if self.obj is not None else "".join(self.parts)
-        )
-
-
-class ChatAssembler(Assembler):
-    """Tool-call deltas keyed by `index`; a call is complete when the next one starts or the
-    choice finishes. Tolerates missing, sparse or repeated indexes, ids only on the first
-    delta, whole calls in one chunk, and chunks with no choices (usage, Azure's first chunk)."""
+class ChatAssembler(CallsAssembler):
+    """Tool-call deltas keyed by `index` and id (see `_locate`); a call is complete once its
+    arguments close, or when the provider ends it (a new call at its index, the finish).
+    Tolerates missing, shared, sparse or interleaved indexes, ids only on the first delta,
+    whole calls in one chunk, and chunks with no choices (usage, Azure's first chunk)."""
 
     def __init__(self) -> None:
-        self.building: list[_Building] = []
-        self.emitted = 0
+        self.calls = Calls(inner_calls)
+        self.by_index: dict[Any, Call] = {}  # the latest call at each index
+        self.by_id: dict[str, Call] = {}
         self.finish_reason: str | None = None
+        self.stopped = False
         self.text: list[str] = []
         self.refusal: list[str] = []
         self.usage = Usage()
@@ -157,31 +141,45 @@ class ChatAssembler(Assembler):
 
     def feed(self, chunk: Any) -> list[RawCall]:
         self.chunks.append(chunk)
-        if getattr(chunk, "usage", None):
-            self.usage = _usage(chunk.usage)
-        for choice in _items(getattr(chunk, "choices", None)):
+        usage = getattr(chunk, "usage", None)
+        if usage:
+            self.usage = _usage(usage)
+        choices = getattr(chunk, "choices", None)
+        if not isinstance(choices, list):
+            return []
+        for choice in choices:
             if getattr(choice, "index", 0) not in (0, None):
                 continue
             delta = getattr(choice, "delta", None)
             if delta is not None:
-                self._delta(delta)
-            if getattr(choice, "finish_reason", None):
-                self.finish_reason = choice.finish_reason
-        if self.finish_reason is None:
-            return self._emit(len(self.building) - 1)
-        if _stop(self.finish_reason, None, chunk)[0] is Stop.DONE:
-            return self._emit(len(self.building))
-        return []  # a cut-off or blocked call is not complete
+                if getattr(delta, "content", None):
+                    self.text.append(_content_text(delta.content))
+                if getattr(delta, "refusal", None):
+                    self.refusal.append(_content_text(delta.refusal))
+                tool_calls = getattr(delta, "tool_calls", None)
+                if tool_calls and isinstance(tool_calls, list):
+                    self._tool_calls(tool_calls)
+            finish_reason = getattr(choice, "finish_reason", None)
+            if finish_reason:
+                self.finish_reason = finish_reason
+                if _stop(finish_reason, None, chunk)[0] is Stop.DONE:
+                    self.calls.end_all()
+                else:
+                    self.stopped = True  # a cut-off or blocked response: nothing more is out
+                    self.calls.last = None
+        return self.calls.take() if self.calls.ready and not self.stopped else []
 
     def finish(self) -> Turn:
-        if self.finish_reason is None:
+        reason = self.finish_reason
+        if reason is None and (self.calls.all or not "".join(self.text + self.refusal)):
             raise ProviderError(
                 "the stream ended before the provider finished the response (no finish_reason "
                 f"after {len(self.chunks)} chunk(s)); the connection may have dropped",
             )
-        stop, reason = _stop(self.finish_reason, "".join(self.refusal) or None)
+        # A text answer that ends without a finish reason (as some servers send it) is whole.
+        stop, reason = _stop(reason, "".join(self.refusal) or None)
         return Turn(
-            calls=unwrap_parallel([b.raw() for b in self.building]),
+            calls=self.calls.final(),
             stop=stop,
             reason=reason,
             text="".join(self.text) or None,
@@ -189,65 +187,71 @@ class ChatAssembler(Assembler):
             raw=self.chunks,
         )
 
-    def partial(self) -> tuple[str, str] | None:
-        if self.emitted >= len(self.building) or self.finish_reason:
-            return None
-        current = self.building[-1]
-        return (current.name, "".join(current.parts)) if current.obj is None else None
-
-    def _emit(self, upto: int) -> list[RawCall]:
-        if upto <= self.emitted:
-            return []
-        ready = [b.raw() for b in self.building[self.emitted : upto]]
-        self.emitted = max(self.emitted, upto)
-        return unwrap_parallel(ready)
-
-    def _delta(self, delta: Any) -> None:
-        if getattr(delta, "content", None):
-            self.text.append(_content_text(delta.content))
-        if getattr(delta, "refusal", None):
-            self.refusal.append(_content_text(delta.refusal))
-        for tc in _items(getattr(delta, "tool_calls", None)):
-            function = _function(tc)
-            name = function.get("name") or None
-            building = self._locate(
-                getattr(tc, "index", None), getattr(tc, "id", None) or None, name
-            )
-            if name and not building.name:
-                building.name = name
-            arguments = function.get("arguments")
+    def _tool_calls(self, tool_calls: list[Any]) -> None:
+        calls, by_index = self.calls, self.by_index
+        for tc in tool_calls:
+            function = getattr(tc, "function", None)
+            if isinstance(function, dict):
+                name, arguments = function.get("name"), function.get("arguments")
+            else:
+                name = getattr(function, "name", None)
+                arguments = getattr(function, "arguments", None)
+            index, call_id = getattr(tc, "index", None), getattr(tc, "id", None)
+            # the usual delta continues the call at its index
+            call = None if name or call_id or type(index) is not int else by_index.get(index)
+            if call is None:
+                call = self._locate(index, call_id or None, name or None)
             if isinstance(arguments, str):
-                building.parts.append(arguments)
+                if arguments:
+                    calls.add(call, arguments)
             elif arguments is not None:
-                building.obj = arguments
+                call.obj = arguments  # arguments given as an object are whole
+                calls.end(call)
 
-    def _locate(self, index: int | None, call_id: str | None, name: str | None) -> _Building:
-        """The call a delta continues, or a new one.
+    def _locate(self, index: Any, call_id: Any, name: Any) -> Call:
+        """The call a delta belongs to, or a new one.
 
-        A delta continues the open call with its `index` (or, without an index, the last
-        call), unless it starts another call: it names a tool and carries a different id,
-        or, without index and id, it names a tool after the current call's arguments began.
+        A delta continues the call with its id (at its index, if it gives one), else the
+        latest call at its index, else (with no index) the call written last; see
+        `_starts_call` for when it starts a new one instead.
         """
-        open_calls = self.building[self.emitted :]
-        if index is None:
-            current = open_calls[-1] if open_calls else None
-        else:
-            current = next((b for b in reversed(open_calls) if b.index == index), None)
-        if current is not None and name and current.name and _starts_call(current, index, call_id):
-            current = None
-        if current is None:
-            current = _Building(index=index, id=call_id)
-            self.building.append(current)
-        elif call_id and not current.id:
-            current.id = call_id
-        return current
+        if not isinstance(index, int):
+            index = None  # missing, or malformed: continues by id or the call written last
+        call = self.by_id.get(call_id) if isinstance(call_id, str) else None
+        if call is None or (index is not None and call.index != index):
+            call = self.by_index.get(index) if index is not None else self.calls.last
+            if call is None or _starts_call(call, index, call_id, name):
+                call = self._new(call, index, call_id, name)
+        if call_id is not None and call.id is None:
+            call.id = call_id
+            if isinstance(call_id, str):
+                self.by_id.setdefault(call_id, call)
+        if name is not None and not call.name:
+            call.name = name
+        return call
+
+    def _new(self, previous: Call | None, index: int | None, call_id: Any, name: Any) -> Call:
+        if previous is not None and previous.index == index:
+            self.calls.end(previous)  # a new call at the same index ends the one there
+        call = self.calls.start(index, call_id, name or "")
+        if index is not None:
+            self.by_index[index] = call
+        if isinstance(call_id, str):
+            self.by_id.setdefault(call_id, call)
+        return call
 
 
-def _starts_call(current: _Building, index: int | None, call_id: str | None) -> bool:
-    """Whether a delta naming a tool starts a new call rather than continuing `current`."""
-    if call_id and current.id:
-        return call_id != current.id
-    return index is None and call_id is None and current.has_arguments
+def _starts_call(call: Call, index: int | None, call_id: Any, name: Any) -> bool:
+    """Whether a delta that `call` would otherwise take starts a new call: it carries
+    another id, or names a tool other than `call`'s, or names `call`'s tool again once
+    `call` is complete (or, with neither index nor id, once its arguments have begun)."""
+    if call_id is not None and call.id is not None and call_id != call.id:
+        return True
+    if name is None or not call.name or call_id is not None and call_id == call.id:
+        return False
+    if name != call.name:
+        return True
+    return call.done or (index is None and call_id is None and call.size > 0)
 
 
 def _content_text(content: Any) -> str:
@@ -271,18 +275,6 @@ def _raw_call(tool_call: Any) -> RawCall:
     else:
         name, arguments = getattr(function, "name", None), getattr(function, "arguments", None)
     return RawCall(getattr(tool_call, "id", None), name or "", arguments)
-
-
-def _function(tool_call: Any) -> dict[str, Any]:
-    function = getattr(tool_call, "function", None)
-    if function is None:
-        return {}
-    if isinstance(function, dict):
-        return function
-    return {
-        "name": getattr(function, "name", None),
-        "arguments": getattr(function, "arguments", None),
-    }
 
 
 def _stop(finish_reason: str | None, refusal: str | None, raw: Any = None) -> tuple[Stop, str]:

@@ -170,7 +170,7 @@ def unwrap_parallel(calls: Sequence[RawCall]) -> list[RawCall]:
     """
     out: list[RawCall] = []
     for call in calls:
-        inner = _inner_calls(call) if call.name in _PARALLEL_WRAPPERS else None
+        inner = inner_calls(call)
         if inner is None:
             out.append(call)
         else:
@@ -178,7 +178,10 @@ def unwrap_parallel(calls: Sequence[RawCall]) -> list[RawCall]:
     return out
 
 
-def _inner_calls(call: RawCall) -> list[RawCall] | None:
+def inner_calls(call: RawCall) -> list[RawCall] | None:
+    """The calls a `multi_tool_use.parallel` wrapper holds; None for any other call."""
+    if call.name not in _PARALLEL_WRAPPERS:
+        return None
     arguments = call.arguments
     if isinstance(arguments, str):
         try:

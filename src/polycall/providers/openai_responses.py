@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..calls import RawCall, Reply, Stop, Turn, Usage
 from ..errors import ConfigurationError, ProviderError
 from ..modes import Mode
 from ..toolset import ToolSet
+from ._assembly import Call, Calls, CallsAssembler
 from .base import Adapter, Assembler
 from .openai_common import (
     arequired_fallback,
     arguments_text,
+    inner_calls,
     prepare_common,
     relax_choice,
     required_fallback,
@@ -103,35 +104,16 @@ class OpenAIResponses(Adapter):
         ]
 
 
-@dataclass
-class _Building:
-    """One `function_call` item being assembled from stream events."""
-
-    output_index: int | None
-    item_id: str | None
-    call_id: str | None = None
-    name: str = ""
-    parts: list[str] = field(default_factory=list)
-    arguments: Any = None  # the whole arguments, once the stream gives them
-    done: bool = False
-
-    def raw(self) -> RawCall:
-        return RawCall(
-            self.call_id, self.name, self.arguments if self.arguments is not None else self.text()
-        )
-
-    def text(self) -> str:
-        return arguments_text(self.arguments) if self.arguments is not None else "".join(self.parts)
-
-
-class ResponsesAssembler(Assembler):
+class ResponsesAssembler(CallsAssembler):
     """Raw Responses stream events: a call starts at `response.output_item.added`, grows with
-    `response.function_call_arguments.delta` and is complete at its `response.output_item.done`.
-    `response.completed` / `response.incomplete` carry the status and usage."""
+    `response.function_call_arguments.delta` and is complete once its arguments close, or at
+    its `response.function_call_arguments.done` or `response.output_item.done`, whichever
+    comes first. `response.completed` / `response.incomplete` carry the status and usage."""
 
     def __init__(self) -> None:
-        self.building: list[_Building] = []
-        self.emitted = 0
+        self.calls = Calls(inner_calls)
+        self.by_item: dict[str, Call] = {}
+        self.by_index: dict[int, tuple[Call, str | None]] = {}  # and the item id it came with
         self.text: list[str] = []
         self.refusal: list[str] = []
         self.final: Any = None
@@ -140,18 +122,20 @@ class ResponsesAssembler(Assembler):
     def feed(self, chunk: Any) -> list[RawCall]:
         self.seen += 1
         kind = _get(chunk, "type")
-        if kind in ("response.output_item.added", "response.output_item.done"):
+        if kind == "response.function_call_arguments.delta":
+            call = self._locate(chunk)
+            fragment = _str(_get(chunk, "delta"))
+            if fragment:
+                self.calls.add(call, fragment)
+        elif kind in ("response.output_item.added", "response.output_item.done"):
             self._item(chunk, done=kind == "response.output_item.done")
-        elif kind == "response.function_call_arguments.delta":
-            self._locate(chunk).parts.append(_str(_get(chunk, "delta")))
         elif kind == "response.function_call_arguments.done":
-            building = self._locate(chunk)
-            building.arguments = _get(chunk, "arguments") or building.arguments
+            self._whole(self._locate(chunk), _get(chunk, "arguments"))
         elif kind in ("response.completed", "response.incomplete"):
             self.final = _get(chunk, "response")
         elif kind in ("response.failed", "error"):
             raise ProviderError(f"the Responses stream failed: {_failure(chunk)}")
-        return self._emit(self._ready())
+        return self.calls.take()
 
     def finish(self) -> Turn:
         if self.final is None:
@@ -161,9 +145,9 @@ class ResponsesAssembler(Assembler):
             )
         stop, reason = _stop(self.final, "".join(self.refusal))
         if stop is Stop.DONE:
-            self._emit(len(self.building))
+            self.calls.end_all()
         return Turn(
-            calls=unwrap_parallel([b.raw() for b in self.building]),
+            calls=self.calls.final(),
             stop=stop,
             reason=reason,
             text="".join(self.text) or None,
@@ -172,22 +156,21 @@ class ResponsesAssembler(Assembler):
         )
 
     def partial(self) -> tuple[str, str] | None:
-        if self.final is not None or self.emitted >= len(self.building):
-            return None
-        current = self.building[self.emitted]
-        return current.name, current.text()
+        return None if self.final is not None else self.calls.partial()
 
-    def _ready(self) -> int:
-        """How many calls, from the first, are complete."""
-        upto = self.emitted
-        while upto < len(self.building) and self.building[upto].done:
-            upto += 1
-        return upto
-
-    def _emit(self, upto: int) -> list[RawCall]:
-        ready = [b.raw() for b in self.building[self.emitted : upto]]
-        self.emitted = max(self.emitted, upto)
-        return unwrap_parallel(ready)
+    def _whole(self, call: Call, arguments: Any, *, end: bool = True) -> None:
+        """The call's whole arguments, as the provider gives them at its end; they replace
+        the deltas of a call not yet complete."""
+        if call.done:
+            return
+        if isinstance(arguments, str) and arguments:
+            call.parts[:] = [arguments]
+            call.size = len(arguments)
+        elif arguments not in (None, ""):
+            call.parts.clear()
+            call.obj = arguments
+        if end:
+            self.calls.end(call)
 
     def _item(self, event: Any, *, done: bool) -> None:
         item = _get(event, "item")
@@ -196,30 +179,42 @@ class ResponsesAssembler(Assembler):
             _read_message(item, self.text, self.refusal)
         if kind != "function_call":
             return
-        building = self._locate(event)
-        building.call_id = _get(item, "call_id") or building.call_id
-        building.name = _get(item, "name") or building.name
+        call = self._locate(event)
+        call.id = _get(item, "call_id") or call.id
+        call.name = _get(item, "name") or call.name
         arguments = _get(item, "arguments")
-        if isinstance(arguments, str) and not done:
-            building.parts.append(arguments)
-        elif arguments not in (None, ""):
-            building.arguments = arguments
-        if done:
-            building.done = _get(item, "status") != "incomplete"
+        if not done:
+            if isinstance(arguments, str):
+                if arguments:
+                    self.calls.add(call, arguments)
+            elif arguments is not None:
+                self._whole(call, arguments)
+        else:
+            self._whole(call, arguments, end=_get(item, "status") != "incomplete")
 
-    def _locate(self, event: Any) -> _Building:
-        """The call an event belongs to (by item id, else by output index), or a new one."""
+    def _locate(self, event: Any) -> Call:
+        """The call an event belongs to (by item id, else by output index, else the call
+        written last), or a new one."""
         item_id = _get(event, "item_id") or _get(_get(event, "item"), "id")
         index = _get(event, "output_index")
-        for building in reversed(self.building):
-            if item_id and building.item_id:
-                if building.item_id == item_id:
-                    return building
-            elif index is not None and building.output_index == index:
-                return building
-        building = _Building(output_index=index, item_id=item_id)
-        self.building.append(building)
-        return building
+        item_id = item_id if isinstance(item_id, str) else None
+        index = index if isinstance(index, int) else None
+        call = self.by_item.get(item_id) if item_id else None
+        if call is None and index is not None:
+            found = self.by_index.get(index)
+            if found is not None and (item_id is None or found[1] is None):
+                call = found[0]
+        if call is None and item_id is None and index is None:
+            call = self.calls.last
+        if call is None:
+            call = self.calls.start(index, None, "")
+            if index is not None:
+                self.by_index[index] = (call, item_id)
+        elif index is not None and item_id and self.by_index.get(index) == (call, None):
+            self.by_index[index] = (call, item_id)
+        if item_id and item_id not in self.by_item:
+            self.by_item[item_id] = call
+        return call
 
 
 def to_input(messages: Any) -> list[Any]:

@@ -94,8 +94,12 @@ PROVIDERS: tuple[Provider, ...] = (
         sdk="anthropic",
         extra="anthropic",
         modes={Mode.ANTHROPIC_PARALLEL_TOOLS: "anthropic:AnthropicMessages"},
-        clients=("anthropic:Anthropic", "anthropic:AnthropicBedrock"),
-        async_clients=("anthropic:AsyncAnthropic", "anthropic:AsyncAnthropicBedrock"),
+        clients=("anthropic:Anthropic", "anthropic:AnthropicBedrock", "anthropic:AnthropicVertex"),
+        async_clients=(
+            "anthropic:AsyncAnthropic",
+            "anthropic:AsyncAnthropicBedrock",
+            "anthropic:AsyncAnthropicVertex",
+        ),  # AnthropicFoundry is an Anthropic
         batch="anthropic_batch:AnthropicBatch",
         build="anthropic:build_client",
         names=("anthropic",),

@@ -1,15 +1,22 @@
 """Anthropic Messages wire format for the fake provider: `/v1/messages` bodies and SSE streams.
 
-Point the SDK at the fake: `anthropic.Anthropic(base_url=fake.url, api_key="test")`.
+Point the SDK at the fake: `anthropic.Anthropic(base_url=fake.url, api_key="test")`. Claude
+on a cloud speaks the same bodies in the cloud's envelope, which `messages_request` reads and
+`checked` enforces: Vertex AI (`AnthropicVertex(base_url=fake.url + "/v1", region=...,
+project_id=..., access_token=...)`: `.../publishers/anthropic/models/{model}:rawPredict` and
+`:streamRawPredict`, `anthropic_version` in the body) and Foundry (`AnthropicFoundry(
+base_url=fake.url + "/anthropic/", api_key=...)`: `/anthropic/v1/messages`).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from .server import Gate, Response, json_response, sse_response
+from .server import Gate, Request, Responder, Response, json_response, sse_response
 
 Call = tuple[str, Any]  # (tool name, input as a dict or JSON text)
 
@@ -155,3 +162,70 @@ def error(status: int, message: str, kind: str = "invalid_request_error") -> Res
     return json_response(
         {"type": "error", "error": {"type": kind, "message": message}}, status=status
     )
+
+
+_VERTEX = re.compile(
+    r"(?:/v1)?/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
+    r"/publishers/anthropic/models/(?P<model>[^/:]+):(?P<method>rawPredict|streamRawPredict)"
+)
+
+#: What each cloud refuses in a Messages body, as the fake's `checked` enforces it: a
+#: top-level field, or `tool_choice.<key>`.
+REJECTED: dict[str, tuple[str, ...]] = {
+    "vertex": ("model", "tool_choice.disable_parallel_tool_use"),
+    "foundry": (),
+    "anthropic": (),
+}
+
+
+class EnvelopeError(Exception):
+    """A Messages request its cloud would refuse: the message says why."""
+
+
+@dataclass
+class MessagesRequest:
+    """A Messages API request, read out of its cloud's envelope."""
+
+    cloud: str  # "anthropic", "vertex" or "foundry"
+    model: Any  # from the body, or Vertex's URL
+    stream: bool
+    body: dict[str, Any]  # the body as sent
+    envelope: dict[str, str]  # Vertex: project, location, method
+
+
+def messages_request(request: Request) -> MessagesRequest:
+    """Read a Messages request in any envelope; an `EnvelopeError` says what is not well formed."""
+    body = request.json
+    if not isinstance(body, dict):
+        raise EnvelopeError("the body is not a JSON object")
+    vertex = _VERTEX.fullmatch(request.path)
+    if vertex:
+        if not body.get("anthropic_version"):
+            raise EnvelopeError("Vertex AI needs anthropic_version in the body")
+        stream = vertex["method"] == "streamRawPredict"
+        if bool(body.get("stream")) != stream:
+            raise EnvelopeError(f"{vertex['method']} with stream={body.get('stream')!r}")
+        return MessagesRequest("vertex", vertex["model"], stream, body, vertex.groupdict())
+    if not request.path.endswith("/v1/messages"):
+        raise EnvelopeError(f"not a Messages endpoint: {request.path}")
+    cloud = "foundry" if request.path.startswith("/anthropic/") else "anthropic"
+    return MessagesRequest(cloud, body.get("model"), bool(body.get("stream")), body, {})
+
+
+def checked(response: Response) -> Responder:
+    """`response`, served to a well-formed Messages request that sends nothing its cloud
+    refuses; anything else gets the 400 `invalid_request_error` the cloud would send."""
+
+    def serve(request: Request) -> Response:
+        try:
+            sent = messages_request(request)
+        except EnvelopeError as problem:
+            return error(400, str(problem))
+        for name in REJECTED[sent.cloud]:
+            parent, _, key = name.rpartition(".")
+            holder = sent.body.get(parent) if parent else sent.body
+            if isinstance(holder, dict) and key in holder:
+                return error(400, f"{name}: Extra inputs are not permitted")
+        return response
+
+    return serve

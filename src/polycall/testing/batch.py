@@ -24,7 +24,8 @@ create for Anthropic). A cancel request ends the job as cancelled the same way.
 
 Paths served: OpenAI `/v1/files`, `/v1/files/{id}/content`, `/v1/batches[/{id}[/cancel]]`;
 Anthropic `/v1/messages/batches[/{id}[/results|/cancel]]`; Gemini
-`/v1beta/models/{model}:batchGenerateContent`, `/v1beta/batches/{id}[:cancel]`.
+`/v1beta/models/{model}:batchGenerateContent`, `/v1beta/batches/{id}[:cancel]` (or `/v1/`,
+as google-genai 3 calls them).
 """
 
 from __future__ import annotations
@@ -136,8 +137,12 @@ class FakeBatches:
         with self._lock:
             for method, pattern, handler in self._routes():
                 match = re.fullmatch(pattern, request.path)
-                if match and request.method == method:
-                    return handler(request, **match.groupdict())
+                if not match or request.method != method:
+                    continue
+                job = self.jobs.get(match.groupdict().get("job_id") or "")
+                if job is not None and not handler.__name__.startswith(f"_{job.provider}_"):
+                    continue  # another API's job on a shared path: `/v1/batches/{id}` (genai 3)
+                return handler(request, **match.groupdict())
         return _error(404, f"FakeBatches: no route for {request.method} {request.path}")
 
     def _routes(self) -> list[tuple[str, str, Callable[..., Response]]]:
@@ -151,9 +156,9 @@ class FakeBatches:
             ("GET", r"/v1/messages/batches/(?P<job_id>[^/]+)", self._anthropic_retrieve),
             ("GET", r"/v1/messages/batches/(?P<job_id>[^/]+)/results", self._anthropic_results),
             ("POST", r"/v1/messages/batches/(?P<job_id>[^/]+)/cancel", self._anthropic_cancel),
-            ("POST", r"/v1beta/models/(?P<model>[^/:]+):batchGenerateContent", self._gemini_create),
-            ("GET", r"/v1beta/batches/(?P<job_id>[^/:]+)", self._gemini_get),
-            ("POST", r"/v1beta/batches/(?P<job_id>[^/:]+):cancel", self._gemini_cancel),
+            ("POST", r"/v1(?:beta)?/models/(?P<model>[^/:]+):batchGenerateContent", self._gemini_create),
+            ("GET", r"/v1(?:beta)?/batches/(?P<job_id>[^/:]+)", self._gemini_get),
+            ("POST", r"/v1(?:beta)?/batches/(?P<job_id>[^/:]+):cancel", self._gemini_cancel),
         ]
 
     # -- shared ---------------------------------------------------------------------------

@@ -1,0 +1,265 @@
+"""The call buffer every stream assembler shares: calls keyed by the provider's index and
+id, their argument fragments, and when each one is complete.
+
+A call is complete at the first of: its arguments text forms one complete JSON object or
+array (tracked incrementally, fragment by fragment: bracket depth, in-string and escape
+state, never a re-parse of the buffer), its arguments are given whole as an object, or the
+provider ends it. Completed calls are handed out in completion order; `final()` lists every
+call in the model's order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..calls import RawCall
+from ..errors import ProviderError
+from .base import Assembler
+
+# Scanner states of a call's arguments text.
+_BLANK = 0  # only whitespace so far
+_OPEN = 1  # an object or array in progress
+_CLOSED = 2  # one complete object or array (then only whitespace)
+_OPAQUE = 3  # not an object or array, or more after one: complete only when the provider ends it
+
+Expand = Callable[[RawCall], "list[RawCall] | None"]
+
+
+class Call:
+    """One call being assembled: its key, id, name, argument fragments and state."""
+
+    __slots__ = (
+        "depth",
+        "done",
+        "escaped",
+        "extra",
+        "id",
+        "index",
+        "name",
+        "obj",
+        "out",
+        "parts",
+        "quoted",
+        "size",
+        "state",
+    )
+
+    def __init__(self, index: Any, id: Any, name: Any, extra: Any = None) -> None:
+        self.index = index
+        self.id = id
+        self.name = name
+        self.extra = extra
+        self.parts: list[str] = []
+        self.obj: Any = None  # arguments given as an object (or a fallback when no text comes)
+        self.size = 0  # characters of argument text so far
+        self.state = _BLANK
+        self.depth = 0
+        self.quoted = False
+        self.escaped = False
+        self.done = False
+        self.out: list[RawCall] = []  # what this call was handed out as (set once done)
+
+    def text(self) -> str:
+        """The arguments text so far, joined once and kept joined."""
+        parts = self.parts
+        if len(parts) > 1:
+            parts[:] = ["".join(parts)]
+        return parts[0] if parts else ""
+
+    def raw(self) -> RawCall:
+        arguments = self.obj if self.obj is not None and self.state == _BLANK else self.text()
+        return RawCall(self.id, self.name, arguments, self.extra)
+
+
+class Calls:
+    """The calls of one streamed response."""
+
+    def __init__(self, expand: Expand | None = None) -> None:
+        self.all: list[Call] = []  # in the order they started
+        self.ready: list[RawCall] = []  # completed since the last `take()`
+        self.last: Call | None = None  # the call the latest fragment went to
+        self.peak: Call | None = None  # the call with the most argument text
+        self.peak_size = 0
+        self.expand = expand  # turns one completed call into the calls it wraps, if any
+
+    def start(self, index: Any, id: Any, name: Any, extra: Any = None) -> Call:
+        call = Call(index, id, name, extra)
+        self.all.append(call)
+        self.last = call
+        return call
+
+    def add(self, call: Call, fragment: str) -> None:
+        """Append a fragment of `call`'s arguments text; the call completes if it closes."""
+        call.parts.append(fragment)
+        size = call.size = call.size + len(fragment)
+        self.last = call
+        if size > self.peak_size:
+            self.peak, self.peak_size = call, size
+        state = call.state
+        if state == _OPEN:
+            # The usual fragment, inside the value with no bracket or backslash: only
+            # whether it ends inside a string can change.
+            if not (
+                "}" in fragment
+                or "]" in fragment
+                or "{" in fragment
+                or "[" in fragment
+                or "\\" in fragment
+                or call.escaped
+            ):
+                if fragment.count('"') & 1:
+                    call.quoted = not call.quoted
+            elif _scan(call, fragment, 0):
+                self.end(call)
+        elif state == _BLANK:
+            start = len(fragment) - len(fragment.lstrip())
+            if start < len(fragment):
+                if fragment[start] in "{[":
+                    call.state = _OPEN
+                    if _scan(call, fragment, start):
+                        self.end(call)
+                else:
+                    call.state = _OPAQUE
+        elif state == _CLOSED and not fragment.isspace():
+            raise ProviderError(
+                f"the stream went on with the arguments of call {call.id or '(no id)'} to "
+                f"{call.name!r} after they formed a complete JSON value"
+            )
+
+    def end(self, call: Call) -> None:
+        """The call is complete: hand it out (once)."""
+        if call.done:
+            return
+        call.done = True
+        raw = call.raw()
+        inner = self.expand(raw) if self.expand is not None else None
+        call.out = [raw] if inner is None else inner
+        self.ready.extend(call.out)
+
+    def end_all(self) -> None:
+        for call in self.all:
+            if not call.done:
+                self.end(call)
+
+    def take(self) -> list[RawCall]:
+        """The calls completed since the last `take()`, in completion order."""
+        ready = self.ready
+        if not ready:
+            return []
+        self.ready = []
+        return ready
+
+    def final(self) -> list[RawCall]:
+        """Every call, in the model's order (by index when every call has one, else as they
+        started): completed ones as they were handed out, the others as they stand."""
+        calls = self.all
+        if all(isinstance(c.index, int) for c in calls):
+            calls = sorted(calls, key=_index)  # stable: calls sharing an index keep their order
+        out: list[RawCall] = []
+        for call in calls:
+            if call.done:
+                out.extend(call.out)
+            else:
+                out.append(call.raw())
+        return out
+
+    def partial(self) -> tuple[str, str] | None:
+        """The call the latest fragment went to, while it is still being written."""
+        call = self.last
+        if call is None or call.done or call.state == _BLANK and call.obj is not None:
+            return None
+        return call.name, call.text()
+
+    def largest(self) -> tuple[Any, int] | None:
+        peak = self.peak
+        return None if peak is None else (peak.name, peak.size)
+
+    def grew(self, call: Call, size: int) -> None:
+        """`call`'s arguments (given as an object) grew by about `size` characters."""
+        call.size += size
+        if call.size > self.peak_size:
+            self.peak, self.peak_size = call, call.size
+
+
+def _index(call: Call) -> int:
+    return call.index  # type: ignore[no-any-return]
+
+
+def _scan(call: Call, text: str, pos: int) -> bool:
+    """Advance `call`'s JSON state over `text[pos:]`; True when its value closes here.
+
+    Only quotes, backslashes and brackets matter; runs between them are skipped with
+    `str.find` and `str.count`, so the work is a few string calls per fragment.
+    """
+    n = len(text)
+    depth = call.depth
+    quoted = call.quoted
+    if call.escaped:
+        call.escaped = False
+        pos += 1
+    while pos < n:
+        quote = text.find('"', pos)
+        end = n if quote < 0 else quote
+        if quoted:
+            slash = text.find("\\", pos, end)
+            if slash >= 0:
+                pos = slash + 2
+                if pos > n:
+                    call.escaped = True
+                continue
+            if quote < 0:
+                break
+            quoted = False
+            pos = quote + 1
+            continue
+        change = (
+            text.count("{", pos, end)
+            + text.count("[", pos, end)
+            - text.count("}", pos, end)
+            - text.count("]", pos, end)
+        )
+        if depth + change <= 0:
+            return _close(call, text, pos, depth)
+        depth += change
+        if quote < 0:
+            break
+        quoted = True
+        pos = quote + 1
+    call.depth = depth
+    call.quoted = quoted
+    return False
+
+
+def _close(call: Call, text: str, pos: int, depth: int) -> bool:
+    """The value closes in `text[pos:]` (outside a string): closed if only whitespace
+    follows, else opaque (complete only when the provider ends the call)."""
+    for i in range(pos, len(text)):
+        char = text[i]
+        if char in "{[":
+            depth += 1
+        elif char in "}]":
+            depth -= 1
+            if depth == 0:
+                rest = text[i + 1 :]
+                call.state = _CLOSED if not rest or rest.isspace() else _OPAQUE
+                call.depth = 0
+                return call.state == _CLOSED
+    call.state = _OPAQUE  # unreachable for a close found by counting; kept total
+    return False
+
+
+class CallsAssembler(Assembler):
+    """An assembler built on a `Calls` buffer: `partial()` and the stream guard's measure
+    come from the buffer."""
+
+    calls: Calls
+
+    def partial(self) -> tuple[str, str] | None:
+        return self.calls.partial()
+
+    def buffered(self) -> int:
+        return self.calls.peak_size
+
+    def largest(self) -> tuple[Any, int] | None:
+        return self.calls.largest()
