@@ -21,7 +21,6 @@ from __future__ import annotations
 import ast
 import asyncio
 import difflib
-import gc
 import importlib
 import inspect
 import io
@@ -165,15 +164,7 @@ PROVIDER_SDKS = {name: provider.sdk for provider in PROVIDERS for name in provid
 def sdks_of(block: Block) -> list[str]:
     """The SDKs the block imports, or builds with `from_provider`."""
     flags = ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
-    # No collection while the AST is built: finalizers run in the middle of it upset
-    # CPython 3.11's AST recursion check ("AST constructor recursion depth mismatch").
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        tree = compile(block.source, str(block.path), "exec", flags=flags)
-    finally:
-        if collecting:
-            gc.enable()
+    tree = compile(block.source, str(block.path), "exec", flags=flags)
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
