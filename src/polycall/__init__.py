@@ -12,6 +12,7 @@ from .errors import (
     IncompleteOutputError,
     LimitExceededError,
     MalformedOutputError,
+    MaxStepsExceeded,
     NoToolCallsError,
     PolycallError,
     ProviderError,
@@ -33,6 +34,7 @@ from .modes import Mode
 from .streams import AsyncCallStream, CallStream
 
 if TYPE_CHECKING:
+    from .loop import Step, ToolRun
     from .partial import Partial
     from .running import arun_stream, run_stream
     from .tracing import instrument, uninstrument
@@ -42,6 +44,8 @@ __version__ = "0.1.0"
 #: Imported on first use, so `import polycall` loads neither jiter nor asyncio and threads.
 _LAZY = {
     "Partial": ".partial",
+    "Step": ".loop",
+    "ToolRun": ".loop",
     "arun_stream": ".running",
     "run_stream": ".running",
     "instrument": ".tracing",
@@ -72,15 +76,18 @@ __all__ = [
     "LimitExceededError",
     "Limits",
     "MalformedOutputError",
+    "MaxStepsExceeded",
     "Mode",
     "NoToolCallsError",
     "Partial",
     "PolycallError",
     "ProviderError",
     "RefusalError",
+    "Step",
     "ToolCall",
     "ToolCalls",
     "ToolResult",
+    "ToolRun",
     "UnknownToolError",
     "Usage",
     "UserCodeError",

@@ -1,12 +1,14 @@
-"""The clients users hold: `create`, `create_with_completion`, `create_iterable`, `create_partial`."""
+"""The clients users hold: `create`, `create_with_completion`, `create_iterable`, `create_partial`,
+`run_tools`, `iter_tools`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar, overload
 
-from .calls import ToolCalls
+from .calls import Handlers, ToolCall, ToolCalls, ToolResult
 from .engine import adrive, drive
+from .errors import ConfigurationError
 from .hooks import Hook, Hooks
 from .limits import Limits
 from .modes import Mode
@@ -19,6 +21,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from .batch import AsyncBatches, Batches
+    from .loop import Tasks, ToolRun
     from .partial import Partial
 
 T = TypeVar("T")
@@ -28,6 +31,8 @@ if TYPE_CHECKING:
     #: `response_model` to a type checker: `Iterable[A | B]`, `list[A]`... of models `M`
     #: (`Iterable[...]` written as a value is, to a type checker, a callable returning one).
     ResponseModel: TypeAlias = type[Iterable[M]] | Callable[[], Iterable[M]]
+    #: What `iter_tools` yields: each call, each result, text, and last the run.
+    LoopEvent: TypeAlias = ToolCall[M] | ToolResult[M] | str | ToolRun[M]
 
 
 class _BaseClient:
@@ -63,10 +68,11 @@ class _BaseClient:
         kwargs: dict[str, Any],
         validation_context: Any,
         context: Any,
+        kind: type[Session] = Session,
     ) -> Session:
         tools = self._tool_set(response_model)
         request = self.adapter.prepare(tools, kwargs)
-        return Session(
+        return kind(
             self.adapter,
             tools,
             request,
@@ -105,6 +111,31 @@ class _BaseClient:
     def _stream(self, session: Session, max_retries: MaxRetries, *, partial: bool) -> Any:
         stream_type, driver = self._streams
         return stream_type(driver(session, max_retries, stream=True, partial=partial), session)
+
+    def _tool_loop(
+        self,
+        tasks: Tasks,
+        *,
+        messages: Any,
+        response_model: Any,
+        handlers: Handlers,
+        validation_context: Any = None,
+        context: Any = None,
+        **kwargs: Any,
+    ) -> tuple[Session, Generator[Any, Any, None]]:
+        """The first step's session and the ops of the whole run (`loop.py`), for a driver."""
+        from .loop import OPTIONS, StepSession, tool_loop
+
+        if "max_retries" in kwargs:
+            raise ConfigurationError(
+                "run_tools() takes no max_retries: an invalid call is answered with an error "
+                "result and the model corrects it at the next step"
+            )
+        options = {key: kwargs.pop(key) for key in OPTIONS if key in kwargs}
+        kwargs["messages"] = messages
+        first = self._session(response_model, kwargs, validation_context, context, StepSession)
+        assert isinstance(first, StepSession)
+        return first, tool_loop(first, messages, handlers, tasks=tasks, **options)
 
 
 class Client(_BaseClient):
@@ -175,6 +206,34 @@ class Client(_BaseClient):
             self, *, response_model: ResponseModel[M], max_retries: MaxRetries = ...,
             validation_context: Any = ..., context: Any = ..., **kwargs: Any,
         ) -> CallStream[M | Partial[M]]: ...
+
+    if TYPE_CHECKING:
+
+        def run_tools(
+            self, *, messages: Any, response_model: ResponseModel[M], handlers: Handlers,
+            max_steps: int = ..., max_concurrency: int | None = ..., timeout: float | None = ...,
+            stop_when: Any = ..., validation_context: Any = ..., context: Any = ..., **kwargs: Any,
+        ) -> ToolRun[M]:
+            """Run each call's handler and send the results back until the model answers."""
+        def iter_tools(
+            self, *, messages: Any, response_model: ResponseModel[M], handlers: Handlers,
+            max_steps: int = ..., max_concurrency: int | None = ..., timeout: float | None = ...,
+            stop_when: Any = ..., validation_context: Any = ..., context: Any = ..., **kwargs: Any,
+        ) -> Iterator[LoopEvent[M]]:
+            """`run_tools`, yielding each call, each result and the text as they come, then the run."""
+    else:
+
+        def run_tools(self, **options: Any) -> Any:
+            """Run each call's handler and send the results back until the model answers."""
+            return _last(self.iter_tools(**options))
+
+        def iter_tools(self, **options: Any) -> Any:
+            """`run_tools`, yielding each call, each result and the text as they come, then the run."""
+            from .running import ThreadTasks
+
+            with ThreadTasks() as tasks:
+                session, core = self._tool_loop(tasks, **options)
+                yield from drive(session, 0, stream=True, core=core)
 
     @property
     def batch(self) -> Batches:
@@ -253,12 +312,50 @@ class AsyncClient(_BaseClient):
             validation_context: Any = ..., context: Any = ..., **kwargs: Any,
         ) -> AsyncCallStream[M | Partial[M]]: ...
 
+    if TYPE_CHECKING:
+
+        async def run_tools(
+            self, *, messages: Any, response_model: ResponseModel[M], handlers: Handlers,
+            max_steps: int = ..., max_concurrency: int | None = ..., timeout: float | None = ...,
+            stop_when: Any = ..., validation_context: Any = ..., context: Any = ..., **kwargs: Any,
+        ) -> ToolRun[M]:
+            """Run each call's handler and send the results back until the model answers."""
+        def iter_tools(
+            self, *, messages: Any, response_model: ResponseModel[M], handlers: Handlers,
+            max_steps: int = ..., max_concurrency: int | None = ..., timeout: float | None = ...,
+            stop_when: Any = ..., validation_context: Any = ..., context: Any = ..., **kwargs: Any,
+        ) -> AsyncIterator[LoopEvent[M]]:
+            """`run_tools`, yielding each call, each result and the text as they come, then the run."""
+    else:
+
+        async def run_tools(self, **options: Any) -> Any:
+            """Run each call's handler and send the results back until the model answers."""
+            async for event in self.iter_tools(**options):
+                pass
+            return event
+
+        async def iter_tools(self, **options: Any) -> Any:
+            """`run_tools`, yielding each call, each result and the text as they come, then the run."""
+            from .running import LoopTasks
+
+            async with LoopTasks() as tasks:
+                session, core = self._tool_loop(tasks, **options)
+                async for event in adrive(session, 0, stream=True, core=core):
+                    yield event
+
     @property
     def batch(self) -> AsyncBatches:
         """The provider's Batch API, awaited."""
         from .batch import AsyncBatches
 
         return AsyncBatches(self)
+
+
+def _last(events: Iterator[Any]) -> Any:
+    """The last of `events` (a run's `ToolRun`), once every event has passed."""
+    for event in events:
+        pass
+    return event
 
 
 class _Namespace:

@@ -4,7 +4,8 @@
 each finished call to the session, judge the turn, retry. It does no I/O: it is a generator
 that yields what it needs done (an op tuple) or a validated `ToolCall` / `Partial` for the
 user, and is sent each op's outcome. `drive` performs the ops with the sync SDK client,
-`adrive` with the async one; they hold no logic beyond doing each op.
+`adrive` with the async one; they hold no logic beyond doing each op. Given another
+`core` of the same ops (the tool loop, `loop.py`), they run that instead.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ Event = Any  # ToolCall | Partial: what a stream hands the user
 SEND = "send"  # (SEND, request) -> the raw response
 STREAM = "stream"  # (STREAM, request, reading) -> None, every chunk fed to `reading`
 ATTEMPT = "attempt"  # (ATTEMPT,) -> tenacity's next attempt, or None: no attempt left
+WAIT = "wait"  # (WAIT, wait) -> what `wait()` returns (awaited by the async driver)
 
 _ATTEMPT = (ATTEMPT,)
 _NO_EVENTS: tuple[Event, ...] = ()
@@ -209,10 +211,11 @@ class _Pump:
 
 
 def drive(
-    session: Session, max_retries: MaxRetries, *, stream: bool, partial: bool = False
+    session: Session, max_retries: MaxRetries, *, stream: bool, partial: bool = False,
+    core: Generator[Any, Any, None] | None = None,
 ) -> Iterator[Event]:
-    """`exchange()` with the sync SDK client: its events, as they come."""
-    pump = _Pump(exchange(session, max_retries, stream=stream, partial=partial))
+    """`exchange()` (or `core`) with the sync SDK client: its events, as they come."""
+    pump = _Pump(core or exchange(session, max_retries, stream=stream, partial=partial))
     adapter, tries = session.adapter, None
     try:
         for op in pump:
@@ -226,6 +229,9 @@ def drive(
             elif op is _ATTEMPT:
                 with pump:
                     pump.reply = next(tries := tries or iter(attempts(max_retries)), None)
+            elif op[0] is WAIT:
+                with pump:
+                    pump.reply = op[1]()
             else:
                 with pump:
                     pump.reply = adapter.send(op[1])
@@ -234,10 +240,11 @@ def drive(
 
 
 async def adrive(
-    session: Session, max_retries: MaxRetries, *, stream: bool, partial: bool = False
+    session: Session, max_retries: MaxRetries, *, stream: bool, partial: bool = False,
+    core: Generator[Any, Any, None] | None = None,
 ) -> AsyncIterator[Event]:
-    """`exchange()` with the async SDK client: its events, as they come."""
-    pump = _Pump(exchange(session, max_retries, stream=stream, partial=partial))
+    """`exchange()` (or `core`) with the async SDK client: its events, as they come."""
+    pump = _Pump(core or exchange(session, max_retries, stream=stream, partial=partial))
     tries = None
     try:
         for op in pump:
@@ -247,6 +254,8 @@ async def adrive(
                         pump.reply = await session.adapter.asend(op[1])
                     elif op is _ATTEMPT:
                         pump.reply = await anext(tries := tries or aattempts(max_retries), None)
+                    elif op[0] is WAIT:
+                        pump.reply = await op[1]()
                     else:
                         async with session.adapter.astream(op[1]) as chunks:
                             feed = op[2].feed

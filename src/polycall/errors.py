@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .calls import CallFailure
+    from .loop import ToolRun
 
 
 class PolycallError(Exception):
@@ -122,3 +123,13 @@ class ValidationFailed(PolycallError):
 
 class UnknownToolError(ValidationFailed):
     """A call names a tool that is not in `response_model` (a kind of `ValidationFailed`)."""
+
+
+class MaxStepsExceeded(PolycallError):
+    """`run_tools` ran `max_steps` steps and the model still calls tools; `run` is the
+    `ToolRun` so far (its steps, messages and usage)."""
+
+    def __init__(self, message: str, *, run: ToolRun[Any], raw: Any = None) -> None:
+        super().__init__(message)
+        self.run = run
+        self.raw = raw

@@ -15,8 +15,11 @@ import contextvars
 import inspect
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
+from types import TracebackType
 from typing import Any
+
+from typing_extensions import Self
 
 from . import tracing
 from .calls import Handlers, ToolCall, ToolResult
@@ -161,8 +164,11 @@ class _Runner:
                 f"{first.name!r} ({self.handlers.describe()})"
             )
 
-    def check_tools(self, tools: ToolSet) -> None:
-        missing = [tool for tool in tools.tools if self.handlers.get(tool.model, tool.name) is None]
+    def check_tools(self, tools: ToolSet, exempt: str | None = None) -> None:
+        missing = [
+            tool for tool in tools.tools
+            if tool.name != exempt and self.handlers.get(tool.model, tool.name) is None
+        ]
         if missing:
             raise ConfigurationError(
                 f"no handler for tool {', '.join(repr(t.name) for t in missing)} of the "
@@ -209,6 +215,70 @@ class _Runner:
         if not self.handlers.is_async(handler):
             message += "; its thread was abandoned and may still be running"
         return message
+
+
+class _Tasks:
+    """The handler runs of one tool loop (`loop.py`): each started at once, without blocking,
+    and reported once it has finished; `wait()` blocks (or is awaited) until one has."""
+
+    def __init__(self) -> None:
+        self._running: list[Any] = []  # the futures not reported yet, in start order
+
+    def ready(self) -> list[ToolResult[Any]]:
+        """The results of the runs that finished since the last report, in start order."""
+        if not self._running:
+            return []
+        finished: list[Any] = []
+        running: list[Any] = []
+        for future in self._running:
+            (finished if future.done() else running).append(future)
+        self._running = running
+        return [future.result() for future in finished]
+
+
+class ThreadTasks(_Tasks):
+    """`_Tasks` for a sync client: the runs go on a private event loop thread, started on
+    the first run; leaving the `with` block cancels the runs still going."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._exit = contextlib.ExitStack()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self, work: Coroutine[Any, Any, ToolResult[Any]]) -> None:
+        if self._loop is None:
+            self._loop = self._exit.enter_context(_loop_thread())
+        self._running.append(asyncio.run_coroutine_threadsafe(work, self._loop))
+
+    def wait(self) -> None:
+        """Block until a run not reported yet has finished."""
+        concurrent.futures.wait(self._running, return_when=concurrent.futures.FIRST_COMPLETED)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        return bool(self._exit.__exit__(kind, exc, tb))
+
+
+class LoopTasks(_Tasks):
+    """`_Tasks` for an async client: the runs are tasks on the running event loop; leaving
+    the `async with` block cancels those still going."""
+
+    def start(self, work: Coroutine[Any, Any, ToolResult[Any]]) -> None:
+        self._running.append(asyncio.ensure_future(work))
+
+    async def wait(self) -> None:
+        """Until a run not reported yet has finished."""
+        await asyncio.wait(self._running, return_when=asyncio.FIRST_COMPLETED)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await _cancel(self._running)
 
 
 class _HandlerTable:

@@ -73,6 +73,10 @@ def fit_cloud(request: dict[str, Any], where: str | None) -> None:
             del request[key]
 
 
+class _DefaultChoice(dict[str, Any]):
+    """A `tool_choice` polycall set itself (the user gave none)."""
+
+
 class AnthropicMessages(Adapter):
     """`client.messages.create` with one custom tool per response_model member."""
 
@@ -105,8 +109,13 @@ class AnthropicMessages(Adapter):
         if "tool_choice" not in request:
             # Extended thinking refuses a forced tool choice; "auto" is the one it accepts.
             thinking = (request.get("thinking") or {}).get("type") not in (None, "disabled")
-            request["tool_choice"] = {"type": "auto" if thinking else "any"}
+            request["tool_choice"] = _DefaultChoice(type="auto" if thinking else "any")
         fit_cloud(request, cloud(self.client))
+        return request
+
+    def relax(self, tools: ToolSet, request: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(request.get("tool_choice"), _DefaultChoice):
+            return {key: value for key, value in request.items() if key != "tool_choice"}
         return request
 
     def extend(self, request: dict[str, Any], messages: Sequence[Any]) -> dict[str, Any]:

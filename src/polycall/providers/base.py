@@ -68,6 +68,13 @@ class Adapter(ABC):
     def prepare(self, tools: ToolSet, kwargs: dict[str, Any]) -> dict[str, Any]:
         """The SDK request for the user's kwargs: tools added, messages converted, tool choice set."""
 
+    def relax(self, tools: ToolSet, request: dict[str, Any]) -> dict[str, Any]:
+        """`request` with the tool choice `prepare` set by default (when the user set none)
+        left to the model, so that it may answer in text (a tool loop's later requests).
+
+        By default `request` as it is; an adapter whose `prepare` forces a call overrides it."""
+        return request
+
     @abstractmethod
     def extend(self, request: dict[str, Any], messages: Sequence[Any]) -> dict[str, Any]:
         """A copy of `request` with `messages` appended to the conversation (used by retries)."""

@@ -45,6 +45,10 @@ _END = object()
 #: What decides where a streamed JSON value ends: escapes, quotes, brackets.
 
 
+class _DefaultChoice(dict[str, Any]):
+    """A `toolChoice` polycall set itself (the user gave none)."""
+
+
 class BedrockConverse(Adapter):
     """`client.converse` / `converse_stream` with one `toolSpec` per response_model member."""
 
@@ -93,9 +97,15 @@ class BedrockConverse(Adapter):
         if "tools" in config:
             raise ConfigurationError("tools come from response_model; do not pass toolConfig.tools")
         config["tools"] = tools.dialect(_tool_specs)
-        config.setdefault("toolChoice", {"any": {}})
+        config.setdefault("toolChoice", _DefaultChoice(any={}))
         request["toolConfig"] = config
         return request
+
+    def relax(self, tools: ToolSet, request: dict[str, Any]) -> dict[str, Any]:
+        config = request["toolConfig"]
+        if not isinstance(config.get("toolChoice"), _DefaultChoice):
+            return request
+        return {**request, "toolConfig": {k: v for k, v in config.items() if k != "toolChoice"}}
 
     def extend(self, request: dict[str, Any], messages: Sequence[Any]) -> dict[str, Any]:
         return {**request, "messages": [*request["messages"], *messages]}

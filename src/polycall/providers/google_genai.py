@@ -69,6 +69,12 @@ class GoogleGenAI(GeminiAdapter):
             "config": types.GenerateContentConfig(**config),
         }
 
+    def relax(self, tools: ToolSet, request: dict[str, Any]) -> dict[str, Any]:
+        config = request["config"]
+        if config.tool_config is not tools.dialect(_tool_config):
+            return request
+        return {**request, "config": config.model_copy(update={"tool_config": None})}
+
     def send(self, request: dict[str, Any]) -> Any:
         return self.client.models.generate_content(**request)
 

@@ -19,6 +19,7 @@ from .openai_common import (
     inner_calls,
     malformed_call,
     prepare_common,
+    relax_choice,
     required_fallback,
     unwrap_parallel,
 )
@@ -54,6 +55,9 @@ class OpenAIChat(Adapter):
                 "(or from_openai(..., model=...) for the model)"
             )
         return request
+
+    def relax(self, tools: ToolSet, request: dict[str, Any]) -> dict[str, Any]:
+        return relax_choice(request)
 
     def extend(self, request: dict[str, Any], messages: Sequence[Any]) -> dict[str, Any]:
         return {**request, "messages": [*request["messages"], *messages]}

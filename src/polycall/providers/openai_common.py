@@ -61,6 +61,13 @@ def prepare_common(
     return request
 
 
+def relax_choice(request: dict[str, Any]) -> dict[str, Any]:
+    """`request` without the `tool_choice` polycall set itself: the server's default, auto."""
+    if isinstance(request.get("tool_choice"), _Default):
+        return {key: value for key, value in request.items() if key != "tool_choice"}
+    return request
+
+
 def required_fallback(adapter: Adapter, fn: Callable[..., Any], request: dict[str, Any]) -> Any:
     """`fn(**request)`. When the server refuses, with a clear 400, a default polycall set
     itself (`tool_choice="required"`, `stream_options`), send it again without that default

@@ -24,6 +24,7 @@ from .openai_common import (
     arguments_text,
     inner_calls,
     prepare_common,
+    relax_choice,
     required_fallback,
     unwrap_parallel,
 )
@@ -51,6 +52,9 @@ class OpenAIResponses(Adapter):
         if "input" in request:
             request["input"] = to_input(request["input"])
         return request
+
+    def relax(self, tools: ToolSet, request: dict[str, Any]) -> dict[str, Any]:
+        return relax_choice(request)
 
     def extend(self, request: dict[str, Any], messages: Sequence[Any]) -> dict[str, Any]:
         return {**request, "input": [*to_input(request.get("input", [])), *to_input(messages)]}

@@ -79,6 +79,11 @@ class VertexAI(GeminiAdapter):
             request["system_instruction"] = system
         return request
 
+    def relax(self, tools: ToolSet, request: dict[str, Any]) -> dict[str, Any]:
+        if request.get("tool_config") is not tools.dialect(_tool_config):
+            return request
+        return {key: value for key, value in request.items() if key != "tool_config"}
+
     def send(self, request: dict[str, Any]) -> Any:
         model, kwargs = self._bound(request, "_prediction_client")
         return model.generate_content(**kwargs)

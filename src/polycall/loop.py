@@ -1,0 +1,304 @@
+"""The tool loop behind `run_tools` / `iter_tools`, written once for the sync and the async client.
+
+`tool_loop()` yields the engine's ops (`engine.py`) and the user's events, and the same two
+drivers perform them. Each step is one streamed `exchange()` of one attempt (a step never
+retries: a bad call is answered with an error result instead). A call's handler starts the
+moment the call validates, inside the stream: starting does not block (the client's `tasks`
+schedule it), so only waiting for the handlers is an op, `WAIT`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Sequence
+from contextlib import closing
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
+
+from .calls import (
+    CallFailure,
+    Handlers,
+    RawCall,
+    Reply,
+    Stop,
+    ToolCall,
+    ToolCalls,
+    ToolResult,
+    Turn,
+    Usage,
+    _reply,
+)
+from .engine import STREAM, WAIT, Event, exchange
+from .errors import ConfigurationError, MaxStepsExceeded, PolycallError
+from .running import _Runner
+from .session import Session, Slot, _retry_text
+from .toolset import ToolSet
+
+T = TypeVar("T")
+
+#: The keyword arguments of `run_tools` that are the loop's own (the rest go to each request).
+OPTIONS = ("max_steps", "max_concurrency", "timeout", "stop_when")
+
+
+@dataclass
+class Step(Generic[T]):
+    """One step of a run: the valid calls of one response and their results, one-for-one.
+
+    `failures` are the calls that did not validate (unknown tool, bad arguments); each was
+    answered with an error result naming what was wrong.
+    """
+
+    calls: ToolCalls[T]
+    results: list[ToolResult[T]]
+    failures: list[CallFailure] = field(default_factory=list)
+
+
+@dataclass
+class ToolRun(Generic[T]):
+    """What `run_tools` gives: the final answer, every step, the conversation and the usage.
+
+    `messages` is your messages, then each step's assistant turn and tool results and the
+    final answer, in the provider's format: pass it as `messages=` to go on. `output` is the
+    value of the `stop_when` call that ended the run, if one did.
+    """
+
+    text: str | None = None
+    output: Any = None
+    steps: list[Step[T]] = field(default_factory=list)
+    messages: list[Any] = field(default_factory=list, repr=False)
+    usage: Usage = field(default_factory=Usage)
+
+
+class Tasks(Protocol):
+    """How a driver's side runs handlers (`running.ThreadTasks` / `running.LoopTasks`)."""
+
+    def start(self, work: Any) -> None: ...
+
+    def ready(self) -> list[ToolResult[Any]]: ...
+
+    def wait(self) -> Any: ...  # until one more has finished; awaitable on the async side
+
+
+class StepSession(Session):
+    """One step's request: each call judged once and never retried, a text answer no error.
+
+    `start(call)` is called with each valid call the moment it validates.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sent: list[RawCall] = []  # every call as sent, valid or not, with its own id
+        self.start: Callable[[ToolCall[Any]], None] | None = None
+
+    def take(self, raw: RawCall) -> Slot:
+        slot = super().take(raw)
+        self.sent.append(
+            raw if raw.id == slot.id else RawCall(slot.id, raw.name, raw.arguments, raw.extra)
+        )
+        if self.start is not None and type(slot) is ToolCall:
+            self.start(slot)
+        return slot
+
+    def conclude(self, turn: Turn) -> PolycallError | None:
+        return None if turn.stop is Stop.DONE else super().conclude(turn)
+
+    def next(self, request: dict[str, Any]) -> StepSession:
+        """The session of the step after this one; its attempts count on from this one's, so
+        that the ids generated for calls without one stay unique in the run."""
+        after = StepSession(
+            self.adapter,
+            self.tools,
+            request,
+            context=self.context,
+            hooks=self.hooks,
+            limits=self.limits,
+        )
+        after.attempt = self.attempt
+        return after
+
+
+def tool_loop(
+    first: StepSession,
+    messages: Sequence[Any],
+    handlers: Handlers,
+    *,
+    tasks: Tasks,
+    max_steps: int = 10,
+    max_concurrency: int | None = None,
+    timeout: float | None = None,
+    stop_when: Any = None,
+) -> Generator[Any, Any, None]:
+    """The ops and events of one run, starting with the request of `first`; the last event
+    is the `ToolRun`."""
+    return _Loop(
+        first, messages, handlers, tasks, max_steps, max_concurrency, timeout, stop_when
+    ).ops()
+
+
+class _Loop:
+    """One run's state: the run so far, and the results of the current step."""
+
+    def __init__(
+        self,
+        first: StepSession,
+        messages: Sequence[Any],
+        handlers: Handlers,
+        tasks: Tasks,
+        max_steps: int,
+        max_concurrency: int | None,
+        timeout: float | None,
+        stop_when: Any,
+    ) -> None:
+        if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 0:
+            raise ConfigurationError(f"max_steps must be an int >= 0, got {max_steps!r}")
+        self.stop = _tool_name(first.tools, stop_when)
+        self.runner = _Runner(handlers, max_concurrency, timeout)
+        self.runner.check_tools(first.tools, exempt=self.stop)
+        self.first = first
+        self.tasks = tasks
+        self.max_steps = max_steps
+        self.run: ToolRun[Any] = ToolRun(messages=list(messages))
+        self.results: dict[int, ToolResult[Any]] = {}  # this step's, by id() of the call
+        self.started = 0
+        self.answered: list[ToolResult[Any]] = []  # stop calls answered without a handler
+
+    def ops(self) -> Generator[Any, Any, None]:
+        run, session = self.run, self.first
+        adapter = session.adapter
+        while True:
+            self.results, self.started = {}, 0
+            limit = len(run.steps) >= self.max_steps
+            session.start = None if limit else self._start
+            yield from self._exchange(session)
+            run.usage, run.text = run.usage + session.usage, session.text
+            if session.text:
+                yield session.text
+            if not session.sent:  # the model answered
+                if session.text:
+                    _add(run.messages, adapter.assistant_message([], session.text))
+                yield run
+                return
+            calls = session.result()
+            stop = next((call for call in calls.calls if call.name == self.stop), None)
+            if limit:
+                if stop is None:
+                    raise MaxStepsExceeded(
+                        f"the model still called tools after max_steps={self.max_steps} step(s) "
+                        f"({', '.join(f'{c.id} ({c.name})' for c in session.sent)}); raise "
+                        "max_steps, or read the run so far in .run",
+                        run=run,
+                        raw=session.raw,
+                    )
+                for call in calls.calls:  # the stop call ends the run: its step runs all the same
+                    self._start(call)
+            yield from self._results()
+            turn = self._answer(session, calls)
+            if stop is not None:
+                run.output = stop.value
+                yield run
+                return
+            session = session.next(
+                adapter.relax(session.tools, adapter.extend(session.request, turn))
+            )
+
+    def _exchange(self, session: StepSession) -> Generator[Any, Any, None]:
+        """`exchange()` of one streamed step (one attempt), the stream's reading also
+        reporting each handler that has finished."""
+        core = exchange(session, 0, stream=True)
+        with closing(core):
+            send: Callable[[Any], Any] = core.send
+            value: Any = None
+            while True:
+                try:
+                    op = send(value)
+                except StopIteration:
+                    return
+                if type(op) is tuple and op[0] is STREAM:
+                    op = (STREAM, op[1], _Reporting(op[2], self._report))
+                try:
+                    send, value = core.send, (yield op)
+                except Exception as exc:  # noqa: BLE001 - the op's error, for exchange() to judge
+                    send, value = core.throw, exc
+
+    def _start(self, call: ToolCall[Any]) -> None:
+        self.started += 1
+        if self.runner.handlers.get(type(call.value), call.name) is None:  # the stop_when tool
+            self.answered.append(ToolResult(call, "ok"))
+        else:
+            self.tasks.start(self.runner.run(call))
+
+    def _report(self) -> list[ToolResult[Any]]:
+        """The results finished since the last report, kept for this step."""
+        done = self.tasks.ready()
+        if self.answered:
+            done, self.answered = [*self.answered, *done], []
+        for result in done:
+            self.results[id(result.call)] = result
+        return done
+
+    def _results(self) -> Generator[Any, Any, None]:
+        """Each result of this step not reported yet, as its handler finishes."""
+        yield from self._report()
+        while len(self.results) < self.started:
+            yield WAIT, self.tasks.wait
+            yield from self._report()
+
+    def _answer(self, session: StepSession, calls: ToolCalls[Any]) -> list[Any]:
+        """Record the step; return its assistant turn and one result per call as sent."""
+        replies = [
+            _reply_to(sent, slot, self.results) for sent, slot in zip(session.sent, session.slots)
+        ]
+        adapter = session.adapter
+        turn = [
+            adapter.assistant_message(session.sent, session.text),
+            *adapter.reply_messages(replies),
+        ]
+        failures = [slot for slot in session.slots if isinstance(slot, CallFailure)]
+        self.run.steps.append(
+            Step(calls, [self.results[id(call)] for call in calls.calls], failures)
+        )
+        for message in turn:
+            _add(self.run.messages, message)
+        return turn
+
+
+class _Reporting:
+    """A stream's reading that also hands on the results finished by each chunk."""
+
+    __slots__ = ("reading", "report")
+
+    def __init__(self, reading: Any, report: Callable[[], list[ToolResult[Any]]]) -> None:
+        self.reading = reading
+        self.report = report
+
+    def feed(self, chunk: Any) -> Sequence[Event]:
+        events = self.reading.feed(chunk)
+        done = self.report()
+        return [*events, *done] if done else events
+
+
+def _reply_to(sent: RawCall, slot: Slot, results: dict[int, ToolResult[Any]]) -> Reply:
+    """The answer to one call as sent: its handler's result, or what was wrong with it."""
+    if isinstance(slot, CallFailure):
+        return Reply(sent.id or "", sent.name, _retry_text(slot), is_error=True)
+    return _reply(slot, results[id(slot)])
+
+
+def _tool_name(tools: ToolSet, stop_when: Any) -> str | None:
+    """The name of the `stop_when` tool (a model class or a tool name of the response_model)."""
+    if stop_when is None:
+        return None
+    for tool in tools.tools:
+        if stop_when is tool.model or stop_when == tool.name:
+            return tool.name
+    raise ConfigurationError(
+        f"stop_when={stop_when!r} is not a tool of the response_model; give one of its model "
+        f"classes or tool names ({', '.join(repr(name) for name in tools.names)})"
+    )
+
+
+def _add(messages: list[Any], message: Any) -> None:
+    """Append a message; a list of items (a Responses turn) goes in item by item."""
+    if isinstance(message, list):
+        messages.extend(message)
+    else:
+        messages.append(message)

@@ -1,0 +1,668 @@
+"""The tool loop (`run_tools` / `iter_tools`) through the real SDKs against the fake provider.
+
+Every step streams, so the fake serves streamed responses. No timing asserts: ordering is
+proven with gates, concurrency with a counter, timeouts with handlers blocked on an event
+that never fires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+import polycall
+from helpers import anthropic_client, function_responses, openai_client, vertexai_at
+from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, GoogleSearch, Weather
+from polycall import (
+    ConfigurationError,
+    IncompleteOutputError,
+    MaxStepsExceeded,
+    Mode,
+    PolycallError,
+    RefusalError,
+    ToolCall,
+    ToolResult,
+    ToolRun,
+)
+from polycall.testing import FakeProvider, Gate, Response, server
+from polycall.testing.anthropic import message_stream
+from polycall.testing.bedrock import bedrock_client, converse_stream
+from polycall.testing.gemini import gemini_stream, genai_client, vertex_stream
+from polycall.testing.openai import chat_stream
+from polycall.testing.openai_responses import response_stream
+from test_running import WAIT, Peak
+
+pytestmark = pytest.mark.filterwarnings("ignore:This feature is deprecated:UserWarning")
+
+ANSWER = "Toronto 18°C, Dallas 75°F; the Chiefs won."
+OUTPUTS = ["Toronto: metric", "Dallas: imperial", "Kansas City"]
+
+
+def weather(w: Weather) -> str:
+    return f"{w.location}: {w.units}"
+
+
+async def search(s: GoogleSearch) -> str:
+    return "Kansas City"
+
+
+HANDLERS: dict[Any, Any] = {Weather: weather, GoogleSearch: search}
+
+
+@dataclass(frozen=True)
+class Wire:
+    """One provider API as the loop sees it: its clients, its streams, its step-2 request."""
+
+    name: str
+    client: Callable[[FakeProvider, bool], Any]
+    calls: Callable[..., Response]  # a streamed response calling `calls`
+    text: Callable[[str], Response]  # a streamed text answer
+    results: Callable[[Any], list[tuple[str, Any]]]  # the tool results a request carries
+    choice: Callable[[Any], Any]  # the tool choice a request sends (None: left out)
+    kwargs: tuple[tuple[str, Any], ...] = ()
+
+
+def _chat_results(body: Any) -> list[tuple[str, Any]]:
+    return [(m["tool_call_id"], m["content"]) for m in body["messages"] if m["role"] == "tool"]
+
+
+def _responses_results(body: Any) -> list[tuple[str, Any]]:
+    return [
+        (i["call_id"], i["output"])
+        for i in body["input"]
+        if i.get("type") == "function_call_output"
+    ]
+
+
+def _anthropic_results(body: Any) -> list[tuple[str, Any]]:
+    return [
+        (block["tool_use_id"], block["content"])
+        for message in body["messages"]
+        if message["role"] == "user" and isinstance(message["content"], list)
+        for block in message["content"]
+        if block["type"] == "tool_result"
+    ]
+
+
+def _gemini_results(body: Any) -> list[tuple[str, Any]]:
+    return [
+        (response["name"], response["response"])
+        for content in body["contents"]
+        if content["role"] == "user"
+        for response in function_responses(content)
+    ]
+
+
+def _bedrock_results(body: Any) -> list[tuple[str, Any]]:
+    return [
+        (block["toolResult"]["toolUseId"], block["toolResult"]["content"][0]["text"])
+        for message in body["messages"]
+        if message["role"] == "user"
+        for block in message["content"]
+        if "toolResult" in block
+    ]
+
+
+def _bedrock_client(fake: FakeProvider, is_async: bool) -> Any:
+    pytest.importorskip("boto3")
+    model = "anthropic.claude-sonnet-4-6-v1:0"  # over boto3; async runs it on worker threads
+    return polycall.from_bedrock(bedrock_client(fake), model=model, use_async=is_async)
+
+
+def _vertex_client(fake: FakeProvider, is_async: bool) -> Any:
+    from vertexai.generative_models import GenerativeModel
+
+    return polycall.from_vertexai(GenerativeModel("gemini-1.5-pro"), use_async=is_async)
+
+
+WIRES = [
+    Wire(
+        "chat",
+        lambda fake, is_async: openai_client(fake, is_async=is_async),
+        chat_stream,
+        lambda text: chat_stream(text=text),
+        _chat_results,
+        lambda body: body.get("tool_choice"),
+        (("model", "gpt-4o-mini"),),
+    ),
+    Wire(
+        "responses",
+        lambda fake, is_async: openai_client(
+            fake, is_async=is_async, mode=Mode.RESPONSES_PARALLEL_TOOLS
+        ),
+        response_stream,
+        lambda text: response_stream(text=text),
+        _responses_results,
+        lambda body: body.get("tool_choice"),
+        (("model", "gpt-4o-mini"),),
+    ),
+    Wire(
+        "anthropic",
+        lambda fake, is_async: anthropic_client(fake, is_async=is_async),
+        message_stream,
+        lambda text: message_stream(text=text),
+        _anthropic_results,
+        lambda body: body.get("tool_choice"),
+        (("model", "claude-sonnet-4-6"),),
+    ),
+    Wire(
+        "genai",
+        lambda fake, is_async: polycall.from_genai(
+            genai_client(fake).aio if is_async else genai_client(fake), model="gemini-2.5-flash"
+        ),
+        gemini_stream,
+        lambda text: gemini_stream(text=text),
+        _gemini_results,
+        lambda body: body.get("toolConfig"),
+    ),
+    Wire(
+        "vertexai",
+        _vertex_client,
+        vertex_stream,
+        lambda text: vertex_stream(text=text),
+        _gemini_results,
+        lambda body: body.get("toolConfig"),
+    ),
+    Wire(
+        "bedrock",
+        _bedrock_client,
+        converse_stream,
+        lambda text: converse_stream(text=text),
+        _bedrock_results,
+        lambda body: body["toolConfig"].get("toolChoice"),
+    ),
+]
+BY_NAME = {wire.name: wire for wire in WIRES}
+
+
+@pytest.fixture(params=WIRES, ids=lambda wire: wire.name)
+def wire(request: pytest.FixtureRequest, fake: FakeProvider) -> Iterator[Wire]:
+    w: Wire = request.param
+    if w.name == "vertexai":
+        with vertexai_at(fake):
+            yield w
+    else:
+        yield w
+
+
+@pytest.fixture
+def chat() -> Wire:
+    return BY_NAME["chat"]
+
+
+@pytest.fixture
+def never() -> Iterator[threading.Event]:
+    """An event no handler sees fire while the test runs; set afterwards to free threads."""
+    event = threading.Event()
+    yield event
+    event.set()
+
+
+@pytest.fixture
+def short_gates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stream held at a gate goes on after 3 s, so a failing ordering test fails fast."""
+    monkeypatch.setattr(server, "GATE_TIMEOUT", 3.0)
+
+
+def options(wire: Wire, **kwargs: Any) -> dict[str, Any]:
+    return {
+        "messages": SEED_MESSAGES,
+        "response_model": SEED_MODEL,
+        "handlers": HANDLERS,
+        **dict(wire.kwargs),
+        **kwargs,
+    }
+
+
+def run_tools(fake: FakeProvider, wire: Wire, **kwargs: Any) -> ToolRun[Any]:
+    run: ToolRun[Any] = wire.client(fake, False).run_tools(**options(wire, **kwargs))
+    return run
+
+
+def bodies(fake: FakeProvider) -> list[Any]:
+    return [request.json for request in fake.requests]
+
+
+def expected_results(wire: Wire, run: ToolRun[Any]) -> list[tuple[str, Any]]:
+    if wire.results is _gemini_results:
+        return [(name, {"output": out}) for (name, _), out in zip(SEED_CALLS, OUTPUTS)]
+    return [(call.id, out) for call, out in zip(run.steps[0].calls.calls, OUTPUTS)]
+
+
+# --- a two-step run on every provider --------------------------------------------------------
+
+
+def test_a_two_step_run_answers_each_call_once_then_returns_the_text(
+    fake: FakeProvider, wire: Wire
+) -> None:
+    fake.push(wire.calls(SEED_CALLS), wire.text(ANSWER))
+
+    run = run_tools(fake, wire)
+
+    assert run.text == ANSWER and run.output is None
+    (step,) = run.steps
+    assert [type(value) for value in step.calls] == [Weather, Weather, GoogleSearch]
+    assert [r.value for r in step.results] == OUTPUTS
+    assert [r.call for r in step.results] == step.calls.calls and step.failures == []
+    first, second = bodies(fake)
+    assert wire.results(first) == []
+    assert wire.results(second) == expected_results(wire, run)  # one result per call, in order
+    assert wire.choice(first) is not None  # step 1 forces a call, as create() does
+    assert wire.choice(second) is None  # then the model may answer
+    assert run.usage == polycall.Usage(20, 40)  # 10 + 20 per response
+
+
+def test_the_run_messages_continue_the_conversation(fake: FakeProvider, wire: Wire) -> None:
+    fake.push(wire.calls(SEED_CALLS), wire.text(ANSWER))
+    client = wire.client(fake, False)
+    run = client.run_tools(**options(wire))
+
+    fake.push(wire.calls([SEED_CALLS[0]]))
+    calls = list(
+        client.create_iterable(
+            messages=run.messages, response_model=SEED_MODEL, **dict(wire.kwargs)
+        )
+    )
+
+    assert list(calls) == [Weather(location="Toronto", units="metric")]
+    assert wire.results(fake.last.json) == expected_results(wire, run)
+    assert run.messages[: len(SEED_MESSAGES)] == SEED_MESSAGES
+
+
+@contextlib.asynccontextmanager
+async def async_client(fake: FakeProvider, wire: Wire) -> AsyncIterator[Any]:
+    """The wire's async client; its SDK's aiohttp session (Google SDKs) closed afterwards."""
+    if wire.name == "vertexai" and importlib.util.find_spec("aiohttp") is None:
+        pytest.skip("async REST in the Vertex AI SDK needs aiohttp")
+    client = wire.client(fake, True)
+    try:
+        yield client
+    finally:
+        sdk = client.adapter.client
+        if wire.name == "vertexai":
+            await sdk._close_async_client()  # the SDK's way to close the model's session
+        elif wire.name == "genai":
+            await sdk.aclose()
+
+
+async def test_async_two_step_run(fake: FakeProvider, wire: Wire) -> None:
+    fake.push(wire.calls(SEED_CALLS), wire.text(ANSWER))
+
+    async with async_client(fake, wire) as client:
+        run = await client.run_tools(**options(wire))
+
+    assert run.text == ANSWER
+    assert [r.value for r in run.steps[0].results] == OUTPUTS
+    assert wire.results(bodies(fake)[1]) == expected_results(wire, run)
+    assert wire.choice(bodies(fake)[1]) is None
+    assert run.usage == polycall.Usage(20, 40)
+
+
+# --- what ends a run -------------------------------------------------------------------------
+
+
+def test_a_text_answer_at_the_first_request_is_a_run_of_zero_steps(
+    fake: FakeProvider, wire: Wire
+) -> None:
+    fake.push(wire.text(ANSWER))
+
+    run = run_tools(fake, wire)
+
+    assert (run.text, run.steps, run.output) == (ANSWER, [], None)
+    assert len(fake.requests) == 1 and wire.choice(fake.last.json) is not None
+    assert len(run.messages) == len(SEED_MESSAGES) + 1  # your messages, then the answer
+    assert run.usage == polycall.Usage(10, 20)
+
+
+def test_more_calls_after_max_steps_raise_with_the_run_so_far(
+    fake: FakeProvider, chat: Wire
+) -> None:
+    ran: list[str] = []
+    fake.push(chat_stream([SEED_CALLS[0]]), chat_stream([SEED_CALLS[1]]))
+
+    with pytest.raises(MaxStepsExceeded, match=r"max_steps=1 .*call_0 \(Weather\)") as caught:
+        run_tools(
+            fake,
+            chat,
+            max_steps=1,
+            handlers={Weather: lambda w: ran.append(w.location), "GoogleSearch": search},
+        )
+
+    assert isinstance(caught.value, PolycallError)
+    run = caught.value.run
+    assert len(run.steps) == 1 and run.steps[0].calls[0].location == "Toronto"
+    assert ran == ["Toronto"]  # the calls past the limit were not run
+    assert run.usage == polycall.Usage(20, 40)  # both requests
+    assert len(fake.requests) == 2
+
+
+def test_max_steps_zero_allows_a_text_answer_only(fake: FakeProvider, chat: Wire) -> None:
+    fake.push(chat_stream(text=ANSWER))
+    assert run_tools(fake, chat, max_steps=0).text == ANSWER
+    fake.push(chat_stream([SEED_CALLS[0]]))
+    with pytest.raises(MaxStepsExceeded):
+        run_tools(fake, chat, max_steps=0)
+
+
+class FinalAnswer(BaseModel):
+    """The answer, once every tool has been called."""
+
+    summary: str
+
+
+def test_stop_when_ends_the_run_with_the_validated_call(fake: FakeProvider, wire: Wire) -> None:
+    final = ("FinalAnswer", {"summary": "sunny"})
+    fake.push(wire.calls([SEED_CALLS[0]]), wire.calls([final, SEED_CALLS[1]]))
+
+    run = run_tools(
+        fake, wire, response_model=list[Weather | GoogleSearch | FinalAnswer], stop_when=FinalAnswer
+    )
+
+    assert run.output == FinalAnswer(summary="sunny")
+    assert len(fake.requests) == 2 and len(run.steps) == 2
+    last = run.steps[1]
+    assert [r.value for r in last.results] == ["ok", "Dallas: imperial"]  # the other call still ran
+    # the stop call is answered too, so the messages can go on
+    fake.push(wire.calls([SEED_CALLS[0]]))
+    client = wire.client(fake, False)
+    list(
+        client.create_iterable(
+            messages=run.messages, response_model=SEED_MODEL, **dict(wire.kwargs)
+        )
+    )
+    assert len(wire.results(fake.last.json)) == 3
+
+
+def test_stop_when_after_max_steps_is_an_answer_not_an_error(
+    fake: FakeProvider, chat: Wire
+) -> None:
+    fake.push(chat_stream([SEED_CALLS[0]]), chat_stream([("FinalAnswer", {"summary": "done"})]))
+    run = run_tools(
+        fake,
+        chat,
+        response_model=list[Weather | FinalAnswer],
+        stop_when="FinalAnswer",
+        max_steps=1,
+        handlers={Weather: weather},
+    )
+    assert run.output == FinalAnswer(summary="done") and len(run.steps) == 2
+
+
+def test_refusal_and_cut_off_raise_as_in_create(fake: FakeProvider, chat: Wire) -> None:
+    fake.push(
+        chat_stream([SEED_CALLS[0]]), chat_stream(text="I will not", finish_reason="content_filter")
+    )
+    with pytest.raises(RefusalError):
+        run_tools(fake, chat)
+    fake.push(chat_stream([SEED_CALLS[0]], finish_reason="length"))
+    with pytest.raises(IncompleteOutputError):
+        run_tools(fake, chat)
+
+
+# --- bad calls and failing handlers ----------------------------------------------------------
+
+
+def test_an_invalid_and_an_unknown_call_get_error_results_and_are_corrected(
+    fake: FakeProvider, wire: Wire
+) -> None:
+    bad = [
+        SEED_CALLS[0],
+        ("Weather", {"location": "Dallas", "units": "kelvin"}),
+        ("Calculator", {"x": 1}),
+    ]
+    fake.push(wire.calls(bad), wire.calls([SEED_CALLS[1]]), wire.text(ANSWER))
+    parse_errors: list[Any] = []
+    client = wire.client(fake, False)
+    client.on("parse_error", lambda **event: parse_errors.append(event["failure"]))
+
+    run = client.run_tools(**options(wire))
+
+    first, second = run.steps
+    assert list(first.calls) == [Weather(location="Toronto", units="metric")]
+    assert [(f.name, f.unknown_tool) for f in first.failures] == [
+        ("Weather", False),
+        ("Calculator", True),
+    ]
+    assert len(parse_errors) == 2
+    answers = [
+        text if isinstance(text, str) else text.get("output", text.get("error"))
+        for _, text in wire.results(fake.requests[1].json)
+    ]
+    assert answers[0] == "Toronto: metric"
+    assert "units" in answers[1] and "kelvin" in answers[1] and "again" in answers[1]
+    assert "Calculator" in answers[2] and "unknown" in answers[2].lower()
+    assert [r.value for r in second.results] == ["Dallas: imperial"]
+    assert run.text == ANSWER
+
+
+def test_a_raising_and_a_timed_out_handler_fail_their_own_call_only(
+    fake: FakeProvider, wire: Wire, never: threading.Event
+) -> None:
+    fake.push(wire.calls(SEED_CALLS), wire.text(ANSWER))
+
+    def flaky(w: Weather) -> str:
+        if w.location == "Dallas":
+            raise RuntimeError("weather service down")
+        return weather(w)
+
+    def stuck(s: GoogleSearch) -> str:
+        never.wait(WAIT)
+        return "too late"
+
+    run = run_tools(fake, wire, handlers={Weather: flaky, GoogleSearch: stuck}, timeout=0.2)
+
+    results = run.steps[0].results
+    assert results[0].ok and results[0].value == "Toronto: metric"
+    assert isinstance(results[1].error, RuntimeError)
+    assert isinstance(results[2].error, TimeoutError)
+    sent = [str(answer) for _, answer in wire.results(fake.last.json)]
+    assert "Toronto: metric" in sent[0]
+    assert "RuntimeError: weather service down" in sent[1]
+    assert "TimeoutError" in sent[2]
+    assert run.text == ANSWER
+
+
+def test_max_concurrency_is_honoured_in_every_step(fake: FakeProvider, chat: Wire) -> None:
+    four = [("Weather", {"location": str(i), "units": "metric"}) for i in range(4)]
+    fake.push(chat_stream(four), chat_stream(four), chat_stream(text=ANSWER))
+    peak = Peak(limit=2)
+
+    run = run_tools(
+        fake, chat, handlers={Weather: peak.sync_handler, GoogleSearch: search}, max_concurrency=2
+    )
+
+    assert peak.peak == 2
+    assert [r.value for step in run.steps for r in step.results] == ["0", "1", "2", "3"] * 2
+
+
+async def test_async_max_concurrency_counts_sync_and_async_handlers(
+    fake: FakeProvider, chat: Wire
+) -> None:
+    four = [("Weather", {"location": str(i), "units": "metric"}) for i in range(4)]
+    fake.push(chat_stream(four), chat_stream(text=ANSWER))
+    peak = Peak(limit=3)
+    client = chat.client(fake, True)
+
+    run = await client.run_tools(
+        **options(
+            chat, handlers={Weather: peak.async_handler, GoogleSearch: search}, max_concurrency=3
+        )
+    )
+
+    assert peak.peak == 3 and len(run.steps[0].results) == 4
+
+
+# --- hooks, set-up errors ------------------------------------------------------------------
+
+
+def test_hooks_fire_for_every_request_of_the_run(fake: FakeProvider, chat: Wire) -> None:
+    fake.push(chat_stream(SEED_CALLS), chat_stream(text=ANSWER))
+    client = chat.client(fake, False)
+    seen: list[tuple[str, int]] = []
+    client.on("request", lambda **event: seen.append(("request", event["attempt"])))
+    client.on("response", lambda **event: seen.append(("response", event["attempt"])))
+
+    client.run_tools(**options(chat))
+
+    assert seen == [("request", 1), ("response", 1), ("request", 2), ("response", 2)]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"handlers": {Weather: weather}}, "no handler for tool 'GoogleSearch'"),
+        ({"max_steps": -1}, "max_steps must be an int >= 0"),
+        ({"max_steps": True}, "max_steps must be an int >= 0"),
+        ({"stop_when": FinalAnswer}, "stop_when=.*FinalAnswer.* is not a tool"),
+        ({"max_retries": 2}, "takes no max_retries"),
+        ({"max_concurrency": 0}, "max_concurrency must be a positive int"),
+    ],
+)
+def test_bad_set_up_raises_before_any_request(
+    fake: FakeProvider, chat: Wire, change: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        run_tools(fake, chat, **change)
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize(
+    ("name", "choice"),
+    [("chat", "auto"), ("responses", "auto"), ("anthropic", {"type": "auto"})],
+)
+def test_the_user_tool_choice_is_kept_in_every_step(
+    fake: FakeProvider, name: str, choice: Any
+) -> None:
+    wire = BY_NAME[name]
+    fake.push(wire.calls(SEED_CALLS), wire.text(ANSWER))
+    run_tools(fake, wire, tool_choice=choice)
+    assert [wire.choice(body) for body in bodies(fake)] == [choice, choice]
+
+
+def test_a_user_tool_config_is_kept_in_every_step_on_gemini(fake: FakeProvider) -> None:
+    from google.genai import types
+
+    wire = BY_NAME["genai"]
+    fake.push(wire.calls(SEED_CALLS), wire.text(ANSWER))
+    auto = types.ToolConfig(function_calling_config=types.FunctionCallingConfig(mode="AUTO"))
+    run_tools(fake, wire, config=types.GenerateContentConfig(tool_config=auto))
+    expected = {"functionCallingConfig": {"mode": "AUTO"}}
+    assert [wire.choice(body) for body in bodies(fake)] == [expected, expected]
+
+
+# --- streaming: handlers start inside the stream, events in the order they happen ------------
+
+
+def label(event: Any) -> str:
+    if isinstance(event, ToolCall):
+        return f"call {event.id}"
+    if isinstance(event, ToolResult):
+        return f"result {event.call.id}"
+    return "run" if isinstance(event, ToolRun) else f"text {event}"
+
+
+@pytest.mark.usefixtures("short_gates")
+def test_iter_tools_starts_each_handler_inside_the_stream_and_yields_as_it_happens(
+    fake: FakeProvider, chat: Wire
+) -> None:
+    gates = {0: Gate(), 1: Gate()}  # the stream waits after call k until call k's handler opens it
+    fake.push(chat_stream(SEED_CALLS, gates=gates), chat_stream(text=ANSWER))
+    order = {"Toronto": 0, "Dallas": 1}
+
+    def opens_the_stream(w: Weather) -> str:
+        gates[order[w.location]].open()  # the model is still writing: only this handler can
+        return weather(w)
+
+    client = chat.client(fake, False)
+    handlers = {Weather: opens_the_stream, GoogleSearch: search}
+    events = [label(event) for event in client.iter_tools(**options(chat, handlers=handlers))]
+
+    assert not gates[0].timed_out and not gates[1].timed_out
+    calls = [event for event in events if event.startswith("call")]
+    assert calls == ["call call_0", "call call_1", "call call_2"] and events[0] == "call call_0"
+    assert sorted(events[:6]) == sorted(
+        f"{kind} call_{i}" for kind in ("call", "result") for i in range(3)
+    )
+    assert events[6:] == [f"text {ANSWER}", "run"]
+
+
+@pytest.mark.usefixtures("short_gates")
+async def test_async_iter_tools_starts_each_handler_inside_the_stream(
+    fake: FakeProvider, wire: Wire
+) -> None:
+    gate = Gate()
+    fake.push(wire.calls(SEED_CALLS, gates={0: gate}), wire.text(ANSWER))
+
+    async def toronto_opens_the_stream(w: Weather) -> str:
+        if w.location == "Toronto":
+            await asyncio.to_thread(gate.open)
+        return weather(w)
+
+    handlers = {Weather: toronto_opens_the_stream, GoogleSearch: search}
+    async with async_client(fake, wire) as client:
+        events = [event async for event in client.iter_tools(**options(wire, handlers=handlers))]
+
+    assert not gate.timed_out
+    assert isinstance(events[0], ToolCall) and events[0].value.location == "Toronto"
+    kinds = [type(event).__name__ for event in events]
+    assert sorted(kinds[:6]) == ["ToolCall"] * 3 + ["ToolResult"] * 3
+    assert events[6:-1] == [ANSWER] and isinstance(events[-1], ToolRun)
+    assert [r.value for r in events[-1].steps[0].results] == OUTPUTS
+
+
+def test_leaving_iter_tools_early_closes_the_stream_and_runs_nothing_more(
+    fake: FakeProvider, chat: Wire, never: threading.Event
+) -> None:
+    fake.push(chat_stream(SEED_CALLS))
+
+    def stuck(w: Weather) -> str:
+        never.wait(WAIT)
+        return "late"
+
+    events = chat.client(fake, False).iter_tools(
+        **options(chat, handlers={Weather: stuck, GoogleSearch: search})
+    )
+    first = next(events)
+    events.close()  # the handler still running is given up, the stream closed
+    assert isinstance(first, ToolCall)
+    assert len(fake.requests) == 1
+
+
+# --- provider data kept across steps ---------------------------------------------------------
+
+
+def test_anthropic_thinking_blocks_lead_the_replayed_turn(fake: FakeProvider) -> None:
+    wire = BY_NAME["anthropic"]
+    fake.push(message_stream(SEED_CALLS, thinking=("Three calls.", "sig-1")), wire.text(ANSWER))
+
+    run_tools(fake, wire, thinking={"type": "enabled", "budget_tokens": 1024})
+
+    first, second = bodies(fake)
+    assert first["tool_choice"] == {"type": "auto"}  # extended thinking refuses a forced call
+    assert "tool_choice" not in second
+    turn = second["messages"][-2]
+    assert turn["role"] == "assistant"
+    assert turn["content"][0] == {
+        "type": "thinking",
+        "thinking": "Three calls.",
+        "signature": "sig-1",
+    }
+    assert [b["type"] for b in turn["content"][1:]] == ["tool_use"] * 3
+
+
+def test_gemini_ids_stay_unique_across_steps(fake: FakeProvider) -> None:
+    wire = BY_NAME["genai"]
+    fake.push(wire.calls([SEED_CALLS[0]]), wire.calls([SEED_CALLS[1]]), wire.text(ANSWER))
+
+    run = run_tools(fake, wire)
+
+    ids = [call.id for step in run.steps for call in step.calls.calls]
+    assert len(ids) == len(set(ids)) == 2
