@@ -228,8 +228,41 @@ def run(block: Block) -> str:
     with as_main(block) as namespace, redirect_stdout(out):
         result = eval(code, namespace)
         if inspect.iscoroutine(result):
-            asyncio.run(result)
+            asyncio.run(_closing(result, namespace))
+        else:
+            for sdk in _sdk_clients(namespace):
+                if not inspect.iscoroutinefunction(getattr(sdk, "close", None)):
+                    _close(sdk)
     return out.getvalue()
+
+
+async def _closing(main: Any, namespace: dict[str, Any]) -> None:
+    """Run a block's top-level awaits, then close the SDK clients it left open, as a
+    program's exit would, while their event loop still runs."""
+    try:
+        await main
+    finally:
+        for sdk in _sdk_clients(namespace):
+            closed = _close(sdk)
+            if inspect.isawaitable(closed):
+                await closed
+
+
+def _sdk_clients(namespace: dict[str, Any]) -> list[Any]:
+    """The SDK clients a block's names hold, directly or inside a polycall client."""
+    found: list[Any] = []
+    for value in list(namespace.values()):
+        adapter = getattr(value, "adapter", None)
+        sdk = getattr(adapter, "client", value)
+        if type(sdk).__module__.split(".")[0] in ("openai", "anthropic", "google") and sdk not in found:
+            found.append(sdk)
+    return found
+
+
+def _close(sdk: Any) -> Any:
+    """`close()` (or google-genai's `aclose()` on its async client); what it returns."""
+    close = getattr(sdk, "aclose", None) or getattr(sdk, "close", None)
+    return close() if callable(close) else None
 
 
 def expected_output(source: str) -> list[str] | None:
@@ -249,6 +282,10 @@ def output_mismatch(expected: list[str], printed: str) -> str | None:
 
 
 BLOCKS = python_blocks()
+#: Each block's SDKs, read at collection: parsing to an AST while the suite runs can meet a
+#: garbage collection that runs finalizers mid-parse, which CPython 3.11 reports as
+#: "AST constructor recursion depth mismatch".
+BLOCK_SDKS = {block.id: sdks_of(block) for block in BLOCKS}
 
 
 @pytest.fixture
@@ -265,7 +302,7 @@ def test_example(block: Block, docs_fake: FakeProvider, monkeypatch: pytest.Monk
     fake = docs_fake
     if block.skip:
         pytest.skip("marked <!-- skip --> (needs a real account)")
-    missing = [sdk for sdk in sdks_of(block) if not installed(sdk)]
+    missing = [sdk for sdk in BLOCK_SDKS[block.id] if not installed(sdk)]
     if missing:
         pytest.skip(f"{', '.join(missing)} not installed")
     point_sdks_at(fake, monkeypatch)
