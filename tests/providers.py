@@ -70,7 +70,8 @@ def _bedrock(
     pytest.importorskip("boto3")
     from polycall.testing.bedrock import bedrock_client
 
-    return polycall.from_bedrock(bedrock_client(fake), model="anthropic.claude", **options)
+    sdk = bedrock_client(fake, aws_secret_access_key=key, aws_session_token=key)  # both sent
+    return polycall.from_bedrock(sdk, model="anthropic.claude-sonnet-4-6-v1:0", **options)
 
 
 #: Each mode's test name, client maker, whether it has an async client, and whether the
