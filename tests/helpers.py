@@ -58,12 +58,12 @@ def http_client(sdk: Any, *, is_async: bool, **limits: Any) -> Any:
 
 
 def gated_values(stream: Iterable[Any], gate: Gate) -> list[Any]:
-    """Every value of `stream`; the first must come while `gate` holds the rest of the
-    response at the server, which is let through only then."""
+    """Every value of `stream`; the first must come before the server has gone past `gate`
+    (it may come before the server even reaches it), which is let through only then."""
     seen: list[Any] = []
     for value in stream:
         if not seen:
-            assert gate.reached.is_set()
+            assert not gate.timed_out
             gate.open()
         seen.append(value)
     return seen
@@ -74,7 +74,7 @@ async def agated_values(stream: AsyncIterable[Any], gate: Gate) -> list[Any]:
     seen: list[Any] = []
     async for value in stream:
         if not seen:
-            assert gate.reached.is_set()
+            assert not gate.timed_out
             await asyncio.to_thread(gate.open)
         seen.append(value)
     return seen

@@ -36,8 +36,13 @@ CLIENTS: dict[str, Callable[[FakeProvider], Any]] = {
     "anthropic": lambda fake: polycall.from_anthropic(
         anthropic.Anthropic(base_url=fake.url, api_key=SECRET, max_retries=0)
     ),
-    "genai": lambda fake: polycall.from_genai(genai_client(fake, api_key=SECRET)),
+    "genai": lambda fake: polycall.from_genai(_genai(fake)),
 }
+
+
+def _genai(fake: FakeProvider) -> Any:
+    pytest.importorskip("google.genai")
+    return genai_client(fake, api_key=SECRET)
 
 
 def check(error: pytest.ExceptionInfo[polycall.ProviderError]) -> None:

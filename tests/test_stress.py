@@ -60,7 +60,7 @@ def _anthropic(fake: FakeProvider, is_async: bool) -> Built:
 
 
 def _genai(fake: FakeProvider, is_async: bool) -> Built:
-    from google import genai
+    genai = pytest.importorskip("google.genai")
     from google.genai.types import HttpOptions
 
     if not is_async:
