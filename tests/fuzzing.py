@@ -1,9 +1,10 @@
 """What the fuzz tests share: the real SDKs over an in-process transport, wire frames and
 their mutations, scenario strategies, and the invariants every outcome must keep.
 
-Each provider's test module (`test_fuzz_<provider>.py`) says how a `Scenario` becomes its
-wire format (a JSON body, and a stream of `Frame`s) and describes itself as a `Fuzzed`; the
-property tests in `test_fuzz.py` run every `Fuzzed` alike. The checks here send those bytes,
+Each provider's wire module (`fuzz_wires/<provider>.py`) says how a `Scenario` becomes its
+wire format (a JSON body, and a stream of `Frame`s) and describes itself as a `Fuzzed` (built
+by `fuzzed`); the property tests in `test_fuzz.py` run every `Fuzzed` alike, and what the
+fuzzing found is kept in `test_fuzz_regressions.py`. The checks here send those bytes,
 whole or mutated, through the real polycall client - so through the SDK's own HTTP, SSE and
 model code, the adapter's `parse`/`assembler()` and the core `Session` - over an
 `httpx.MockTransport`, each example under a hard deadline. The invariants:
@@ -964,3 +965,39 @@ class Fuzzed:
         """The harness, or as often each, the `streamed_args` one and the `shapes`."""
         choices = [self.harness, *([self.streamed_args] if self.streamed_args else []), *self.shapes]
         return choices[data.draw(st.integers(0, len(choices) - 1))]
+
+
+def fuzzed(
+    name: str,
+    wire: Wire,
+    client: Callable[[Transport, bool], Any],
+    kwargs: dict[str, Any],
+    *,
+    finishes: Sequence[str],
+    text_arguments: bool,
+    streamed_args: Wire | None = None,
+    shapes: Sequence[tuple[Wire, bool]] = (),
+    **options: Any,
+) -> Fuzzed:
+    """A provider API as the property tests run it: a transport of its own, the harness of
+    `wire` over the sync and async polycall clients `client(transport, is_async)` makes, the
+    same clients over its `streamed_args` wire and its other stream `shapes` (each with
+    whether calls complete in order), and the shared scenarios; `options` are the rest of
+    the `Fuzzed`, and may replace its `valid` or `hostile` scenarios."""
+    transport = Transport()
+    sync, async_ = client(transport, False), client(transport, True)
+
+    def harness(form: Wire, ordered: bool = True) -> Harness:
+        return Harness(form, transport, sync, async_, kwargs, ordered=ordered)
+
+    if "valid" not in options:
+        options["valid"] = valid_scenarios()
+    if "hostile" not in options:
+        options["hostile"] = hostile_scenarios(text_arguments=text_arguments, finishes=finishes)
+    return Fuzzed(
+        name,
+        harness(wire),
+        streamed_args=None if streamed_args is None else harness(streamed_args),
+        shapes=tuple(harness(form, ordered) for form, ordered in shapes),
+        **{"http_kwargs": kwargs, **options},
+    )

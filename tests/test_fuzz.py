@@ -1,17 +1,17 @@
 """The fuzzing property tests, each run for every provider API: OpenAI Chat Completions and
 Responses, Anthropic Messages and Gemini. Each provider's wire format, harness and scenario
-strategies, and what the fuzzing found there, are in its own `test_fuzz_<provider>.py`; the
-harness and the invariants are in `fuzzing.py`."""
+strategies are in its own `fuzz_wires/<provider>.py`, what the fuzzing found there in
+`test_fuzz_regressions.py`; the harness and the invariants are in `fuzzing.py`."""
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fuzz_wires import SDKS, load, needs
 from fuzzing import (
     Encoding,
     Fuzzed,
@@ -27,30 +27,21 @@ from fuzzing import (
     run,
     sse_bytes,
 )
-from helpers import installed
 from polycall.testing import FakeProvider, Response
 
 #: google-genai warns about each finish reason it has no name for; the fuzzing sends many.
 pytestmark = pytest.mark.filterwarnings("ignore:.* is not a valid FinishReason:UserWarning")
 
-#: Each provider's fuzzing module and the SDK it drives; one without its SDK is skipped.
-MODULES = {
-    "openai": ("test_fuzz_openai", "openai"),
-    "responses": ("test_fuzz_responses", "openai"),
-    "anthropic": ("test_fuzz_anthropic", "anthropic"),
-    "gemini": ("test_fuzz_gemini", "google.genai"),
-}
-
 
 def _provider(name: str) -> Any:
-    module, sdk = MODULES[name]
-    if not installed(sdk):
-        return pytest.param(None, id=name, marks=pytest.mark.skip(reason=f"{sdk} is not installed"))
-    fuzzed: Fuzzed = importlib.import_module(module).FUZZED
+    wire = load(name)
+    if wire is None:
+        return pytest.param(None, id=name, marks=needs(name))
+    fuzzed: Fuzzed = wire.FUZZED
     return pytest.param(fuzzed, id=name)
 
 
-each_provider = pytest.mark.parametrize("provider", [_provider(name) for name in MODULES])
+each_provider = pytest.mark.parametrize("provider", [_provider(name) for name in SDKS])
 
 
 @each_provider

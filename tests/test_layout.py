@@ -117,3 +117,15 @@ def _extras() -> set[str]:
     pyproject = tomllib.loads((SRC.parents[1] / "pyproject.toml").read_text())
     return set(pyproject["project"]["optional-dependencies"])
 
+
+
+def test_every_mode_is_in_the_test_matrix() -> None:
+    """A provider added without a client maker and wire builders in tests/providers.py fails
+    here, rather than going untested by the cross-cutting suites."""
+    from providers import BUILDERS, MATRIX
+
+    modes = {mode for provider in registry.PROVIDERS for mode in provider.modes}
+    assert {cell.mode for cell in MATRIX.values()} == modes
+    for cell in MATRIX.values():
+        assert cell.wire in BUILDERS, cell
+        assert callable(cell._builder(BUILDERS[cell.wire][0])), cell

@@ -12,6 +12,7 @@ import importlib.util
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import anthropic
@@ -26,8 +27,8 @@ from polycall.hooks import EVENTS
 from polycall.testing import FakeProvider, Response, json_response
 from polycall.testing import anthropic as anthropic_wire
 from polycall.testing import gemini as gemini_wire
-from polycall.testing import openai_responses as responses_wire
 from polycall.testing.openai import Hangup, chat_completion, chat_error, chat_stream
+from providers import MATRIX
 
 SECRET = "sk-SENTINEL-7f3a9c1e5b2d"
 SECRET_CORE = "SENTINEL-7f3a9c1e5b2d"  # also caught when a prefix is cut or masked off
@@ -48,11 +49,6 @@ class Provider:
     #: (botocore logs each signed request's headers, AnthropicFoundry the request options with
     #: its key): their records are left out of the check
     sdk_log: str | None = None
-
-
-def _openai(fake: FakeProvider, mode: Mode = Mode.PARALLEL_TOOLS) -> Any:
-    sdk = openai.OpenAI(base_url=fake.url + "/v1", api_key=SECRET, max_retries=0)
-    return polycall.from_openai(sdk, mode, model="gpt-4o-mini")
 
 
 def _google_error(status: int) -> Response:
@@ -83,26 +79,11 @@ def vertex_sdk(fake: FakeProvider) -> Iterator[None]:
         vars(initializer.global_config).update(saved)
 
 
-def _vertex(fake: FakeProvider) -> Any:
-    from vertexai.generative_models import GenerativeModel
-
-    return polycall.from_vertexai(GenerativeModel("gemini-2.5-flash"))
-
-
 def _sdk(module: Any, name: str) -> Any:
     """A client class that only newer SDK releases have; the test is skipped without it."""
     if not hasattr(module, name):
         pytest.skip(f"{module.__name__} {module.__version__} has no {name}")
     return getattr(module, name)
-
-
-def _bedrock(fake: FakeProvider) -> Any:
-    """Converse through boto3; the sentinel is the secret key and the session token (the
-    token is on the wire, in X-Amz-Security-Token)."""
-    from polycall.testing.bedrock import bedrock_client
-
-    sdk = bedrock_client(fake, aws_secret_access_key=SECRET, aws_session_token=SECRET)
-    return polycall.from_bedrock(sdk, model="anthropic.claude-sonnet-4-6-v1:0")
 
 
 def _bedrock_error(status: int) -> Response:
@@ -128,25 +109,37 @@ def _invoke_stream(*args: Any, **kwargs: Any) -> Response:
 
 _BEDROCK = importlib.util.find_spec("boto3") is not None
 
+
+def _chat_error(status: int) -> Response:
+    return chat_error(status, "no")
+
+
+def _anthropic_error(status: int) -> Response:
+    return anthropic_wire.error(status, "no")
+
+
+#: Each wire's error response, by its module under polycall.testing.
+ERRORS = {
+    "openai": _chat_error,
+    "openai_responses": _chat_error,
+    "anthropic": _anthropic_error,
+    "gemini": _google_error,
+    "bedrock": _bedrock_error,
+}
+#: Each mode of the provider matrix, with the sentinel as its key (Vertex AI's is set up by
+#: the `vertex_sdk` fixture); then the cloud clients of each SDK, which the registry's modes
+#: do not tell apart, by hand.
 PROVIDERS = {
-    "openai": Provider(
-        _openai, chat_completion, chat_stream, lambda status: chat_error(status, "no")
-    ),
-    "responses": Provider(
-        lambda fake: _openai(fake, Mode.RESPONSES_PARALLEL_TOOLS),
-        responses_wire.response_body,
-        responses_wire.response_stream,
-        lambda status: chat_error(status, "no"),
-    ),
-    "anthropic": Provider(
-        lambda fake: polycall.from_anthropic(
-            anthropic.Anthropic(base_url=fake.url, api_key=SECRET, max_retries=0),
-            model="claude-sonnet-4-6",
-        ),
-        anthropic_wire.message,
-        anthropic_wire.message_stream,
-        lambda status: anthropic_wire.error(status, "no"),
-    ),
+    name: Provider(
+        partial(cell.client, key=SECRET),
+        cell.whole,
+        cell.streamed,
+        ERRORS[cell.wire],
+        sdk_log="botocore" if cell.mode is Mode.BEDROCK_PARALLEL_TOOLS else None,
+    )
+    for name, cell in MATRIX.items()
+}
+PROVIDERS.update({
     "anthropic-vertex": Provider(
         lambda fake: polycall.from_anthropic(
             anthropic.AnthropicVertex(
@@ -193,14 +186,6 @@ PROVIDERS = {
         chat_stream,
         lambda status: chat_error(status, "no"),
     ),
-    "genai": Provider(
-        lambda fake: polycall.from_genai(
-            gemini_wire.genai_client(fake, api_key=SECRET), model="gemini-2.5-flash"
-        ),
-        gemini_wire.generate_content,
-        gemini_wire.gemini_stream,
-        _google_error,
-    ),
     "genai-vertex": Provider(
         lambda fake: polycall.from_genai(
             gemini_wire.genai_client(fake, vertexai=True, credentials=Credentials(token=SECRET)),
@@ -210,17 +195,8 @@ PROVIDERS = {
         gemini_wire.gemini_stream,
         _google_error,
     ),
-    "vertexai": Provider(
-        _vertex, gemini_wire.generate_content, gemini_wire.vertex_stream, _google_error
-    ),
-}
+})
 if _BEDROCK:
-    from polycall.testing import bedrock as bedrock_wire
-
-    PROVIDERS["bedrock"] = Provider(
-        _bedrock, bedrock_wire.converse, bedrock_wire.converse_stream, _bedrock_error,
-        sdk_log="botocore",
-    )
     PROVIDERS["anthropic-bedrock"] = Provider(
         _anthropic_bedrock, anthropic_wire.message, _invoke_stream,
         lambda status: anthropic_wire.error(status, "no"), sdk_log="botocore",
