@@ -14,6 +14,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
+from . import tracing
 from .calls import (
     CallFailure,
     Handlers,
@@ -113,6 +114,7 @@ class StepSession(Session):
             limits=self.limits,
         )
         after.attempt = self.attempt
+        after.trace_parent = self.trace_parent
         return after
 
 
@@ -151,7 +153,13 @@ class _Loop:
         if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 0:
             raise ConfigurationError(f"max_steps must be an int >= 0, got {max_steps!r}")
         self.stop = _tool_name(first.tools, stop_when)
-        self.runner = _Runner(handlers, max_concurrency, timeout)
+        # None unless polycall.instrument() was called: then one span over the whole run.
+        self.traced = None if tracing.ACTIVE is None else tracing.ACTIVE.run_tools(first)
+        if self.traced is not None:
+            first.trace_parent = self.traced.parent
+        self.runner = _Runner(
+            handlers, max_concurrency, timeout, trace_parent=first.trace_parent
+        )
         self.runner.check_tools(first.tools, exempt=self.stop)
         self.first = first
         self.tasks = tasks
@@ -162,6 +170,19 @@ class _Loop:
         self.answered: list[ToolResult[Any]] = []  # stop calls answered without a handler
 
     def ops(self) -> Generator[Any, Any, None]:
+        traced = self.traced
+        if traced is None:
+            return (yield from self._steps())
+        error: BaseException | None = None
+        try:
+            yield from self._steps()
+        except BaseException as exc:  # also GeneratorExit: the consumer left iter_tools early
+            error = exc
+            raise
+        finally:
+            traced.end(len(self.run.steps), error)
+
+    def _steps(self) -> Generator[Any, Any, None]:
         run, session = self.run, self.first
         adapter = session.adapter
         while True:

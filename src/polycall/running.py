@@ -117,7 +117,14 @@ RUNNER = _CallRunner()
 class _Runner:
     """One run: the handlers, the concurrency limit and the per-call timeout."""
 
-    def __init__(self, handlers: Handlers, max_concurrency: int | None, timeout: float | None) -> None:
+    def __init__(
+        self,
+        handlers: Handlers,
+        max_concurrency: int | None,
+        timeout: float | None,
+        *,
+        trace_parent: Any = None,
+    ) -> None:
         self.handlers = _HandlerTable(handlers)
         if max_concurrency is not None and (
             isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1
@@ -130,7 +137,7 @@ class _Runner:
         self._slots: asyncio.Semaphore | None = None
         # None unless polycall.instrument() was called: then a span per handler run, each
         # under the span current now (the caller's, not the loop thread's).
-        self._traced = None if tracing.ACTIVE is None else tracing.ACTIVE.tools()
+        self._traced = None if tracing.ACTIVE is None else tracing.ACTIVE.tools(trace_parent)
 
     @classmethod
     def for_stream(

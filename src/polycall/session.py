@@ -55,6 +55,7 @@ class Session:
         self.slots: list[Slot] = []
         self.attempt = 0
         self.usage = Usage()
+        self.trace_parent: Any = None  # the tracing context its spans go under (run_tools)
         self.raw: Any = None
         self.text: str | None = None
         self._open: list[int] = []  # failed slots this attempt may correct

@@ -105,9 +105,13 @@ class Telemetry:
         """The spans of one `create()`, under the span current now."""
         return Create(self, session, redact)
 
-    def tools(self) -> Tools:
-        """The spans of one run of handlers, under the span current now."""
-        return Tools(self, self.context.get_current())
+    def tools(self, parent: Context | None = None) -> Tools:
+        """The spans of one run of handlers, under `parent` (else the span current now)."""
+        return Tools(self, parent if parent is not None else self.context.get_current())
+
+    def run_tools(self, session: Session) -> RunTools:
+        """The span of one `run_tools()`, under the span current now."""
+        return RunTools(self, session)
 
     def static(self, adapter: Adapter, request: Mapping[str, Any]) -> Attributes:
         """What every span and metric of `adapter` carries: provider, model, server."""
@@ -150,7 +154,9 @@ class Create:
         self.redact = redact
         self.common = telemetry.static(session.adapter, session.request)
         trace = telemetry.trace
-        self.span: Span = telemetry.tracer.start_span("polycall.create", attributes=self.common)
+        self.span: Span = telemetry.tracer.start_span(
+            "polycall.create", context=session.trace_parent, attributes=self.common
+        )
         self.parent: Context = trace.set_span_in_context(self.span)
         self.attempt: Span | None = None
         self.turn: Turn | None = None
@@ -245,6 +251,25 @@ class Create:
 
     def _scrub(self, text: str) -> str:
         return self.redact(text, self.session.adapter)
+
+
+class RunTools:
+    """A `run_tools()`: one span over its steps' `polycall.create` and `execute_tool` spans."""
+
+    __slots__ = ("parent", "span", "telemetry")
+
+    def __init__(self, telemetry: Telemetry, session: Session) -> None:
+        self.telemetry = telemetry
+        attributes = telemetry.static(session.adapter, session.request)
+        self.span: Span = telemetry.tracer.start_span("polycall.run_tools", attributes=attributes)
+        self.parent: Context = telemetry.trace.set_span_in_context(self.span)
+
+    def end(self, steps: int, error: BaseException | None) -> None:
+        """The run is over after `steps` steps; `error` is what stopped it, if anything."""
+        self.span.set_attribute("polycall.steps", steps)
+        if isinstance(error, Exception):
+            _failed(self.telemetry.trace, self.span, error, None)
+        self.span.end()
 
 
 class Tools:
