@@ -10,7 +10,7 @@ from ..errors import ConfigurationError, ProviderError
 from ..modes import Mode
 from ..toolset import ToolSet
 from ._assembly import Call, Calls, CallsAssembler
-from .base import Adapter, Assembler, arguments_object, join_texts, text_piece
+from .base import Adapter, Assembler, block_turn, join_texts, text_piece
 from .registry import construct, require
 
 #: `max_tokens` sent when the caller gives none (the Messages API requires one).
@@ -158,15 +158,14 @@ class AnthropicMessages(Adapter):
         return MessagesAssembler()
 
     def assistant_message(self, calls: Sequence[RawCall], text: str | None) -> Any:
-        # Extended thinking: the signed thinking blocks must lead the turn they came in.
-        content: list[dict[str, Any]] = [block for call in calls for block in call.extra or ()]
-        if text and text.strip():  # the API refuses empty text blocks
-            content.append({"type": "text", "text": text})
-        content += [
-            {"type": "tool_use", "id": call.id, "name": call.name, "input": arguments_object(call.arguments)}
-            for call in calls
-        ]
-        return {"role": "assistant", "content": content}
+        return block_turn(
+            calls,
+            text,
+            lambda text: {"type": "text", "text": text},
+            lambda call, arguments: {
+                "type": "tool_use", "id": call.id, "name": call.name, "input": arguments
+            },
+        )
 
     def reply_messages(self, replies: Sequence[Reply]) -> list[Any]:
         if not replies:

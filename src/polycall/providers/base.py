@@ -152,6 +152,22 @@ def join_texts(texts: Sequence[str]) -> str | None:
     return "\n\n".join(t for t in texts if t) or None
 
 
+def block_turn(
+    calls: Sequence[RawCall],
+    text: str | None,
+    text_block: Callable[[str], dict[str, Any]],
+    call_block: Callable[[RawCall, dict[str, Any]], dict[str, Any]],
+) -> dict[str, Any]:
+    """A model's turn as content blocks (Anthropic, Bedrock): the signed thinking or reasoning
+    blocks the calls carry first (they must lead the turn they came in), the text unless blank
+    (the APIs refuse empty text blocks), then one block per call, given its arguments."""
+    content: list[dict[str, Any]] = [block for call in calls for block in call.extra or ()]
+    if text and text.strip():
+        content.append(text_block(text))
+    content += [call_block(call, arguments_object(call.arguments)) for call in calls]
+    return {"role": "assistant", "content": content}
+
+
 def arguments_object(arguments: Any) -> dict[str, Any]:
     """Call arguments as the object a replayed call block needs (`{}` when they are not one)."""
     from ..toolset import parse_arguments  # pydantic loads on the first request, not on import

@@ -23,7 +23,7 @@ from ..errors import ConfigurationError, ProviderError
 from ..modes import Mode
 from ..toolset import ToolSet, parse_arguments
 from ._assembly import Call, Calls, CallsAssembler
-from .base import Adapter, Assembler, arguments_object, join_texts, text_piece
+from .base import Adapter, Assembler, arguments_object, block_turn, join_texts, text_piece
 from .registry import construct
 
 SERVICE = "bedrock-runtime"
@@ -174,15 +174,14 @@ class BedrockConverse(Adapter):
         return ConverseAssembler()
 
     def assistant_message(self, calls: Sequence[RawCall], text: str | None) -> Any:
-        # Reasoning blocks (signed) must lead the turn they came in when it is replayed.
-        content: list[dict[str, Any]] = [block for call in calls for block in call.extra or ()]
-        if text and text.strip():  # Converse refuses blank text blocks
-            content.append({"text": text})
-        content += [
-            {"toolUse": {"toolUseId": call.id, "name": call.name, "input": arguments_object(call.arguments)}}
-            for call in calls
-        ]
-        return {"role": "assistant", "content": content}
+        return block_turn(
+            calls,
+            text,
+            lambda text: {"text": text},
+            lambda call, arguments: {
+                "toolUse": {"toolUseId": call.id, "name": call.name, "input": arguments}
+            },
+        )
 
     def reply_messages(self, replies: Sequence[Reply]) -> list[Any]:
         if not replies:
