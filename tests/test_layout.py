@@ -129,3 +129,13 @@ def test_every_mode_is_in_the_test_matrix() -> None:
     for cell in MATRIX.values():
         assert cell.wire in BUILDERS, cell
         assert callable(cell._builder(BUILDERS[cell.wire][0])), cell
+
+
+@pytest.mark.parametrize("provider", registry.PROVIDERS, ids=lambda p: p.name)
+def test_each_factory_refuses_a_mode_of_another_provider(provider: registry.Provider) -> None:
+    import polycall
+
+    other = next(mode for mode in Mode if mode not in provider.modes)
+    expected = ", ".join(f"Mode.{mode.name}" for mode in provider.modes)
+    with pytest.raises(polycall.ConfigurationError, match=f"does not support mode.*use {expected}$"):
+        provider.adapter(other)
