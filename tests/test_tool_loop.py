@@ -117,7 +117,14 @@ def _bedrock_client(fake: FakeProvider, is_async: bool) -> Any:
     return polycall.from_bedrock(bedrock_client(fake), model=model, use_async=is_async)
 
 
+def _genai_client(fake: FakeProvider, is_async: bool) -> Any:
+    pytest.importorskip("google.genai")
+    sdk = genai_client(fake)
+    return polycall.from_genai(sdk.aio if is_async else sdk, model="gemini-2.5-flash")
+
+
 def _vertex_client(fake: FakeProvider, is_async: bool) -> Any:
+    pytest.importorskip("vertexai")
     from vertexai.generative_models import GenerativeModel
 
     return polycall.from_vertexai(GenerativeModel("gemini-1.5-pro"), use_async=is_async)
@@ -155,9 +162,7 @@ WIRES = [
     ),
     Wire(
         "genai",
-        lambda fake, is_async: polycall.from_genai(
-            genai_client(fake).aio if is_async else genai_client(fake), model="gemini-2.5-flash"
-        ),
+        _genai_client,
         gemini_stream,
         lambda text: gemini_stream(text=text),
         _gemini_results,
@@ -548,7 +553,7 @@ def test_the_user_tool_choice_is_kept_in_every_step(
 
 
 def test_a_user_tool_config_is_kept_in_every_step_on_gemini(fake: FakeProvider) -> None:
-    from google.genai import types
+    types = pytest.importorskip("google.genai.types")
 
     wire = BY_NAME["genai"]
     fake.push(wire.calls(SEED_CALLS), wire.text(ANSWER))

@@ -849,6 +849,10 @@ def test_provider_names_of_other_clouds() -> None:
     assert registry.provider("openai").otel_name(openai.OpenAI(api_key=SECRET)) == "openai"
     vertex = anthropic.AnthropicVertex(region="us-east5", project_id="p", access_token=SECRET)
     assert registry.provider("anthropic").otel_name(vertex) == "gcp.vertex_ai"
+
+
+def test_the_gemini_api_is_named_apart_from_vertex_ai() -> None:
+    pytest.importorskip("google.genai", reason="google-genai is not installed")
     assert (
         registry.provider("genai").otel_name(gemini_wire.genai_client("http://127.0.0.1:1"))
         == "gcp.gemini"
