@@ -114,7 +114,7 @@ def test_each_call_is_out_at_its_block_stop(fake: FakeProvider) -> None:
     stream = client(fake).create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL)
     for k in (0, 1):
         assert next(stream) == SEED_VALUES[k]  # while the server holds what follows the stop
-        assert gates[k].reached.is_set() and not gates[k].timed_out
+        assert not gates[k].timed_out  # its JSON closed: it may be out before the stop
         gates[k].open()
     assert list(stream) == SEED_VALUES[2:]
     assert not any(gate.timed_out for gate in gates.values())
