@@ -4,7 +4,6 @@ the fake serving AWS event-stream frames; and the fake's frames against botocore
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -14,11 +13,11 @@ pytest.importorskip("boto3")
 from botocore.eventstream import ChecksumMismatch, EventStreamBuffer
 
 import polycall
+import test_bedrock
 from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, GoogleSearch, Weather
 from polycall.testing import FakeProvider, Gate
 from polycall.testing.aws import message
 from polycall.testing.bedrock import (
-    aio_bedrock_client,
     bedrock_client,
     converse,
     converse_stream,
@@ -30,20 +29,9 @@ from polycall.testing.bedrock import (
 )
 from polycall.testing.openai import Hangup
 
-MODEL = "anthropic.claude-sonnet-4-6-v1:0"
 CUT = [*SEED_CALLS[:2], ("GoogleSearch", '{"query": "who w')]
-
-
-def client(fake: FakeProvider, **options: Any) -> polycall.Client:
-    return polycall.from_bedrock(bedrock_client(fake), model=MODEL, **options)
-
-
-@pytest.fixture
-async def aio_client(fake: FakeProvider) -> AsyncIterator[polycall.AsyncClient]:
-    """`from_bedrock` over an entered aiobotocore `bedrock-runtime` client."""
-    pytest.importorskip("aiobotocore")
-    async with aio_bedrock_client(fake) as sdk:
-        yield polycall.from_bedrock(sdk, model=MODEL)
+MODEL, client = test_bedrock.MODEL, test_bedrock.client
+aio_client = test_bedrock.aio_client  # the fixture, shared
 
 
 def test_frames_decode_with_botocore() -> None:
