@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from hypothesis import HealthCheck, settings
 
 from helpers import installed
 from polycall.providers.registry import PROVIDERS
-from polycall.testing import FakeProvider
+from polycall.testing import FakeProvider, server
 
 pytest_plugins = ["resources"]  # a test that leaves an aiohttp session open fails
 
@@ -28,6 +29,20 @@ def fake() -> Iterator[FakeProvider]:
     unclosed (a stream polycall did not close) still leaves one, and fails the test."""
     with FakeProvider(keep_alive=False) as server:
         yield server
+
+
+@pytest.fixture
+def never() -> Iterator[threading.Event]:
+    """An event no handler sees fire while the test runs; set afterwards to free threads."""
+    event = threading.Event()
+    yield event
+    event.set()
+
+
+@pytest.fixture
+def short_gates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stream held at a gate goes on after 3 s, so a failing ordering test fails fast."""
+    monkeypatch.setattr(server, "GATE_TIMEOUT", 3.0)
 
 
 @pytest.fixture

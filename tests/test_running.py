@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import openai
@@ -20,7 +20,7 @@ from helpers import openai_client
 from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, GoogleSearch, Weather
 from polycall import ConfigurationError, ToolCalls, ToolResult, ValidationFailed
 from polycall.running import run_calls
-from polycall.testing import FakeProvider, Gate, server
+from polycall.testing import FakeProvider, Gate
 from polycall.testing.openai import chat_completion, chat_stream
 
 WAIT = 5.0  # upper bound on any wait that is expected to end at once
@@ -58,20 +58,6 @@ def describe(w: Weather) -> str:
 
 async def search(s: GoogleSearch) -> dict[str, str]:
     return {"query": s.query, "answer": "Kansas City"}
-
-
-@pytest.fixture
-def never() -> Iterator[threading.Event]:
-    """An event no handler sees fire while the test runs; set afterwards to free threads."""
-    event = threading.Event()
-    yield event
-    event.set()
-
-
-@pytest.fixture
-def short_gates(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A stream held at a gate goes on after 3 s, so a failing pipelining test fails fast."""
-    monkeypatch.setattr(server, "GATE_TIMEOUT", 3.0)
 
 
 class Peak:

@@ -32,7 +32,7 @@ from polycall import (
     ToolResult,
     ToolRun,
 )
-from polycall.testing import FakeProvider, Gate, Response, server
+from polycall.testing import FakeProvider, Gate, Response
 from polycall.testing.anthropic import message_stream
 from polycall.testing.bedrock import bedrock_client, converse_stream
 from polycall.testing.gemini import gemini_stream, genai_client, vertex_stream
@@ -201,20 +201,6 @@ def wire(request: pytest.FixtureRequest, fake: FakeProvider) -> Iterator[Wire]:
 @pytest.fixture
 def chat() -> Wire:
     return BY_NAME["chat"]
-
-
-@pytest.fixture
-def never() -> Iterator[threading.Event]:
-    """An event no handler sees fire while the test runs; set afterwards to free threads."""
-    event = threading.Event()
-    yield event
-    event.set()
-
-
-@pytest.fixture
-def short_gates(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A stream held at a gate goes on after 3 s, so a failing ordering test fails fast."""
-    monkeypatch.setattr(server, "GATE_TIMEOUT", 3.0)
 
 
 def options(wire: Wire, **kwargs: Any) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from helpers import vertexai_at
 from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, GoogleSearch, Weather
 from polycall import ConfigurationError, Mode, ProviderError, ValidationFailed
 from polycall.providers import registry
-from polycall.testing import FakeProvider, Gate, Response, server
+from polycall.testing import FakeProvider, Gate, Response
 from polycall.testing import anthropic as anthropic_wire
 from polycall.testing import bedrock as bedrock_wire
 from polycall.testing import gemini as gemini_wire
@@ -524,12 +524,6 @@ def test_a_conversation_quoting_the_key_is_recorded_without_it(
 
 
 # --- streams -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def short_gates(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A stream held at a gate goes on after 3 s, so a failing test fails fast."""
-    monkeypatch.setattr(server, "GATE_TIMEOUT", 3.0)
 
 
 def test_a_stream_closed_early_ends_its_spans(
