@@ -207,7 +207,7 @@ def test_hooks_on_streams(fake: FakeProvider, client: Any) -> None:
     fake.push(chat_stream(SEED_CALLS))
     assert list(client.create_iterable(**kwargs())) == SEED_VALUES
     assert recorder.names == [("request", 1), ("response", 1)]
-    assert isinstance(recorder.events[1][1]["response"], list)  # the chunks
+    assert recorder.events[1][1]["response"].usage is not None  # the final chunk
 
 
 def test_off_removes_hooks_and_unknown_events_are_refused(fake: FakeProvider, client: Any) -> None:

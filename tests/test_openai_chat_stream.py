@@ -166,7 +166,8 @@ def test_result_holds_ids_usage_and_the_chunks(fake: FakeProvider, client: Any) 
     ]
     assert result.calls[1].arguments == {"location": "Dallas", "units": "imperial"}
     assert (result.usage.input_tokens, result.usage.output_tokens) == (40, 12)
-    assert all(isinstance(chunk, openai.types.chat.ChatCompletionChunk) for chunk in result.raw)
+    assert isinstance(result.raw, openai.types.chat.ChatCompletionChunk)  # the final chunk
+    assert result.raw.usage is not None and result.raw.usage.prompt_tokens == 40
     assert result.tool_results(["a", "b", "c"])[2] == {
         "role": "tool",
         "tool_call_id": "call_z",
@@ -344,7 +345,7 @@ def test_stream_with_no_call_raises_no_tool_calls(fake: FakeProvider, client: An
     values, error = collect(client.create_iterable(**kwargs()))
     assert values == []
     assert isinstance(error, NoToolCallsError) and error.text == "I would rather chat."
-    assert isinstance(error.raw, list) and error.raw
+    assert isinstance(error.raw, openai.types.chat.ChatCompletionChunk)  # the final chunk
 
 
 def test_streamed_refusal_raises_refusal_error(fake: FakeProvider, client: Any) -> None:

@@ -387,14 +387,15 @@ def test_recorded_stream_is_yielded_call_by_call(fake: FakeProvider, recorded: P
 
     def watched() -> Any:
         assembler = make_assembler()
-        fed.append(assembler.chunks)
+        feed = assembler.feed
+        assembler.feed = lambda chunk: (fed.append(chunk), feed(chunk))[1]
         return assembler
 
     client.adapter.assembler = watched
-    yielded_after = [len(fed[0]) for _ in client.create_iterable(**create_kwargs(SECRET))]
+    yielded_after = [len(fed) for _ in client.create_iterable(**create_kwargs(SECRET))]
     # chunk 7 closes the first call's JSON (chunk 8 starts the second); chunk 13 the second's
     assert yielded_after == [7, 13]
-    assert len(fed[0]) == 15  # then the usage chunk
+    assert len(fed) == 15  # then the usage chunk
 
 
 def test_the_recorded_parallel_wrapper_is_unwrapped(fake: FakeProvider, recorded: Path) -> None:

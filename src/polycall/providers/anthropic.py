@@ -203,10 +203,11 @@ class MessagesAssembler(CallsAssembler):
         self.stop_reason: str | None = None
         self.stop_details: Any = None
         self.tokens: dict[str, int] = {}
-        self.events: list[Any] = []
+        self.start: Any = None  # the message_start event's message
+        self.last: Any = None  # the latest event: a stream's `.raw`
 
     def feed(self, chunk: Any) -> list[RawCall]:
-        self.events.append(chunk)
+        self.last = chunk
         kind = getattr(chunk, "type", None)
         if kind == "content_block_delta":
             self._delta(self._index(chunk), getattr(chunk, "delta", None))
@@ -219,9 +220,8 @@ class MessagesAssembler(CallsAssembler):
                 self.unstopped.discard(index)
                 self.calls.end(call)
         elif kind == "message_start":
-            self.tokens = _tokens(
-                getattr(getattr(chunk, "message", None), "usage", None), self.tokens
-            )
+            self.start = getattr(chunk, "message", None)
+            self.tokens = _tokens(getattr(self.start, "usage", None), self.tokens)
         elif kind == "message_delta":
             delta = getattr(chunk, "delta", None)
             self.stop_reason = getattr(delta, "stop_reason", None) or self.stop_reason
@@ -238,14 +238,14 @@ class MessagesAssembler(CallsAssembler):
                 "the stream ended before its message_delta: the connection dropped, and the "
                 f"{len(self.calls.all)} call(s) before the cut may not be all of them"
             )
-        start = getattr(self.events[0], "message", None) if self.events else None
+        start = self.start
         return Turn(
             calls=self.calls.final(),
             stop=stop,
             reason=reason,
             text=join_texts(["".join(parts) for parts in self.texts.values()]),
             usage=_usage(self.tokens),
-            raw=self.events,
+            raw=self.last,
             response_id=getattr(start, "id", None),
             response_model=getattr(start, "model", None),
             finish_reason=self.stop_reason,

@@ -336,10 +336,10 @@ class ConverseAssembler(CallsAssembler):
         self.current: int | None = None
         self.stop_reason: str | None = None
         self.usage: Any = None
-        self.events: list[Any] = []
+        self.last: Any = None  # the latest event: a stream's `.raw`
 
     def feed(self, chunk: Any) -> list[RawCall]:
-        self.events.append(chunk)
+        self.last = chunk
         if "contentBlockDelta" in chunk:
             event = chunk["contentBlockDelta"]
             self._delta(self._index(event), event.get("delta") or {})
@@ -374,7 +374,7 @@ class ConverseAssembler(CallsAssembler):
         text = join_texts(["".join(parts) for parts in self.texts.values()])
         stop, reason = _stop(self.stop_reason, text)
         return Turn(calls=self.calls.final(), stop=stop, reason=reason,
-                    text=text, usage=_usage(self.usage), raw=self.events,
+                    text=text, usage=_usage(self.usage), raw=self.last,
                     finish_reason=self.stop_reason)
 
     def partial(self) -> tuple[str, str] | None:

@@ -319,10 +319,10 @@ class GeminiAssembler(CallsAssembler):
         self.text: list[str] = []
         self.usage = Usage()
         self.last: dict[str, Any] = {}
-        self.chunks: list[Any] = []
+        self.chunk: Any = None  # the latest chunk: a stream's `.raw`
 
     def feed(self, chunk: Any) -> list[RawCall]:
-        self.chunks.append(chunk)
+        self.chunk = chunk
         data = self.adapter.response_dict(chunk)
         usage = usage_of(data)
         if usage is not None:
@@ -350,7 +350,7 @@ class GeminiAssembler(CallsAssembler):
         if stop is Stop.DONE:
             self.calls.end_all()
         text, calls = "".join(self.text) or None, self.calls.final()
-        return Turn(calls, stop, reason, text, self.usage, self.chunks, *identity(self.last))
+        return Turn(calls, stop, reason, text, self.usage, self.chunk, *identity(self.last))
 
     def partial(self) -> tuple[str, str] | None:
         current = self.current

@@ -140,29 +140,42 @@ class ChatAssembler(CallsAssembler):
         self.text: list[str] = []
         self.refusal: list[str] = []
         self.usage = Usage()
-        self.chunks: list[Any] = []
+        self.last: Any = None  # the latest chunk: a stream's `.raw`
+        self.count = 0
 
     def feed(self, chunk: Any) -> list[RawCall]:
-        self.chunks.append(chunk)
-        usage = getattr(chunk, "usage", None)
+        self.last = chunk
+        self.count += 1
+        try:  # the SDK's chunk model has every field; a loose object may lack some
+            usage, choices = chunk.usage, chunk.choices
+        except AttributeError:
+            usage, choices = getattr(chunk, "usage", None), getattr(chunk, "choices", None)
         if usage:
             self.usage = _usage(usage)
-        choices = getattr(chunk, "choices", None)
         if not isinstance(choices, list):
             return []
         for choice in choices:
-            if getattr(choice, "index", 0) not in (0, None):
-                continue
-            delta = getattr(choice, "delta", None)
+            try:
+                index, delta, finish_reason = choice.index, choice.delta, choice.finish_reason
+            except AttributeError:
+                index = getattr(choice, "index", None)
+                delta = getattr(choice, "delta", None)
+                finish_reason = getattr(choice, "finish_reason", None)
+            if index not in (0, None):
+                continue  # another choice than the first
             if delta is not None:
-                if getattr(delta, "content", None):
-                    self.text.append(_content_text(delta.content))
-                if getattr(delta, "refusal", None):
-                    self.refusal.append(_content_text(delta.refusal))
-                tool_calls = getattr(delta, "tool_calls", None)
+                try:
+                    content, refusal, tool_calls = delta.content, delta.refusal, delta.tool_calls
+                except AttributeError:
+                    content = getattr(delta, "content", None)
+                    refusal = getattr(delta, "refusal", None)
+                    tool_calls = getattr(delta, "tool_calls", None)
+                if content:
+                    self.text.append(_content_text(content))
+                if refusal:
+                    self.refusal.append(_content_text(refusal))
                 if tool_calls and isinstance(tool_calls, list):
                     self._tool_calls(tool_calls)
-            finish_reason = getattr(choice, "finish_reason", None)
             if finish_reason:
                 self.finish_reason = finish_reason
                 if _stop(finish_reason, None, chunk)[0] is Stop.DONE:
@@ -177,18 +190,18 @@ class ChatAssembler(CallsAssembler):
         if reason is None and (self.calls.all or not "".join(self.text + self.refusal)):
             raise ProviderError(
                 "the stream ended before the provider finished the response (no finish_reason "
-                f"after {len(self.chunks)} chunk(s)); the connection may have dropped",
+                f"after {self.count} chunk(s)); the connection may have dropped",
             )
         # A text answer that ends without a finish reason (as some servers send it) is whole.
         stop, reason = _stop(reason, "".join(self.refusal) or None)
-        last = self.chunks[-1]
+        last = self.last
         return Turn(
             calls=self.calls.final(),
             stop=stop,
             reason=reason,
             text="".join(self.text) or None,
             usage=self.usage,
-            raw=self.chunks,
+            raw=last,
             response_id=getattr(last, "id", None),
             response_model=getattr(last, "model", None),
             finish_reason=self.finish_reason,
@@ -197,13 +210,17 @@ class ChatAssembler(CallsAssembler):
     def _tool_calls(self, tool_calls: list[Any]) -> None:
         calls, by_index = self.calls, self.by_index
         for tc in tool_calls:
-            function = getattr(tc, "function", None)
-            if isinstance(function, dict):
-                name, arguments = function.get("name"), function.get("arguments")
-            else:
-                name = getattr(function, "name", None)
-                arguments = getattr(function, "arguments", None)
-            index, call_id = getattr(tc, "index", None), getattr(tc, "id", None)
+            try:  # the SDK's delta model; else a loose object or a dict as `function`
+                function, index, call_id = tc.function, tc.index, tc.id
+                name, arguments = function.name, function.arguments
+            except AttributeError:
+                function = getattr(tc, "function", None)
+                index, call_id = getattr(tc, "index", None), getattr(tc, "id", None)
+                if isinstance(function, dict):
+                    name, arguments = function.get("name"), function.get("arguments")
+                else:
+                    name = getattr(function, "name", None)
+                    arguments = getattr(function, "arguments", None)
             # the usual delta continues the call at its index
             call = None if name or call_id or type(index) is not int else by_index.get(index)
             if call is None:
