@@ -135,30 +135,33 @@ class FakeBatches:
 
     def __call__(self, request: Request) -> Response:
         with self._lock:
-            for method, pattern, handler in self._routes():
+            for method, pattern, provider, handler in self._routes():
                 match = re.fullmatch(pattern, request.path)
                 if not match or request.method != method:
                     continue
                 job = self.jobs.get(match.groupdict().get("job_id") or "")
-                if job is not None and not handler.__name__.startswith(f"_{job.provider}_"):
+                if job is not None and job.provider != provider:
                     continue  # another API's job on a shared path: `/v1/batches/{id}` (genai 3)
+                if handler in (self._poll, self._cancel):
+                    return handler(request, provider=provider, **match.groupdict())
                 return handler(request, **match.groupdict())
         return _error(404, f"FakeBatches: no route for {request.method} {request.path}")
 
-    def _routes(self) -> list[tuple[str, str, Callable[..., Response]]]:
+    def _routes(self) -> list[tuple[str, str, str, Callable[..., Response]]]:
+        """(method, path pattern, provider, handler) of each route."""
         return [
-            ("POST", r"(?:/v1)?/files", self._openai_upload),
-            ("GET", r"(?:/v1)?/files/(?P<file_id>[^/]+)/content", self._openai_content),
-            ("POST", r"(?:/v1)?/batches", self._openai_create),
-            ("GET", r"(?:/v1)?/batches/(?P<job_id>[^/]+)", self._openai_retrieve),
-            ("POST", r"(?:/v1)?/batches/(?P<job_id>[^/]+)/cancel", self._openai_cancel),
-            ("POST", r"/v1/messages/batches", self._anthropic_create),
-            ("GET", r"/v1/messages/batches/(?P<job_id>[^/]+)", self._anthropic_retrieve),
-            ("GET", r"/v1/messages/batches/(?P<job_id>[^/]+)/results", self._anthropic_results),
-            ("POST", r"/v1/messages/batches/(?P<job_id>[^/]+)/cancel", self._anthropic_cancel),
-            ("POST", r"/v1(?:beta)?/models/(?P<model>[^/:]+):batchGenerateContent", self._gemini_create),
-            ("GET", r"/v1(?:beta)?/batches/(?P<job_id>[^/:]+)", self._gemini_get),
-            ("POST", r"/v1(?:beta)?/batches/(?P<job_id>[^/:]+):cancel", self._gemini_cancel),
+            ("POST", r"(?:/v1)?/files", "openai", self._openai_upload),
+            ("GET", r"(?:/v1)?/files/(?P<file_id>[^/]+)/content", "openai", self._openai_content),
+            ("POST", r"(?:/v1)?/batches", "openai", self._openai_create),
+            ("GET", r"(?:/v1)?/batches/(?P<job_id>[^/]+)", "openai", self._poll),
+            ("POST", r"(?:/v1)?/batches/(?P<job_id>[^/]+)/cancel", "openai", self._cancel),
+            ("POST", r"/v1/messages/batches", "anthropic", self._anthropic_create),
+            ("GET", r"/v1/messages/batches/(?P<job_id>[^/]+)", "anthropic", self._poll),
+            ("GET", r"/v1/messages/batches/(?P<job_id>[^/]+)/results", "anthropic", self._anthropic_results),
+            ("POST", r"/v1/messages/batches/(?P<job_id>[^/]+)/cancel", "anthropic", self._cancel),
+            ("POST", r"/v1(?:beta)?/models/(?P<model>[^/:]+):batchGenerateContent", "gemini", self._gemini_create),
+            ("GET", r"/v1(?:beta)?/batches/(?P<job_id>[^/:]+)", "gemini", self._poll),
+            ("POST", r"/v1(?:beta)?/batches/(?P<job_id>[^/:]+):cancel", "gemini", self._cancel),
         ]
 
     # -- shared ---------------------------------------------------------------------------
@@ -172,6 +175,24 @@ class FakeBatches:
     def _job(self, job_id: str, provider: str) -> FakeJob | None:
         job = self.jobs.get(job_id)
         return job if job is not None and job.provider == provider else None
+
+    def _poll(self, request: Request, job_id: str, provider: str) -> Response:
+        """A job's status in its provider's form, one poll further on."""
+        api = _APIS[provider]
+        job = self._job(job_id, provider)
+        if job is None:
+            return api.missing(job_id)
+        job.advance()
+        return json_response(api.status(self, job))
+
+    def _cancel(self, request: Request, job_id: str, provider: str) -> Response:
+        """Cancel a job; its provider's answer to the cancel request."""
+        api = _APIS[provider]
+        job = self._job(job_id, provider)
+        if job is None:
+            return api.missing(job_id)
+        job.cancel(*api.cancel_states)
+        return json_response(api.status(self, job) if api.cancel_answers_status else {})
 
     def _outcomes(self, job: FakeJob) -> list[tuple[BatchItem, Outcome | str]]:
         """Each request's fate, decided once, when the job has ended."""
@@ -220,20 +241,6 @@ class FakeBatches:
             job.timeline = [*(["validating"] * self.polls), "failed"]
             job.extra["errors"] = [problem or {"code": "invalid_request", "message": self.failure, "line": 1}]
         self.jobs[job.id] = job
-        return json_response(self._openai_batch(job))
-
-    def _openai_retrieve(self, request: Request, job_id: str) -> Response:
-        job = self._job(job_id, "openai")
-        if job is None:
-            return _error(404, f"No batch found with id '{job_id}'")
-        job.advance()
-        return json_response(self._openai_batch(job))
-
-    def _openai_cancel(self, request: Request, job_id: str) -> Response:
-        job = self._job(job_id, "openai")
-        if job is None:
-            return _error(404, f"No batch found with id '{job_id}'")
-        job.cancel("cancelling", "cancelled")
         return json_response(self._openai_batch(job))
 
     def _openai_batch(self, job: FakeJob) -> dict[str, Any]:
@@ -307,20 +314,6 @@ class FakeBatches:
         self.jobs[job.id] = job
         return json_response(self._anthropic_batch(job))
 
-    def _anthropic_retrieve(self, request: Request, job_id: str) -> Response:
-        job = self._job(job_id, "anthropic")
-        if job is None:
-            return _anthropic_error(404, f"message batch {job_id} not found", "not_found_error")
-        job.advance()
-        return json_response(self._anthropic_batch(job))
-
-    def _anthropic_cancel(self, request: Request, job_id: str) -> Response:
-        job = self._job(job_id, "anthropic")
-        if job is None:
-            return _anthropic_error(404, f"message batch {job_id} not found", "not_found_error")
-        job.cancel("canceling", "ended")
-        return json_response(self._anthropic_batch(job))
-
     def _anthropic_results(self, request: Request, job_id: str) -> Response:
         job = self._job(job_id, "anthropic")
         if job is None or not job.ended:
@@ -379,20 +372,6 @@ class FakeBatches:
         )
         self.jobs[job.id] = job
         return json_response(self._gemini_operation(job))
-
-    def _gemini_get(self, request: Request, job_id: str) -> Response:
-        job = self._job(job_id, "gemini")
-        if job is None:
-            return _gemini_error(404, f"batches/{job_id} not found", "NOT_FOUND")
-        job.advance()
-        return json_response(self._gemini_operation(job))
-
-    def _gemini_cancel(self, request: Request, job_id: str) -> Response:
-        job = self._job(job_id, "gemini")
-        if job is None:
-            return _gemini_error(404, f"batches/{job_id} not found", "NOT_FOUND")
-        job.cancel("BATCH_STATE_CANCELLING", "BATCH_STATE_CANCELLED")
-        return json_response({})
 
     def _gemini_operation(self, job: FakeJob) -> dict[str, Any]:
         name = f"batches/{job.id}"
@@ -549,3 +528,33 @@ def _anthropic_error(status: int, message: str, kind: str = "invalid_request_err
 
 def _gemini_error(status: int, message: str, kind: str = "INVALID_ARGUMENT") -> Response:
     return json_response({"error": {"code": status, "message": message, "status": kind}}, status=status)
+
+
+@dataclass(frozen=True)
+class _Api:
+    """How one provider's batch API answers a poll or a cancel."""
+
+    missing: Callable[[str], Response]  # its 404 for a job id
+    status: Callable[[FakeBatches, FakeJob], dict[str, Any]]  # a job's status body
+    cancel_states: tuple[str, str]  # the job's status while cancelling, and once cancelled
+    cancel_answers_status: bool = True  # a cancel returns the job's status (else `{}`)
+
+
+_APIS = {
+    "openai": _Api(
+        lambda job_id: _error(404, f"No batch found with id '{job_id}'"),
+        FakeBatches._openai_batch,
+        ("cancelling", "cancelled"),
+    ),
+    "anthropic": _Api(
+        lambda job_id: _anthropic_error(404, f"message batch {job_id} not found", "not_found_error"),
+        FakeBatches._anthropic_batch,
+        ("canceling", "ended"),
+    ),
+    "gemini": _Api(
+        lambda job_id: _gemini_error(404, f"batches/{job_id} not found", "NOT_FOUND"),
+        FakeBatches._gemini_operation,
+        ("BATCH_STATE_CANCELLING", "BATCH_STATE_CANCELLED"),
+        cancel_answers_status=False,
+    ),
+}
