@@ -38,8 +38,7 @@ def run_calls(
     timeout: float | None = None,
 ) -> list[ToolResult[Any]]:
     """Run every call's handler; block until all are done; results in call order."""
-    runner = _Runner(handlers, max_concurrency, timeout)
-    runner.check_calls(calls)
+    runner = _Runner.for_calls(calls, handlers, max_concurrency, timeout)
     if not calls:
         return []
     with _loop_thread() as loop:
@@ -54,9 +53,7 @@ async def arun_calls(
     timeout: float | None = None,
 ) -> list[ToolResult[Any]]:
     """Like `run_calls`, on the running event loop; cancelling it cancels the async handlers."""
-    runner = _Runner(handlers, max_concurrency, timeout)
-    runner.check_calls(calls)
-    return await runner.run_all(calls)
+    return await _Runner.for_calls(calls, handlers, max_concurrency, timeout).run_all(calls)
 
 
 def run_stream(
@@ -138,6 +135,19 @@ class _Runner:
         # None unless polycall.instrument() was called: then a span per handler run, each
         # under the span current now (the caller's, not the loop thread's).
         self._traced = None if tracing.ACTIVE is None else tracing.ACTIVE.tools(trace_parent)
+
+    @classmethod
+    def for_calls(
+        cls,
+        calls: Sequence[ToolCall[Any]],
+        handlers: Handlers,
+        max_concurrency: int | None,
+        timeout: float | None,
+    ) -> _Runner:
+        """A runner with a handler for each of `calls`."""
+        runner = cls(handlers, max_concurrency, timeout)
+        runner.check_calls(calls)
+        return runner
 
     @classmethod
     def for_stream(

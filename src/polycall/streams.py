@@ -18,7 +18,10 @@ T = TypeVar("T")
 class _Stream:
     """What the sync and async streams share: the session behind them and the final result."""
 
-    def __init__(self, session: Session) -> None:
+    _events: Any  # the driver's events: an iterator, or an async iterator
+
+    def __init__(self, events: Any, session: Session) -> None:
+        self._events = events
         self._session = session
         self._done = False
 
@@ -48,9 +51,7 @@ class _Stream:
 class CallStream(_Stream, Generic[T]):
     """Iterator of validated calls; `.result` is the final `ToolCalls` once it is exhausted."""
 
-    def __init__(self, events: Iterator[Any], session: Session) -> None:
-        super().__init__(session)
-        self._events = events
+    _events: Iterator[Any]
 
     def __iter__(self) -> Iterator[T]:
         return self
@@ -89,9 +90,7 @@ class CallStream(_Stream, Generic[T]):
 class AsyncCallStream(_Stream, Generic[T]):
     """Async iterator of validated calls; `.result` is the final `ToolCalls` once exhausted."""
 
-    def __init__(self, events: AsyncIterator[Any], session: Session) -> None:
-        super().__init__(session)
-        self._events = events
+    _events: AsyncIterator[Any]
 
     def __aiter__(self) -> AsyncIterator[T]:
         return self
