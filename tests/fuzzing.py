@@ -46,7 +46,7 @@ from polycall.toolset import tool_set
 DEADLINE = 30.0
 _POLYCALL_SOURCE = str(Path(polycall.__file__).resolve().parent)
 _SDK_SOURCE = re.compile(
-    r"[/\\]site-packages[/\\](openai|anthropic|google|httpx2?|httpcore2?|requests|urllib3)[/\\]"
+    r"[/\\]site-packages[/\\](openai|anthropic|google|httpx2?|httpcore2?|requests|urllib3|botocore)[/\\]"
 )
 
 
@@ -97,6 +97,13 @@ class Scenario:
     calls: tuple[Call, ...]
     text: str | None = None
     finish: str | None = None  # None: the provider's normal finish for this content
+
+    def json_calls(self) -> list[tuple[str, str]]:
+        """Each call's name and arguments as JSON text (wire builders parse it for a body)."""
+        return [(call.name, dumps(call.arguments)) for call in self.calls]
+
+    def ids(self) -> list[Any]:
+        return [call.id for call in self.calls]
 
     def expected(self) -> list[tuple[str, str, Any]]:
         """(id, name, arguments) of each call of a valid scenario (ids unique, or none: then

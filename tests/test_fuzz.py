@@ -1,16 +1,19 @@
-"""The fuzzing property tests, each run for every provider API: OpenAI Chat Completions and
-Responses, Anthropic Messages and Gemini. Each provider's wire format, harness and scenario
-strategies are in its own `fuzz_wires/<provider>.py`, what the fuzzing found there in
+"""The fuzzing property tests, each run for every provider API the registry names a fake wire
+for: OpenAI Chat Completions and Responses, Anthropic Messages, Gemini and Bedrock Converse.
+Each provider's wire format, harness and scenario strategies are in its own
+`fuzz_wires/<wire>.py`, what the fuzzing found there in
 `test_fuzz_regressions.py`; the harness and the invariants are in `fuzzing.py`."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import fuzz_wires
 from fuzz_wires import SDKS, load, needs
 from fuzzing import (
     Encoding,
@@ -25,8 +28,8 @@ from fuzzing import (
     pieces,
     resplit,
     run,
-    sse_bytes,
 )
+from polycall.providers.registry import PROVIDERS
 from polycall.testing import FakeProvider, Response
 
 #: google-genai warns about each finish reason it has no name for; the fuzzing sends many.
@@ -111,7 +114,7 @@ def test_mutated_stream_gives_calls_or_a_polycall_error(
     scenario = data.draw(provider.valid | provider.hostile)
     harness = provider.pick(data)
     stream = data.draw(mutated_frames(harness.frames(scenario, piece)))
-    chunks = sse_bytes(stream)
+    chunks = harness.wire.stream_bytes(stream, Encoding())
     if data.draw(st.booleans()):
         chunks = data.draw(mutated_bytes(chunks))
     harness.run_frames((), chunks=chunks, partial=partial, max_retries=data.draw(st.integers(0, 1)))
@@ -146,16 +149,25 @@ def test_over_http_to_the_fake_provider(
 ) -> None:
     scenario = data.draw(provider.valid)
     client = provider.over_http(fake.url)
-    stream = provider.harness.frames(scenario, piece)
+    wire = provider.harness.wire
+    stream = wire.stream_bytes(provider.harness.frames(scenario, piece), encoding)
     fake.push(
         Response(body=provider.body(scenario)),
-        Response(
-            chunks=resplit(sse_bytes(stream, encoding), cuts), content_type="text/event-stream"
-        ),
+        Response(chunks=resplit(stream, cuts), content_type=wire.stream_type),
     )
     for streamed in (False, True):
         outcome = run(client, stream=streamed, kwargs=provider.http_kwargs)
         assert outcome.calls() == scenario.expected()
+
+
+def test_every_mode_of_the_registry_has_a_fuzz_wire() -> None:
+    """A provider added to the registry is fuzzed: each mode's fake wire has its fuzz wire."""
+    folder = Path(fuzz_wires.__file__).parent
+    for descriptor in PROVIDERS:
+        for mode in descriptor.modes:
+            wire = descriptor.wires.get(mode)
+            assert wire is not None, f"{descriptor.name}: {mode} names no fake wire"
+            assert (folder / f"{wire}.py").is_file(), f"no fuzz wire fuzz_wires/{wire}.py"
 
 
 def test_the_harness_fails_on_an_escaping_error() -> None:

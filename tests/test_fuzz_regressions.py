@@ -38,7 +38,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:.* is not a valid FinishReason:U
 
 #: Each provider's wire module (None without its SDK, whose tests are then skipped).
 chat, responses, messages, gemini = (
-    load(name) for name in ("openai", "responses", "anthropic", "gemini")
+    load(name) for name in ("openai", "openai_responses", "anthropic", "gemini")
 )
 
 
@@ -149,7 +149,7 @@ class TestOpenAI:
 class TestResponses:
     """OpenAI Responses."""
 
-    pytestmark = needs("responses")
+    pytestmark = needs("openai_responses")
 
     def test_usage_not_a_number_is_no_crash(self) -> None:
         data = responses.body(Scenario((Call("GoogleSearch", {"query": "q"}, "call_q"),)))

@@ -1,5 +1,10 @@
 """Each provider API's wire as the fuzz tests drive it, a module per provider: how a
-scenario becomes its body and stream, and its `FUZZED` (built by `fuzzing.fuzzed`)."""
+scenario becomes its body and stream, and its `FUZZED` (built by `fuzzing.fuzzed`).
+
+The matrix comes from the provider registry: every fake wire a descriptor names for one of
+its modes (`polycall/testing/<wire>.py`) has its fuzz wire here, `fuzz_wires/<wire>.py`,
+driving the SDK of the first provider that names it (Vertex AI shares Gemini's wire, fuzzed
+through google-genai; its own SDK is fuzzed over HTTP in test_fuzz_regressions.py)."""
 
 from __future__ import annotations
 
@@ -9,14 +14,13 @@ from types import ModuleType
 import pytest
 
 from helpers import installed
+from polycall.providers.registry import PROVIDERS
 
-#: The wire modules, by the SDK each drives; and the SDK of each wire.
-WIRES = {
-    "openai": ("openai", "responses"),
-    "anthropic": ("anthropic",),
-    "google.genai": ("gemini",),
-}
-SDKS = {name: sdk for sdk, names in WIRES.items() for name in names}
+#: Each fake wire of the registry, and the SDK its fuzz wire drives.
+SDKS: dict[str, str] = {}
+for _provider in PROVIDERS:
+    for _wire in _provider.wires.values():
+        SDKS.setdefault(_wire, _provider.sdk)
 
 
 def load(name: str) -> ModuleType | None:

@@ -9,7 +9,7 @@ from typing import Any
 import anthropic
 
 import polycall
-from fuzzing import Frame, Scenario, Transport, Wire, dumps, frames_of, fuzzed, sdk_httpx
+from fuzzing import Frame, Scenario, Transport, Wire, frames_of, fuzzed, sdk_httpx
 from polycall.testing.anthropic import message, message_stream
 
 FINISHES = [
@@ -23,29 +23,20 @@ FINISHES = [
 ]
 
 
-def _calls(scenario: Scenario) -> list[tuple[str, str]]:
-    """Each call's input as JSON text (the builders parse it for the whole body)."""
-    return [(call.name, dumps(call.arguments)) for call in scenario.calls]
-
-
-def _ids(scenario: Scenario) -> list[Any]:
-    return [call.id for call in scenario.calls]
-
-
 def body(scenario: Scenario) -> Any:
     return message(
-        _calls(scenario), text=scenario.text, stop_reason=scenario.finish, ids=_ids(scenario)
+        scenario.json_calls(), text=scenario.text, stop_reason=scenario.finish, ids=scenario.ids()
     ).body
 
 
 def frames(scenario: Scenario, piece: int) -> list[Frame]:
     return frames_of(
         message_stream(
-            _calls(scenario),
+            scenario.json_calls(),
             text=scenario.text,
             stop_reason=scenario.finish,
             piece=piece,
-            ids=_ids(scenario),
+            ids=scenario.ids(),
         )
     )
 
