@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-from helpers import installed
+from helpers import installed, openai_client
 from polycall.providers.registry import PROVIDERS
 from polycall.testing import FakeProvider, server
 
@@ -29,6 +29,19 @@ def fake() -> Iterator[FakeProvider]:
     unclosed (a stream polycall did not close) still leaves one, and fails the test."""
     with FakeProvider(keep_alive=False) as server:
         yield server
+
+
+@pytest.fixture
+def client(fake: FakeProvider) -> Any:
+    """The seed's client, OpenAI Chat Completions, over the fake (a module testing another
+    provider defines its own `client`)."""
+    return openai_client(fake)
+
+
+@pytest.fixture
+def aclient(fake: FakeProvider) -> Any:
+    """`client` over the async SDK client."""
+    return openai_client(fake, is_async=True)
 
 
 @pytest.fixture

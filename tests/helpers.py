@@ -42,6 +42,13 @@ def openai_client(fake: FakeProvider, *, is_async: bool = False, **options: Any)
     )
 
 
+def seed_request(**extra: Any) -> dict[str, Any]:
+    """The seed's request to OpenAI (model, messages, response_model), with `extra` kwargs."""
+    from models import SEED_MESSAGES, SEED_MODEL
+
+    return {"model": "gpt-4o-mini", "messages": SEED_MESSAGES, "response_model": SEED_MODEL, **extra}
+
+
 def anthropic_client(fake: FakeProvider, *, is_async: bool = False, **options: Any) -> Any:
     """`from_anthropic(sdk, **options)` with an anthropic SDK client for `fake`."""
     anthropic = pytest.importorskip("anthropic")
@@ -78,6 +85,11 @@ async def agated_values(stream: AsyncIterable[Any], gate: Gate) -> list[Any]:
             await asyncio.to_thread(gate.open)
         seen.append(value)
     return seen
+
+
+def first_texts(request: Any) -> list[tuple[str, str]]:
+    """The role and first part's text of each content a Gemini request sent."""
+    return [(c["role"], c["parts"][0]["text"]) for c in request.json["contents"]]
 
 
 def function_calls(content: dict[str, Any]) -> list[dict[str, Any]]:

@@ -13,7 +13,8 @@ from tenacity import AsyncRetrying, Retrying, stop_after_attempt
 
 import polycall
 from helpers import openai_client
-from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, Weather
+from helpers import seed_request as kwargs
+from models import SEED_CALLS, SEED_MESSAGES, SEED_VALUES, Weather
 from polycall import (
     ConfigurationError,
     IncompleteOutputError,
@@ -35,20 +36,6 @@ MODEL = "gpt-4o-mini"
 DALLAS_KELVIN = ("Weather", {"location": "Dallas", "units": "kelvin"})
 BAD_CALLS = [SEED_CALLS[0], DALLAS_KELVIN, SEED_CALLS[2]]
 FIX = [SEED_CALLS[1]]
-
-
-@pytest.fixture
-def client(fake: FakeProvider) -> Any:
-    return openai_client(fake)
-
-
-@pytest.fixture
-def aclient(fake: FakeProvider) -> Any:
-    return openai_client(fake, is_async=True)
-
-
-def kwargs(**extra: Any) -> dict[str, Any]:
-    return {"model": MODEL, "messages": SEED_MESSAGES, "response_model": SEED_MODEL, **extra}
 
 
 # --- errors -------------------------------------------------------------------------------

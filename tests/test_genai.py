@@ -10,7 +10,14 @@ from google.genai import types
 from pydantic import BaseModel
 
 import polycall
-from helpers import agated_values, endpoint, function_calls, function_responses, gated_values
+from helpers import (
+    agated_values,
+    endpoint,
+    first_texts,
+    function_calls,
+    function_responses,
+    gated_values,
+)
 from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, GoogleSearch, Weather
 from polycall import (
     ConfigurationError,
@@ -127,7 +134,7 @@ def test_native_contents_and_content_dicts_are_accepted(fake: FakeProvider, clie
         {"role": "user", "content": [{"type": "text", "text": "metric"}]},
     ]
     ask(client, messages=messages)
-    assert [(c["role"], c["parts"][0]["text"]) for c in fake.last.json["contents"]] == [
+    assert first_texts(fake.last) == [
         ("user", "weather in toronto?"), ("model", "Which units?"), ("user", "metric"),
     ]
 

@@ -12,7 +12,7 @@ import pytest
 from pydantic import BaseModel, field_validator
 
 import polycall
-from helpers import openai_client
+from helpers import openai_client, seed_request
 from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, GoogleSearch, Weather
 from polycall import (
     ConfigurationError,
@@ -30,20 +30,9 @@ from polycall.testing.openai import chat_completion, chat_error
 MODEL = "gpt-4o-mini"
 
 
-@pytest.fixture
-def client(fake: FakeProvider) -> Any:
-    return openai_client(fake)
-
-
-@pytest.fixture
-def aclient(fake: FakeProvider) -> Any:
-    return openai_client(fake, is_async=True)
-
-
 def ask(client: Any, **kwargs: Any) -> Any:
     """`chat.completions.create` with the seed's model, messages and response_model by default."""
-    kwargs = {"model": MODEL, "messages": SEED_MESSAGES, "response_model": SEED_MODEL, **kwargs}
-    return client.chat.completions.create(**kwargs)
+    return client.chat.completions.create(**seed_request(**kwargs))
 
 
 # --- the seed scenario -------------------------------------------------------------------

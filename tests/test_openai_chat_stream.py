@@ -9,8 +9,8 @@ import openai
 import pytest
 
 import polycall
-from helpers import openai_client
-from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, GoogleSearch, Weather
+from helpers import seed_request as kwargs
+from models import SEED_CALLS, SEED_VALUES, GoogleSearch, Weather
 from polycall import (
     IncompleteOutputError,
     NoToolCallsError,
@@ -35,20 +35,6 @@ from polycall.testing.openai import (
 MODEL = "gpt-4o-mini"
 HOLD = 5.0  # seconds to wait for the server to reach a gate (it does right after a chunk)
 BAD_CALLS = [SEED_CALLS[0], ("Weather", {"location": "Dallas", "units": "kelvin"}), SEED_CALLS[2]]
-
-
-@pytest.fixture
-def client(fake: FakeProvider) -> Any:
-    return openai_client(fake)
-
-
-@pytest.fixture
-def aclient(fake: FakeProvider) -> Any:
-    return openai_client(fake, is_async=True)
-
-
-def kwargs(**extra: Any) -> dict[str, Any]:
-    return {"model": MODEL, "messages": SEED_MESSAGES, "response_model": SEED_MODEL, **extra}
 
 
 def calls_chunk(*tool_calls: dict[str, Any], finish: str | None = None) -> dict[str, Any]:

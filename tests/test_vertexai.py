@@ -20,7 +20,7 @@ from vertexai.generative_models import (
 )
 
 import polycall
-from helpers import agated_values, function_calls, function_responses, vertexai_at
+from helpers import agated_values, first_texts, function_calls, function_responses, vertexai_at
 from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, Weather
 from polycall import (
     ConfigurationError,
@@ -165,7 +165,7 @@ def test_native_contents_are_accepted(vertex: FakeProvider, client: Any) -> None
         {"role": "user", "content": "Toronto"},
     ]
     ask(client, messages=messages)
-    assert [(c["role"], c["parts"][0]["text"]) for c in vertex.last.json["contents"]] == [
+    assert first_texts(vertex.last) == [
         ("user", "weather?"), ("model", "Where?"), ("user", "Toronto"),
     ]
 
