@@ -10,10 +10,13 @@ polycall's built-in fake provider on 127.0.0.1, which answers with the seed's th
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from polycall.testing import FakeProvider
@@ -33,35 +36,47 @@ def run(script: str, env: dict[str, str], setup: str = "") -> int:
     return subprocess.run([sys.executable, "-c", code], check=False, env={**os.environ, **env}).returncode
 
 
-def openai_example() -> int:
-    if os.environ.get("OPENAI_API_KEY"):
-        print("== OpenAI example: against the real OpenAI API (OPENAI_API_KEY is set)", flush=True)
-        return run("seed_openai.py", {})
-    from polycall.testing.openai import chat_completion
+@dataclass(frozen=True)
+class Example:
+    """One seed example: its file, the provider it reaches and the variable whose presence means
+    the real one, and how the fake stands in for it otherwise."""
 
-    with FakeProvider() as fake:
-        fake.push(chat_completion(SEED_CALLS))
-        print(f"== OpenAI example: no OPENAI_API_KEY, so against polycall's fake provider at {fake.url}", flush=True)
-        return run("seed_openai.py", {"OPENAI_BASE_URL": fake.url + "/v1", "OPENAI_API_KEY": "fake-key"})
+    title: str
+    script: str
+    credential: str  # set: the example runs against `real`
+    real: str
+    builder: str  # "module:function" in polycall.testing: the fake's whole response
+    env: Callable[[str], dict[str, str]] = lambda url: {}  # from the fake's URL
+    setup: Callable[[str], str] = lambda url: ""  # code run first, from the fake's URL
+    sdk: str | None = None  # an optional SDK: the example is skipped without it
+    extra: str = ""
+
+    def __call__(self) -> int:
+        if self.sdk and importlib.util.find_spec(self.sdk) is None:
+            print(f'== {self.title} example: skipped (pip install "polycall[{self.extra}]" to run it)', flush=True)
+            return 0
+        if os.environ.get(self.credential):
+            print(f"== {self.title} example: against {self.real} ({self.credential} is set)", flush=True)
+            return run(self.script, {})
+        module, name = self.builder.split(":")
+        response = getattr(importlib.import_module(f"polycall.testing.{module}"), name)(SEED_CALLS)
+        with FakeProvider() as fake:
+            fake.push(response)
+            print(f"== {self.title} example: no {self.credential}, so against polycall's fake provider at {fake.url}", flush=True)
+            return run(self.script, self.env(fake.url), self.setup(fake.url))
 
 
-def vertexai_example() -> int:
-    if importlib.util.find_spec("vertexai") is None:
-        print('== Vertex AI example: skipped (pip install "polycall[vertexai]" to run it)', flush=True)
-        return 0
-    if os.environ.get("GOOGLE_CLOUD_PROJECT"):
-        print("== Vertex AI example: against Vertex AI (GOOGLE_CLOUD_PROJECT is set)", flush=True)
-        return run("seed_vertexai.py", {})
-    from polycall.testing.gemini import generate_content
-
-    with FakeProvider() as fake:
-        fake.push(generate_content(SEED_CALLS))
-        print(f"== Vertex AI example: no GOOGLE_CLOUD_PROJECT, so against polycall's fake provider at {fake.url}", flush=True)
-        setup = f"from polycall.testing.gemini import init_vertexai\ninit_vertexai({fake.url!r})"
-        return run("seed_vertexai.py", {}, setup)
-
-
-EXAMPLES = {"openai": openai_example, "vertexai": vertexai_example}
+EXAMPLES = {
+    "openai": Example(
+        "OpenAI", "seed_openai.py", "OPENAI_API_KEY", "the real OpenAI API", "openai:chat_completion",
+        env=lambda url: {"OPENAI_BASE_URL": url + "/v1", "OPENAI_API_KEY": "fake-key"},
+    ),
+    "vertexai": Example(
+        "Vertex AI", "seed_vertexai.py", "GOOGLE_CLOUD_PROJECT", "Vertex AI", "gemini:generate_content",
+        setup=lambda url: f"from polycall.testing.gemini import init_vertexai\ninit_vertexai({url!r})",
+        sdk="vertexai", extra="vertexai",
+    ),
+}
 
 
 def main(names: list[str]) -> int:

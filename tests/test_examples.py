@@ -37,17 +37,17 @@ def test_seed_example_file_is_the_seed_verbatim() -> None:
     assert indented in seed.read_text()
 
 
-@pytest.mark.skipif(importlib.util.find_spec("openai") is None, reason="openai not installed")
-def test_openai_seed_prints_its_three_lines() -> None:
-    result = run_seed("openai")
-    assert result.returncode == 0, result.stderr
-    assert "fake provider" in result.stdout
-    assert result.stdout.strip().splitlines()[-3:] == SEED_LINES
-
-
-@pytest.mark.skipif(importlib.util.find_spec("vertexai") is None, reason="vertexai not installed")
-def test_vertexai_seed_prints_its_three_lines() -> None:
-    result = run_seed("vertexai")
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(name, marks=pytest.mark.skipif(
+            importlib.util.find_spec(name) is None, reason=f"{name} not installed"
+        ))
+        for name in ("openai", "vertexai")  # each example's name is its SDK's
+    ],
+)
+def test_seed_prints_its_three_lines(name: str) -> None:
+    result = run_seed(name)
     assert result.returncode == 0, result.stderr
     assert "fake provider" in result.stdout
     assert result.stdout.strip().splitlines()[-3:] == SEED_LINES
