@@ -10,48 +10,43 @@ import pytest
 from polycall.providers.base import aclosing_stream, closing_stream
 
 
-class Closable:
+class Counted:
+    """Counts the times it is closed."""
+
+    def __init__(self) -> None:
+        self.closed = 0
+
+    def _count(self) -> None:
+        self.closed += 1
+
+
+class Closable(Counted):
     """A stream with `close()` (openai/anthropic `Stream`, a generator)."""
 
-    def __init__(self) -> None:
-        self.closed = 0
-
     def close(self) -> None:
-        self.closed += 1
+        self._count()
 
 
-class AsyncClosable:
+class AsyncClosable(Counted):
     """An async stream whose `close()` is a coroutine (openai/anthropic `AsyncStream`)."""
 
-    def __init__(self) -> None:
-        self.closed = 0
-
     async def close(self) -> None:
-        self.closed += 1
+        self._count()
+
+
+class AsyncResponse(Counted):
+    """An async HTTP response: `aclose()`."""
+
+    async def aclose(self) -> None:
+        self._count()
 
 
 class OnlyResponse:
-    """An older SDK stream: no `close()`, only the HTTP `response` to close."""
+    """An older SDK stream: no `close()`, only the HTTP `response` to close (a `Closable`, or
+    an `AsyncResponse` for an async stream)."""
 
-    def __init__(self) -> None:
-        self.response = Closable()
-
-
-class AsyncResponse:
-    """An async HTTP response: `aclose()`."""
-
-    def __init__(self) -> None:
-        self.closed = 0
-
-    async def aclose(self) -> None:
-        self.closed += 1
-
-
-class OnlyAsyncResponse:
-    """An older async SDK stream: no `close()`, only the HTTP `response` to close."""
-
-    def __init__(self) -> None:
-        self.response = AsyncResponse()
+    def __init__(self, response: Counted) -> None:
+        self.response = response
 
 
 def test_close_is_called_on_exit() -> None:
@@ -69,7 +64,7 @@ def test_close_is_called_when_the_body_raises() -> None:
 
 
 def test_older_sync_streams_close_their_response() -> None:
-    stream = OnlyResponse()
+    stream = OnlyResponse(Closable())
     with closing_stream(lambda: stream):
         pass
     assert stream.response.closed == 1
@@ -124,7 +119,7 @@ async def test_async_generators_are_aclosed() -> None:
 
 
 async def test_older_async_streams_aclose_their_response_even_when_the_body_raises() -> None:
-    stream = OnlyAsyncResponse()
+    stream = OnlyResponse(AsyncResponse())
     with pytest.raises(KeyError):
         async with aclosing_stream(lambda: _open(stream)):
             raise KeyError("boom")
