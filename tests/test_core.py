@@ -128,18 +128,17 @@ class Recorder:
         return [(event, payload["attempt"]) for event, payload in self.events]
 
 
+#: The hook events of one bad call mended by a retry, with their attempt.
+RETRY_EVENTS = [
+    ("request", 1), ("response", 1), ("parse_error", 1), ("retry", 1), ("request", 2), ("response", 2),
+]
+
+
 def test_hooks_see_each_attempt_of_a_retry(fake: FakeProvider, client: Any) -> None:
     recorder = Recorder(client)
     fake.push(chat_completion(BAD_CALLS), chat_completion(FIX))
     client.create(**kwargs(max_retries=1))
-    assert recorder.names == [
-        ("request", 1),
-        ("response", 1),
-        ("parse_error", 1),
-        ("retry", 1),
-        ("request", 2),
-        ("response", 2),
-    ]
+    assert recorder.names == RETRY_EVENTS
     payloads = dict(recorder.events[:4])
     assert set(payloads["request"]) == {"attempt", "request"}
     assert payloads["request"]["request"]["tool_choice"] == "required"
@@ -179,14 +178,7 @@ async def test_async_hooks(fake: FakeProvider, aclient: Any) -> None:
     recorder = Recorder(aclient)
     fake.push(chat_completion(BAD_CALLS), chat_completion(FIX))
     await aclient.create(**kwargs(max_retries=1))
-    assert [name for name, _ in recorder.names] == [
-        "request",
-        "response",
-        "parse_error",
-        "retry",
-        "request",
-        "response",
-    ]
+    assert recorder.names == RETRY_EVENTS
 
 
 def test_hooks_on_streams(fake: FakeProvider, client: Any) -> None:
