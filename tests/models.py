@@ -32,3 +32,5 @@ SEED_VALUES = [
     Weather(location="Dallas", units="imperial"),
     GoogleSearch(query="who won the super bowl"),
 ]
+#: The seed's calls with Dallas in kelvin: the second fails validation, the others pass.
+BAD_CALLS = [SEED_CALLS[0], ("Weather", {"location": "Dallas", "units": "kelvin"}), SEED_CALLS[2]]

@@ -15,6 +15,7 @@ from typing import Any
 import openai
 import pytest
 
+import models
 import polycall
 from helpers import openai_client
 from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, GoogleSearch, Weather
@@ -54,6 +55,15 @@ def astream_of(fake: FakeProvider, **kwargs: Any) -> polycall.AsyncCallStream[An
 
 def describe(w: Weather) -> str:
     return f"{w.location}: {w.units}"
+
+
+async def until_cancelled(cancelled: list[str], name: str) -> None:
+    """Wait on an event that never fires; once cancelled, note `name` in `cancelled`."""
+    try:
+        await asyncio.Event().wait()
+    except asyncio.CancelledError:
+        cancelled.append(name)
+        raise
 
 
 async def search(s: GoogleSearch) -> dict[str, str]:
@@ -397,11 +407,7 @@ async def test_an_async_handler_past_its_timeout_is_cancelled(fake: FakeProvider
     cancelled: list[str] = []
 
     async def google(s: GoogleSearch) -> str:
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            cancelled.append(s.query)
-            raise
+        await until_cancelled(cancelled, s.query)
         return "unreachable"
 
     results = await calls.arun({Weather: describe, GoogleSearch: google}, timeout=0.2)
@@ -454,11 +460,7 @@ async def test_cancelling_arun_cancels_the_running_async_handlers(fake: FakeProv
         running += 1
         if running == 3:
             started.set()
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            cancelled.append(type(model).__name__)
-            raise
+        await until_cancelled(cancelled, type(model).__name__)
 
     task = asyncio.ensure_future(calls.arun({Weather: blocked, GoogleSearch: blocked}))
     await asyncio.wait_for(started.wait(), WAIT)
@@ -480,11 +482,7 @@ async def test_cancelling_arun_stream_cancels_handlers_and_closes_the_stream(
 
     async def weather(w: Weather) -> None:
         started.set()
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            cancelled.append(w.location)
-            raise
+        await until_cancelled(cancelled, w.location)
 
     task = asyncio.ensure_future(polycall.arun_stream(stream, {Weather: weather, GoogleSearch: search}))
     await asyncio.wait_for(started.wait(), WAIT)
@@ -501,16 +499,11 @@ async def test_cancelling_arun_stream_cancels_handlers_and_closes_the_stream(
 def test_when_the_stream_fails_running_handlers_are_cancelled_and_the_error_raised(
     fake: FakeProvider,
 ) -> None:
-    bad = [SEED_CALLS[0], ("Weather", {"location": "Dallas", "units": "kelvin"}), SEED_CALLS[2]]
-    fake.push(chat_stream(bad))
+    fake.push(chat_stream(models.BAD_CALLS))
     cancelled: list[str] = []
 
     async def weather(w: Weather) -> None:
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            cancelled.append(w.location)
-            raise
+        await until_cancelled(cancelled, w.location)
 
     with pytest.raises(ValidationFailed, match="call_1 \\(Weather\\)"):
         polycall.run_stream(stream_of(fake), {Weather: weather, GoogleSearch: search})
