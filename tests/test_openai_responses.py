@@ -10,6 +10,7 @@ import openai
 import pytest
 from pydantic import BaseModel
 
+import models
 import polycall
 from helpers import openai_client
 from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, GoogleSearch, Weather
@@ -130,11 +131,30 @@ def test_raw_response_is_the_sdk_response(fake: FakeProvider) -> None:
     assert [item.call_id for item in raw.output] == [c.id for c in calls.calls]
 
 
-def test_text_only_answer_raises_no_tool_calls(fake: FakeProvider) -> None:
-    fake.push(response_body(text="I cannot use tools today."))
-    with pytest.raises(polycall.NoToolCallsError) as info:
+@pytest.mark.parametrize(
+    ("body", "error", "field", "value"),
+    [
+        pytest.param(
+            {"text": "I cannot use tools today."}, polycall.NoToolCallsError, "text",
+            "I cannot use tools today.", id="text_only_answer_raises_no_tool_calls",
+        ),
+        pytest.param(
+            {"status": "incomplete", "incomplete_reason": "content_filter"}, polycall.RefusalError,
+            "reason", "content_filter", id="content_filter_raises_refusal",
+        ),
+        pytest.param(
+            {"refusal": "I can't help with that."}, polycall.RefusalError, "reason",
+            "I can't help with that.", id="refusal_content_raises_refusal",
+        ),
+    ],
+)
+def test_a_response_without_calls_raises(
+    fake: FakeProvider, body: dict[str, Any], error: type[Exception], field: str, value: str
+) -> None:
+    fake.push(response_body(**body))
+    with pytest.raises(error) as info:
         create(responses_client(fake))
-    assert info.value.text == "I cannot use tools today."
+    assert getattr(info.value, field) == value
 
 
 def test_max_output_tokens_raises_incomplete(fake: FakeProvider) -> None:
@@ -145,20 +165,6 @@ def test_max_output_tokens_raises_incomplete(fake: FakeProvider) -> None:
         create(responses_client(fake))
     assert info.value.reason == "max_output_tokens"
     assert "max_output_tokens" in str(info.value)
-
-
-def test_content_filter_raises_refusal(fake: FakeProvider) -> None:
-    fake.push(response_body(status="incomplete", incomplete_reason="content_filter"))
-    with pytest.raises(polycall.RefusalError) as info:
-        create(responses_client(fake))
-    assert info.value.reason == "content_filter"
-
-
-def test_refusal_content_raises_refusal(fake: FakeProvider) -> None:
-    fake.push(response_body(refusal="I can't help with that."))
-    with pytest.raises(polycall.RefusalError) as info:
-        create(responses_client(fake))
-    assert info.value.reason == "I can't help with that."
 
 
 def test_failed_response_raises_provider_error(fake: FakeProvider) -> None:
@@ -341,10 +347,8 @@ def test_sdk_output_items_are_accepted_back(fake: FakeProvider) -> None:
 
 
 def test_retry_reasks_only_the_failed_call(fake: FakeProvider) -> None:
-    bad = list(SEED_CALLS)
-    bad[1] = ("Weather", {"location": "Dallas", "units": "kelvin"})
     fake.push(
-        response_body(bad, usage=(100, 30)),
+        response_body(models.BAD_CALLS, usage=(100, 30)),
         response_body([SEED_CALLS[1]], call_ids=["call_new"], usage=(150, 10)),
     )
     calls = create(responses_client(fake), max_retries=1)
@@ -361,7 +365,7 @@ def test_retry_reasks_only_the_failed_call(fake: FakeProvider) -> None:
             "name": name,
             "arguments": function_call_item(i, name, args)["arguments"],
         }
-        for i, (name, args) in enumerate(bad)
+        for i, (name, args) in enumerate(models.BAD_CALLS)
     ]
     outputs = appended[3:]
     assert [o["type"] for o in outputs] == ["function_call_output"] * 3

@@ -9,7 +9,7 @@ import pytest
 
 import polycall
 from helpers import openai_client
-from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, Weather
+from models import BAD_CALLS, SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, Weather
 from polycall import Mode, Partial
 from polycall.testing import FakeProvider, Gate, sse_response, stream_response
 from polycall.testing.openai_responses import (
@@ -196,10 +196,8 @@ def test_whole_call_in_done_events_only(fake: FakeProvider) -> None:
 
 
 def test_stream_retry_reasks_the_failed_call(fake: FakeProvider) -> None:
-    bad = list(SEED_CALLS)
-    bad[1] = ("Weather", {"location": "Dallas", "units": "kelvin"})
     fake.push(
-        response_stream(bad, usage=(10, 5)),
+        response_stream(BAD_CALLS, usage=(10, 5)),
         response_stream([SEED_CALLS[1]], call_ids=["call_9"], usage=(20, 5)),
     )
     stream = iterable(responses_client(fake), max_retries=1)
