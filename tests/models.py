@@ -34,3 +34,5 @@ SEED_VALUES = [
 ]
 #: The seed's calls with Dallas in kelvin: the second fails validation, the others pass.
 BAD_CALLS = [SEED_CALLS[0], ("Weather", {"location": "Dallas", "units": "kelvin"}), SEED_CALLS[2]]
+#: The seed's calls cut off inside the third one's arguments, as when the output ran out.
+CUT_CALLS = [*SEED_CALLS[:2], ("GoogleSearch", '{"query": "who w')]

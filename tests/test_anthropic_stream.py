@@ -12,14 +12,13 @@ from pydantic import BaseModel
 
 import polycall
 from helpers import anthropic_client
-from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, Weather
+from models import CUT_CALLS, SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, Weather
 from polycall.testing import FakeProvider, Gate, sse_response
 from polycall.testing.anthropic import message, message_stream
 from polycall.toolset import tool_set
 
 USER = SEED_MESSAGES[1:]
 BAD = [SEED_CALLS[0], ("Weather", {"location": "Dallas", "units": "kelvin"}), SEED_CALLS[2]]
-CUT = [*SEED_CALLS[:2], ("GoogleSearch", '{"query": "who w')]
 
 
 class Ping(BaseModel):
@@ -91,17 +90,8 @@ async def test_first_call_is_yielded_before_the_stream_finishes_async(fake: Fake
     assert gate.reached.is_set() and not gate.timed_out
 
 
-def test_max_tokens_yields_the_complete_calls_then_raises(fake: FakeProvider) -> None:
-    fake.push(message_stream(CUT, stop_reason="max_tokens"))
-    stream = claude_client(fake).create_iterable(messages=USER, response_model=SEED_MODEL)
-    assert [next(stream), next(stream)] == SEED_VALUES[:2]
-    with pytest.raises(polycall.IncompleteOutputError) as caught:
-        next(stream)
-    assert caught.value.reason == "max_tokens"
-
-
 async def test_max_tokens_async(fake: FakeProvider) -> None:
-    fake.push(message_stream(CUT, stop_reason="max_tokens"))
+    fake.push(message_stream(CUT_CALLS, stop_reason="max_tokens"))
     got: list[Any] = []
     with pytest.raises(polycall.IncompleteOutputError):
         async for value in claude_client(fake, is_async=True).create_iterable(
@@ -150,13 +140,6 @@ def test_stream_cut_inside_a_tool_block_is_incomplete(fake: FakeProvider) -> Non
     )
     with pytest.raises(polycall.IncompleteOutputError, match="inside a tool_use block"):
         list(claude_client(fake).create_iterable(messages=USER, response_model=SEED_MODEL))
-
-
-def test_text_only_stream_is_no_tool_calls(fake: FakeProvider) -> None:
-    fake.push(message_stream(text="It is sunny."))
-    with pytest.raises(polycall.NoToolCallsError) as caught:
-        list(claude_client(fake).create_iterable(messages=USER, response_model=SEED_MODEL))
-    assert caught.value.text == "It is sunny."
 
 
 def test_refusal_stream(fake: FakeProvider) -> None:
