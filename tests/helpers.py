@@ -16,7 +16,7 @@ import pytest
 
 import polycall
 from polycall.testing import FakeProvider, Gate
-from polycall.testing.gemini import init_vertexai
+from polycall.testing.gemini import generate_content, init_vertexai
 
 
 def installed(package: str) -> bool:
@@ -76,6 +76,18 @@ def gated_values(stream: Iterable[Any], gate: Gate) -> list[Any]:
     return seen
 
 
+def gated_each(stream: Iterable[Any], gates: dict[int, Gate]) -> list[Any]:
+    """Every value of `stream`; the value at each index of `gates` must come before the server
+    has gone past that gate, which is let through only then."""
+    seen: list[Any] = []
+    for value in stream:
+        seen.append(value)
+        if len(seen) - 1 in gates:
+            assert not gates[len(seen) - 1].timed_out
+            gates[len(seen) - 1].open()
+    return seen
+
+
 async def agated_values(stream: AsyncIterable[Any], gate: Gate) -> list[Any]:
     """Async `gated_values`."""
     seen: list[Any] = []
@@ -90,6 +102,16 @@ async def agated_values(stream: AsyncIterable[Any], gate: Gate) -> list[Any]:
 def first_texts(request: Any) -> list[tuple[str, str]]:
     """The role and first part's text of each content a Gemini request sent."""
     return [(c["role"], c["parts"][0]["text"]) for c in request.json["contents"]]
+
+
+def sent_texts(fake: FakeProvider, client: Any, messages: list[Any]) -> list[tuple[str, str]]:
+    """`first_texts` of the request a Gemini `client` sends for `messages` (the fake answers
+    with the seed's calls)."""
+    from models import SEED_CALLS, SEED_MODEL
+
+    fake.push(generate_content(SEED_CALLS))
+    client.create(messages=messages, response_model=SEED_MODEL)
+    return first_texts(fake.last)
 
 
 def function_calls(content: dict[str, Any]) -> list[dict[str, Any]]:

@@ -13,10 +13,11 @@ import polycall
 from helpers import (
     agated_values,
     endpoint,
-    first_texts,
     function_calls,
     function_responses,
+    gated_each,
     gated_values,
+    sent_texts,
 )
 from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, GoogleSearch, Weather
 from polycall import (
@@ -127,14 +128,12 @@ def test_bad_arguments_fail_before_any_request(fake: FakeProvider, kwargs: dict[
 
 
 def test_native_contents_and_content_dicts_are_accepted(fake: FakeProvider, client: Any) -> None:
-    fake.push(generate_content(SEED_CALLS))
     messages = [
         types.Content(role="user", parts=[types.Part(text="weather in toronto?")]),
         {"role": "model", "parts": [{"text": "Which units?"}]},
         {"role": "user", "content": [{"type": "text", "text": "metric"}]},
     ]
-    ask(client, messages=messages)
-    assert first_texts(fake.last) == [
+    assert sent_texts(fake, client, messages) == [
         ("user", "weather in toronto?"), ("model", "Which units?"), ("user", "metric"),
     ]
 
@@ -324,13 +323,7 @@ def test_stream_yields_each_call_before_the_stream_ends(fake: FakeProvider, clie
     gates = {0: Gate(), 1: Gate()}
     fake.push(gemini_stream(SEED_CALLS, gates=gates, usage=(7, 8)))
     stream = client.create_iterable(model=MODEL, messages=SEED_MESSAGES, response_model=SEED_MODEL)
-    seen = []
-    for k, value in enumerate(stream):
-        seen.append(value)
-        if k in gates:
-            assert not gates[k].timed_out
-            gates[k].open()
-    assert seen == SEED_VALUES
+    assert gated_each(stream, gates) == SEED_VALUES
     assert not any(g.timed_out for g in gates.values())
     assert endpoint(fake.last.path) == f"/models/{MODEL}:streamGenerateContent"
     assert fake.last.query == {"alt": ["sse"]}

@@ -20,7 +20,14 @@ from vertexai.generative_models import (
 )
 
 import polycall
-from helpers import agated_values, first_texts, function_calls, function_responses, vertexai_at
+from helpers import (
+    agated_values,
+    function_calls,
+    function_responses,
+    gated_each,
+    sent_texts,
+    vertexai_at,
+)
 from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, Weather
 from polycall import (
     ConfigurationError,
@@ -158,14 +165,12 @@ def test_bad_arguments_fail_before_any_request(
 
 
 def test_native_contents_are_accepted(vertex: FakeProvider, client: Any) -> None:
-    vertex.push(generate_content(SEED_CALLS))
     messages = [
         Content(role="user", parts=[Part.from_text("weather?")]),
         {"role": "model", "parts": [{"text": "Where?"}]},
         {"role": "user", "content": "Toronto"},
     ]
-    ask(client, messages=messages)
-    assert first_texts(vertex.last) == [
+    assert sent_texts(vertex, client, messages) == [
         ("user", "weather?"), ("model", "Where?"), ("user", "Toronto"),
     ]
 
@@ -264,13 +269,7 @@ def test_stream_yields_each_call_before_the_stream_ends(
     gates = {0: Gate(), 1: Gate()}
     vertex.push(vertex_stream(SEED_CALLS, gates=gates, streamed_args=streamed_args, usage=(3, 4)))
     stream = client.create_iterable(messages=USER, response_model=SEED_MODEL)
-    seen = []
-    for k, value in enumerate(stream):
-        seen.append(value)
-        if k in gates:
-            assert not gates[k].timed_out
-            gates[k].open()
-    assert seen == SEED_VALUES
+    assert gated_each(stream, gates) == SEED_VALUES
     assert not any(g.timed_out for g in gates.values())
     assert vertex.last.path == PATH + ":streamGenerateContent"
     assert (stream.result.usage.input_tokens, stream.result.usage.output_tokens) == (3, 4)
