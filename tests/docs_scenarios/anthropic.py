@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import pytest
 
+from docs_scenarios.common import ANSWER
 from models import SEED_CALLS
 from polycall.testing import FakeProvider
 from polycall.testing.anthropic import message, message_stream
-
-ANSWER = "Toronto is at 18°C, Dallas at 75°F, and the Kansas City Chiefs won the Super Bowl."
 
 
 def anthropic_env(fake: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> None:

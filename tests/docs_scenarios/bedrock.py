@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import pytest
 
+from docs_scenarios.common import ANSWER
 from models import SEED_CALLS
 from polycall.testing import FakeProvider
 from polycall.testing.anthropic import message_stream
 from polycall.testing.bedrock import converse, converse_stream, invoke_stream
-
-ANSWER = "Toronto is at 18°C, Dallas at 75°F, and the Kansas City Chiefs won the Super Bowl."
 
 
 def aws_env(fake: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,13 +8,17 @@ first (a later bare `vertexai.init()` keeps those settings) and restore it after
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
+from docs_scenarios.common import ANSWER
 from models import SEED_CALLS
-from polycall.testing import FakeProvider
+from polycall.testing import FakeProvider, Response
 from polycall.testing.gemini import gemini_stream, generate_content, init_vertexai, vertex_stream
 
-ANSWER = "Toronto is at 18°C, Dallas at 75°F, and the Kansas City Chiefs won the Super Bowl."
+Env = Callable[[FakeProvider, pytest.MonkeyPatch], None]
+Scenario = Env  # a scenario has the same signature: it scripts the fake as well
 DALLAS_IN_KELVIN = ("Weather", {"location": "Dallas", "units": "kelvin"})
 
 
@@ -37,24 +41,6 @@ def vertexai_env(fake: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> None:
     init_vertexai(fake)
 
 
-def genai_seed(fake: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The seed's answer on the Gemini API: Weather, Weather, GoogleSearch."""
-    genai_env(fake, monkeypatch)
-    fake.push(generate_content(SEED_CALLS, usage=(52, 31)))
-
-
-def genai_seed_stream(fake: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The seed's three calls streamed (SSE), one chunk each."""
-    genai_env(fake, monkeypatch)
-    fake.push(gemini_stream(SEED_CALLS, usage=(52, 31)))
-
-
-def genai_seed_then_answer(fake: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The seed's three calls, then a text answer once the tool results are sent back."""
-    genai_env(fake, monkeypatch)
-    fake.push(generate_content(SEED_CALLS), generate_content(text=ANSWER))
-
-
 def genai_one_bad_call_then_fixed(fake: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> None:
     """Dallas in kelvin first; the retry brings Dallas in imperial units."""
     genai_env(fake, monkeypatch)
@@ -64,19 +50,29 @@ def genai_one_bad_call_then_fixed(fake: FakeProvider, monkeypatch: pytest.Monkey
     )
 
 
-def vertexai_seed(fake: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The seed's answer on Vertex AI."""
-    vertexai_env(fake, monkeypatch)
-    fake.push(generate_content(SEED_CALLS, usage=(52, 31)))
+def _seed_scenarios(env: Env, stream: Callable[..., Response]) -> tuple[Scenario, Scenario, Scenario]:
+    """The seed's scenarios on one Gemini SDK: `env` points it at the fake, `stream` is its
+    streamed wire (the API's SSE or Vertex AI's JSON array)."""
+
+    def seed(fake: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> None:
+        """The seed's answer: Weather, Weather, GoogleSearch."""
+        env(fake, monkeypatch)
+        fake.push(generate_content(SEED_CALLS, usage=(52, 31)))
+
+    def seed_stream(fake: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> None:
+        """The seed's three calls streamed, one chunk each."""
+        env(fake, monkeypatch)
+        fake.push(stream(SEED_CALLS, usage=(52, 31)))
+
+    def seed_then_answer(fake: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> None:
+        """The seed's three calls, then a text answer once the tool results are sent back."""
+        env(fake, monkeypatch)
+        fake.push(generate_content(SEED_CALLS), generate_content(text=ANSWER))
+
+    return seed, seed_stream, seed_then_answer
 
 
-def vertexai_seed_stream(fake: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The seed's three calls streamed as Vertex AI's JSON array."""
-    vertexai_env(fake, monkeypatch)
-    fake.push(vertex_stream(SEED_CALLS, usage=(52, 31)))
-
-
-def vertexai_seed_then_answer(fake: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The seed's three calls on Vertex AI, then a text answer to the tool results."""
-    vertexai_env(fake, monkeypatch)
-    fake.push(generate_content(SEED_CALLS), generate_content(text=ANSWER))
+genai_seed, genai_seed_stream, genai_seed_then_answer = _seed_scenarios(genai_env, gemini_stream)
+vertexai_seed, vertexai_seed_stream, vertexai_seed_then_answer = _seed_scenarios(
+    vertexai_env, vertex_stream
+)

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import pytest
 
+from docs_scenarios.common import ANSWER
 from models import SEED_CALLS
 from polycall.testing import FakeProvider
 from polycall.testing.anthropic import message
 from polycall.testing.openai import chat_completion
 from polycall.testing.openai_responses import response_body, response_stream
-
-ANSWER = "Toronto is at 18°C, Dallas at 75°F, and the Kansas City Chiefs won the Super Bowl."
 
 
 def responses_seed(fake: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> None:
