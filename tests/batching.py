@@ -1,4 +1,5 @@
-"""What the batch tests of every provider share: the prompts, checking a 1000-request round trip."""
+"""What the batch tests of every provider share: the prompts, one request sent whole and as a
+batch, checking a 1000-request round trip."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 import polycall
-from models import SEED_VALUES
+from models import SEED_MODEL, SEED_VALUES
 from polycall.batch import BatchItemError
+from polycall.testing import FakeProvider, Response
+from polycall.testing.batch import FakeBatches
 
 N = 1000
 
@@ -26,6 +29,21 @@ def prompts(n: int = N) -> list[dict[str, Any]]:
         {"custom_id": f"q-{i}", "messages": [{"role": "user", "content": f"question {i}"}]}
         for i in range(n)
     ]
+
+
+def sent_then_batched(
+    fake: FakeProvider, client: Any, whole: Response, answer: Any, **request: Any
+) -> tuple[dict[str, Any], FakeBatches]:
+    """The body `client.create(**request)` sends for the seed's tools (the fake answering
+    `whole`); then the same request submitted as a batch of one (custom_id "a") to a
+    `FakeBatches(answer)`, which is returned with it."""
+    fake.push(whole)
+    client.create(response_model=SEED_MODEL, **request)
+    sent: dict[str, Any] = fake.last.json
+    batches = FakeBatches(answer)
+    fake.respond_with(batches)
+    client.batch.submit([{"custom_id": "a", **request}], response_model=SEED_MODEL)
+    return sent, batches
 
 
 def kind(result: Any) -> str:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationInfo, field_validator
 
 import polycall
 import polycall.batch
-from batching import N, SecretRetrieval, check_round_trip, kind, prompts
+from batching import N, SecretRetrieval, check_round_trip, kind, prompts, sent_then_batched
 from helpers import openai_client
 from models import SEED_CALLS, SEED_MODEL, SEED_VALUES, Weather
 from polycall import Mode
@@ -76,12 +76,7 @@ async def test_thousand_prompt_round_trip_async(fake: FakeProvider) -> None:
 def test_each_line_is_exactly_the_create_request(fake: FakeProvider) -> None:
     client = openai_client(fake)
     kwargs = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.2}
-    fake.push(chat_completion(SEED_CALLS))
-    client.create(response_model=SEED_MODEL, **kwargs)
-    sent = fake.last.json
-    batches = FakeBatches(mixed)
-    fake.respond_with(batches)
-    client.batch.submit([{"custom_id": "a", **kwargs}], response_model=SEED_MODEL)
+    sent, batches = sent_then_batched(fake, client, chat_completion(SEED_CALLS), mixed, **kwargs)
     line = json.loads(next(iter(batches.files.values())))
     assert line == {"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", "body": sent}
     assert sent["tool_choice"] == "required" and len(sent["tools"]) == 2

@@ -11,7 +11,7 @@ import pytest
 
 import polycall
 import polycall.batch
-from batching import N, SecretRetrieval, check_round_trip, kind, prompts
+from batching import N, SecretRetrieval, check_round_trip, kind, prompts, sent_then_batched
 from helpers import anthropic_client
 from models import SEED_CALLS, SEED_MODEL, SEED_VALUES
 from polycall.batch import BatchItemError
@@ -72,12 +72,7 @@ def test_params_are_exactly_the_create_request(fake: FakeProvider) -> None:
         "model": "claude-sonnet-4-6",
         "messages": [{"role": "system", "content": "Use tools."}, {"role": "user", "content": "hi"}],
     }
-    fake.push(message(SEED_CALLS))
-    client.create(response_model=SEED_MODEL, **kwargs)
-    sent = fake.last.json
-    batches = FakeBatches(mixed)
-    fake.respond_with(batches)
-    client.batch.submit([{"custom_id": "a", **kwargs}], response_model=SEED_MODEL)
+    sent, _ = sent_then_batched(fake, client, message(SEED_CALLS), mixed, **kwargs)
     assert fake.last.path == "/v1/messages/batches"
     assert fake.last.json == {"requests": [{"custom_id": "a", "params": sent}]}
     assert sent["system"] == "Use tools." and sent["tool_choice"] == {"type": "any"}

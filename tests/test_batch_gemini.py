@@ -11,7 +11,7 @@ import pytest
 
 import polycall
 import polycall.batch
-from batching import N, SecretRetrieval, check_round_trip, kind, prompts
+from batching import N, SecretRetrieval, check_round_trip, kind, prompts, sent_then_batched
 from helpers import endpoint
 from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES
 from polycall.batch import BatchItemError
@@ -89,12 +89,9 @@ async def test_use_async_on_a_sync_sdk_client(fake: FakeProvider) -> None:
 
 def test_inline_request_is_the_generate_content_request(fake: FakeProvider) -> None:
     client = sync_client(fake)
-    fake.push(generate_content(SEED_CALLS))
-    client.create(messages=SEED_MESSAGES, response_model=SEED_MODEL, temperature=0.5)
-    sent = fake.last.json
-    fake.respond_with(FakeBatches(mixed))
-    client.batch.submit([{"custom_id": "a", "messages": SEED_MESSAGES, "temperature": 0.5}],
-                        response_model=SEED_MODEL)
+    sent, _ = sent_then_batched(
+        fake, client, generate_content(SEED_CALLS), mixed, messages=SEED_MESSAGES, temperature=0.5
+    )
     assert endpoint(fake.last.path) == f"/models/{MODEL}:batchGenerateContent"
     [entry] = fake.last.json["batch"]["inputConfig"]["requests"]["requests"]
     assert entry["metadata"] == {"custom_id": "a"}
