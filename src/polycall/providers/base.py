@@ -23,7 +23,31 @@ if TYPE_CHECKING:
 
 
 class Assembler(ABC):
-    """Rebuilds calls from one response's stream chunks, reporting each as soon as it is complete."""
+    """Rebuilds calls from one response's stream chunks, reporting each as soon as it is complete.
+
+    The response's text is recorded through `say`, piece by piece as it arrives, in `text`:
+    a reading that wants the text as it comes (the tool loop's) watches that list grow.
+    """
+
+    def __init__(self) -> None:
+        self.text: list[str] = []  # the response's text, in the pieces it came in
+        self.block: Any = None  # the text block the latest piece went to
+
+    def say(self, piece: str, block: Any = None) -> None:
+        """Record the next piece of the response's text. A piece of another text block
+        (`block`, e.g. a content block index) than the latest one comes after the blank line
+        that joins blocks, as `join_texts` joins them; empty pieces are dropped."""
+        if piece:
+            text = self.text
+            if block != self.block:
+                self.block = block
+                if text:
+                    text.append("\n\n")
+            text.append(piece)
+
+    def said(self) -> str | None:
+        """The response's text so far (None: no text)."""
+        return "".join(self.text) or None
 
     @abstractmethod
     def feed(self, chunk: Any) -> list[RawCall]:
