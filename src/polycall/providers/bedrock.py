@@ -131,7 +131,7 @@ class BedrockConverse(Adapter):
         with _statuses():
             events = self.client.converse_stream(**request)["stream"]
             try:
-                yield iter(events)
+                yield events  # itself, not an iterator over it: a tool loop may `shut` it
             finally:
                 events.close()
 
