@@ -657,3 +657,242 @@ def test_gemini_ids_stay_unique_across_steps(fake: FakeProvider) -> None:
 
     ids = [call.id for step in run.steps for call in step.calls.calls]
     assert len(ids) == len(set(ids)) == 2
+
+
+# --- as they happen: text as it arrives, a result the moment its handler finishes ----------
+
+PIECES = ["Toronto 18°C, ", "Dallas 75°F; ", "the Chiefs won."]
+
+
+def text_held(gate: Gate) -> list[str | Gate]:
+    """The answer in three pieces, the server held after the first until `gate` opens."""
+    return [PIECES[0], gate, *PIECES[1:]]
+
+
+def released_on(event: Any, gate: Gate, kind: type) -> bool:
+    """Open `gate` at the first event of `kind`; True if the server was still held there."""
+    if not isinstance(event, kind) or gate._event.is_set():
+        return True
+    held = gate.reached.is_set() and not gate.timed_out
+    gate.open()
+    return held
+
+
+def releasing(events: Iterator[Any], gate: Gate, kind: type) -> list[Any]:
+    """Every event; `gate` opened at the first of `kind`, which must come while it holds."""
+    seen = []
+    for event in events:
+        assert released_on(event, gate, kind), f"{label(event)} came after the server went on"
+        seen.append(event)
+    return seen
+
+
+@pytest.mark.usefixtures("short_gates")
+def test_iter_tools_yields_each_text_fragment_as_it_arrives(fake: FakeProvider, wire: Wire) -> None:
+    gate = Gate()
+    fake.push(wire.text(text_held(gate)))
+
+    seen = releasing(wire.client(fake, False).iter_tools(**options(wire)), gate, str)
+
+    assert not gate.timed_out  # the first piece came out while the server held the rest
+    fragments = [event for event in seen if isinstance(event, str)]
+    assert fragments == PIECES  # one by one, as they came
+    run = seen[-1]
+    assert isinstance(run, ToolRun) and run.text == "".join(fragments) == "".join(PIECES)
+
+
+@pytest.mark.usefixtures("short_gates")
+async def test_async_iter_tools_yields_each_text_fragment_as_it_arrives(
+    fake: FakeProvider, wire: Wire
+) -> None:
+    gate = Gate()
+    fake.push(wire.text(text_held(gate)))
+
+    async with async_client(fake, wire) as client:
+        seen = []
+        async for event in client.iter_tools(**options(wire)):
+            assert released_on(event, gate, str)
+            seen.append(event)
+
+    assert not gate.timed_out
+    assert [event for event in seen if isinstance(event, str)] == PIECES
+    assert seen[-1].text == "".join(PIECES)
+
+
+def test_a_step_preamble_streams_before_its_calls_and_joins_to_the_step_text(
+    fake: FakeProvider, wire: Wire
+) -> None:
+    fake.push(wire.calls(SEED_CALLS, text=["Let me ", "look."]), wire.text(ANSWER))
+
+    seen = list(wire.client(fake, False).iter_tools(**options(wire)))
+
+    first_call = next(i for i, event in enumerate(seen) if isinstance(event, ToolCall))
+    assert seen[:first_call] == ["Let me ", "look."]
+    assert "".join(e for e in seen[first_call:] if isinstance(e, str)) == ANSWER == seen[-1].text
+
+
+@pytest.mark.usefixtures("short_gates")
+@pytest.mark.parametrize("name", ["chat", "anthropic", "bedrock"])
+def test_a_result_comes_out_the_moment_its_handler_finishes_while_the_server_is_silent(
+    fake: FakeProvider, name: str
+) -> None:
+    wire = BY_NAME[name]
+    gate = Gate()  # the server holds the stream after call 0 until the test opens it
+    response = wire.calls(SEED_CALLS, gates={0: gate})
+    fake.push(response, wire.text(ANSWER))
+    client = wire.client(fake, False)
+
+    handlers = finishing_once_read(client, response, gate)
+    seen = releasing(client.iter_tools(**options(wire, handlers=handlers)), gate, ToolResult)
+
+    assert not gate.timed_out
+    first = next(event for event in seen if isinstance(event, ToolResult))
+    assert first.call.id == seen[0].id and first.value == OUTPUTS[0]  # call 0's, its call first
+    assert [label(e) for e in seen].index(label(first)) < len(SEED_CALLS)  # not after the stream
+    assert [r.value for r in seen[-1].steps[0].results] == OUTPUTS
+
+
+@pytest.mark.usefixtures("short_gates")
+@pytest.mark.parametrize("name", ["chat", "anthropic"])
+async def test_async_a_result_comes_out_the_moment_its_handler_finishes(
+    fake: FakeProvider, name: str
+) -> None:
+    wire = BY_NAME[name]
+    gate = Gate()
+    response = wire.calls(SEED_CALLS, gates={0: gate})
+    fake.push(response, wire.text(ANSWER))
+
+    async with async_client(fake, wire) as client:
+        handlers = finishing_once_read(client, response, gate)
+        seen = []
+        async for event in client.iter_tools(**options(wire, handlers=handlers)):
+            assert released_on(event, gate, ToolResult)
+            seen.append(event)
+
+    assert not gate.timed_out
+    results = [event for event in seen if isinstance(event, ToolResult)]
+    assert results[0].call.id == seen[0].id and seen.index(results[0]) < len(SEED_CALLS)
+    assert [r.value for r in seen[-1].steps[0].results] == OUTPUTS
+
+
+def finishing_once_read(client: Any, response: Response, gate: Gate) -> dict[Any, Any]:
+    """The handlers, Weather's finishing only once `client` has read every chunk the server
+    sends before it holds at `gate`: its result can then come out with no chunk after it."""
+    assert response.chunks is not None
+    before = sum(1 for c in response.chunks[: response.chunks.index(gate)] if c)
+    read: list[Any] = []
+    all_read = threading.Event()
+    make = client.adapter.assembler
+
+    def counting() -> Any:
+        assembler = make()
+        feed = assembler.feed
+
+        def counted(chunk: Any) -> Any:
+            read.append(chunk)
+            if len(read) >= before:
+                all_read.set()
+            return feed(chunk)
+
+        assembler.feed = counted
+        return assembler
+
+    client.adapter.assembler = counting
+
+    def weather_once_read(w: Weather) -> str:
+        all_read.wait(WAIT)
+        return weather(w)
+
+    return {Weather: weather_once_read, GoogleSearch: search}
+
+
+def spy_streams(client: Any, name: str) -> list[Any]:
+    """The SDK streams `client` opens (through its adapter's `name`, "stream" or "astream")."""
+    opened: list[Any] = []
+    original = getattr(client.adapter, name)
+
+    if name == "stream":
+
+        @contextlib.contextmanager
+        def spying(request: Any) -> Iterator[Any]:
+            with original(request) as chunks:
+                opened.append(chunks)
+                yield chunks
+
+        client.adapter.stream = spying
+    else:
+
+        @contextlib.asynccontextmanager
+        async def aspying(request: Any) -> AsyncIterator[Any]:
+            async with original(request) as chunks:
+                opened.append(chunks)
+                yield chunks
+
+        client.adapter.astream = aspying
+    return opened
+
+
+def held_after_the_first_call(fake: FakeProvider, chat: Wire, is_async: bool) -> tuple[Gate, Any, list[Any]]:
+    """A stream the server holds after call 0; the client, and the SDK streams it opens."""
+    gate = Gate()
+    fake.push(chat_stream(SEED_CALLS, gates={0: gate}))
+    client = chat.client(fake, is_async)
+    return gate, client, spy_streams(client, "astream" if is_async else "stream")
+
+
+@pytest.mark.usefixtures("short_gates")
+def test_breaking_out_mid_stream_closes_the_stream_and_stops_its_reader(
+    fake: FakeProvider, chat: Wire
+) -> None:
+    gate, client, opened = held_after_the_first_call(fake, chat, False)
+
+    for event in client.iter_tools(**options(chat)):
+        assert isinstance(event, ToolCall)
+        break  # the server is silent: the reader is blocked on it
+
+    assert gate.reached.is_set() and not gate._event.is_set()  # still held: left mid-stream
+    (stream,) = opened
+    assert stream.response.is_closed
+    assert not [t for t in threading.enumerate() if t.name == "polycall-stream"]
+    gate.open()
+
+
+@pytest.mark.usefixtures("short_gates")
+async def test_async_breaking_out_mid_stream_closes_the_stream(
+    fake: FakeProvider, chat: Wire
+) -> None:
+    gate, client, opened = held_after_the_first_call(fake, chat, True)
+
+    events = client.iter_tools(**options(chat))
+    first = await anext(events)
+    await events.aclose()  # a read is pending on the silent server
+
+    assert isinstance(first, ToolCall) and not gate._event.is_set()
+    (stream,) = opened
+    assert stream.response.is_closed
+    pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    assert pending == []  # the pending read was cancelled, no handler left running
+    gate.open()
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+async def test_an_sdk_error_mid_stream_in_a_loop_is_a_provider_error(
+    fake: FakeProvider, chat: Wire, is_async: bool
+) -> None:
+    chunks = list(chat_stream(SEED_CALLS).chunks or [])
+    error_event = b'data: {"error": {"message": "overloaded", "type": "server_error"}}\n\n'
+    fake.push(Response(chunks=[*chunks[:9], error_event], content_type="text/event-stream"))
+    client = chat.client(fake, is_async)
+    seen: list[Any] = []
+
+    with pytest.raises(PolycallError) as caught:
+        if is_async:
+            async for event in client.iter_tools(**options(chat)):
+                seen.append(event)
+        else:
+            for event in client.iter_tools(**options(chat)):
+                seen.append(event)  # noqa: PERF402
+
+    assert type(caught.value) is polycall.ProviderError and "overloaded" in str(caught.value)
+    assert isinstance(seen[0], ToolCall)  # what was complete before the error came out
+    assert not [t for t in threading.enumerate() if t.name == "polycall-stream"]

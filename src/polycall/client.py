@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar, overload
 
 from .calls import Handlers, ToolCall, ToolCalls, ToolResult
@@ -340,8 +341,10 @@ class AsyncClient(_BaseClient):
 
             async with LoopTasks() as tasks:
                 session, core = self._tool_loop(tasks, **options)
-                async for event in adrive(session, 0, stream=True, core=core):
-                    yield event
+                # closed here when the consumer leaves early, not later by the garbage collector
+                async with aclosing(adrive(session, 0, stream=True, core=core)) as events:
+                    async for event in events:
+                        yield event
 
     @property
     def batch(self) -> AsyncBatches:

@@ -10,8 +10,8 @@ user, and is sent each op's outcome. `drive` performs the ops with the sync SDK 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Generator, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import AsyncIterable, AsyncIterator, Generator, Iterable, Iterator
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +33,7 @@ Event = Any  # ToolCall | Partial: what a stream hands the user
 
 #: What `exchange()` asks its driver to do, as the first item of an op tuple:
 SEND = "send"  # (SEND, request) -> the raw response
-STREAM = "stream"  # (STREAM, request, reading) -> None, every chunk fed to `reading`
+STREAM = "stream"  # (STREAM, request, reading) -> None, each chunk of `reading.open(stream)` fed to it
 ATTEMPT = "attempt"  # (ATTEMPT,) -> tenacity's next attempt, or None: no attempt left
 WAIT = "wait"  # (WAIT, wait) -> what `wait()` returns (awaited by the async driver)
 
@@ -118,6 +118,17 @@ class Reading:
         if self.partial and (progress := self._progress()) is not None:
             events.append(progress)
         return events
+
+    def open(self, stream: AbstractContextManager[Iterable[Any]]) -> AbstractContextManager[Iterable[Any]]:
+        """Where the driver takes the chunks to feed: the SDK stream itself (a tool loop's
+        reading also wakes up when a handler finishes, `loop._Reporting`)."""
+        return stream
+
+    def aopen(
+        self, stream: AbstractAsyncContextManager[AsyncIterable[Any]]
+    ) -> AbstractAsyncContextManager[AsyncIterable[Any]]:
+        """Async `open`."""
+        return stream
 
     def _progress(self) -> Partial[Any] | None:
         from .partial import partial_value  # jiter is imported only when asked for
@@ -222,8 +233,9 @@ def drive(
             if type(op) is not tuple:
                 yield op
             elif op[0] is STREAM:
-                with pump, adapter.stream(op[1]) as chunks:
-                    feed = op[2].feed
+                reading = op[2]
+                with pump, reading.open(adapter.stream(op[1])) as chunks:
+                    feed = reading.feed
                     for chunk in chunks:
                         yield from feed(chunk)
             elif op is _ATTEMPT:
@@ -257,8 +269,9 @@ async def adrive(
                     elif op[0] is WAIT:
                         pump.reply = await op[1]()
                     else:
-                        async with session.adapter.astream(op[1]) as chunks:
-                            feed = op[2].feed
+                        reading = op[2]
+                        async with reading.aopen(session.adapter.astream(op[1])) as chunks:
+                            feed = reading.feed
                             async for chunk in chunks:
                                 for event in feed(chunk):
                                     yield event

@@ -30,7 +30,7 @@ from .calls import (
 )
 from .engine import STREAM, WAIT, Event, exchange
 from .errors import ConfigurationError, MaxStepsExceeded, PolycallError
-from .running import _Runner
+from .running import WOKEN, _Runner
 from .session import Session, Slot, _retry_text
 from .toolset import ToolSet
 
@@ -77,6 +77,8 @@ class Tasks(Protocol):
     def ready(self) -> list[ToolResult[Any]]: ...
 
     def wait(self) -> Any: ...  # until one more has finished; awaitable on the async side
+
+    def chunks(self, stream: Any) -> Any: ...  # a stream's chunks, and WOKEN as handlers finish
 
 
 class StepSession(Session):
@@ -168,6 +170,7 @@ class _Loop:
         self.results: dict[int, ToolResult[Any]] = {}  # this step's, by id() of the call
         self.started = 0
         self.answered: list[ToolResult[Any]] = []  # stop calls answered without a handler
+        self.reporting: _Reporting | None = None  # this step's reading, once its stream opens
 
     def ops(self) -> Generator[Any, Any, None]:
         traced = self.traced
@@ -189,10 +192,11 @@ class _Loop:
             self.results, self.started = {}, 0
             limit = len(run.steps) >= self.max_steps
             session.start = None if limit else self._start
+            self.reporting = None
             yield from self._exchange(session)
             run.usage, run.text = run.usage + session.usage, session.text
-            if session.text:
-                yield session.text
+            if session.text and (self.reporting is None or not self.reporting.seen):
+                yield session.text  # a whole response's text, once
             if not session.sent:  # the model answered
                 if session.text:
                     _add(run.messages, adapter.assistant_message([], session.text))
@@ -234,7 +238,8 @@ class _Loop:
                 except StopIteration:
                     return
                 if type(op) is tuple and op[0] is STREAM:
-                    op = (STREAM, op[1], _Reporting(op[2], self._report))
+                    self.reporting = _Reporting(op[2], self.tasks, self._report)
+                    op = (STREAM, op[1], self.reporting)
                 try:
                     send, value = core.send, (yield op)
                 except Exception as exc:  # noqa: BLE001 - the op's error, for exchange() to judge
@@ -283,16 +288,34 @@ class _Loop:
 
 
 class _Reporting:
-    """A stream's reading that also hands on the results finished by each chunk."""
+    """A step's reading that also hands on, as they come, the text each chunk brought and the
+    results of the handlers that have finished.
 
-    __slots__ = ("reading", "report")
+    Its chunks come from the tasks' chunk source, which wakes it up (`WOKEN` instead of a
+    chunk) the moment a handler finishes, also while the server is silent."""
 
-    def __init__(self, reading: Any, report: Callable[[], list[ToolResult[Any]]]) -> None:
+    __slots__ = ("chunks", "reading", "report", "seen", "text")
+
+    def __init__(self, reading: Any, tasks: Tasks, report: Callable[[], list[ToolResult[Any]]]) -> None:
         self.reading = reading
+        self.chunks = tasks.chunks
         self.report = report
+        self.text: list[str] = reading.assembler.text  # grows as the assembler `say`s it
+        self.seen = 0  # pieces of it handed on
+
+    def open(self, stream: Any) -> Any:
+        return self.chunks(stream)
+
+    aopen = open
 
     def feed(self, chunk: Any) -> Sequence[Event]:
+        if chunk is WOKEN:
+            return self.report()
         events = self.reading.feed(chunk)
+        text, seen = self.text, self.seen
+        if len(text) > seen:  # the text this chunk brought, before the calls it completed
+            self.seen = len(text)
+            events = ["".join(text[seen:]), *events]
         done = self.report()
         return [*events, *done] if done else events
 

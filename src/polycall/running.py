@@ -13,9 +13,20 @@ import concurrent.futures
 import contextlib
 import contextvars
 import inspect
+import queue
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from types import TracebackType
 from typing import Any
 
@@ -24,6 +35,7 @@ from typing_extensions import Self
 from . import tracing
 from .calls import Handlers, ToolCall, ToolResult
 from .errors import ConfigurationError
+from .providers.base import shut
 from .streams import AsyncCallStream, CallStream
 from .toolset import ToolSet
 
@@ -234,12 +246,27 @@ class _Runner:
         return message
 
 
+#: What a tool loop's chunk source hands on instead of a chunk when a handler has finished.
+WOKEN: Any = object()
+_END: Any = object()
+
+
 class _Tasks:
     """The handler runs of one tool loop (`loop.py`): each started at once, without blocking,
-    and reported once it has finished; `wait()` blocks (or is awaited) until one has."""
+    and reported once it has finished; `wait()` blocks (or is awaited) until one has.
+
+    While a step's stream is read, its chunks come through the tasks' chunk source
+    (`ThreadTasks.chunks` / `LoopTasks.chunks`), which also wakes up (with `WOKEN`) the moment a
+    handler finishes, so that its result goes out even while the server is silent."""
 
     def __init__(self) -> None:
         self._running: list[Any] = []  # the futures not reported yet, in start order
+        self._wake: Callable[[], None] | None = None  # the chunk source's, while it reads
+
+    def _finished(self, future: Any) -> None:
+        wake = self._wake
+        if wake is not None:
+            wake()
 
     def ready(self) -> list[ToolResult[Any]]:
         """The results of the runs that finished since the last report, in start order."""
@@ -265,11 +292,18 @@ class ThreadTasks(_Tasks):
     def start(self, work: Coroutine[Any, Any, ToolResult[Any]]) -> None:
         if self._loop is None:
             self._loop = self._exit.enter_context(_loop_thread())
-        self._running.append(asyncio.run_coroutine_threadsafe(work, self._loop))
+        future = asyncio.run_coroutine_threadsafe(work, self._loop)
+        future.add_done_callback(self._finished)
+        self._running.append(future)
 
     def wait(self) -> None:
         """Block until a run not reported yet has finished."""
         concurrent.futures.wait(self._running, return_when=concurrent.futures.FIRST_COMPLETED)
+
+    def chunks(self, stream: AbstractContextManager[Iterable[Any]]) -> _ReadAhead:
+        """The chunks of `stream` (an SDK stream not open yet), read on a worker thread, and
+        `WOKEN` each time a handler finishes."""
+        return _ReadAhead(stream, self)
 
     def __enter__(self) -> Self:
         return self
@@ -285,17 +319,174 @@ class LoopTasks(_Tasks):
     the `async with` block cancels those still going."""
 
     def start(self, work: Coroutine[Any, Any, ToolResult[Any]]) -> None:
-        self._running.append(asyncio.ensure_future(work))
+        task = asyncio.ensure_future(work)
+        task.add_done_callback(self._finished)
+        self._running.append(task)
 
     async def wait(self) -> None:
         """Until a run not reported yet has finished."""
         await asyncio.wait(self._running, return_when=asyncio.FIRST_COMPLETED)
+
+    def chunks(self, stream: AbstractAsyncContextManager[AsyncIterable[Any]]) -> _Race:
+        """The chunks of `stream` (an SDK stream not open yet), and `WOKEN` each time a
+        handler finishes: the stream's next chunk raced against the handlers."""
+        return _Race(stream, self)
 
     async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await _cancel(self._running)
+
+
+class _ReadAhead:
+    """`ThreadTasks.chunks`: a worker thread opens the SDK stream, reads it into a queue and
+    closes it; finishing handlers put `WOKEN` into the same queue. The caller's thread takes
+    from the queue, so it is never blocked on the server while a result is ready.
+
+    Leaving the `with` block early stops the reader: the stream's connection is shut down so
+    that a read blocked on a silent server returns, and the reader, which closes the stream
+    in its `finally`, is joined. An error of the SDK comes out of the iteration, as it would
+    from the stream itself."""
+
+    def __init__(self, stream: AbstractContextManager[Iterable[Any]], tasks: _Tasks) -> None:
+        self.stream = stream
+        self.tasks = tasks
+        self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.lock = threading.Lock()
+        self.phase = _OPENING  # then _READING (`opened` is the SDK stream), then _CLOSING
+        self.opened: Any = None
+        self.stopped = False
+        self.thread = threading.Thread(
+            target=contextvars.copy_context().run, args=(self._read,), name="polycall-stream",
+            daemon=True,
+        )
+
+    def __enter__(self) -> Self:
+        put = self.queue.put
+        self.tasks._wake = lambda: put(WOKEN)
+        self.thread.start()
+        return self
+
+    def _read(self) -> None:
+        put = self.queue.put
+        try:
+            with self.stream as chunks:
+                with self.lock:
+                    self.opened, self.phase = chunks, _READING
+                try:
+                    for chunk in chunks:
+                        if self.stopped:
+                            break
+                        put(chunk)
+                finally:
+                    with self.lock:  # from here on the stream is closing: nothing to shut
+                        self.opened, self.phase = None, _CLOSING
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread, which raises it
+            put(_Failed(exc))
+        else:
+            put(_END)
+
+    def __iter__(self) -> Self:
+        return self
+
+    def __next__(self) -> Any:
+        item = self.queue.get()
+        if type(item) is _Failed:
+            raise item.error
+        if item is _END:
+            raise StopIteration
+        return item
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.tasks._wake = None
+        with self.lock:
+            self.stopped = True
+            phase = self.phase
+            if phase == _READING and not shut(self.opened):
+                phase = _OPENING
+        if phase != _OPENING:
+            self.thread.join()
+        # Else the stream is still opening, or its connection cannot be reached: the reader
+        # closes it itself once the server has answered its pending read.
+
+
+_OPENING, _READING, _CLOSING = range(3)
+
+
+class _Failed:
+    """An exception raised on the reader's thread, for the caller's."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class _Race:
+    """`LoopTasks.chunks`: each round awaits the stream's next chunk or a handler finishing,
+    whichever comes first; a pending read is kept for the next round. Leaving the `async
+    with` block cancels the pending read, then closes the stream."""
+
+    def __init__(self, stream: AbstractAsyncContextManager[AsyncIterable[Any]], tasks: _Tasks) -> None:
+        self.stream = stream
+        self.tasks = tasks
+        self.chunks: AsyncIterator[Any] | None = None
+        self.next: asyncio.Future[Any] | None = None  # the pending read
+        self.woken = False  # a handler finished since the last round
+        self.signal: asyncio.Future[None] | None = None  # set when one does, mid-round
+
+    async def __aenter__(self) -> Self:
+        self.chunks = aiter(await self.stream.__aenter__())
+        self.tasks._wake = self._wake
+        return self
+
+    def _wake(self) -> None:
+        self.woken = True
+        signal = self.signal
+        if signal is not None and not signal.done():
+            signal.set_result(None)
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> Any:
+        if self.woken:
+            self.woken = False
+            return WOKEN
+        pending = self.next
+        if pending is None:
+            assert self.chunks is not None
+            pending = self.next = asyncio.ensure_future(anext(self.chunks, _END))
+        if not pending.done():
+            self.signal = asyncio.get_running_loop().create_future()
+            await asyncio.wait((pending, self.signal), return_when=asyncio.FIRST_COMPLETED)
+            self.signal = None
+            if not pending.done():
+                self.woken = False
+                return WOKEN
+        self.next = None
+        chunk = pending.result()
+        if chunk is _END:
+            raise StopAsyncIteration
+        return chunk
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool | None:
+        self.tasks._wake = None
+        pending = self.next
+        try:
+            if pending is not None and pending.done():
+                if not pending.cancelled():
+                    pending.exception()  # read, so that asyncio does not report it unread
+            elif pending is not None:
+                await _cancel((pending,))
+        finally:
+            closed = await self.stream.__aexit__(kind, exc, tb)
+        return closed
 
 
 class _HandlerTable:

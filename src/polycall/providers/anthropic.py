@@ -193,10 +193,10 @@ class MessagesAssembler(CallsAssembler):
     """
 
     def __init__(self) -> None:
+        super().__init__()
         self.calls = Calls()
         self.tools: dict[int | None, Call] = {}
         self.unstopped: set[int | None] = set()  # tool_use blocks not yet stopped
-        self.texts: dict[int | None, list[str]] = {}
         self.thinking: dict[int | None, dict[str, Any]] = {}  # streamed thinking blocks
         self.unclaimed: list[dict[str, Any]] = []  # thinking blocks before the next tool_use
         self.current: int | None = None
@@ -243,7 +243,7 @@ class MessagesAssembler(CallsAssembler):
             calls=self.calls.final(),
             stop=stop,
             reason=reason,
-            text=join_texts(["".join(parts) for parts in self.texts.values()]),
+            text=self.said(),
             usage=_usage(self.tokens),
             raw=self.last,
             response_id=getattr(start, "id", None),
@@ -271,7 +271,7 @@ class MessagesAssembler(CallsAssembler):
             self.tools[index] = call
             self.unstopped.add(index)
         elif kind == "text":
-            self.texts[index] = [text_piece(getattr(block, "text", ""))]
+            self.say(text_piece(getattr(block, "text", "")), index)
         elif kind in _THINKING:
             self.thinking[index] = _block_dict(block)
             self.unclaimed.append(self.thinking[index])
@@ -285,7 +285,7 @@ class MessagesAssembler(CallsAssembler):
                 if fragment:
                     self.calls.add(call, fragment)
         elif kind == "text_delta":
-            self.texts.setdefault(index, []).append(text_piece(getattr(delta, "text", "")))
+            self.say(text_piece(getattr(delta, "text", "")), index)
         elif kind in ("thinking_delta", "signature_delta") and index in self.thinking:
             field_name = kind.removesuffix("_delta")
             block = self.thinking[index]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
+import socket
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import (
@@ -23,7 +25,31 @@ if TYPE_CHECKING:
 
 
 class Assembler(ABC):
-    """Rebuilds calls from one response's stream chunks, reporting each as soon as it is complete."""
+    """Rebuilds calls from one response's stream chunks, reporting each as soon as it is complete.
+
+    The response's text is recorded through `say`, piece by piece as it arrives, in `text`:
+    a reading that wants the text as it comes (the tool loop's) watches that list grow.
+    """
+
+    def __init__(self) -> None:
+        self.text: list[str] = []  # the response's text, in the pieces it came in
+        self.block: Any = None  # the text block the latest piece went to
+
+    def say(self, piece: str, block: Any = None) -> None:
+        """Record the next piece of the response's text. A piece of another text block
+        (`block`, e.g. a content block index) than the latest one comes after the blank line
+        that joins blocks, as `join_texts` joins them; empty pieces are dropped."""
+        if piece:
+            text = self.text
+            if block != self.block:
+                self.block = block
+                if text:
+                    text.append("\n\n")
+            text.append(piece)
+
+    def said(self) -> str | None:
+        """The response's text so far (None: no text)."""
+        return "".join(self.text) or None
 
     @abstractmethod
     def feed(self, chunk: Any) -> list[RawCall]:
@@ -138,6 +164,28 @@ async def aclosing_stream(open_stream: Callable[[], Awaitable[Any]]) -> AsyncIte
         closed = (close or stream.response.aclose)()
         if inspect.isawaitable(closed):
             await closed
+
+
+def shut(stream: Any) -> bool:
+    """Shut down the connection an open SDK stream reads from, so that a read blocked on it
+    in another thread returns at once; False when no connection can be found for it.
+
+    Found on the streams of httpx-style clients (`.response.extensions["network_stream"]`:
+    OpenAI, Anthropic) and on urllib3 responses (botocore's event streams)."""
+    response = getattr(stream, "response", None)
+    extensions = getattr(response, "extensions", None)
+    network = extensions.get("network_stream") if isinstance(extensions, dict) else None
+    sock = network.get_extra_info("socket") if network is not None else None
+    raw = getattr(stream, "_raw_stream", None)  # a botocore EventStream's urllib3 response
+    if sock is None and raw is not None:
+        sock = getattr(getattr(raw, "_connection", None), "sock", None)
+        if sock is None:  # the connection let go of it: the response's file still holds it
+            sock = getattr(getattr(getattr(getattr(raw, "_fp", None), "fp", None), "raw", None), "_sock", None)
+    if not isinstance(sock, socket.socket):
+        return False
+    with contextlib.suppress(OSError):  # already shut or closed: nothing is blocked on it
+        sock.shutdown(socket.SHUT_RDWR)
+    return True
 
 
 def text_piece(piece: Any) -> str:

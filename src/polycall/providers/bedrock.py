@@ -131,7 +131,7 @@ class BedrockConverse(Adapter):
         with _statuses():
             events = self.client.converse_stream(**request)["stream"]
             try:
-                yield iter(events)
+                yield events  # itself, not an iterator over it: a tool loop may `shut` it
             finally:
                 events.close()
 
@@ -328,9 +328,9 @@ class ConverseAssembler(CallsAssembler):
     first. `messageStop` has the stop reason, `metadata` the usage."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.calls = Calls()
         self.tools: dict[int | None, Call] = {}
-        self.texts: dict[int | None, list[str]] = {}
         self.reasoning: dict[int | None, dict[str, Any]] = {}
         self.unclaimed: list[dict[str, Any]] = []  # reasoning blocks before the next toolUse
         self.current: int | None = None
@@ -371,7 +371,7 @@ class ConverseAssembler(CallsAssembler):
                 f"the Converse stream ended{inside} before its messageStop: the connection "
                 f"dropped, and the {len(calls)} call(s) before the cut may not be all of them"
             )
-        text = join_texts(["".join(parts) for parts in self.texts.values()])
+        text = self.said()
         stop, reason = _stop(self.stop_reason, text)
         return Turn(calls=self.calls.final(), stop=stop, reason=reason,
                     text=text, usage=_usage(self.usage), raw=self.last,
@@ -396,7 +396,7 @@ class ConverseAssembler(CallsAssembler):
             if fragment:
                 self.calls.add(call, fragment)
         elif "text" in delta:
-            self.texts.setdefault(index, []).append(text_piece(delta["text"]))
+            self.say(text_piece(delta["text"]), index)
         elif "reasoningContent" in delta:
             self._reasoning(index, delta["reasoningContent"] or {})
 

@@ -312,11 +312,11 @@ class GeminiAssembler(CallsAssembler):
     complete at the part that no longer continues it, or when the next call starts."""
 
     def __init__(self, adapter: GeminiAdapter) -> None:
+        super().__init__()
         self.adapter = adapter
         self.calls = Calls()
         self.current: Call | None = None  # the call `partial_args` are streaming into
         self.open_strings: set[str] = set()  # its string arguments still being continued
-        self.text: list[str] = []
         self.usage = Usage()
         self.last: dict[str, Any] = {}
         self.chunk: Any = None  # the latest chunk: a stream's `.raw`
@@ -331,7 +331,8 @@ class GeminiAssembler(CallsAssembler):
         if candidate.get("finish_reason") or data.get("prompt_feedback"):
             self.last = {**data, "candidates": [candidate]}
         parts = parts_of(data)
-        self.text.extend(text_of(parts))
+        for piece in text_of(parts):
+            self.say(piece)
         for part in parts:
             call = part.get("function_call")
             if call is not None:
@@ -349,7 +350,7 @@ class GeminiAssembler(CallsAssembler):
         stop, reason = self._stop()
         if stop is Stop.DONE:
             self.calls.end_all()
-        text, calls = "".join(self.text) or None, self.calls.final()
+        text, calls = self.said(), self.calls.final()
         return Turn(calls, stop, reason, text, self.usage, self.chunk, *identity(self.last))
 
     def partial(self) -> tuple[str, str] | None:

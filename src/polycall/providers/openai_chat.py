@@ -132,12 +132,12 @@ class ChatAssembler(CallsAssembler):
     whole calls in one chunk, and chunks with no choices (usage, Azure's first chunk)."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.calls = Calls(inner_calls)
         self.by_index: dict[Any, Call] = {}  # the latest call at each index
         self.by_id: dict[str, Call] = {}
         self.finish_reason: str | None = None
         self.stopped = False
-        self.text: list[str] = []
         self.refusal: list[str] = []
         self.usage = Usage()
         self.last: Any = None  # the latest chunk: a stream's `.raw`
@@ -171,7 +171,7 @@ class ChatAssembler(CallsAssembler):
                     refusal = getattr(delta, "refusal", None)
                     tool_calls = getattr(delta, "tool_calls", None)
                 if content:
-                    self.text.append(_content_text(content))
+                    self.say(_content_text(content))
                 if refusal:
                     self.refusal.append(_content_text(refusal))
                 if tool_calls and isinstance(tool_calls, list):
@@ -199,7 +199,7 @@ class ChatAssembler(CallsAssembler):
             calls=self.calls.final(),
             stop=stop,
             reason=reason,
-            text="".join(self.text) or None,
+            text=self.said(),
             usage=self.usage,
             raw=last,
             response_id=getattr(last, "id", None),

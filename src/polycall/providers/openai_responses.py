@@ -112,10 +112,11 @@ class ResponsesAssembler(CallsAssembler):
     comes first. `response.completed` / `response.incomplete` carry the status and usage."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.calls = Calls(inner_calls)
         self.by_item: dict[str, Call] = {}
         self.by_index: dict[int, tuple[Call, str | None]] = {}  # and the item id it came with
-        self.text: list[str] = []
+        self.streamed: set[Any] = set()  # the message items whose text came in deltas
         self.refusal: list[str] = []
         self.final: Any = None
         self.seen = 0  # events fed so far
@@ -130,6 +131,9 @@ class ResponsesAssembler(CallsAssembler):
                 self.calls.add(call, fragment)
         elif kind in ("response.output_item.added", "response.output_item.done"):
             self._item(chunk, done=kind == "response.output_item.done")
+        elif kind == "response.output_text.delta":
+            self.streamed.add(_get(chunk, "item_id"))
+            self.say(_str(_get(chunk, "delta")))
         elif kind == "response.function_call_arguments.done":
             self._whole(self._locate(chunk), _get(chunk, "arguments"))
         elif kind in ("response.completed", "response.incomplete"):
@@ -151,7 +155,7 @@ class ResponsesAssembler(CallsAssembler):
             calls=self.calls.final(),
             stop=stop,
             reason=reason,
-            text="".join(self.text) or None,
+            text=self.said(),
             usage=_usage(_get(self.final, "usage")),
             raw=self.final,
             **_identity(self.final),
@@ -177,8 +181,12 @@ class ResponsesAssembler(CallsAssembler):
     def _item(self, event: Any, *, done: bool) -> None:
         item = _get(event, "item")
         kind = _get(item, "type")
-        if kind == "message" and done:
-            _read_message(item, self.text, self.refusal)
+        if kind == "message" and done:  # its text, unless it came in deltas
+            text: list[str] = []
+            _read_message(item, text, self.refusal)
+            if _get(item, "id") not in self.streamed:
+                for piece in text:
+                    self.say(piece)
         if kind != "function_call":
             return
         call = self._locate(event)

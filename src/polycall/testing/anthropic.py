@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .server import Gate, Request, Responder, Response, json_response, sse_response
+from .server import Gate, Request, Responder, Response, json_response, sse_response, text_pieces
 
 Call = tuple[str, Any]  # (tool name, input as a dict or JSON text)
 
@@ -75,7 +75,7 @@ def message(
 def message_stream(
     calls: Sequence[Call] = (),
     *,
-    text: str | None = None,
+    text: str | Sequence[str | Gate] | None = None,
     stop_reason: str | None = None,
     piece: int = 8,
     usage: tuple[int, int] = (10, 20),
@@ -85,7 +85,8 @@ def message_stream(
     model: str = "claude-sonnet-4-6",
 ) -> Response:
     """A streamed message: `message_start`, an optional thinking block (`(thinking,
-    signature)`: `thinking_delta`s then one `signature_delta`), an optional text block, one `tool_use` block per
+    signature)`: `thinking_delta`s then one `signature_delta`), an optional text block (a
+    `text_delta` per piece of a sequence, a `Gate` in it holding the stream), one `tool_use` block per
     call (its input split into `piece`-character `input_json_delta`s after a leading empty
     one), `message_delta` with the stop reason and output usage, `message_stop`.
 
@@ -111,7 +112,8 @@ def message_stream(
         events.insert(-1, _delta(index, "signature_delta", "signature", thinking[1]))
         index += 1
     if text:
-        events += _block(index, {"type": "text", "text": ""}, "text_delta", "text", [text])
+        pieces = text_pieces(text)[1]
+        events += _block(index, {"type": "text", "text": ""}, "text_delta", "text", pieces)
         index += 1
     for k, (call_id, (name, args)) in enumerate(zip(_ids(calls, ids), calls)):
         head: dict[str, Any] = {"type": "tool_use", "id": call_id, "name": name, "input": {}}
@@ -139,7 +141,7 @@ def message_stream(
 
 
 def _block(
-    index: int, head: dict[str, Any], delta_type: str, field: str, pieces: Sequence[str]
+    index: int, head: dict[str, Any], delta_type: str, field: str, pieces: Sequence[str | Gate]
 ) -> list[Any]:
     events: list[Any] = [
         (
@@ -147,7 +149,7 @@ def _block(
             {"type": "content_block_start", "index": index, "content_block": head},
         )
     ]
-    events += [_delta(index, delta_type, field, p) for p in pieces]
+    events += [p if isinstance(p, Gate) else _delta(index, delta_type, field, p) for p in pieces]
     events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
     return events
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .aws import error, event, event_stream, exception
-from .server import FakeProvider, Gate, Response, json_response
+from .server import FakeProvider, Gate, Response, json_response, text_pieces
 
 __all__ = [
     "aio_bedrock_client",
@@ -109,7 +109,7 @@ def converse(
 def converse_stream(
     calls: Sequence[Call] = (),
     *,
-    text: str | None = None,
+    text: str | Sequence[str | Gate] | None = None,
     stop_reason: str | None = None,
     piece: int = 8,
     usage: tuple[int, int] = (10, 20),
@@ -119,7 +119,8 @@ def converse_stream(
     reasoning: tuple[str, str] | None = None,
 ) -> Response:
     """A streamed Converse response: `messageStart`; an optional reasoning block (text, then
-    signature deltas); an optional text block; per call `contentBlockStart` (`toolUse` id and
+    signature deltas); an optional text block (a delta per piece of a sequence, a `Gate` in it
+    holding the stream); per call `contentBlockStart` (`toolUse` id and
     name), its input in `piece`-character `contentBlockDelta`s, `contentBlockStop`;
     `messageStop` with the stop reason; `metadata` with the usage.
 
@@ -137,7 +138,11 @@ def converse_stream(
         ]
         index += 1
     if text:
-        items += [_delta(index, {"text": text}), _stop(index)]
+        for text_piece in text_pieces(text)[1]:
+            items.append(
+                text_piece if isinstance(text_piece, Gate) else _delta(index, {"text": text_piece})
+            )
+        items.append(_stop(index))
         index += 1
     for k, (call_id, (name, args)) in enumerate(zip(_ids(calls, ids), calls)):
         source = args if isinstance(args, str) else json.dumps(args)

@@ -51,7 +51,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .server import FakeProvider, Gate, Response, json_response, sse_response, stream_response
+from .server import (
+    FakeProvider,
+    Gate,
+    Response,
+    json_response,
+    sse_response,
+    stream_response,
+    text_pieces,
+)
 
 Call = tuple[str, Any]  # (tool name, arguments as a dict)
 
@@ -104,7 +112,7 @@ def generate_content(calls: Sequence[Call] = (), **options: Any) -> Response:
 def stream_chunks(
     calls: Sequence[Call] = (),
     *,
-    text: str | None = None,
+    text: str | Sequence[str | Gate] | None = None,
     finish_reason: str = "STOP",
     finish_message: str | None = None,
     usage: tuple[int, int] | None = (10, 20),
@@ -113,15 +121,16 @@ def stream_chunks(
     gates: Mapping[int, Gate] | None = None,
     thought_signature: str | None = None,
 ) -> list[dict[str, Any] | Gate]:
-    """The chunks of a streamed response: the text, then each call whole in its own chunk
+    """The chunks of a streamed response: the text (a chunk per piece of a sequence, a `Gate`
+    in it holding the stream), then each call whole in its own chunk
     (or, with `streamed_args`, as a name chunk, `partialArgs` chunks of `piece` characters
     and an empty terminator), then a last chunk with the finish reason and usage.
 
     `gates[k]` holds the stream right after the chunk that completes call `k`."""
     gates = gates or {}
     chunks: list[dict[str, Any] | Gate] = []
-    if text:
-        chunks.append(_chunk([{"text": text}]))
+    for text_piece in text_pieces(text)[1]:
+        chunks.append(text_piece if isinstance(text_piece, Gate) else _chunk([{"text": text_piece}]))
     for i, (name, arguments) in enumerate(calls):
         signature = {"thoughtSignature": thought_signature} if i == 0 and thought_signature else {}
         if streamed_args:

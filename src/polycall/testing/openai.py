@@ -9,7 +9,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .server import Gate, Response, json_response, sse_response
+from .server import Gate, Response, json_response, sse_response, text_pieces
 
 Call = tuple[str, Any]  # (tool name, arguments as a dict or JSON text)
 
@@ -135,7 +135,7 @@ def chat_sse(events: Iterable[dict[str, Any] | Gate | str], *, done: bool = True
 def chat_stream(
     calls: Sequence[Call] = (),
     *,
-    text: str | None = None,
+    text: str | Sequence[str | Gate] | None = None,
     finish_reason: str | None = None,
     piece: int = 8,
     usage: tuple[int, int] | None = (10, 20),
@@ -143,15 +143,21 @@ def chat_stream(
     ids: Sequence[str | None] | None = None,
     model: str = "gpt-4o-mini",
 ) -> Response:
-    """A streamed chat completion: each call's arguments split into `piece`-character deltas.
+    """A streamed chat completion: the text (one chunk, or one per piece of a sequence, a
+    `Gate` in it holding the stream there), then each call's arguments split into
+    `piece`-character deltas.
 
     `gates[k]` holds the stream right after the chunk that completes call `k` (the first
     delta of call `k + 1`, or the finish chunk for the last call).
     """
     gates = gates or {}
     events: list[Any] = [chat_chunk({"role": "assistant", "content": None}, model=model)]
-    if text:
-        events.append(chat_chunk({"content": text}, model=model))
+    for text_piece in text_pieces(text)[1]:
+        events.append(
+            text_piece
+            if isinstance(text_piece, Gate)
+            else chat_chunk({"content": text_piece}, model=model)
+        )
     for i, (name, args) in enumerate(calls):
         head: dict[str, Any] = {
             "index": i,

@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from .server import Gate, Response, json_response, sse_response
+from .server import Gate, Response, json_response, sse_response, text_pieces
 
 Call = tuple[str, Any]  # (tool name, arguments as a dict or JSON text)
 
@@ -118,7 +118,7 @@ def response_body(
 def response_stream(
     calls: Sequence[Call] = (),
     *,
-    text: str | None = None,
+    text: str | Sequence[str | Gate] | None = None,
     reasoning: bool = False,
     status: str = "completed",
     incomplete_reason: str | None = None,
@@ -138,7 +138,8 @@ def response_stream(
     never gets its `.done` events.
     """
     gates = gates or {}
-    output = _output(calls, text, None, reasoning, call_ids)
+    whole, pieces = text_pieces(text)
+    output = _output(calls, whole, None, reasoning, call_ids)
     if status == "incomplete" and calls:
         last = output[-1]
         output[-1] = {
@@ -160,7 +161,7 @@ def response_stream(
             if index - first_call in gates:
                 events.items.append(gates[index - first_call])
         elif item["type"] == "message":
-            events.message(index, item)
+            events.message(index, item, pieces)
         else:
             events.send("response.output_item.added", output_index=index, item=item)
             events.send("response.output_item.done", output_index=index, item=item)
@@ -213,13 +214,20 @@ class _Events:
         )
         self.send("response.output_item.done", output_index=index, item=item)
 
-    def message(self, index: int, item: dict[str, Any]) -> None:
-        """A message item's events, its text in one `response.output_text.delta`."""
+    def message(
+        self, index: int, item: dict[str, Any], pieces: Sequence[str | Gate] = ()
+    ) -> None:
+        """A message item's events, its text in one `response.output_text.delta` (or one per
+        piece of `pieces`, with their gates)."""
         self.send("response.output_item.added", output_index=index, item={**item, "content": []})
         for part, content in enumerate(item["content"]):
             if content["type"] == "output_text":
                 where = {"item_id": item["id"], "output_index": index, "content_index": part}
-                self.send("response.output_text.delta", **where, delta=content["text"], logprobs=[])
+                for piece in pieces or [content["text"]]:
+                    if isinstance(piece, Gate):
+                        self.items.append(piece)
+                    else:
+                        self.send("response.output_text.delta", **where, delta=piece, logprobs=[])
                 self.send("response.output_text.done", **where, text=content["text"], logprobs=[])
         self.send("response.output_item.done", output_index=index, item=item)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -53,6 +53,15 @@ class Gate:
         self.reached.set()  # already set when a chunk came before the gate
         if not self._event.wait(GATE_TIMEOUT):
             self.timed_out = True
+
+
+def text_pieces(text: str | Sequence[str | Gate] | None) -> tuple[str, list[str | Gate]]:
+    """A streamed text as (the whole text, its pieces in order): a string is one piece; a
+    sequence is the pieces to send one by one, a `Gate` in it holding the stream there."""
+    if text is None or isinstance(text, str):
+        return text or "", [text] if text else []
+    pieces = list(text)
+    return "".join(piece for piece in pieces if isinstance(piece, str)), pieces
 
 
 @dataclass
