@@ -9,6 +9,7 @@ round. Time is this thread's CPU time by default (`--clock wall` for elapsed tim
 
     python bench/overhead.py            # full run (about a minute on 2 cores)
     python bench/overhead.py --quick    # fewer rounds, for a smoke test
+    python bench/overhead.py --only polycall --parts stream   # streaming, polycall vs floor
 
 Needs polycall with the openai extra; instructor is optional ("not installed" otherwise).
 """
@@ -49,6 +50,7 @@ MESSAGES = [
 SIZES = (1, 3, 10, 100)
 STREAM_SIZES = (3, 10, 100)
 CONCURRENCY = 50
+PARTS = ("whole", "stream", "async")  # what --parts can pick
 NOT_INSTALLED = "not installed"
 FLOOR = "by hand (floor)"
 BY_HAND_JSON = "by hand, validate_json"
@@ -506,35 +508,38 @@ def table(head: list[str], rows: list[list[str]]) -> list[str]:
     ]
 
 
-def report(items: list[Contender], whole: Any, stream: Any, concurrent: Samples) -> str:
+def report(items: list[Contender], whole: Any, stream: Any, concurrent: Samples | None) -> str:
+    """The tables of the parts that ran (`whole` and `stream` empty, `concurrent` None if not)."""
     names = [c.name for c in items]
     others = items[1:]
 
     def missing(c: Contender) -> str:
         return c.note or "n/a"
 
-    lines = ["### Whole response: µs per request, median / p90", ""]
-    lines += table(
-        ["N calls", *names],
-        [
-            [str(n), *(median_p90(row[c.name]) if c.name in row else missing(c) for c in items)]
-            for n, row in whole.items()
-        ],
-    )
-    lines += ["### Whole response: time over the floor (median of per-round ratios)", ""]
-    lines += table(
-        ["N calls", *names[1:]],
-        [
+    lines: list[str] = []
+    if whole:
+        lines += ["### Whole response: µs per request, median / p90", ""]
+        lines += table(
+            ["N calls", *names],
             [
-                str(n),
-                *(
-                    overhead(row[c.name], row[FLOOR]) if c.name in row else missing(c)
-                    for c in others
-                ),
-            ]
-            for n, row in whole.items()
-        ],
-    )
+                [str(n), *(median_p90(row[c.name]) if c.name in row else missing(c) for c in items)]
+                for n, row in whole.items()
+            ],
+        )
+        lines += ["### Whole response: time over the floor (median of per-round ratios)", ""]
+        lines += table(
+            ["N calls", *names[1:]],
+            [
+                [
+                    str(n),
+                    *(
+                        overhead(row[c.name], row[FLOOR]) if c.name in row else missing(c)
+                        for c in others
+                    ),
+                ]
+                for n, row in whole.items()
+            ],
+        )
 
     def first(row: Samples, name: str) -> list[float]:
         return [f for f, _, _ in row[name]]
@@ -557,40 +562,42 @@ def report(items: list[Contender], whole: Any, stream: Any, concurrent: Samples)
             f"end {overhead(total(row, c.name), total(row, FLOOR))})"
         )
 
-    lines += [
-        (
-            "### Streaming: µs to the first validated call (the event it came at) / to the end,"
-            " medians; first and end over the floor"
-        ),
-        "",
-    ]
-    lines += table(
-        ["N calls", *names],
-        [
-            [str(n), *(streamed(row, c) if c.name in row else missing(c) for c in items)]
-            for n, row in stream.items()
-        ],
-    )
-    title = f"### AsyncOpenAI, {CONCURRENCY} concurrent requests of 3 calls: µs per request"
-    lines += [title + ", median / p90, and over the floor", ""]
-    lines += table(
-        names,
-        [
+    if stream:
+        lines += [
+            (
+                "### Streaming: µs to the first validated call (the event it came at) / to the"
+                " end, medians; first and end over the floor"
+            ),
+            "",
+        ]
+        lines += table(
+            ["N calls", *names],
             [
-                (
-                    median_p90(concurrent[c.name])
-                    + (
-                        ""
-                        if c.name == FLOOR
-                        else f" ({overhead(concurrent[c.name], concurrent[FLOOR])})"
+                [str(n), *(streamed(row, c) if c.name in row else missing(c) for c in items)]
+                for n, row in stream.items()
+            ],
+        )
+    if concurrent is not None:
+        title = f"### AsyncOpenAI, {CONCURRENCY} concurrent requests of 3 calls: µs per request"
+        lines += [title + ", median / p90, and over the floor", ""]
+        lines += table(
+            names,
+            [
+                [
+                    (
+                        median_p90(concurrent[c.name])
+                        + (
+                            ""
+                            if c.name == FLOOR
+                            else f" ({overhead(concurrent[c.name], concurrent[FLOOR])})"
+                        )
                     )
-                )
-                if c.name in concurrent
-                else missing(c)
-                for c in items
-            ]
-        ],
-    )
+                    if c.name in concurrent
+                    else missing(c)
+                    for c in items
+                ]
+            ],
+        )
     return "\n".join(lines)
 
 
@@ -626,7 +633,16 @@ def main() -> None:
         metavar="NAMES",
         help="comma-separated contenders to run besides the floor, e.g. polycall,instructor",
     )
+    parser.add_argument(
+        "--parts",
+        metavar="PARTS",
+        default=",".join(PARTS),
+        help="comma-separated parts to measure, of: whole, stream, async (default: all)",
+    )
     args = parser.parse_args()
+    parts = {part.strip() for part in args.parts.split(",")}
+    if not parts <= set(PARTS):
+        parser.error(f"--parts takes {', '.join(PARTS)}")
     reps = 40 if args.quick else args.reps
     global clock
     clock = CLOCKS[args.clock]
@@ -640,9 +656,9 @@ def main() -> None:
     print(versions() + f"; clock: {args.clock}", flush=True)
     gc.collect()
     gc.freeze()  # set-up objects out of the collector's way, the same for every contender
-    whole = bench_whole(items, script, reps)
-    stream = bench_stream(items, script, reps)
-    concurrent = bench_async(items, script, reps)
+    whole = bench_whole(items, script, reps) if "whole" in parts else {}
+    stream = bench_stream(items, script, reps) if "stream" in parts else {}
+    concurrent = bench_async(items, script, reps) if "async" in parts else None
     print()
     print(report(items, whole, stream, concurrent))
 

@@ -12,8 +12,7 @@ import polycall
 from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES
 from polycall import LimitExceededError, Limits
 from polycall.calls import RawCall
-from polycall.limits import StreamGuard
-from polycall.providers.base import Assembler
+from polycall.providers._assembly import Calls
 from polycall.testing import FakeProvider, Gate, Response
 from polycall.testing.openai import chat_completion, chat_stream
 from providers import MATRIX
@@ -139,35 +138,12 @@ def test_check_call_sizes_any_arguments_without_recursion() -> None:
         Limits(max_argument_bytes=10).check_call(nameless, 3)
 
 
-class _Growing(Assembler):
-    """An assembler whose call in progress grows by one byte a chunk; it keeps a running
-    count and refuses to give its text."""
-
-    def __init__(self) -> None:
-        self.size = 0
-
-    def feed(self, chunk: Any) -> list[RawCall]:
-        self.size += 1
-        return []
-
-    def finish(self) -> Any:
-        raise NotImplementedError
-
-    def partial(self) -> tuple[str, str] | None:
-        raise AssertionError("the guard must not join the text to measure it")
-
-    def buffered(self) -> int:
-        return self.size
-
-    def largest(self) -> tuple[Any, int] | None:
-        return "Tool", self.size
-
-
-def test_stream_guard_reads_the_running_count_and_stops_the_call_at_once() -> None:
-    assembler = _Growing()
-    guard = StreamGuard(Limits(max_argument_bytes=5_000), assembler)
+def test_a_streamed_call_is_stopped_the_moment_it_is_over_the_limit() -> None:
+    calls = Calls()
+    calls.hold(Limits(max_argument_bytes=5_000))
+    call = calls.start(0, "c1", "Tool")
     with pytest.raises(LimitExceededError, match="'Tool' being streamed"):
-        for chunk in range(100_000):
-            assembler.feed(chunk)
-            guard.fed()
-    assert assembler.size == 5_001  # the first chunk over the limit
+        for _ in range(100_000):
+            calls.add(call, "x")
+    assert call.size == 5_001  # the first fragment over the limit
+    assert len(call.parts) == 5_001  # counted as it came: the text was never joined to measure it

@@ -20,7 +20,6 @@ from typing_extensions import Self
 from . import tracing
 from .calls import ToolCall
 from .errors import PolycallError, ProviderError
-from .limits import StreamGuard
 from .retries import RETRYABLE, MaxRetries, aattempts, attempts, counted_attempts
 
 if TYPE_CHECKING:
@@ -99,18 +98,17 @@ def redact(message: str, adapter: Adapter | None) -> str:
 class Reading:
     """One streamed attempt: each chunk in, the calls it completed (and progress) out."""
 
-    __slots__ = ("assembler", "guard", "partial", "session")
+    __slots__ = ("assembler", "partial", "session")
 
     def __init__(self, session: Session, partial: bool) -> None:
         self.session = session
         self.assembler = session.adapter.assembler()
-        self.guard = StreamGuard(session.limits, self.assembler)
+        self.assembler.hold(session.limits)
         self.partial = partial
 
     def feed(self, chunk: Any) -> tuple[Event, ...] | list[Event]:
         """The validated calls `chunk` completed, then the call in progress if asked for."""
         done = self.assembler.feed(chunk)
-        self.guard.fed()
         if not done and not self.partial:
             return _NO_EVENTS
         take = self.session.take

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .calls import RawCall
 from .errors import LimitExceededError
-
-if TYPE_CHECKING:
-    from .providers.base import Assembler
 
 
 @dataclass(frozen=True)
@@ -38,34 +35,16 @@ class Limits:
                 "expected"
             )
 
-    def check_buffer(self, size: int, what: str) -> None:
-        """Raise `LimitExceededError` if `what`, a call still being streamed, has buffered
-        more than `max_argument_bytes`."""
+    def check_streamed(self, name: Any, size: int) -> None:
+        """Raise `LimitExceededError` if a call to `name` still being streamed has buffered
+        `size`, more than `max_argument_bytes` (a running count: no text is joined)."""
         if size > self.max_argument_bytes:
             raise LimitExceededError(
-                f"{what} has more than {self.max_argument_bytes} bytes of arguments in the stream "
-                "(the max_argument_bytes limit); raise Limits(max_argument_bytes=...) if that is "
+                f"the call to {_name(name)} being streamed has more than "
+                f"{self.max_argument_bytes} bytes of arguments in the stream (the "
+                "max_argument_bytes limit); raise Limits(max_argument_bytes=...) if that is "
                 "expected"
             )
-
-
-class StreamGuard:
-    """Holds the calls a stream is writing to `max_argument_bytes`.
-
-    `fed()` runs after each chunk and reads the size of the largest call so far from the
-    assembler's running count (`assembler.buffered()`), so it never joins or measures text.
-    """
-
-    def __init__(self, limits: Limits, assembler: Assembler) -> None:
-        self.limit = limits.max_argument_bytes
-        self.limits = limits
-        self.buffered = assembler.buffered
-        self.assembler = assembler
-
-    def fed(self) -> None:
-        if self.buffered() > self.limit:
-            name, size = self.assembler.largest() or ("", self.buffered())
-            self.limits.check_buffer(size, f"the call to {_name(name)} being streamed")
 
 
 def _where(raw: RawCall, position: int) -> str:

@@ -43,10 +43,6 @@ class _Stream:
         if self._session.attempt:
             raise ConfigurationError(f"{function}() needs a stream that has not been iterated yet")
 
-    def _value(self, event: Any) -> Any:
-        """A validated call as its model instance; a `Partial` as it is."""
-        return event.value if type(event) is ToolCall else event
-
 
 class CallStream(_Stream, Generic[T]):
     """Iterator of validated calls; `.result` is the final `ToolCalls` once it is exhausted."""
@@ -57,24 +53,19 @@ class CallStream(_Stream, Generic[T]):
         return self
 
     def __next__(self) -> T:
-        return self._value(self._next())  # type: ignore[no-any-return]
-
-    def calls(self) -> Iterator[ToolCall[T]]:
-        """The validated `ToolCall`s themselves (id, name, arguments, value), as they complete."""
-        while True:
-            try:
-                event = self._next()
-            except StopIteration:
-                return
-            if type(event) is ToolCall:
-                yield event
-
-    def _next(self) -> Any:
         try:
-            return next(self._events)
+            event = next(self._events)
         except StopIteration:
             self._done = True
             raise
+        return event.value if type(event) is ToolCall else event  # type: ignore[no-any-return]
+
+    def calls(self) -> Iterator[ToolCall[T]]:
+        """The validated `ToolCall`s themselves (id, name, arguments, value), as they complete."""
+        for event in self._events:
+            if type(event) is ToolCall:
+                yield event
+        self._done = True
 
     def close(self) -> None:
         """Stop early; the SDK stream is closed."""
@@ -96,24 +87,19 @@ class AsyncCallStream(_Stream, Generic[T]):
         return self
 
     async def __anext__(self) -> T:
-        return self._value(await self._anext())  # type: ignore[no-any-return]
-
-    async def calls(self) -> AsyncIterator[ToolCall[T]]:
-        """The validated `ToolCall`s themselves, as they complete."""
-        while True:
-            try:
-                event = await self._anext()
-            except StopAsyncIteration:
-                return
-            if type(event) is ToolCall:
-                yield event
-
-    async def _anext(self) -> Any:
         try:
-            return await self._events.__anext__()
+            event = await self._events.__anext__()
         except StopAsyncIteration:
             self._done = True
             raise
+        return event.value if type(event) is ToolCall else event  # type: ignore[no-any-return]
+
+    async def calls(self) -> AsyncIterator[ToolCall[T]]:
+        """The validated `ToolCall`s themselves, as they complete."""
+        async for event in self._events:
+            if type(event) is ToolCall:
+                yield event
+        self._done = True
 
     async def aclose(self) -> None:
         """Stop early; the SDK stream is closed."""

@@ -10,11 +10,12 @@ call in the model's order.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..calls import RawCall
 from ..errors import ProviderError
+from ..limits import Limits
 from .base import Assembler
 
 # Scanner states of a call's arguments text.
@@ -22,6 +23,8 @@ _BLANK = 0  # only whitespace so far
 _OPEN = 1  # an object or array in progress
 _CLOSED = 2  # one complete object or array (then only whitespace)
 _OPAQUE = 3  # not an object or array, or more after one: complete only when the provider ends it
+
+_NONE: tuple[RawCall, ...] = ()  # what `take()` gives when no call completed: no list per chunk
 
 Expand = Callable[[RawCall], "list[RawCall] | None"]
 
@@ -73,15 +76,20 @@ class Call:
 
 
 class Calls:
-    """The calls of one streamed response."""
+    """The calls of one streamed response, each held to `max_argument_bytes` as it grows."""
 
     def __init__(self, expand: Expand | None = None) -> None:
         self.all: list[Call] = []  # in the order they started
         self.ready: list[RawCall] = []  # completed since the last `take()`
         self.last: Call | None = None  # the call the latest fragment went to
-        self.peak: Call | None = None  # the call with the most argument text
-        self.peak_size = 0
+        self.peak_size = 0  # the most argument text of any call so far
         self.expand = expand  # turns one completed call into the calls it wraps, if any
+        self.hold(Limits())
+
+    def hold(self, limits: Limits) -> None:
+        """Hold each call to `limits`: a `LimitExceededError` as soon as one is over."""
+        self.limits = limits
+        self.cap = limits.max_argument_bytes
 
     def start(self, index: Any, id: Any, name: Any, extra: Any = None) -> Call:
         call = Call(index, id, name, extra)
@@ -95,7 +103,7 @@ class Calls:
         size = call.size = call.size + len(fragment)
         self.last = call
         if size > self.peak_size:
-            self.peak, self.peak_size = call, size
+            self._peak(call, size)
         state = call.state
         if state == _OPEN:
             # The usual fragment, inside the value with no bracket or backslash: only
@@ -142,11 +150,11 @@ class Calls:
             if not call.done:
                 self.end(call)
 
-    def take(self) -> list[RawCall]:
+    def take(self) -> Sequence[RawCall]:
         """The calls completed since the last `take()`, in completion order."""
         ready = self.ready
         if not ready:
-            return []
+            return _NONE
         self.ready = []
         return ready
 
@@ -171,15 +179,17 @@ class Calls:
             return None
         return call.name, call.text()
 
-    def largest(self) -> tuple[Any, int] | None:
-        peak = self.peak
-        return None if peak is None else (peak.name, peak.size)
-
     def grew(self, call: Call, size: int) -> None:
         """`call`'s arguments (given as an object) grew by about `size` characters."""
         call.size += size
         if call.size > self.peak_size:
-            self.peak, self.peak_size = call, call.size
+            self._peak(call, call.size)
+
+    def _peak(self, call: Call, size: int) -> None:
+        """`call`, now `size` characters, is the largest so far: check it against the cap."""
+        self.peak_size = size
+        if size > self.cap:
+            self.limits.check_streamed(call.name, size)
 
 
 def _index(call: Call) -> int:
@@ -250,16 +260,13 @@ def _close(call: Call, text: str, pos: int, depth: int) -> bool:
 
 
 class CallsAssembler(Assembler):
-    """An assembler built on a `Calls` buffer: `partial()` and the stream guard's measure
-    come from the buffer."""
+    """An assembler built on a `Calls` buffer, which gives `partial()` and holds the calls to
+    the limits."""
 
     calls: Calls
 
     def partial(self) -> tuple[str, str] | None:
         return self.calls.partial()
 
-    def buffered(self) -> int:
-        return self.calls.peak_size
-
-    def largest(self) -> tuple[Any, int] | None:
-        return self.calls.largest()
+    def hold(self, limits: Limits) -> None:
+        self.calls.hold(limits)

@@ -206,7 +206,7 @@ class MessagesAssembler(CallsAssembler):
         self.start: Any = None  # the message_start event's message
         self.last: Any = None  # the latest event: a stream's `.raw`
 
-    def feed(self, chunk: Any) -> list[RawCall]:
+    def feed(self, chunk: Any) -> Sequence[RawCall]:
         self.last = chunk
         kind = getattr(chunk, "type", None)
         if kind == "content_block_delta":

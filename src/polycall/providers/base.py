@@ -21,6 +21,7 @@ from ..modes import Mode
 
 if TYPE_CHECKING:
     from ..errors import PolycallError
+    from ..limits import Limits
     from ..toolset import ToolSet
 
 
@@ -52,7 +53,7 @@ class Assembler(ABC):
         return "".join(self.text) or None
 
     @abstractmethod
-    def feed(self, chunk: Any) -> list[RawCall]:
+    def feed(self, chunk: Any) -> Sequence[RawCall]:
         """Take one chunk; return the calls this chunk completed, in order."""
 
     @abstractmethod
@@ -63,13 +64,10 @@ class Assembler(ABC):
         """The call still being written, as (tool name, arguments JSON so far), if any."""
         return None
 
-    def buffered(self) -> int:
-        """The size (in characters) of the largest call's arguments so far, a running count."""
-        return 0
-
-    def largest(self) -> tuple[Any, int] | None:
-        """That call: (tool name, size); None before any call."""
-        return None
+    @abstractmethod
+    def hold(self, limits: Limits) -> None:
+        """Hold each call being streamed to `limits.max_argument_bytes`: a
+        `LimitExceededError` as soon as one is over, not at the end of the stream."""
 
 
 class Adapter(ABC):

@@ -338,7 +338,7 @@ class ConverseAssembler(CallsAssembler):
         self.usage: Any = None
         self.last: Any = None  # the latest event: a stream's `.raw`
 
-    def feed(self, chunk: Any) -> list[RawCall]:
+    def feed(self, chunk: Any) -> Sequence[RawCall]:
         self.last = chunk
         if "contentBlockDelta" in chunk:
             event = chunk["contentBlockDelta"]

@@ -321,7 +321,7 @@ class GeminiAssembler(CallsAssembler):
         self.last: dict[str, Any] = {}
         self.chunk: Any = None  # the latest chunk: a stream's `.raw`
 
-    def feed(self, chunk: Any) -> list[RawCall]:
+    def feed(self, chunk: Any) -> Sequence[RawCall]:
         self.chunk = chunk
         data = self.adapter.response_dict(chunk)
         usage = usage_of(data)

@@ -10,7 +10,7 @@ from ..calls import RawCall, Reply, Stop, Turn, Usage
 from ..errors import ConfigurationError, MalformedOutputError, ProviderError
 from ..modes import Mode
 from ..toolset import ToolSet
-from ._assembly import Call, Calls, CallsAssembler
+from ._assembly import _NONE, Call, Calls, CallsAssembler
 from .base import Adapter, Assembler, aclosing_stream, closing_stream
 from .openai_common import (
     INCLUDE_USAGE,
@@ -143,7 +143,7 @@ class ChatAssembler(CallsAssembler):
         self.last: Any = None  # the latest chunk: a stream's `.raw`
         self.count = 0
 
-    def feed(self, chunk: Any) -> list[RawCall]:
+    def feed(self, chunk: Any) -> Sequence[RawCall]:
         self.last = chunk
         self.count += 1
         try:  # the SDK's chunk model has every field; a loose object may lack some
@@ -183,7 +183,8 @@ class ChatAssembler(CallsAssembler):
                 else:
                     self.stopped = True  # a cut-off or blocked response: nothing more is out
                     self.calls.last = None
-        return self.calls.take() if self.calls.ready and not self.stopped else []
+        calls = self.calls
+        return calls.take() if calls.ready and not self.stopped else _NONE
 
     def finish(self) -> Turn:
         reason = self.finish_reason

@@ -121,7 +121,7 @@ class ResponsesAssembler(CallsAssembler):
         self.final: Any = None
         self.seen = 0  # events fed so far
 
-    def feed(self, chunk: Any) -> list[RawCall]:
+    def feed(self, chunk: Any) -> Sequence[RawCall]:
         self.seen += 1
         kind = _get(chunk, "type")
         if kind == "response.function_call_arguments.delta":
