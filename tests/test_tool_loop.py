@@ -875,6 +875,26 @@ async def test_async_breaking_out_mid_stream_closes_the_stream(
     gate.open()
 
 
+@pytest.mark.usefixtures("short_gates")
+async def test_async_over_boto3_leaving_with_a_read_pending_does_not_wait_for_the_server(
+    fake: FakeProvider,
+) -> None:
+    bedrock = BY_NAME["bedrock"]  # use_async=True over boto3: each read runs on a worker thread
+    gate = Gate()
+    response = bedrock.calls(SEED_CALLS, gates={0: gate})
+    fake.push(response)
+    client = bedrock.client(fake, True)
+    handlers = finishing_once_read(client, response, gate)
+
+    events = client.iter_tools(**options(bedrock, handlers=handlers))
+    while not isinstance(await anext(events), ToolResult):  # out while a read is pending
+        pass
+    await events.aclose()  # the pending read's worker is blocked on the silent server
+
+    assert not gate.timed_out and not gate._event.is_set()  # left while the server held it
+    gate.open()
+
+
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
 async def test_an_sdk_error_mid_stream_in_a_loop_is_a_provider_error(
     fake: FakeProvider, chat: Wire, is_async: bool

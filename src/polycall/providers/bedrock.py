@@ -23,7 +23,7 @@ from ..errors import ConfigurationError, ProviderError
 from ..modes import Mode
 from ..toolset import ToolSet, parse_arguments
 from ._assembly import Call, Calls, CallsAssembler
-from .base import Adapter, Assembler, arguments_object, block_turn, join_texts, text_piece
+from .base import Adapter, Assembler, arguments_object, block_turn, join_texts, shut, text_piece
 from .registry import construct
 
 SERVICE = "bedrock-runtime"
@@ -147,6 +147,10 @@ class BedrockConverse(Adapter):
                 reader = _threaded(iter(events))
             try:
                 yield reader
+            except BaseException:
+                if not self.awaitable:  # a worker thread may be blocked reading: free it
+                    shut(events)
+                raise
             finally:
                 events.close()
 
