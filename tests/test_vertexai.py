@@ -333,3 +333,28 @@ def test_stopping_a_stream_early_closes_it(vertex: FakeProvider, client: Any) ->
     with pytest.raises(StopIteration):
         next(stream)
     assert list(ask(client)) == SEED_VALUES
+
+
+@needs_aiohttp
+async def test_stopping_an_async_stream_early_closes_its_http_response(
+    vertex: FakeProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SDK's async generator never closes the response it reads; polycall does."""
+    from google.api_core.rest_streaming_async import AsyncResponseIterator
+
+    cancelled: list[AsyncResponseIterator] = []
+    cancel = AsyncResponseIterator.cancel
+
+    async def spy(self: AsyncResponseIterator) -> None:
+        cancelled.append(self)
+        await cancel(self)
+
+    monkeypatch.setattr(AsyncResponseIterator, "cancel", spy)
+    aclient = polycall.from_vertexai(GenerativeModel("gemini-1.5-pro"), use_async=True)
+    gate = Gate()
+    vertex.push(vertex_stream(SEED_CALLS, gates={0: gate}))
+    async with aclient.create_iterable(messages=USER, response_model=SEED_MODEL) as stream:
+        assert await stream.__anext__() == SEED_VALUES[0]
+    gate.open()
+    assert len(cancelled) == 1
+    await aclient.adapter.client._close_async_client()
