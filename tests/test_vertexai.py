@@ -357,4 +357,4 @@ async def test_stopping_an_async_stream_early_closes_its_http_response(
         assert await stream.__anext__() == SEED_VALUES[0]
     gate.open()
     assert len(cancelled) == 1
-    await aclient.adapter.client._close_async_client()
+    await aclient.aclose()

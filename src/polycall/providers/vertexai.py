@@ -103,6 +103,21 @@ class VertexAI(GeminiAdapter):
     def astream(self, request: dict[str, Any]) -> AbstractAsyncContextManager[AsyncIterator[Any]]:
         return _aclosing(aclosing_stream(lambda: self.asend({**request, "stream": True})))
 
+    def close(self) -> None:
+        """The transport of the model's sync SDK client, if it made one (a `GenerativeModel`
+        has no `close()`; it makes its clients on first use)."""
+        client = vars(self.client).get("_prediction_client")
+        if client is not None:
+            client.transport.close()
+
+    async def aclose(self) -> None:
+        """Both of the model's SDK clients it made (its async one's aiohttp session too)."""
+        self.close()
+        client = vars(self.client).get("_prediction_async_client")
+        closed = client.transport.close() if client is not None else None
+        if inspect.isawaitable(closed):  # REST over aiohttp, gRPC asyncio
+            await closed
+
     def response_dict(self, raw: Any) -> dict[str, Any]:
         data: dict[str, Any] = _to_dict(raw)
         for part in parts_of(data):
