@@ -321,7 +321,7 @@ async def test_async_create_stream_and_retry(vertex: FakeProvider) -> None:
     seen = await agated_values(aclient.create_iterable(messages=USER, response_model=SEED_MODEL), gate)
     assert seen == SEED_VALUES and not gate.timed_out
     assert Weather in {type(v) for v in seen}
-    await model._close_async_client()  # the SDK's way to close the model's aiohttp session
+    await aclient.aclose()  # closes the model's aiohttp session
 
 
 def test_stopping_a_stream_early_closes_it(vertex: FakeProvider, client: Any) -> None:
