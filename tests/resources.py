@@ -1,6 +1,13 @@
-"""A pytest plugin: a test that leaves an aiohttp session open fails.
+"""A pytest plugin: a test that leaves anything open fails, and is the one blamed.
 
-aiohttp reports an unclosed session or connector only when it is garbage collected, through
+An unclosed socket, transport or HTTP connection is reported only when it is garbage
+collected: a `ResourceWarning` from its `__del__`, which pytest turns into a
+`PytestUnraisableExceptionWarning`, an error by `filterwarnings` in pyproject.toml. So that
+it is reported at the test that left it open, not at whichever test the collector happens to
+run in, a full collection runs as each test ends; what survives it is frozen (`gc.freeze`),
+so that each later collection looks only at what the next test made.
+
+aiohttp also reports an unclosed session or connector only when it is garbage collected, through
 the event loop's exception handler (logged by `asyncio`), not as a warning; so each session
 a test opens is tracked and must be closed when the test ends, and any such report logged
 during a test, or by the end of the run, fails it too. (`ResourceWarning`s are errors by
@@ -9,6 +16,7 @@ during a test, or by the end of the run, fails it too. (`ResourceWarning`s are e
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -39,6 +47,11 @@ _reports = _Reports()
 _opened: list[Any] = []  # the aiohttp sessions opened by the running test
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    gc.collect()
+    gc.freeze()  # the SDKs and test modules imported: never garbage, never looked at again
+
+
 def pytest_configure(config: pytest.Config) -> None:
     logging.getLogger("asyncio").addHandler(_reports)
     try:
@@ -58,6 +71,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def _nothing_left_open() -> Iterator[None]:
     _reports.take()
     yield
+    gc.collect()  # what the test left open is reported now, at this test's teardown
+    gc.freeze()
     left = [session for session in _opened if not session.closed]
     _opened.clear()
     reports = _reports.take()
@@ -70,8 +85,7 @@ def _nothing_left_open() -> Iterator[None]:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    import gc
-
+    gc.unfreeze()
     gc.collect()
     reports = _reports.take()
     if reports:

@@ -82,7 +82,7 @@ def _vertex(fake: FakeProvider, is_async: bool) -> Built:
 
     model = GenerativeModel("gemini-2.5-flash")
     client = polycall.from_vertexai(model, use_async=is_async)
-    return client, model._close_async_client if is_async else None  # the SDK's own close
+    return client, client.aclose if is_async else None
 
 
 PROVIDERS = {

@@ -270,18 +270,14 @@ def test_the_run_messages_continue_the_conversation(fake: FakeProvider, wire: Wi
 
 @contextlib.asynccontextmanager
 async def async_client(fake: FakeProvider, wire: Wire) -> AsyncIterator[Any]:
-    """The wire's async client; its SDK's aiohttp session (Google SDKs) closed afterwards."""
+    """The wire's async client, closed afterwards (the Google SDKs' aiohttp sessions too)."""
     if wire.name == "vertexai" and importlib.util.find_spec("aiohttp") is None:
         pytest.skip("async REST in the Vertex AI SDK needs aiohttp")
     client = wire.client(fake, True)
     try:
         yield client
     finally:
-        sdk = client.adapter.client
-        if wire.name == "vertexai":
-            await sdk._close_async_client()  # the SDK's way to close the model's session
-        elif wire.name == "genai":
-            await sdk.aclose()
+        await client.aclose()
 
 
 async def test_async_two_step_run(fake: FakeProvider, wire: Wire) -> None:

@@ -8,7 +8,6 @@ an event), so the recorded start and end times can only overlap.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import subprocess
 import sys
@@ -308,19 +307,9 @@ def create(
                 return [value async for value in client.create_iterable(**request)]
             return list(await client.create(**request))
         finally:
-            await _aclose(client.adapter.client)
+            await client.aclose()  # the suite fails on an aiohttp session left open
 
     return asyncio.run(go())
-
-
-async def _aclose(sdk: Any) -> None:
-    """Close what an async SDK client opened (the suite fails on an aiohttp session left open)."""
-    if hasattr(sdk, "_close_async_client"):  # the Vertex AI SDK's GenerativeModel
-        await sdk._close_async_client()
-    elif hasattr(sdk, "aclose"):  # google-genai's AsyncClient
-        await sdk.aclose()
-    elif inspect.iscoroutinefunction(getattr(sdk, "close", None)):  # openai, anthropic
-        await sdk.close()
 
 
 @each_wire

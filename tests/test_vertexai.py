@@ -320,7 +320,7 @@ async def test_async_create_stream_and_retry(vertex: FakeProvider) -> None:
     seen = await agated_values(aclient.create_iterable(messages=USER, response_model=SEED_MODEL), gate)
     assert seen == SEED_VALUES and not gate.timed_out
     assert Weather in {type(v) for v in seen}
-    await model._close_async_client()  # the SDK's way to close the model's aiohttp session
+    await aclient.aclose()  # closes the model's aiohttp session
 
 
 def test_stopping_a_stream_early_closes_it(vertex: FakeProvider, client: Any) -> None:
@@ -332,3 +332,28 @@ def test_stopping_a_stream_early_closes_it(vertex: FakeProvider, client: Any) ->
     with pytest.raises(StopIteration):
         next(stream)
     assert list(ask(client)) == SEED_VALUES
+
+
+@needs_aiohttp
+async def test_stopping_an_async_stream_early_closes_its_http_response(
+    vertex: FakeProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SDK's async generator never closes the response it reads; polycall does."""
+    from google.api_core.rest_streaming_async import AsyncResponseIterator
+
+    cancelled: list[AsyncResponseIterator] = []
+    cancel = AsyncResponseIterator.cancel
+
+    async def spy(self: AsyncResponseIterator) -> None:
+        cancelled.append(self)
+        await cancel(self)
+
+    monkeypatch.setattr(AsyncResponseIterator, "cancel", spy)
+    aclient = polycall.from_vertexai(GenerativeModel("gemini-1.5-pro"), use_async=True)
+    gate = Gate()
+    vertex.push(vertex_stream(SEED_CALLS, gates={0: gate}))
+    async with aclient.create_iterable(messages=USER, response_model=SEED_MODEL) as stream:
+        assert await stream.__anext__() == SEED_VALUES[0]
+    gate.open()
+    assert len(cancelled) == 1
+    await aclient.aclose()

@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterat
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar, overload
 
+from typing_extensions import Self
+
 from .calls import Handlers, ToolCall, ToolCalls, ToolResult
 from .engine import adrive, drive
 from .errors import ConfigurationError
@@ -243,6 +245,17 @@ class Client(_BaseClient):
 
         return Batches(self)
 
+    def close(self) -> None:
+        """Close the SDK client this client wraps (its HTTP connections), as the SDK's own
+        `close()` does; also on leaving `with client:`."""
+        self.adapter.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
 
 class AsyncClient(_BaseClient):
     """A polycall client over an async SDK client: the same methods, awaited."""
@@ -352,6 +365,17 @@ class AsyncClient(_BaseClient):
         from .batch import AsyncBatches
 
         return AsyncBatches(self)
+
+    async def aclose(self) -> None:
+        """Close the SDK client this client wraps (its HTTP connections, its aiohttp session),
+        as the SDK's own close does; also on leaving `async with client:`."""
+        await self.adapter.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
 
 def _last(events: Iterator[Any]) -> Any:

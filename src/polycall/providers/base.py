@@ -88,6 +88,16 @@ class Adapter(ABC):
         """The credentials this client sends (API key, bearer token), kept out of errors."""
         return [getattr(self.client, "api_key", None)]
 
+    def close(self) -> None:
+        """Close the sync SDK client: its HTTP connections (`client.close()` by default)."""
+        self.client.close()
+
+    async def aclose(self) -> None:
+        """Close the async SDK client: `close()`, awaited where it is a coroutine."""
+        closed = self.client.close()
+        if inspect.isawaitable(closed):
+            await closed
+
     @abstractmethod
     def prepare(self, tools: ToolSet, kwargs: dict[str, Any]) -> dict[str, Any]:
         """The SDK request for the user's kwargs: tools added, messages converted, tool choice set."""

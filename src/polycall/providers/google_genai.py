@@ -75,6 +75,15 @@ class GoogleGenAI(GeminiAdapter):
             return request
         return {**request, "config": config.model_copy(update={"tool_config": None})}
 
+    def close(self) -> None:
+        self.client.close()
+
+    async def aclose(self) -> None:
+        """The async side (`client.aio`, or the `AsyncClient` given), then a `Client`'s sync side."""
+        await self._aio.aclose()
+        if self._aio is not self.client:
+            self.client.close()
+
     def send(self, request: dict[str, Any]) -> Any:
         return self.client.models.generate_content(**request)
 

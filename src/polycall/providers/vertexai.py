@@ -6,7 +6,12 @@ import copy
 import inspect
 import threading
 from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    asynccontextmanager,
+    contextmanager,
+)
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict, ParseError  # type: ignore[import-untyped,unused-ignore]
@@ -93,10 +98,25 @@ class VertexAI(GeminiAdapter):
         return await model.generate_content_async(**kwargs)
 
     def stream(self, request: dict[str, Any]) -> AbstractContextManager[Iterator[Any]]:
-        return closing_stream(lambda: self.send({**request, "stream": True}))
+        return _closing(closing_stream(lambda: self.send({**request, "stream": True})))
 
     def astream(self, request: dict[str, Any]) -> AbstractAsyncContextManager[AsyncIterator[Any]]:
-        return aclosing_stream(lambda: self.asend({**request, "stream": True}))
+        return _aclosing(aclosing_stream(lambda: self.asend({**request, "stream": True})))
+
+    def close(self) -> None:
+        """The transport of the model's sync SDK client, if it made one (a `GenerativeModel`
+        has no `close()`; it makes its clients on first use)."""
+        client = vars(self.client).get("_prediction_client")
+        if client is not None:
+            client.transport.close()
+
+    async def aclose(self) -> None:
+        """Both of the model's SDK clients it made (its async one's aiohttp session too)."""
+        self.close()
+        client = vars(self.client).get("_prediction_async_client")
+        closed = client.transport.close() if client is not None else None
+        if inspect.isawaitable(closed):  # REST over aiohttp, gRPC asyncio
+            await closed
 
     def response_dict(self, raw: Any) -> dict[str, Any]:
         data: dict[str, Any] = _to_dict(raw)
@@ -146,6 +166,45 @@ class VertexAI(GeminiAdapter):
             f"messages[{index}]: expected a dict or vertexai.generative_models.Content, "
             f"got {type(content).__module__}.{type(content).__name__}"
         )
+
+
+@contextmanager
+def _closing(opened: AbstractContextManager[Iterator[Any]]) -> Iterator[Iterator[Any]]:
+    """The SDK's stream, closed on exit with the HTTP response under it.
+
+    The SDK streams through a generator that keeps the transport's response iterator in its
+    frame, as `response_stream`, and never closes it: closing the generator alone leaves the
+    response (and its socket) open until garbage collection when the consumer stops early.
+    Its `cancel()` closes the response (and is harmless once the stream was read to the end)."""
+    with opened as stream:
+        try:
+            yield stream
+        finally:
+            cancel = getattr(_response_stream(stream), "cancel", None)
+            if cancel is not None:
+                cancel()
+
+
+@asynccontextmanager
+async def _aclosing(
+    opened: AbstractAsyncContextManager[AsyncIterator[Any]],
+) -> AsyncIterator[AsyncIterator[Any]]:
+    """Async `_closing`: the async generator holds `response_stream` in its closure."""
+    async with opened as stream:
+        try:
+            yield stream
+        finally:
+            cancel = getattr(_response_stream(stream), "cancel", None)
+            if cancel is not None:
+                cancelled = cancel()
+                if inspect.isawaitable(cancelled):
+                    await cancelled
+
+
+def _response_stream(stream: Any) -> Any:
+    """The transport's response iterator the SDK's (async) generator reads, if it opened one."""
+    frame = getattr(stream, "gi_frame", None) or getattr(stream, "ag_frame", None)
+    return None if frame is None else frame.f_locals.get("response_stream")
 
 
 def _to_dict(response: Any) -> dict[str, Any]:

@@ -1,0 +1,110 @@
+"""`client.close()` / `await client.aclose()` and `with` / `async with`: the SDK client a
+polycall client wraps gives its connections back, on every provider, sync and async."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import polycall
+from helpers import vertexai_at
+from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES
+from polycall.testing import FakeProvider
+from polycall.testing.openai import chat_completion
+from providers import MATRIX, Cell
+
+ASYNC = [name for name, cell in MATRIX.items() if cell.has_async]
+
+
+@pytest.fixture
+def served(request: pytest.FixtureRequest) -> Iterator[tuple[Cell, FakeProvider]]:
+    """The cell named by the parameter, on a fake that keeps connections alive: a client
+    holds an idle one after its request until it is closed."""
+    cell = MATRIX[request.param]
+    with FakeProvider() as fake:
+        fake.respond_with(lambda req: cell.whole(SEED_CALLS))
+        if not cell.needs_setup:
+            yield cell, fake
+            return
+        with vertexai_at(fake):
+            yield cell, fake
+
+
+def _ask(client: Any) -> Any:
+    return client.create(messages=SEED_MESSAGES, response_model=SEED_MODEL)
+
+
+@pytest.mark.parametrize("served", list(MATRIX), indirect=True)
+def test_close_closes_the_sdk_clients_connections(served: tuple[Cell, FakeProvider]) -> None:
+    cell, fake = served
+    client = cell.client(fake)
+    assert list(_ask(client)) == SEED_VALUES
+    assert fake.open_connections == 1  # idle, kept alive by the SDK's pool
+
+    client.close()
+
+    assert fake.wait_connections(0, timeout=5)
+
+
+@pytest.mark.parametrize("served", ASYNC, indirect=True)
+async def test_aclose_closes_the_async_sdk_clients_connections(
+    served: tuple[Cell, FakeProvider],
+) -> None:
+    cell, fake = served
+    client = cell.client(fake, is_async=True)
+    assert list(await _ask(client)) == SEED_VALUES
+    assert fake.open_connections == 1
+
+    await client.aclose()
+
+    assert fake.wait_connections(0, timeout=5)
+
+
+@pytest.mark.filterwarnings("ignore:This feature is deprecated:UserWarning")
+async def test_aclose_of_an_async_vertexai_client_closes_its_aiohttp_session() -> None:
+    pytest.importorskip("aiohttp")
+    with FakeProvider() as fake, vertexai_at(fake):
+        cell = MATRIX["vertexai"]
+        fake.respond_with(lambda req: cell.whole(SEED_CALLS))
+        client = cell.client(fake, use_async=True)
+        assert list(await _ask(client)) == SEED_VALUES
+
+        await client.aclose()  # else the test fails: an aiohttp session left open
+
+        assert fake.wait_connections(0, timeout=5)
+
+
+def test_with_closes_a_client_from_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    with FakeProvider() as fake:
+        monkeypatch.setenv("OPENAI_BASE_URL", fake.url + "/v1")
+        monkeypatch.setenv("OPENAI_API_KEY", "test")
+        fake.push(chat_completion(SEED_CALLS))
+
+        with polycall.from_provider("openai/gpt-4o-mini") as client:
+            assert list(_ask(client)) == SEED_VALUES
+
+        assert client.adapter.client.is_closed()
+        assert fake.wait_connections(0, timeout=5)
+
+
+async def test_async_with_closes_a_client_from_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    with FakeProvider() as fake:
+        monkeypatch.setenv("OPENAI_BASE_URL", fake.url + "/v1")
+        monkeypatch.setenv("OPENAI_API_KEY", "test")
+        fake.push(chat_completion(SEED_CALLS))
+
+        async with polycall.from_provider("openai/gpt-4o-mini", async_client=True) as client:
+            assert list(await _ask(client)) == SEED_VALUES
+
+        assert client.adapter.client.is_closed()
+        assert fake.wait_connections(0, timeout=5)
+
+
+def test_closing_a_vertexai_client_that_sent_nothing_makes_no_sdk_client() -> None:
+    pytest.importorskip("vertexai")
+    with FakeProvider() as fake, vertexai_at(fake):
+        client = MATRIX["vertexai"].client(fake)
+        client.close()
+        assert "_prediction_client" not in vars(client.adapter.client)
