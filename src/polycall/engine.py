@@ -235,7 +235,8 @@ def drive(
                 with pump, reading.open(adapter.stream(op[1])) as chunks:
                     feed = reading.feed
                     for chunk in chunks:
-                        yield from feed(chunk)
+                        if events := feed(chunk):  # most chunks complete nothing
+                            yield from events
             elif op is _ATTEMPT:
                 with pump:
                     pump.reply = next(tries := tries or iter(attempts(max_retries)), None)

@@ -103,7 +103,9 @@ class Calls:
         size = call.size = call.size + len(fragment)
         self.last = call
         if size > self.peak_size:
-            self._peak(call, size)
+            self.peak_size = size
+            if size > self.cap:
+                self.limits.check_streamed(call.name, size)
         state = call.state
         if state == _OPEN:
             # The usual fragment, inside the value with no bracket or backslash: only
@@ -183,13 +185,9 @@ class Calls:
         """`call`'s arguments (given as an object) grew by about `size` characters."""
         call.size += size
         if call.size > self.peak_size:
-            self._peak(call, call.size)
-
-    def _peak(self, call: Call, size: int) -> None:
-        """`call`, now `size` characters, is the largest so far: check it against the cap."""
-        self.peak_size = size
-        if size > self.cap:
-            self.limits.check_streamed(call.name, size)
+            self.peak_size = call.size
+            if call.size > self.cap:
+                self.limits.check_streamed(call.name, call.size)
 
 
 def _index(call: Call) -> int:
