@@ -77,6 +77,7 @@ async def test_aclose_of_an_async_vertexai_client_closes_its_aiohttp_session() -
 
 
 def test_with_closes_a_client_from_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("openai")
     with FakeProvider() as fake:
         monkeypatch.setenv("OPENAI_BASE_URL", fake.url + "/v1")
         monkeypatch.setenv("OPENAI_API_KEY", "test")
@@ -90,6 +91,7 @@ def test_with_closes_a_client_from_provider(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 async def test_async_with_closes_a_client_from_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("openai")
     with FakeProvider() as fake:
         monkeypatch.setenv("OPENAI_BASE_URL", fake.url + "/v1")
         monkeypatch.setenv("OPENAI_API_KEY", "test")
