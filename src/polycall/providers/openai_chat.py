@@ -125,6 +125,18 @@ class OpenAIChat(Adapter):
         ]
 
 
+def _fields(obj: Any, *names: str) -> tuple[Any, ...]:
+    """The fields of a loose chunk object (the SDK's models have them all), None if missing."""
+    return tuple(getattr(obj, name, None) for name in names)
+
+
+def _name_and_arguments(function: Any) -> tuple[Any, Any]:
+    """A tool call's `function`: the SDK's object, or a dict as some servers send it."""
+    if isinstance(function, dict):
+        return function.get("name"), function.get("arguments")
+    return _fields(function, "name", "arguments")
+
+
 class ChatAssembler(CallsAssembler):
     """Tool-call deltas keyed by `index` and id (see `_locate`); a call is complete once its
     arguments close, or when the provider ends it (a new call at its index, the finish).
@@ -149,7 +161,7 @@ class ChatAssembler(CallsAssembler):
         try:  # the SDK's chunk model has every field; a loose object may lack some
             usage, choices = chunk.usage, chunk.choices
         except AttributeError:
-            usage, choices = getattr(chunk, "usage", None), getattr(chunk, "choices", None)
+            usage, choices = _fields(chunk, "usage", "choices")
         if usage:
             self.usage = _usage(usage)
         if not isinstance(choices, list):
@@ -158,18 +170,14 @@ class ChatAssembler(CallsAssembler):
             try:
                 index, delta, finish_reason = choice.index, choice.delta, choice.finish_reason
             except AttributeError:
-                index = getattr(choice, "index", None)
-                delta = getattr(choice, "delta", None)
-                finish_reason = getattr(choice, "finish_reason", None)
+                index, delta, finish_reason = _fields(choice, "index", "delta", "finish_reason")
             if index not in (0, None):
                 continue  # another choice than the first
             if delta is not None:
                 try:
                     content, refusal, tool_calls = delta.content, delta.refusal, delta.tool_calls
                 except AttributeError:
-                    content = getattr(delta, "content", None)
-                    refusal = getattr(delta, "refusal", None)
-                    tool_calls = getattr(delta, "tool_calls", None)
+                    content, refusal, tool_calls = _fields(delta, "content", "refusal", "tool_calls")
                 if content:
                     self.say(_content_text(content))
                 if refusal:
@@ -215,13 +223,8 @@ class ChatAssembler(CallsAssembler):
                 function, index, call_id = tc.function, tc.index, tc.id
                 name, arguments = function.name, function.arguments
             except AttributeError:
-                function = getattr(tc, "function", None)
-                index, call_id = getattr(tc, "index", None), getattr(tc, "id", None)
-                if isinstance(function, dict):
-                    name, arguments = function.get("name"), function.get("arguments")
-                else:
-                    name = getattr(function, "name", None)
-                    arguments = getattr(function, "arguments", None)
+                function, index, call_id = _fields(tc, "function", "index", "id")
+                name, arguments = _name_and_arguments(function)
             # the usual delta continues the call at its index
             call = None if name or call_id or type(index) is not int else by_index.get(index)
             if call is None:
@@ -294,11 +297,7 @@ def _items(value: Any) -> list[Any]:
 
 
 def _raw_call(tool_call: Any) -> RawCall:
-    function = getattr(tool_call, "function", None)
-    if isinstance(function, dict):
-        name, arguments = function.get("name"), function.get("arguments")
-    else:
-        name, arguments = getattr(function, "name", None), getattr(function, "arguments", None)
+    name, arguments = _name_and_arguments(getattr(tool_call, "function", None))
     return RawCall(getattr(tool_call, "id", None), name or "", arguments)
 
 
