@@ -69,10 +69,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(autouse=True)
 def _nothing_left_open() -> Iterator[None]:
+    # What the test before left to its fixtures is garbage only now, after its teardown: it
+    # is collected (and reported) here, before what survives is frozen out of later
+    # collections' way.
+    gc.collect()
+    gc.freeze()
     _reports.take()
     yield
-    gc.collect()  # what the test left open is reported now, at this test's teardown
-    gc.freeze()
+    gc.collect()  # what the test itself left open is reported now, at this test's teardown
     left = [session for session in _opened if not session.closed]
     _opened.clear()
     reports = _reports.take()

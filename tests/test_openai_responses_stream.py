@@ -14,6 +14,7 @@ from polycall import Mode, Partial
 from polycall.testing import FakeProvider, Gate, sse_response, stream_response
 from polycall.testing.openai_responses import (
     function_call_item,
+    message_item,
     response_body,
     response_object,
     response_stream,
@@ -153,6 +154,30 @@ def test_text_only_stream_raises_no_tool_calls(fake: FakeProvider) -> None:
     with pytest.raises(polycall.NoToolCallsError) as info:
         list(iterable(responses_client(fake)))
     assert info.value.text == "No tools needed."
+
+
+@pytest.mark.parametrize("keys", [{"item_id": "msg_0"}, {"output_index": 0}, {}],
+                         ids=["item_id", "output_index", "neither"])
+def test_streamed_text_is_said_once_whatever_keys_its_deltas_carry(
+    fake: FakeProvider, keys: dict[str, Any]
+) -> None:
+    """A compatible server may leave `item_id` (or both keys) out of its text deltas: the
+    message's `.done` item must not add its text a second time."""
+    item = message_item("Hello")
+
+    def event(kind: str, **fields: Any) -> tuple[str, dict[str, Any]]:
+        return kind, {"type": kind, "sequence_number": 0, **fields}
+
+    fake.push(sse_response([
+        event("response.output_item.added", output_index=0, item={**item, "content": []}),
+        *(event("response.output_text.delta", content_index=0, delta=piece, **keys)
+          for piece in ("Hel", "lo")),
+        event("response.output_item.done", output_index=0, item=item),
+        event("response.completed", response=response_object([item])),
+    ]))
+    with pytest.raises(polycall.NoToolCallsError) as info:
+        list(iterable(responses_client(fake)))
+    assert info.value.text == "Hello"
 
 
 def test_whole_call_in_done_events_only(fake: FakeProvider) -> None:

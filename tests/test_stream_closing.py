@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from polycall.providers.base import aclosing_stream, closing_stream
+from polycall.providers.base import aclosing_stream, closing_stream, shut
 
 
 class Counted:
@@ -124,3 +126,25 @@ async def test_older_async_streams_aclose_their_response_even_when_the_body_rais
         async with aclosing_stream(lambda: _open(stream)):
             raise KeyError("boom")
     assert stream.response.closed == 1
+
+
+def test_shut_frees_a_blocked_read_but_leaves_closed_and_shared_connections_alone() -> None:
+    """`shut()` (how a tool loop frees its reader thread on an early exit) shuts an open
+    HTTP/1.1 stream's socket down, and leaves a response the SDK already closed (its
+    connection may be back in the pool) and an HTTP/2 connection (shared) as they are."""
+    ours, peer = socket.socketpair()
+    with ours, peer:
+
+        def stream(closed: bool, version: str) -> Any:
+            network = SimpleNamespace(get_extra_info=lambda name: ours if name == "socket" else None)
+            response = SimpleNamespace(
+                is_closed=closed, http_version=version, extensions={"network_stream": network}
+            )
+            return SimpleNamespace(response=response)
+
+        assert shut(stream(True, "HTTP/1.1")) is True  # nothing is blocked on it
+        assert shut(stream(False, "HTTP/2")) is False  # the reader closes it itself
+        ours.sendall(b"x")
+        assert peer.recv(1) == b"x"  # still open
+        assert shut(stream(False, "HTTP/1.1")) is True
+        assert peer.recv(1) == b""  # shut down: the other end reads the end of the stream

@@ -28,7 +28,7 @@ from helpers import (
     sent_texts,
     vertexai_at,
 )
-from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, Weather
+from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, GoogleSearch, Weather
 from polycall import (
     ConfigurationError,
     IncompleteOutputError,
@@ -334,26 +334,51 @@ def test_stopping_a_stream_early_closes_it(vertex: FakeProvider, client: Any) ->
     assert list(ask(client)) == SEED_VALUES
 
 
-@needs_aiohttp
-async def test_stopping_an_async_stream_early_closes_its_http_response(
-    vertex: FakeProvider, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The SDK's async generator never closes the response it reads; polycall does."""
+@pytest.fixture
+def cancelled(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The async response iterators whose `cancel()` was called (it closes the response)."""
     from google.api_core.rest_streaming_async import AsyncResponseIterator
 
-    cancelled: list[AsyncResponseIterator] = []
+    seen: list[Any] = []
     cancel = AsyncResponseIterator.cancel
 
     async def spy(self: AsyncResponseIterator) -> None:
-        cancelled.append(self)
+        seen.append(self)
         await cancel(self)
 
     monkeypatch.setattr(AsyncResponseIterator, "cancel", spy)
+    return seen
+
+
+@needs_aiohttp
+async def test_stopping_an_async_stream_early_closes_its_http_response(
+    vertex: FakeProvider, cancelled: list[Any]
+) -> None:
+    """The SDK's async generator never closes the response it reads; polycall does."""
     aclient = polycall.from_vertexai(GenerativeModel("gemini-1.5-pro"), use_async=True)
     gate = Gate()
     vertex.push(vertex_stream(SEED_CALLS, gates={0: gate}))
     async with aclient.create_iterable(messages=USER, response_model=SEED_MODEL) as stream:
         assert await stream.__anext__() == SEED_VALUES[0]
+    gate.open()
+    assert len(cancelled) == 1
+    await aclient.aclose()
+
+
+@needs_aiohttp
+async def test_leaving_a_tool_loop_with_a_read_pending_closes_its_http_response(
+    vertex: FakeProvider, cancelled: list[Any]
+) -> None:
+    """The pending read is cancelled first, which ends the SDK's generator: its response is
+    found before the stream is read, not at the end."""
+    aclient = polycall.from_vertexai(GenerativeModel("gemini-1.5-pro"), use_async=True)
+    gate = Gate()
+    vertex.push(vertex_stream(SEED_CALLS, gates={0: gate}))
+    handlers = {Weather: lambda w: "18C", GoogleSearch: lambda s: "The Chiefs"}
+    events = aclient.iter_tools(messages=USER, response_model=SEED_MODEL, handlers=handlers)
+    while not isinstance(await anext(events), polycall.ToolResult):  # the server is silent
+        pass
+    await events.aclose()
     gate.open()
     assert len(cancelled) == 1
     await aclient.aclose()

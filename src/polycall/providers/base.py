@@ -179,8 +179,14 @@ def shut(stream: Any) -> bool:
     in another thread returns at once; False when no connection can be found for it.
 
     Found on the streams of httpx-style clients (`.response.extensions["network_stream"]`:
-    OpenAI, Anthropic) and on urllib3 responses (botocore's event streams)."""
+    OpenAI, Anthropic) and on urllib3 responses (botocore's event streams). A response the
+    SDK has closed already is left alone (its connection may be back in the pool), and so is
+    an HTTP/2 connection, which other requests share."""
     response = getattr(stream, "response", None)
+    if getattr(response, "is_closed", False) is True:
+        return True  # the SDK closed it at the end of the stream: no read is blocked on it
+    if getattr(response, "http_version", None) == "HTTP/2":
+        return False  # the connection carries other requests' streams too
     extensions = getattr(response, "extensions", None)
     network = extensions.get("network_stream") if isinstance(extensions, dict) else None
     sock = network.get_extra_info("socket") if network is not None else None

@@ -116,7 +116,8 @@ class ResponsesAssembler(CallsAssembler):
         self.calls = Calls(inner_calls)
         self.by_item: dict[str, Call] = {}
         self.by_index: dict[int, tuple[Call, str | None]] = {}  # and the item id it came with
-        self.streamed: set[Any] = set()  # the message items whose text came in deltas
+        # the message items (ids and output indexes) whose text came in deltas
+        self.streamed: set[Any] = set()
         self.refusal: list[str] = []
         self.final: Any = None
         self.seen = 0  # events fed so far
@@ -132,7 +133,8 @@ class ResponsesAssembler(CallsAssembler):
         elif kind in ("response.output_item.added", "response.output_item.done"):
             self._item(chunk, done=kind == "response.output_item.done")
         elif kind == "response.output_text.delta":
-            self.streamed.add(_get(chunk, "item_id"))
+            keys = {_get(chunk, "item_id"), _get(chunk, "output_index")} - {None}
+            self.streamed.update(keys or (None,))  # None: a delta that names no item
             self.say(_str(_get(chunk, "delta")))
         elif kind == "response.function_call_arguments.done":
             self._whole(self._locate(chunk), _get(chunk, "arguments"))
@@ -184,7 +186,8 @@ class ResponsesAssembler(CallsAssembler):
         if kind == "message" and done:  # its text, unless it came in deltas
             text: list[str] = []
             _read_message(item, text, self.refusal)
-            if _get(item, "id") not in self.streamed:
+            streamed = self.streamed
+            if not (None in streamed or {_get(item, "id"), _get(event, "output_index")} & streamed):
                 for piece in text:
                     self.say(piece)
         if kind != "function_call":

@@ -180,7 +180,7 @@ def _closing(opened: AbstractContextManager[Iterator[Any]]) -> Iterator[Iterator
         try:
             yield stream
         finally:
-            cancel = getattr(_response_stream(stream), "cancel", None)
+            cancel = getattr(_response_stream(stream), "cancel", None)  # None if it ended
             if cancel is not None:
                 cancel()
 
@@ -189,12 +189,15 @@ def _closing(opened: AbstractContextManager[Iterator[Any]]) -> Iterator[Iterator
 async def _aclosing(
     opened: AbstractAsyncContextManager[AsyncIterator[Any]],
 ) -> AsyncIterator[AsyncIterator[Any]]:
-    """Async `_closing`: the async generator holds `response_stream` in its closure."""
+    """Async `_closing`: the async generator holds `response_stream` in its closure, so it
+    is found before the stream is read (on exit the generator may already have ended: a
+    pending read cancelled by a tool loop ends it)."""
     async with opened as stream:
+        response = _response_stream(stream)
         try:
             yield stream
         finally:
-            cancel = getattr(_response_stream(stream), "cancel", None)
+            cancel = getattr(response, "cancel", None)
             if cancel is not None:
                 cancelled = cancel()
                 if inspect.isawaitable(cancelled):
