@@ -75,9 +75,6 @@ class GoogleGenAI(GeminiAdapter):
             return request
         return {**request, "config": config.model_copy(update={"tool_config": None})}
 
-    def close(self) -> None:
-        self.client.close()
-
     async def aclose(self) -> None:
         """The async side (`client.aio`, or the `AsyncClient` given), then a `Client`'s sync side."""
         await self._aio.aclose()
