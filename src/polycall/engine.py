@@ -10,7 +10,15 @@ user, and is sent each op's outcome. `drive` performs the ops with the sync SDK 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Generator, Iterable, Iterator
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+    Sequence,
+)
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -18,12 +26,11 @@ from typing import TYPE_CHECKING, Any
 from typing_extensions import Self
 
 from . import tracing
-from .calls import ToolCall
+from .calls import RawCall, ToolCall
 from .errors import PolycallError, ProviderError
 from .retries import RETRYABLE, MaxRetries, aattempts, attempts, counted_attempts
 
 if TYPE_CHECKING:
-    from .partial import Partial
     from .providers.base import Adapter
     from .session import Session
 
@@ -37,7 +44,6 @@ ATTEMPT = "attempt"  # (ATTEMPT,) -> tenacity's next attempt, or None: no attemp
 WAIT = "wait"  # (WAIT, wait) -> what `wait()` returns (awaited by the async driver)
 
 _ATTEMPT = (ATTEMPT,)
-_NO_EVENTS: tuple[Event, ...] = ()
 
 
 class provider_errors(AbstractContextManager[None]):
@@ -96,25 +102,26 @@ def redact(message: str, adapter: Adapter | None) -> str:
 
 
 class Reading:
-    """One streamed attempt: each chunk in, the calls it completed (and progress) out."""
+    """One streamed attempt: `feed` takes each chunk and returns what it completed (empty:
+    nothing, the usual chunk); `events` turns that into the events for the user."""
 
-    __slots__ = ("assembler", "partial", "session")
+    __slots__ = ("assembler", "feed", "session")
 
     def __init__(self, session: Session, partial: bool) -> None:
         self.session = session
-        self.assembler = session.adapter.assembler()
-        self.assembler.hold(session.limits)
-        self.partial = partial
+        self.assembler = assembler = session.adapter.assembler()
+        assembler.hold(session.limits)
+        # The assembler's own `feed`: no step of ours for a chunk that completes nothing.
+        self.feed: Callable[[Any], Sequence[Any]] = self._progress if partial else assembler.feed
 
-    def feed(self, chunk: Any) -> tuple[Event, ...] | list[Event]:
-        """The validated calls `chunk` completed, then the call in progress if asked for."""
-        done = self.assembler.feed(chunk)
-        if not done and not self.partial:
-            return _NO_EVENTS
+    def events(self, done: Sequence[Any]) -> list[Event]:
+        """The validated calls among `done` (a `Partial` passes through)."""
         take = self.session.take
-        events: list[Event] = [slot for raw in done if type(slot := take(raw)) is ToolCall]
-        if self.partial and (progress := self._progress()) is not None:
-            events.append(progress)
+        events: list[Event] = []
+        for item in done:
+            if type(item) is RawCall and type(item := take(item)) is not ToolCall:
+                continue  # a call that failed validation: kept for the retry
+            events.append(item)
         return events
 
     def open(self, stream: AbstractContextManager[Iterable[Any]]) -> AbstractContextManager[Iterable[Any]]:
@@ -128,10 +135,14 @@ class Reading:
         """Async `open`."""
         return stream
 
-    def _progress(self) -> Partial[Any] | None:
+    def _progress(self, chunk: Any) -> list[Any]:
+        """The calls `chunk` completed, then the call in progress."""
         from .partial import partial_value  # jiter is imported only when asked for
 
-        return partial_value(self.session.tools, self.assembler)
+        done: list[Any] = [*self.assembler.feed(chunk)]
+        if (progress := partial_value(self.session.tools, self.assembler)) is not None:
+            done.append(progress)
+        return done
 
 
 def exchange(
@@ -233,10 +244,10 @@ def drive(
             elif op[0] is STREAM:
                 reading = op[2]
                 with pump, reading.open(adapter.stream(op[1])) as chunks:
-                    feed = reading.feed
+                    feed, events = reading.feed, reading.events
                     for chunk in chunks:
-                        if events := feed(chunk):  # most chunks complete nothing
-                            yield from events
+                        if done := feed(chunk):  # most chunks complete nothing
+                            yield from events(done)
             elif op is _ATTEMPT:
                 with pump:
                     pump.reply = next(tries := tries or iter(attempts(max_retries)), None)
@@ -270,10 +281,11 @@ async def adrive(
                     else:
                         reading = op[2]
                         async with reading.aopen(session.adapter.astream(op[1])) as chunks:
-                            feed = reading.feed
+                            feed, events = reading.feed, reading.events
                             async for chunk in chunks:
-                                for event in feed(chunk):
-                                    yield event
+                                if done := feed(chunk):
+                                    for event in events(done):
+                                        yield event
             else:
                 yield op
     finally:

@@ -309,15 +309,21 @@ class _Reporting:
     aopen = open
 
     def feed(self, chunk: Any) -> Sequence[Event]:
+        """The events of `chunk`: its text, the calls it completed, the results ready."""
         if chunk is WOKEN:
             return self.report()
-        events = self.reading.feed(chunk)
+        reading = self.reading
+        events: Sequence[Event] = reading.events(done) if (done := reading.feed(chunk)) else ()
         text, seen = self.text, self.seen
         if len(text) > seen:  # the text this chunk brought, before the calls it completed
             self.seen = len(text)
             events = ["".join(text[seen:]), *events]
         done = self.report()
         return [*events, *done] if done else events
+
+    def events(self, events: Sequence[Event]) -> Sequence[Event]:
+        """`feed` gave the events themselves."""
+        return events
 
 
 def _reply_to(sent: RawCall, slot: Slot, results: dict[int, ToolResult[Any]]) -> Reply:

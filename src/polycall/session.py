@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import replace
+from operator import is_
 from typing import TYPE_CHECKING, Any
 
 from .calls import CallFailure, RawCall, Reply, Runner, Stop, ToolCall, ToolCalls, Turn, Usage
@@ -73,7 +74,8 @@ class Session:
             self.hooks.emit("retry", attempt=self.attempt, error=self._failure)
             self._failure = None
         self.attempt += 1
-        self._open = [i for i, slot in enumerate(self.slots) if isinstance(slot, CallFailure)]
+        slots = self.slots
+        self._open = [i for i, slot in enumerate(slots) if isinstance(slot, CallFailure)] if slots else []
         self._sent, self._judged, self._given = [], [], []
         self._ids = set()
         self._base = len(self.slots)
@@ -82,9 +84,18 @@ class Session:
 
     def take(self, raw: RawCall) -> Slot:
         """Validate one call of the current response as soon as it is complete."""
-        position = len(self._sent)
-        self.limits.check_call(raw, position)
-        sent, sent_id = self._sent_as(raw, position)
+        position, limits, arguments, given = len(self._sent), self.limits, raw.arguments, raw.id
+        # JSON text within both limits, the usual call, needs no closer look.
+        if (
+            position >= limits.max_calls
+            or type(arguments) is not str
+            or len(arguments) > limits.max_argument_bytes
+        ):
+            limits.check_call(raw, position)
+        if type(given) is str and given and given not in self._ids:
+            sent, sent_id = raw, given  # the provider's own id, the usual case
+        else:
+            sent, sent_id = self._sent_as(raw, position)
         index = self._slot_for(raw.name) if self._open else None
         call_id = sent_id if index is None else self.slots[index].id
         try:
@@ -113,7 +124,7 @@ class Session:
         if turn.stop is not Stop.DONE:
             return []
         calls, given = turn.calls, self._given
-        if all(a is b for a, b in zip(calls, given)):  # taken so far in the model's order
+        if all(map(is_, calls, given)):  # taken so far in the model's order
             taken = [self.take(raw) for raw in calls[len(given) :]]
         else:
             known = {id(raw) for raw in given}

@@ -2,15 +2,17 @@
 id, their argument fragments, and when each one is complete.
 
 A call is complete at the first of: its arguments text forms one complete JSON object or
-array (tracked incrementally, fragment by fragment: bracket depth, in-string and escape
-state, never a re-parse of the buffer), its arguments are given whole as an object, or the
+array (tracked incrementally: bracket depth, in-string and escape state, each character
+scanned once, when a fragment brings a closing bracket, the only place a value can close;
+never a re-parse of the buffer), its arguments are given whole as an object, or the
 provider ends it. Completed calls are handed out in completion order; `final()` lists every
 call in the model's order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
+from operator import attrgetter
 from typing import Any
 
 from ..calls import RawCall
@@ -19,14 +21,15 @@ from ..limits import Limits
 from .base import Assembler
 
 # Scanner states of a call's arguments text.
-_BLANK = 0  # only whitespace so far
+_BLANK = 0  # only whitespace scanned so far
 _OPEN = 1  # an object or array in progress
 _CLOSED = 2  # one complete object or array (then only whitespace)
 _OPAQUE = 3  # not an object or array, or more after one: complete only when the provider ends it
 
-_NONE: tuple[RawCall, ...] = ()  # what `take()` gives when no call completed: no list per chunk
+_NONE: tuple[RawCall, ...] = ()
+_INDEX = attrgetter("index")  # what `take()` gives when no call completed: no list per chunk
 
-Expand = Callable[[RawCall], "list[RawCall] | None"]
+Expand = Callable[[RawCall], "list[RawCall] | None"]  # the calls a wrapper call holds, if any
 
 
 class Call:
@@ -44,6 +47,7 @@ class Call:
         "out",
         "parts",
         "quoted",
+        "scanned",
         "size",
         "state",
     )
@@ -56,6 +60,7 @@ class Call:
         self.parts: list[str] = []
         self.obj: Any = None  # arguments given as an object (or a fallback when no text comes)
         self.size = 0  # characters of argument text so far
+        self.scanned = 0  # of which the JSON state has been advanced over
         self.state = _BLANK
         self.depth = 0
         self.quoted = False
@@ -71,19 +76,26 @@ class Call:
         return parts[0] if parts else ""
 
     def raw(self) -> RawCall:
-        arguments = self.obj if self.obj is not None and self.state == _BLANK else self.text()
-        return RawCall(self.id, self.name, arguments, self.extra)
+        if self.obj is not None and self.whole():
+            return RawCall(self.id, self.name, self.obj, self.extra)
+        return RawCall(self.id, self.name, "".join(self.parts), self.extra)
+
+    def whole(self) -> bool:
+        """Whether the arguments are the object given (`obj`): no text came, or only blanks."""
+        return not self.parts or self.text().isspace()
 
 
 class Calls:
     """The calls of one streamed response, each held to `max_argument_bytes` as it grows."""
 
-    def __init__(self, expand: Expand | None = None) -> None:
+    def __init__(self, expand: Expand | None = None, wrappers: Collection[str] = ()) -> None:
         self.all: list[Call] = []  # in the order they started
         self.ready: list[RawCall] = []  # completed since the last `take()`
         self.last: Call | None = None  # the call the latest fragment went to
+        self.indexed = True  # every call has an int index: the model's order is by index
         self.peak_size = 0  # the most argument text of any call so far
-        self.expand = expand  # turns one completed call into the calls it wraps, if any
+        self.expand = expand  # turns a completed call to one of `wrappers` into the calls it holds
+        self.wrappers = wrappers
         self.hold(Limits())
 
     def hold(self, limits: Limits) -> None:
@@ -93,6 +105,8 @@ class Calls:
 
     def start(self, index: Any, id: Any, name: Any, extra: Any = None) -> Call:
         call = Call(index, id, name, extra)
+        if not isinstance(index, int):
+            self.indexed = False
         self.all.append(call)
         self.last = call
         return call
@@ -107,35 +121,14 @@ class Calls:
             if size > self.cap:
                 self.limits.check_streamed(call.name, size)
         state = call.state
-        if state == _OPEN:
-            # The usual fragment, inside the value with no bracket or backslash: only
-            # whether it ends inside a string can change.
-            if not (
-                "}" in fragment
-                or "]" in fragment
-                or "{" in fragment
-                or "[" in fragment
-                or "\\" in fragment
-                or call.escaped
-            ):
-                if fragment.count('"') & 1:
-                    call.quoted = not call.quoted
-            elif _scan(call, fragment, 0):
-                self.end(call)
-        elif state == _BLANK:
-            start = len(fragment) - len(fragment.lstrip())
-            if start < len(fragment):
-                if fragment[start] in "{[":
-                    call.state = _OPEN
-                    if _scan(call, fragment, start):
-                        self.end(call)
-                else:
-                    call.state = _OPAQUE
-        elif state == _CLOSED and not fragment.isspace():
-            raise ProviderError(
-                f"the stream went on with the arguments of call {call.id or '(no id)'} to "
-                f"{call.name!r} after they formed a complete JSON value"
-            )
+        if state == _CLOSED:
+            if not fragment.isspace():
+                raise ProviderError(
+                    f"the stream went on with the arguments of call {call.id or '(no id)'} to "
+                    f"{call.name!r} after they formed a complete JSON value"
+                )
+        elif state != _OPAQUE and ("}" in fragment or "]" in fragment) and _scan(call):
+            self.end(call)
 
     def end(self, call: Call) -> None:
         """The call is complete: hand it out (once)."""
@@ -143,7 +136,7 @@ class Calls:
             return
         call.done = True
         raw = call.raw()
-        inner = self.expand(raw) if self.expand is not None else None
+        inner = self.expand(raw) if call.name in self.wrappers and self.expand is not None else None
         call.out = [raw] if inner is None else inner
         self.ready.extend(call.out)
 
@@ -164,8 +157,8 @@ class Calls:
         """Every call, in the model's order (by index when every call has one, else as they
         started): completed ones as they were handed out, the others as they stand."""
         calls = self.all
-        if all(isinstance(c.index, int) for c in calls):
-            calls = sorted(calls, key=_index)  # stable: calls sharing an index keep their order
+        if self.indexed:
+            calls = sorted(calls, key=_INDEX)  # stable: calls sharing an index keep their order
         out: list[RawCall] = []
         for call in calls:
             if call.done:
@@ -177,12 +170,13 @@ class Calls:
     def partial(self) -> tuple[str, str] | None:
         """The call the latest fragment went to, while it is still being written."""
         call = self.last
-        if call is None or call.done or call.state == _BLANK and call.obj is not None:
+        if call is None or call.done or call.obj is not None and call.whole():
             return None
         return call.name, call.text()
 
     def grew(self, call: Call, size: int) -> None:
-        """`call`'s arguments (given as an object) grew by about `size` characters."""
+        """`call`'s arguments, given as an object and never as text, grew by about `size`
+        characters."""
         call.size += size
         if call.size > self.peak_size:
             self.peak_size = call.size
@@ -190,17 +184,33 @@ class Calls:
                 self.limits.check_streamed(call.name, call.size)
 
 
-def _index(call: Call) -> int:
-    return call.index  # type: ignore[no-any-return]
-
-
-def _scan(call: Call, text: str, pos: int) -> bool:
-    """Advance `call`'s JSON state over `text[pos:]`; True when its value closes here.
+def _scan(call: Call) -> bool:
+    """Advance `call`'s JSON state over its text not scanned yet; True when its value closes
+    there.
 
     Only quotes, backslashes and brackets matter; runs between them are skipped with
-    `str.find` and `str.count`, so the work is a few string calls per fragment.
+    `str.find` and `str.count`, so the work is a few string calls per scan.
     """
+    parts = call.parts
+    need = call.size - call.scanned  # the unscanned text: the end of the latest fragments
+    k = len(parts) - 1
+    got = len(parts[k])
+    while got < need:
+        k -= 1
+        got += len(parts[k])
+    text = parts[k] if k == len(parts) - 1 else "".join(parts[k:])
+    pos = got - need
     n = len(text)
+    call.scanned = call.size
+    if call.state == _BLANK:
+        start = n - len(text[pos:].lstrip())
+        if start == n:
+            return False
+        if text[start] not in "{[":
+            call.state = _OPAQUE
+            return False
+        call.state = _OPEN
+        pos = start
     depth = call.depth
     quoted = call.quoted
     if call.escaped:
@@ -227,8 +237,18 @@ def _scan(call: Call, text: str, pos: int) -> bool:
             - text.count("}", pos, end)
             - text.count("]", pos, end)
         )
-        if depth + change <= 0:
-            return _close(call, text, pos, depth)
+        if depth + change <= 0:  # the value closes in this run: find where
+            for i in range(pos, end):
+                char = text[i]
+                if char in "{[":
+                    depth += 1
+                elif char in "}]":
+                    depth -= 1
+                    if depth == 0:
+                        rest = text[i + 1 :]
+                        call.state = _CLOSED if not rest or rest.isspace() else _OPAQUE
+                        call.depth = 0
+                        return call.state == _CLOSED
         depth += change
         if quote < 0:
             break
@@ -236,24 +256,6 @@ def _scan(call: Call, text: str, pos: int) -> bool:
         pos = quote + 1
     call.depth = depth
     call.quoted = quoted
-    return False
-
-
-def _close(call: Call, text: str, pos: int, depth: int) -> bool:
-    """The value closes in `text[pos:]` (outside a string): closed if only whitespace
-    follows, else opaque (complete only when the provider ends the call)."""
-    for i in range(pos, len(text)):
-        char = text[i]
-        if char in "{[":
-            depth += 1
-        elif char in "}]":
-            depth -= 1
-            if depth == 0:
-                rest = text[i + 1 :]
-                call.state = _CLOSED if not rest or rest.isspace() else _OPAQUE
-                call.depth = 0
-                return call.state == _CLOSED
-    call.state = _OPAQUE  # unreachable for a close found by counting; kept total
     return False
 
 

@@ -14,6 +14,7 @@ from ._assembly import _NONE, Call, Calls, CallsAssembler
 from .base import Adapter, Assembler, aclosing_stream, closing_stream
 from .openai_common import (
     INCLUDE_USAGE,
+    PARALLEL_WRAPPERS,
     arequired_fallback,
     arguments_text,
     inner_calls,
@@ -145,7 +146,7 @@ class ChatAssembler(CallsAssembler):
 
     def __init__(self) -> None:
         super().__init__()
-        self.calls = Calls(inner_calls)
+        self.calls = Calls(inner_calls, PARALLEL_WRAPPERS)
         self.by_index: dict[Any, Call] = {}  # the latest call at each index
         self.by_id: dict[str, Call] = {}
         self.finish_reason: str | None = None
@@ -165,13 +166,14 @@ class ChatAssembler(CallsAssembler):
         if usage:
             self.usage = _usage(usage)
         if not isinstance(choices, list):
-            return []
+            return _NONE
+        calls = self.calls
         for choice in choices:
             try:
-                index, delta, finish_reason = choice.index, choice.delta, choice.finish_reason
+                number, delta, finish_reason = choice.index, choice.delta, choice.finish_reason
             except AttributeError:
-                index, delta, finish_reason = _fields(choice, "index", "delta", "finish_reason")
-            if index not in (0, None):
+                number, delta, finish_reason = _fields(choice, "index", "delta", "finish_reason")
+            if number not in (0, None):
                 continue  # another choice than the first
             if delta is not None:
                 try:
@@ -183,15 +185,31 @@ class ChatAssembler(CallsAssembler):
                 if refusal:
                     self.refusal.append(_content_text(refusal))
                 if tool_calls and isinstance(tool_calls, list):
-                    self._tool_calls(tool_calls)
+                    for tc in tool_calls:
+                        try:  # the SDK's delta model; else a loose object, or a dict as `function`
+                            function, index, call_id = tc.function, tc.index, tc.id
+                            name, arguments = function.name, function.arguments
+                        except AttributeError:
+                            function, index, call_id = _fields(tc, "function", "index", "id")
+                            name, arguments = _name_and_arguments(function)
+                        # The usual delta: more arguments text for the call at its index.
+                        if (
+                            name
+                            or call_id
+                            or type(index) is not int
+                            or type(arguments) is not str
+                            or (call := self.by_index.get(index)) is None
+                        ):
+                            self._delta(index, call_id, name, arguments)
+                        elif arguments:
+                            calls.add(call, arguments)
             if finish_reason:
                 self.finish_reason = finish_reason
                 if _stop(finish_reason, None, chunk)[0] is Stop.DONE:
-                    self.calls.end_all()
+                    calls.end_all()
                 else:
                     self.stopped = True  # a cut-off or blocked response: nothing more is out
-                    self.calls.last = None
-        calls = self.calls
+                    calls.last = None
         return calls.take() if calls.ready and not self.stopped else _NONE
 
     def finish(self) -> Turn:
@@ -216,25 +234,15 @@ class ChatAssembler(CallsAssembler):
             finish_reason=self.finish_reason,
         )
 
-    def _tool_calls(self, tool_calls: list[Any]) -> None:
-        calls, by_index = self.calls, self.by_index
-        for tc in tool_calls:
-            try:  # the SDK's delta model; else a loose object or a dict as `function`
-                function, index, call_id = tc.function, tc.index, tc.id
-                name, arguments = function.name, function.arguments
-            except AttributeError:
-                function, index, call_id = _fields(tc, "function", "index", "id")
-                name, arguments = _name_and_arguments(function)
-            # the usual delta continues the call at its index
-            call = None if name or call_id or type(index) is not int else by_index.get(index)
-            if call is None:
-                call = self._locate(index, call_id or None, name or None)
-            if isinstance(arguments, str):
-                if arguments:
-                    calls.add(call, arguments)
-            elif arguments is not None:
-                call.obj = arguments  # arguments given as an object are whole
-                calls.end(call)
+    def _delta(self, index: Any, call_id: Any, name: Any, arguments: Any) -> None:
+        """A delta that starts a call, names it, or comes in an unusual shape."""
+        call = self._locate(index, call_id or None, name or None)
+        if isinstance(arguments, str):
+            if arguments:
+                self.calls.add(call, arguments)
+        elif arguments is not None:
+            call.obj = arguments  # arguments given as an object are whole
+            self.calls.end(call)
 
     def _locate(self, index: Any, call_id: Any, name: Any) -> Call:
         """The call a delta belongs to, or a new one.
@@ -247,25 +255,23 @@ class ChatAssembler(CallsAssembler):
             index = None  # missing, or malformed: continues by id or the call written last
         call = self.by_id.get(call_id) if isinstance(call_id, str) else None
         if call is None or (index is not None and call.index != index):
-            call = self.by_index.get(index) if index is not None else self.calls.last
-            if call is None or _starts_call(call, index, call_id, name):
-                call = self._new(call, index, call_id, name)
+            previous = self.by_index.get(index) if index is not None else self.calls.last
+            if previous is not None and not _starts_call(previous, index, call_id, name):
+                call = previous
+            else:
+                if previous is not None and previous.index == index:
+                    self.calls.end(previous)  # a new call at the same index ends the one there
+                call = self.calls.start(index, call_id, name or "")
+                if index is not None:
+                    self.by_index[index] = call
+                if isinstance(call_id, str):
+                    self.by_id.setdefault(call_id, call)
         if call_id is not None and call.id is None:
             call.id = call_id
             if isinstance(call_id, str):
                 self.by_id.setdefault(call_id, call)
         if name is not None and not call.name:
             call.name = name
-        return call
-
-    def _new(self, previous: Call | None, index: int | None, call_id: Any, name: Any) -> Call:
-        if previous is not None and previous.index == index:
-            self.calls.end(previous)  # a new call at the same index ends the one there
-        call = self.calls.start(index, call_id, name or "")
-        if index is not None:
-            self.by_index[index] = call
-        if isinstance(call_id, str):
-            self.by_id.setdefault(call_id, call)
         return call
 
 
@@ -297,8 +303,12 @@ def _items(value: Any) -> list[Any]:
 
 
 def _raw_call(tool_call: Any) -> RawCall:
-    name, arguments = _name_and_arguments(getattr(tool_call, "function", None))
-    return RawCall(getattr(tool_call, "id", None), name or "", arguments)
+    try:  # the SDK's model; else a loose object, or a dict as `function`
+        function = tool_call.function
+        return RawCall(tool_call.id, function.name or "", function.arguments)
+    except AttributeError:
+        name, arguments = _name_and_arguments(getattr(tool_call, "function", None))
+        return RawCall(getattr(tool_call, "id", None), name or "", arguments)
 
 
 def _stop(finish_reason: str | None, refusal: str | None, raw: Any = None) -> tuple[Stop, str]:

@@ -17,7 +17,7 @@ from .registry import construct, require
 
 logger = logging.getLogger("polycall")
 
-_PARALLEL_WRAPPERS = ("multi_tool_use.parallel", "parallel")
+PARALLEL_WRAPPERS = ("multi_tool_use.parallel", "parallel")
 
 
 class _Default(str):
@@ -170,7 +170,7 @@ def unwrap_parallel(calls: Sequence[RawCall]) -> list[RawCall]:
     """
     out: list[RawCall] = []
     for call in calls:
-        inner = inner_calls(call)
+        inner = inner_calls(call) if call.name in PARALLEL_WRAPPERS else None
         if inner is None:
             out.append(call)
         else:
@@ -180,7 +180,7 @@ def unwrap_parallel(calls: Sequence[RawCall]) -> list[RawCall]:
 
 def inner_calls(call: RawCall) -> list[RawCall] | None:
     """The calls a `multi_tool_use.parallel` wrapper holds; None for any other call."""
-    if call.name not in _PARALLEL_WRAPPERS:
+    if call.name not in PARALLEL_WRAPPERS:
         return None
     arguments = call.arguments
     if isinstance(arguments, str):
