@@ -46,51 +46,33 @@ WAIT = "wait"  # (WAIT, wait) -> what `wait()` returns (awaited by the async dri
 _ATTEMPT = (ATTEMPT,)
 
 
+def provider_error(exc: Exception, adapter: Adapter | None) -> PolycallError:
+    """`exc` as a `PolycallError`: itself, the adapter's reading of it (e.g. the provider's
+    word that the model wrote a malformed call), else a `ProviderError` (credentials
+    redacted) whose `__cause__` the caller sets to `exc`."""
+    if isinstance(exc, PolycallError):
+        return exc
+    if adapter is not None and (classified := adapter.classify(exc)) is not None:
+        classified.args = (redact(str(classified), adapter),)
+        return classified
+    error = ProviderError(redact(f"{type(exc).__name__}: {exc}", adapter))
+    error.original = exc  # type: ignore[attr-defined]
+    error.status_code = getattr(exc, "status_code", None)  # type: ignore[attr-defined]
+    return error
+
+
 class provider_errors(AbstractContextManager[None]):
-    """Turn anything the SDK raises into a `ProviderError` (the SDK's error is its `__cause__`).
+    """Turn anything the SDK raises into a `PolycallError` (`provider_error`), the SDK's error
+    as its `__cause__`."""
 
-    A class rather than a generator: it is entered on every request.
-    """
-
-    def __init__(self, session: Session | None = None, adapter: Adapter | None = None) -> None:
-        self.session = session
-        self.adapter = session.adapter if session is not None else adapter
+    def __init__(self, adapter: Adapter | None) -> None:
+        self.adapter = adapter
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if not isinstance(exc, Exception):  # no error, or KeyboardInterrupt and the like
-            return
-        session, adapter = self.session, self.adapter
-        if isinstance(exc, PolycallError):
-            error: PolycallError = exc
-        elif adapter is not None and (classified := adapter.classify(exc)) is not None:
-            error = classified  # e.g. the provider's word that the model wrote a malformed call
-            error.args = (redact(str(error), adapter),)
-        else:
-            error = ProviderError(redact(f"{type(exc).__name__}: {exc}", adapter))
-            error.original = exc  # type: ignore[attr-defined]
-            error.status_code = getattr(exc, "status_code", None)  # type: ignore[attr-defined]
-        if session is not None:
-            if isinstance(error, RETRYABLE):  # the next attempt re-asks; "error" once it is the last
-                session.plan(error)
-            else:
-                session.hooks.emit("error", attempt=session.attempt, error=error)
-        if error is not exc:
+        if isinstance(exc, Exception) and (error := provider_error(exc, self.adapter)) is not exc:
             raise error from exc
-
-
-class retries_exhausted(AbstractContextManager[None]):
-    """Report a validation failure that no retry is left to mend to the "error" hooks."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if isinstance(exc, RETRYABLE):
-            self.session.hooks.emit("error", attempt=self.session.attempt, error=exc)
 
 
 def redact(message: str, adapter: Adapter | None) -> str:
@@ -156,34 +138,40 @@ def exchange(
     # None unless polycall.instrument() was called: then a span per create() and per attempt.
     traced = None if tracing.ACTIVE is None else tracing.ACTIVE.create(session, redact)
     try:
-        with retries_exhausted(session):
-            while (attempt := (yield _ATTEMPT) if tries is None else next(tries, None)) is not None:
-                request = session.begin()
+        while (attempt := (yield _ATTEMPT) if tries is None else next(tries, None)) is not None:
+            request = session.begin()
+            if traced is not None:
+                traced.begin(request)
+            try:
+                if stream:
+                    reading = Reading(session, partial)
+                    yield STREAM, request, reading
+                    turn = reading.assembler.finish()
+                else:
+                    turn = adapter.parse((yield SEND, request))
                 if traced is not None:
-                    traced.begin(request)
-                try:
-                    with provider_errors(session):
-                        if stream:
-                            reading = Reading(session, partial)
-                            yield STREAM, request, reading
-                            turn = reading.assembler.finish()
-                        else:
-                            turn = adapter.parse((yield SEND, request))
-                        if traced is not None:
-                            traced.read(turn)
-                        completed = session.complete(turn)
-                        if stream:  # a whole response's calls go out all at once, in the result
-                            yield from completed
-                        failure = session.conclude(turn)
-                except RETRYABLE as error:  # the provider's own word on a malformed call
-                    failure = error
-                if traced is not None:
-                    traced.end(failure)
-                if failure is None:
-                    return
-                with attempt:
-                    raise failure
+                    traced.read(turn)
+                completed = session.complete(turn)
+                if stream:  # a whole response's calls go out all at once, in the result
+                    yield from completed
+                failure = session.conclude(turn)
+            except Exception as exc:  # the SDK's, the provider's word on a malformed call, ours
+                failure = provider_error(exc, adapter)
+                if not isinstance(failure, RETRYABLE):
+                    session.hooks.emit("error", attempt=session.attempt, error=failure)
+                    if failure is exc:
+                        raise
+                    raise failure from exc
+                session.plan(failure)  # the next attempt re-asks; "error" once it is the last
+            if traced is not None:
+                traced.end(failure)
+            if failure is None:
+                return
+            with attempt:
+                raise failure
     except BaseException as error:  # also GeneratorExit: the consumer closed the stream
+        if isinstance(error, RETRYABLE):  # no retry is left to mend it
+            session.hooks.emit("error", attempt=session.attempt, error=error)
         if traced is not None:
             traced.fail(error)
         raise

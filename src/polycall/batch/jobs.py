@@ -121,7 +121,7 @@ class BatchJob(_Job):
 
     def status(self) -> BatchStatus:
         """Ask the provider where the job is."""
-        with provider_errors(adapter=self._backend.adapter):
+        with provider_errors(self._backend.adapter):
             return self._seen(self._backend.retrieve(self.id))
 
     def wait(
@@ -139,14 +139,14 @@ class BatchJob(_Job):
 
     def cancel(self) -> BatchStatus:
         """Ask the provider to stop the job; requests already answered keep their results."""
-        with provider_errors(adapter=self._backend.adapter):
+        with provider_errors(self._backend.adapter):
             return self._seen(self._backend.cancel(self.id))
 
     def results(self) -> Iterator[Result]:
         """`(custom_id, ToolCalls | PolycallError)` for every request of the ended job
         (an ended job does not change: the status `wait()` saw last is reused)."""
         status = self._ended(self.last_status if self.last_status.done else self.status())
-        with provider_errors(adapter=self._backend.adapter):
+        with provider_errors(self._backend.adapter):
             output = self._backend.output(status, self._custom_ids)
         return self._results(status, output)
 
@@ -156,7 +156,7 @@ class AsyncBatchJob(_Job):
 
     async def status(self) -> BatchStatus:
         """Ask the provider where the job is."""
-        with provider_errors(adapter=self._backend.adapter):
+        with provider_errors(self._backend.adapter):
             return self._seen(await self._backend.aretrieve(self.id))
 
     async def wait(
@@ -170,14 +170,14 @@ class AsyncBatchJob(_Job):
 
     async def cancel(self) -> BatchStatus:
         """Ask the provider to stop the job; requests already answered keep their results."""
-        with provider_errors(adapter=self._backend.adapter):
+        with provider_errors(self._backend.adapter):
             return self._seen(await self._backend.acancel(self.id))
 
     async def results(self) -> AsyncIterator[Result]:
         """`(custom_id, ToolCalls | PolycallError)` for every request of the ended job
         (an ended job does not change: the status `wait()` saw last is reused)."""
         status = self._ended(self.last_status if self.last_status.done else await self.status())
-        with provider_errors(adapter=self._backend.adapter):
+        with provider_errors(self._backend.adapter):
             output = await self._backend.aoutput(status, self._custom_ids)
         for result in self._results(status, output):
             yield result

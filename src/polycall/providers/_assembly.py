@@ -26,8 +26,9 @@ _OPEN = 1  # an object or array in progress
 _CLOSED = 2  # one complete object or array (then only whitespace)
 _OPAQUE = 3  # not an object or array, or more after one: complete only when the provider ends it
 
-_NONE: tuple[RawCall, ...] = ()
-_INDEX = attrgetter("index")  # what `take()` gives when no call completed: no list per chunk
+_NONE: tuple[RawCall, ...] = ()  # what `take()` gives when no call completed: no list per chunk
+_INDEX = attrgetter("index")
+_DEFAULT_LIMITS = Limits()  # frozen: one for every buffer not held to others
 
 Expand = Callable[[RawCall], "list[RawCall] | None"]  # the calls a wrapper call holds, if any
 
@@ -96,7 +97,7 @@ class Calls:
         self.peak_size = 0  # the most argument text of any call so far
         self.expand = expand  # turns a completed call to one of `wrappers` into the calls it holds
         self.wrappers = wrappers
-        self.hold(Limits())
+        self.hold(_DEFAULT_LIMITS)
 
     def hold(self, limits: Limits) -> None:
         """Hold each call to `limits`: a `LimitExceededError` as soon as one is over."""
