@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import openai
 import pytest
 
 from helpers import openai_client
@@ -49,6 +50,23 @@ def test_without_retries_it_is_a_malformed_output_error(fake: FakeProvider, stre
     assert not isinstance(error, ProviderError)
     assert error.reason == "tool_use_failed" and error.raw["failed_generation"] == GENERATED
     assert "Failed to call a function" in str(error) and GENERATED in str(error)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("max_retries", [0, 1])
+def test_the_sdk_error_stays_its_cause(fake: FakeProvider, stream: bool, max_retries: int) -> None:
+    """Also when it is raised at the end of the retries, after the attempt loop caught it."""
+    for _ in range(max_retries + 1):
+        fake.push(groq_stream_error() if stream else groq_400())
+    client = openai_client(fake)
+    with pytest.raises(MalformedOutputError) as caught:
+        if stream:
+            list(client.create_iterable(**ask(max_retries=max_retries)))
+        else:
+            client.create(**ask(max_retries=max_retries))
+    cause = caught.value.__cause__
+    assert isinstance(cause, openai.APIError) and caught.value.__suppress_context__
+    assert "Failed to call a function" in str(cause)
 
 
 @pytest.mark.parametrize("stream", [False, True])

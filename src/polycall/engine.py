@@ -97,7 +97,8 @@ class Reading:
         self.feed: Callable[[Any], Sequence[Any]] = self._progress if partial else assembler.feed
 
     def events(self, done: Sequence[Any]) -> list[Event]:
-        """The validated calls among `done` (a `Partial` passes through)."""
+        """`done` with each raw call validated (and dropped if it failed: the retry asks
+        again); anything else (a validated call, a `Partial`) passes through."""
         take = self.session.take
         events: list[Event] = []
         for item in done:
@@ -117,14 +118,15 @@ class Reading:
         """Async `open`."""
         return stream
 
-    def _progress(self, chunk: Any) -> list[Any]:
-        """The calls `chunk` completed, then the call in progress."""
+    def _progress(self, chunk: Any) -> list[Event]:
+        """The calls `chunk` completed, validated, then the call in progress (`events`
+        passes both through)."""
         from .partial import partial_value  # jiter is imported only when asked for
 
-        done: list[Any] = [*self.assembler.feed(chunk)]
+        events = self.events(self.assembler.feed(chunk))
         if (progress := partial_value(self.session.tools, self.assembler)) is not None:
-            done.append(progress)
-        return done
+            events.append(progress)
+        return events
 
 
 def exchange(
@@ -162,6 +164,9 @@ def exchange(
                     if failure is exc:
                         raise
                     raise failure from exc
+                if failure is not exc:  # as `raise failure from exc` would: the SDK's error
+                    failure.__cause__ = exc  # stays its cause when it is raised at the end
+                    failure.__suppress_context__ = True
                 session.plan(failure)  # the next attempt re-asks; "error" once it is the last
             if traced is not None:
                 traced.end(failure)

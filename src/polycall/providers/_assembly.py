@@ -11,7 +11,7 @@ call in the model's order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from operator import attrgetter
 from typing import Any
 
@@ -89,14 +89,14 @@ class Call:
 class Calls:
     """The calls of one streamed response, each held to `max_argument_bytes` as it grows."""
 
-    def __init__(self, expand: Expand | None = None, wrappers: Collection[str] = ()) -> None:
+    def __init__(self, wrappers: Mapping[str, Expand] | None = None) -> None:
         self.all: list[Call] = []  # in the order they started
         self.ready: list[RawCall] = []  # completed since the last `take()`
         self.last: Call | None = None  # the call the latest fragment went to
         self.indexed = True  # every call has an int index: the model's order is by index
         self.peak_size = 0  # the most argument text of any call so far
-        self.expand = expand  # turns a completed call to one of `wrappers` into the calls it holds
-        self.wrappers = wrappers
+        # By tool name: what turns a completed wrapper call into the calls it holds, if any.
+        self.wrappers: Mapping[str, Expand] = wrappers or {}
         self.hold(_DEFAULT_LIMITS)
 
     def hold(self, limits: Limits) -> None:
@@ -137,7 +137,8 @@ class Calls:
             return
         call.done = True
         raw = call.raw()
-        inner = self.expand(raw) if call.name in self.wrappers and self.expand is not None else None
+        expand = self.wrappers.get(call.name)
+        inner = expand(raw) if expand is not None else None
         call.out = [raw] if inner is None else inner
         self.ready.extend(call.out)
 
@@ -199,8 +200,10 @@ def _scan(call: Call) -> bool:
     while got < need:
         k -= 1
         got += len(parts[k])
-    text = parts[k] if k == len(parts) - 1 else "".join(parts[k:])
-    pos = got - need
+    if k == len(parts) - 1:
+        text, pos = parts[k], got - need
+    else:  # copy only what is unscanned: `parts[k]` may be the whole text so far, joined
+        text, pos = parts[k][got - need :] + "".join(parts[k + 1 :]), 0
     n = len(text)
     call.scanned = call.size
     if call.state == _BLANK:

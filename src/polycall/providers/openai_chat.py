@@ -146,7 +146,7 @@ class ChatAssembler(CallsAssembler):
 
     def __init__(self) -> None:
         super().__init__()
-        self.calls = Calls(inner_calls, PARALLEL_WRAPPERS)
+        self.calls = Calls(dict.fromkeys(PARALLEL_WRAPPERS, inner_calls))
         self.by_index: dict[Any, Call] = {}  # the latest call at each index
         self.by_id: dict[str, Call] = {}
         self.finish_reason: str | None = None

@@ -114,7 +114,7 @@ class ResponsesAssembler(CallsAssembler):
 
     def __init__(self) -> None:
         super().__init__()
-        self.calls = Calls(inner_calls, PARALLEL_WRAPPERS)
+        self.calls = Calls(dict.fromkeys(PARALLEL_WRAPPERS, inner_calls))
         self.by_item: dict[str, Call] = {}
         self.by_index: dict[int, tuple[Call, str | None]] = {}  # and the item id it came with
         # the message items (ids and output indexes) whose text came in deltas
