@@ -17,10 +17,12 @@ class Hooks:
 
     def __init__(self) -> None:
         self._hooks: dict[str, list[Hook]] = {event: [] for event in EVENTS}
+        self.watched = False  # whether any event has an observer: if not, `emit` can be skipped
 
     def on(self, event: str, fn: Hook) -> None:
         self._check(event)
         self._hooks[event].append(fn)
+        self.watched = True
 
     def off(self, event: str, fn: Hook | None = None) -> None:
         """Remove `fn` from `event`, or every observer of `event` when `fn` is None."""
@@ -29,6 +31,7 @@ class Hooks:
             self._hooks[event].clear()
         elif fn in self._hooks[event]:
             self._hooks[event].remove(fn)
+        self.watched = any(self._hooks.values())
 
     def emit(self, event: str, **payload: Any) -> None:
         """Call each observer of `event`; one that raises ends the request with a

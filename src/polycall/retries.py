@@ -31,7 +31,9 @@ class _Attempt(AbstractContextManager["_Attempt"]):
 
 def counted_attempts(max_retries: MaxRetries) -> Sequence[AbstractContextManager[Any]] | None:
     """The attempts of a count; None for a tenacity object, which its driver iterates."""
-    return _counted(max_retries) if _is_count(max_retries) else None
+    if isinstance(max_retries, int) and not isinstance(max_retries, bool):
+        return _counted(max_retries)
+    return None
 
 
 def attempts(max_retries: MaxRetries) -> Iterable[AbstractContextManager[Any]]:
@@ -67,10 +69,6 @@ def _counted(max_retries: int) -> Sequence[_Attempt]:
     if max_retries < 0:
         raise ConfigurationError(f"max_retries must be >= 0, got {max_retries}")
     return tuple(_Attempt(last=n == max_retries) for n in range(max_retries + 1))
-
-
-def _is_count(max_retries: Any) -> bool:
-    return isinstance(max_retries, int) and not isinstance(max_retries, bool)
 
 
 def _check_tenacity(max_retries: Any, kind: str) -> None:

@@ -79,7 +79,8 @@ class Session:
         self._sent, self._judged, self._given = [], [], []
         self._ids = set()
         self._base = len(self.slots)
-        self.hooks.emit("request", attempt=self.attempt, request=self.request)
+        if self.hooks.watched:
+            self.hooks.emit("request", attempt=self.attempt, request=self.request)
         return self.request
 
     def take(self, raw: RawCall) -> Slot:
@@ -118,18 +119,23 @@ class Session:
     def complete(self, turn: Turn) -> list[ToolCall[Any]]:
         """Take the calls of `turn` not yet taken; return those that validated."""
         self.raw = turn.raw
-        self.usage = self.usage + turn.usage
+        usage = self.usage
+        self.usage = usage + turn.usage if usage.input_tokens or usage.output_tokens else turn.usage
         self.text = turn.text if turn.text is not None else self.text
-        self.hooks.emit("response", attempt=self.attempt, response=turn.raw)
+        if self.hooks.watched:
+            self.hooks.emit("response", attempt=self.attempt, response=turn.raw)
         if turn.stop is not Stop.DONE:
             return []
         calls, given = turn.calls, self._given
         if all(map(is_, calls, given)):  # taken so far in the model's order
-            taken = [self.take(raw) for raw in calls[len(given) :]]
-        else:
-            known = {id(raw) for raw in given}
-            taken = [self.take(raw) for raw in calls if id(raw) not in known]
-            self._model_order(calls)
+            valid = []
+            for raw in calls[len(given) :]:
+                if isinstance(slot := self.take(raw), ToolCall):
+                    valid.append(slot)
+            return valid
+        known = {id(raw) for raw in given}
+        taken = [self.take(raw) for raw in calls if id(raw) not in known]
+        self._model_order(calls)
         return [slot for slot in taken if isinstance(slot, ToolCall)]
 
     def _model_order(self, calls: list[RawCall]) -> None:
@@ -187,9 +193,12 @@ class Session:
                 text=turn.text,
                 raw=turn.raw,
             )
+        for slot in self.slots:
+            if isinstance(slot, CallFailure):
+                break
+        else:
+            return None  # every call valid, the usual turn
         failures = [slot for slot in self.slots if isinstance(slot, CallFailure)]
-        if not failures:
-            return None
         kind = UnknownToolError if any(f.unknown_tool for f in failures) else ValidationFailed
         return kind(failures, valid=self.valid(), attempts=self.attempt, raw=turn.raw)
 

@@ -79,28 +79,31 @@ class OpenAIChat(Adapter):
         return aclosing_stream(lambda: self.asend(_streaming(request)))
 
     def parse(self, raw: Any) -> Turn:
-        choices = _items(getattr(raw, "choices", None))
-        if not choices:
+        try:  # the SDK's completion model has every field; a loose object may lack some
+            choices, usage, response_id, model = raw.choices, raw.usage, raw.id, raw.model
+        except AttributeError:
+            choices, usage, response_id, model = _fields(raw, "choices", "usage", "id", "model")
+        if not choices or not isinstance(choices, list):
             raise ProviderError(f"the response holds no choices: {_describe(raw)}")
-        usage = _usage(getattr(raw, "usage", None))
         choice = choices[0]
-        message = getattr(choice, "message", None)
-        calls = [_raw_call(tc) for tc in _items(getattr(message, "tool_calls", None))]
-        stop, reason = _stop(
-            getattr(choice, "finish_reason", None),
-            _content_text(getattr(message, "refusal", None)) or None,
-            raw,
-        )
+        try:
+            message, finish_reason = choice.message, choice.finish_reason
+            tool_calls, refusal, content = message.tool_calls, message.refusal, message.content
+        except AttributeError:
+            message, finish_reason = _fields(choice, "message", "finish_reason")
+            tool_calls, refusal, content = _fields(message, "tool_calls", "refusal", "content")
+        calls = [_raw_call(tc) for tc in tool_calls] if isinstance(tool_calls, list) else []
+        stop, reason = _stop(finish_reason, refusal and _content_text(refusal) or None, raw)
         return Turn(
             calls=unwrap_parallel(calls),
             stop=stop,
             reason=reason,
-            text=_content_text(getattr(message, "content", None)) or None,
-            usage=usage,
+            text=content and _content_text(content) or None,
+            usage=_usage(usage),
             raw=raw,
-            response_id=getattr(raw, "id", None),
-            response_model=getattr(raw, "model", None),
-            finish_reason=getattr(choice, "finish_reason", None),
+            response_id=response_id,
+            response_model=model,
+            finish_reason=finish_reason,
         )
 
     def assembler(self) -> Assembler:
@@ -295,11 +298,6 @@ def _content_text(content: Any) -> str:
     if isinstance(content, list):
         return "".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
     return ""
-
-
-def _items(value: Any) -> list[Any]:
-    """A list field of the response; anything else there (a malformed body) holds nothing."""
-    return value if isinstance(value, list) else []
 
 
 def _raw_call(tool_call: Any) -> RawCall:

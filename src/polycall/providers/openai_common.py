@@ -73,7 +73,8 @@ def required_fallback(adapter: Adapter, fn: Callable[..., Any], request: dict[st
     itself (`tool_choice="required"`, `stream_options`), send it again without that default
     (`"auto"` for the tool choice), and remember the refusal for this client.
     The user's own values are never changed."""
-    request = _known_refusals(adapter, request)
+    if adapter.__dict__.get("refused_defaults"):  # this client's server refused a default
+        request = _known_refusals(adapter, request)
     while True:
         try:
             return fn(**request)
@@ -88,7 +89,8 @@ async def arequired_fallback(
     adapter: Adapter, fn: Callable[..., Awaitable[Any]], request: dict[str, Any]
 ) -> Any:
     """Async `required_fallback`."""
-    request = _known_refusals(adapter, request)
+    if adapter.__dict__.get("refused_defaults"):  # this client's server refused a default
+        request = _known_refusals(adapter, request)
     while True:
         try:
             return await fn(**request)
