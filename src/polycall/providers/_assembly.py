@@ -97,7 +97,8 @@ class Calls:
         self.peak_size = 0  # the most argument text of any call so far
         # By tool name: what turns a completed wrapper call into the calls it holds, if any.
         self.wrappers: Mapping[str, Expand] = wrappers or {}
-        self.hold(_DEFAULT_LIMITS)
+        self.limits = _DEFAULT_LIMITS
+        self.cap = _DEFAULT_LIMITS.max_argument_bytes
 
     def hold(self, limits: Limits) -> None:
         """Hold each call to `limits`: a `LimitExceededError` as soon as one is over."""

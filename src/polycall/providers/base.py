@@ -11,8 +11,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequen
 from contextlib import (
     AbstractAsyncContextManager,
     AbstractContextManager,
-    asynccontextmanager,
-    contextmanager,
 )
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -149,25 +147,36 @@ class Adapter(ABC):
         """Messages answering each call one-for-one (tool results), in this provider's format."""
 
 
-@contextmanager
-def closing_stream(open_stream: Callable[[], Any]) -> Iterator[Any]:
+class closing_stream(AbstractContextManager[Any]):
     """The SDK stream `open_stream()` returns, closed on exit: its `close()`, or on older
-    SDK streams that have none, `response.close()`."""
-    stream = open_stream()
-    try:
-        yield stream
-    finally:
+    SDK streams that have none, `response.close()`. A class rather than a generator: it is
+    entered on every streamed request."""
+
+    def __init__(self, open_stream: Callable[[], Any]) -> None:
+        self.open_stream = open_stream
+
+    def __enter__(self) -> Any:
+        self.stream = self.open_stream()
+        return self.stream
+
+    def __exit__(self, *exc: object) -> None:
+        stream = self.stream
         (getattr(stream, "close", None) or stream.response.close)()
 
 
-@asynccontextmanager
-async def aclosing_stream(open_stream: Callable[[], Awaitable[Any]]) -> AsyncIterator[Any]:
+class aclosing_stream(AbstractAsyncContextManager[Any]):
     """Async `closing_stream`: `close()` (SDK streams), else `aclose()` (async generators),
     else `response.aclose()` (older SDK streams); awaited when it returns an awaitable."""
-    stream = await open_stream()
-    try:
-        yield stream
-    finally:
+
+    def __init__(self, open_stream: Callable[[], Awaitable[Any]]) -> None:
+        self.open_stream = open_stream
+
+    async def __aenter__(self) -> Any:
+        self.stream = await self.open_stream()
+        return self.stream
+
+    async def __aexit__(self, *exc: object) -> None:
+        stream = self.stream
         close = getattr(stream, "close", None) or getattr(stream, "aclose", None)
         closed = (close or stream.response.aclose)()
         if inspect.isawaitable(closed):

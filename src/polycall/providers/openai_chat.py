@@ -49,8 +49,8 @@ class OpenAIChat(Adapter):
         if "stream" in kwargs:
             kwargs = {key: value for key, value in kwargs.items() if key != "stream"}
         request = prepare_common(self, tools, kwargs, "messages", _tool_params)
-        missing = [key for key in ("model", "messages") if key not in request]
-        if missing:
+        if "model" not in request or "messages" not in request:
+            missing = [key for key in ("model", "messages") if key not in request]
             raise ConfigurationError(
                 f"chat.completions.create needs {' and '.join(f'{k}=' for k in missing)} "
                 "(or from_openai(..., model=...) for the model)"
@@ -142,7 +142,7 @@ def _name_and_arguments(function: Any) -> tuple[Any, Any]:
 
 
 class ChatAssembler(CallsAssembler):
-    """Tool-call deltas keyed by `index` and id (see `_locate`); a call is complete once its
+    """Tool-call deltas keyed by `index` and id (see `_delta`); a call is complete once its
     arguments close, or when the provider ends it (a new call at its index, the finish).
     Tolerates missing, shared, sparse or interleaved indexes, ids only on the first delta,
     whole calls in one chunk, and chunks with no choices (usage, Azure's first chunk)."""
@@ -238,22 +238,14 @@ class ChatAssembler(CallsAssembler):
         )
 
     def _delta(self, index: Any, call_id: Any, name: Any, arguments: Any) -> None:
-        """A delta that starts a call, names it, or comes in an unusual shape."""
-        call = self._locate(index, call_id or None, name or None)
-        if isinstance(arguments, str):
-            if arguments:
-                self.calls.add(call, arguments)
-        elif arguments is not None:
-            call.obj = arguments  # arguments given as an object are whole
-            self.calls.end(call)
-
-    def _locate(self, index: Any, call_id: Any, name: Any) -> Call:
-        """The call a delta belongs to, or a new one.
+        """A delta that starts a call, names it, or comes in an unusual shape: its arguments
+        go to the call it belongs to, or to a new one.
 
         A delta continues the call with its id (at its index, if it gives one), else the
         latest call at its index, else (with no index) the call written last; see
         `_starts_call` for when it starts a new one instead.
         """
+        call_id, name = call_id or None, name or None
         if not isinstance(index, int):
             index = None  # missing, or malformed: continues by id or the call written last
         call = self.by_id.get(call_id) if isinstance(call_id, str) else None
@@ -275,7 +267,12 @@ class ChatAssembler(CallsAssembler):
                 self.by_id.setdefault(call_id, call)
         if name is not None and not call.name:
             call.name = name
-        return call
+        if isinstance(arguments, str):
+            if arguments:
+                self.calls.add(call, arguments)
+        elif arguments is not None:
+            call.obj = arguments  # arguments given as an object are whole
+            self.calls.end(call)
 
 
 def _starts_call(call: Call, index: int | None, call_id: Any, name: Any) -> bool:
