@@ -174,45 +174,35 @@ class ChatAssembler(CallsAssembler):
         for choice in choices:
             try:
                 number, delta, finish_reason = choice.index, choice.delta, choice.finish_reason
+                content, refusal, tool_calls = delta.content, delta.refusal, delta.tool_calls
             except AttributeError:
                 number, delta, finish_reason = _fields(choice, "index", "delta", "finish_reason")
-            if number not in (0, None):
-                continue  # another choice than the first
-            if delta is not None:
-                try:
-                    content, refusal, tool_calls = delta.content, delta.refusal, delta.tool_calls
-                except AttributeError:
-                    content, refusal, tool_calls = _fields(delta, "content", "refusal", "tool_calls")
-                if content:
-                    self.say(_content_text(content))
-                if refusal:
-                    self.refusal.append(_content_text(refusal))
-                if tool_calls and isinstance(tool_calls, list):
-                    for tc in tool_calls:
-                        try:  # the SDK's delta model; else a loose object, or a dict as `function`
-                            function, index, call_id = tc.function, tc.index, tc.id
-                            name, arguments = function.name, function.arguments
-                        except AttributeError:
-                            function, index, call_id = _fields(tc, "function", "index", "id")
-                            name, arguments = _name_and_arguments(function)
-                        # The usual delta: more arguments text for the call at its index.
-                        if (
-                            name
-                            or call_id
-                            or type(index) is not int
-                            or type(arguments) is not str
-                            or (call := self.by_index.get(index)) is None
-                        ):
-                            self._delta(index, call_id, name, arguments)
-                        elif arguments:
-                            calls.add(call, arguments)
+                content, refusal, tool_calls = _fields(delta, "content", "refusal", "tool_calls")
+            if number:
+                continue  # another choice than the first (index 0, or none given)
+            if content or refusal:
+                self._text(content, refusal)
+            if tool_calls and isinstance(tool_calls, list):
+                for tc in tool_calls:
+                    try:  # the SDK's delta model; else a loose object, or a dict as `function`
+                        function, index, call_id = tc.function, tc.index, tc.id
+                        name, arguments = function.name, function.arguments
+                    except AttributeError:
+                        function, index, call_id = _fields(tc, "function", "index", "id")
+                        name, arguments = _name_and_arguments(function)
+                    # The usual delta: more arguments text for the call at its index.
+                    if (
+                        name
+                        or call_id
+                        or type(index) is not int
+                        or type(arguments) is not str
+                        or (call := self.by_index.get(index)) is None
+                    ):
+                        self._delta(index, call_id, name, arguments)
+                    elif arguments:
+                        calls.add(call, arguments)
             if finish_reason:
-                self.finish_reason = finish_reason
-                if _stop(finish_reason, None, chunk)[0] is Stop.DONE:
-                    calls.end_all()
-                else:
-                    self.stopped = True  # a cut-off or blocked response: nothing more is out
-                    calls.last = None
+                self._finish(finish_reason, chunk)
         return calls.take() if calls.ready and not self.stopped else _NONE
 
     def finish(self) -> Turn:
@@ -236,6 +226,20 @@ class ChatAssembler(CallsAssembler):
             response_model=getattr(last, "model", None),
             finish_reason=self.finish_reason,
         )
+
+    def _text(self, content: Any, refusal: Any) -> None:
+        if content:
+            self.say(_content_text(content))
+        if refusal:
+            self.refusal.append(_content_text(refusal))
+
+    def _finish(self, finish_reason: str, chunk: Any) -> None:
+        self.finish_reason = finish_reason
+        if _stop(finish_reason, None, chunk)[0] is Stop.DONE:
+            self.calls.end_all()
+        else:
+            self.stopped = True  # a cut-off or blocked response: nothing more is out
+            self.calls.last = None
 
     def _delta(self, index: Any, call_id: Any, name: Any, arguments: Any) -> None:
         """A delta that starts a call, names it, or comes in an unusual shape: its arguments
