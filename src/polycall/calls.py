@@ -122,8 +122,9 @@ class Usage:
 
     def __post_init__(self) -> None:
         # A provider's count that is not a whole number (a malformed body) counts as 0.
-        self.input_tokens = _count(self.input_tokens)
-        self.output_tokens = _count(self.output_tokens)
+        given, made = self.input_tokens, self.output_tokens
+        if type(given) is not int or type(made) is not int or given < 0 or made < 0:
+            self.input_tokens, self.output_tokens = _count(given), _count(made)
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(self.input_tokens + other.input_tokens, self.output_tokens + other.output_tokens)

@@ -74,7 +74,8 @@ class Session:
             self.hooks.emit("retry", attempt=self.attempt, error=self._failure)
             self._failure = None
         self.attempt += 1
-        self._open = [i for i, slot in enumerate(self.slots) if isinstance(slot, CallFailure)]
+        slots = self.slots
+        self._open = [i for i, slot in enumerate(slots) if isinstance(slot, CallFailure)] if slots else []
         self._sent, self._judged, self._given = [], [], []
         self._ids = set()
         self._base = len(self.slots)
@@ -84,9 +85,18 @@ class Session:
 
     def take(self, raw: RawCall) -> Slot:
         """Validate one call of the current response as soon as it is complete."""
-        position = len(self._sent)
-        self.limits.check_call(raw, position)
-        sent, sent_id = self._sent_as(raw, position)
+        position, limits, arguments, given = len(self._sent), self.limits, raw.arguments, raw.id
+        # JSON text within both limits, the usual call, needs no closer look.
+        if (
+            position >= limits.max_calls
+            or type(arguments) is not str
+            or len(arguments) > limits.max_argument_bytes
+        ):
+            limits.check_call(raw, position)
+        if type(given) is str and given and given not in self._ids:
+            sent, sent_id = raw, given  # the provider's own id, the usual case
+        else:
+            sent, sent_id = self._sent_as(raw, position)
         index = self._slot_for(raw.name) if self._open else None
         call_id = sent_id if index is None else self.slots[index].id
         try:
@@ -109,7 +119,8 @@ class Session:
     def complete(self, turn: Turn) -> list[ToolCall[Any]]:
         """Take the calls of `turn` not yet taken; return those that validated."""
         self.raw = turn.raw
-        self.usage = self.usage + turn.usage
+        usage = self.usage
+        self.usage = usage + turn.usage if usage.input_tokens or usage.output_tokens else turn.usage
         self.text = turn.text if turn.text is not None else self.text
         if self.hooks.watched:
             self.hooks.emit("response", attempt=self.attempt, response=turn.raw)
@@ -117,11 +128,14 @@ class Session:
             return []
         calls, given = turn.calls, self._given
         if all(map(is_, calls, given)):  # taken so far in the model's order
-            taken = [self.take(raw) for raw in calls[len(given) :]]
-        else:
-            known = {id(raw) for raw in given}
-            taken = [self.take(raw) for raw in calls if id(raw) not in known]
-            self._model_order(calls)
+            valid = []
+            for raw in calls[len(given) :]:
+                if isinstance(slot := self.take(raw), ToolCall):
+                    valid.append(slot)
+            return valid
+        known = {id(raw) for raw in given}
+        taken = [self.take(raw) for raw in calls if id(raw) not in known]
+        self._model_order(calls)
         return [slot for slot in taken if isinstance(slot, ToolCall)]
 
     def _model_order(self, calls: list[RawCall]) -> None:
@@ -179,9 +193,12 @@ class Session:
                 text=turn.text,
                 raw=turn.raw,
             )
+        for slot in self.slots:
+            if isinstance(slot, CallFailure):
+                break
+        else:
+            return None  # every call valid, the usual turn
         failures = [slot for slot in self.slots if isinstance(slot, CallFailure)]
-        if not failures:
-            return None
         kind = UnknownToolError if any(f.unknown_tool for f in failures) else ValidationFailed
         return kind(failures, valid=self.valid(), attempts=self.attempt, raw=turn.raw)
 

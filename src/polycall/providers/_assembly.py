@@ -11,7 +11,7 @@ call in the model's order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from operator import attrgetter
 from typing import Any
 
@@ -89,13 +89,16 @@ class Call:
 class Calls:
     """The calls of one streamed response, each held to `max_argument_bytes` as it grows."""
 
-    def __init__(self, expand: Expand | None = None) -> None:
+    def __init__(self, wrappers: Mapping[str, Expand] | None = None) -> None:
         self.all: list[Call] = []  # in the order they started
         self.ready: list[RawCall] = []  # completed since the last `take()`
         self.last: Call | None = None  # the call the latest fragment went to
+        self.indexed = True  # every call has an int index: the model's order is by index
         self.peak_size = 0  # the most argument text of any call so far
-        self.expand = expand  # turns one completed call into the calls it wraps, if any
-        self.hold(_DEFAULT_LIMITS)
+        # By tool name: what turns a completed wrapper call into the calls it holds, if any.
+        self.wrappers: Mapping[str, Expand] = wrappers or {}
+        self.limits = _DEFAULT_LIMITS
+        self.cap = _DEFAULT_LIMITS.max_argument_bytes
 
     def hold(self, limits: Limits) -> None:
         """Hold each call to `limits`: a `LimitExceededError` as soon as one is over."""
@@ -104,6 +107,8 @@ class Calls:
 
     def start(self, index: Any, id: Any, name: Any, extra: Any = None) -> Call:
         call = Call(index, id, name, extra)
+        if not isinstance(index, int):
+            self.indexed = False
         self.all.append(call)
         self.last = call
         return call
@@ -114,7 +119,9 @@ class Calls:
         size = call.size = call.size + len(fragment)
         self.last = call
         if size > self.peak_size:
-            self._peak(call, size)
+            self.peak_size = size
+            if size > self.cap:
+                self.limits.check_streamed(call.name, size)
         state = call.state
         if state == _CLOSED:
             if not fragment.isspace():
@@ -131,7 +138,8 @@ class Calls:
             return
         call.done = True
         raw = call.raw()
-        inner = self.expand(raw) if self.expand is not None else None
+        expand = self.wrappers.get(call.name)
+        inner = expand(raw) if expand is not None else None
         call.out = [raw] if inner is None else inner
         self.ready.extend(call.out)
 
@@ -152,7 +160,7 @@ class Calls:
         """Every call, in the model's order (by index when every call has one, else as they
         started): completed ones as they were handed out, the others as they stand."""
         calls = self.all
-        if all(isinstance(c.index, int) for c in calls):
+        if self.indexed:
             calls = sorted(calls, key=_INDEX)  # stable: calls sharing an index keep their order
         out: list[RawCall] = []
         for call in calls:
@@ -174,13 +182,9 @@ class Calls:
         characters."""
         call.size += size
         if call.size > self.peak_size:
-            self._peak(call, call.size)
-
-    def _peak(self, call: Call, size: int) -> None:
-        """`call`, now `size` characters, is the largest so far: check it against the cap."""
-        self.peak_size = size
-        if size > self.cap:
-            self.limits.check_streamed(call.name, size)
+            self.peak_size = call.size
+            if call.size > self.cap:
+                self.limits.check_streamed(call.name, call.size)
 
 
 def _scan(call: Call) -> bool:
@@ -238,8 +242,18 @@ def _scan(call: Call) -> bool:
             - text.count("}", pos, end)
             - text.count("]", pos, end)
         )
-        if depth + change <= 0:
-            return _close(call, text, pos, depth)
+        if depth + change <= 0:  # the value closes in this run: find where
+            for i in range(pos, end):
+                char = text[i]
+                if char in "{[":
+                    depth += 1
+                elif char in "}]":
+                    depth -= 1
+                    if depth == 0:
+                        rest = text[i + 1 :]
+                        call.state = _CLOSED if not rest or rest.isspace() else _OPAQUE
+                        call.depth = 0
+                        return call.state == _CLOSED
         depth += change
         if quote < 0:
             break
@@ -247,24 +261,6 @@ def _scan(call: Call) -> bool:
         pos = quote + 1
     call.depth = depth
     call.quoted = quoted
-    return False
-
-
-def _close(call: Call, text: str, pos: int, depth: int) -> bool:
-    """The value closes in `text[pos:]` (outside a string): closed if only whitespace
-    follows, else opaque (complete only when the provider ends the call)."""
-    for i in range(pos, len(text)):
-        char = text[i]
-        if char in "{[":
-            depth += 1
-        elif char in "}]":
-            depth -= 1
-            if depth == 0:
-                rest = text[i + 1 :]
-                call.state = _CLOSED if not rest or rest.isspace() else _OPAQUE
-                call.depth = 0
-                return call.state == _CLOSED
-    call.state = _OPAQUE  # unreachable for a close found by counting; kept total
     return False
 
 

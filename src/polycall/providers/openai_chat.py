@@ -14,6 +14,7 @@ from ._assembly import _NONE, Call, Calls, CallsAssembler
 from .base import Adapter, Assembler, aclosing_stream, closing_stream
 from .openai_common import (
     INCLUDE_USAGE,
+    PARALLEL_WRAPPERS,
     arequired_fallback,
     arguments_text,
     inner_calls,
@@ -48,8 +49,8 @@ class OpenAIChat(Adapter):
         if "stream" in kwargs:
             kwargs = {key: value for key, value in kwargs.items() if key != "stream"}
         request = prepare_common(self, tools, kwargs, "messages", _tool_params)
-        missing = [key for key in ("model", "messages") if key not in request]
-        if missing:
+        if "model" not in request or "messages" not in request:
+            missing = [key for key in ("model", "messages") if key not in request]
             raise ConfigurationError(
                 f"chat.completions.create needs {' and '.join(f'{k}=' for k in missing)} "
                 "(or from_openai(..., model=...) for the model)"
@@ -148,7 +149,7 @@ class ChatAssembler(CallsAssembler):
 
     def __init__(self) -> None:
         super().__init__()
-        self.calls = Calls(inner_calls)
+        self.calls = Calls(dict.fromkeys(PARALLEL_WRAPPERS, inner_calls))
         self.by_index: dict[Any, Call] = {}  # the latest call at each index
         self.by_id: dict[str, Call] = {}
         self.finish_reason: str | None = None

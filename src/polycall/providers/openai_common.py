@@ -17,7 +17,7 @@ from .registry import construct, require
 
 logger = logging.getLogger("polycall")
 
-_PARALLEL_WRAPPERS = ("multi_tool_use.parallel", "parallel")
+PARALLEL_WRAPPERS = ("multi_tool_use.parallel", "parallel")
 
 
 class _Default(str):
@@ -73,7 +73,8 @@ def required_fallback(adapter: Adapter, fn: Callable[..., Any], request: dict[st
     itself (`tool_choice="required"`, `stream_options`), send it again without that default
     (`"auto"` for the tool choice), and remember the refusal for this client.
     The user's own values are never changed."""
-    request = _known_refusals(adapter, request)
+    if adapter.__dict__.get("refused_defaults"):  # this client's server refused a default
+        request = _known_refusals(adapter, request)
     while True:
         try:
             return fn(**request)
@@ -88,7 +89,8 @@ async def arequired_fallback(
     adapter: Adapter, fn: Callable[..., Awaitable[Any]], request: dict[str, Any]
 ) -> Any:
     """Async `required_fallback`."""
-    request = _known_refusals(adapter, request)
+    if adapter.__dict__.get("refused_defaults"):  # this client's server refused a default
+        request = _known_refusals(adapter, request)
     while True:
         try:
             return await fn(**request)
@@ -170,7 +172,7 @@ def unwrap_parallel(calls: Sequence[RawCall]) -> list[RawCall]:
     """
     out: list[RawCall] = []
     for call in calls:
-        inner = inner_calls(call)
+        inner = inner_calls(call) if call.name in PARALLEL_WRAPPERS else None
         if inner is None:
             out.append(call)
         else:
@@ -180,7 +182,7 @@ def unwrap_parallel(calls: Sequence[RawCall]) -> list[RawCall]:
 
 def inner_calls(call: RawCall) -> list[RawCall] | None:
     """The calls a `multi_tool_use.parallel` wrapper holds; None for any other call."""
-    if call.name not in _PARALLEL_WRAPPERS:
+    if call.name not in PARALLEL_WRAPPERS:
         return None
     arguments = call.arguments
     if isinstance(arguments, str):

@@ -20,6 +20,7 @@ from ..toolset import ToolSet
 from ._assembly import Call, Calls, CallsAssembler
 from .base import Adapter, Assembler
 from .openai_common import (
+    PARALLEL_WRAPPERS,
     arequired_fallback,
     arguments_text,
     inner_calls,
@@ -113,7 +114,7 @@ class ResponsesAssembler(CallsAssembler):
 
     def __init__(self) -> None:
         super().__init__()
-        self.calls = Calls(inner_calls)
+        self.calls = Calls(dict.fromkeys(PARALLEL_WRAPPERS, inner_calls))
         self.by_item: dict[str, Call] = {}
         self.by_index: dict[int, tuple[Call, str | None]] = {}  # and the item id it came with
         # the message items (ids and output indexes) whose text came in deltas
