@@ -2,15 +2,17 @@
 id, their argument fragments, and when each one is complete.
 
 A call is complete at the first of: its arguments text forms one complete JSON object or
-array (tracked incrementally: bracket depth, in-string and escape state, each character
-scanned once, when a fragment brings a closing bracket, the only place a value can close;
-never a re-parse of the buffer), its arguments are given whole as an object, or the
-provider ends it. Completed calls are handed out in completion order; `final()` lists every
+array, its arguments are given whole as an object, or the provider ends it. Whether the
+text closes is looked at only when a fragment brings a closing bracket, the only place a
+value can close: the first time, one parse by the `json` module (arguments usually close at
+their first closing bracket); if they do not, from there on incrementally (bracket depth,
+in-string and escape state, each character scanned once). The buffer is never re-parsed. Completed calls are handed out in completion order; `final()` lists every
 call in the model's order.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from operator import attrgetter
 from typing import Any
@@ -21,11 +23,13 @@ from ..limits import Limits
 from .base import Assembler
 
 # Scanner states of a call's arguments text.
+# Ordered: a call below _CLOSED is still open.
 _BLANK = 0  # only whitespace scanned so far
 _OPEN = 1  # an object or array in progress
 _CLOSED = 2  # one complete object or array (then only whitespace)
 _OPAQUE = 3  # not an object or array, or more after one: complete only when the provider ends it
 
+_decode = json.JSONDecoder().raw_decode  # (value, where it ends)
 _NONE: tuple[RawCall, ...] = ()  # what `take()` gives when no call completed: no list per chunk
 _INDEX = attrgetter("index")
 _DEFAULT_LIMITS = Limits()  # frozen: one for every buffer not held to others
@@ -94,7 +98,6 @@ class Calls:
         self.ready: list[RawCall] = []  # completed since the last `take()`
         self.last: Call | None = None  # the call the latest fragment went to
         self.indexed = True  # every call has an int index: the model's order is by index
-        self.peak_size = 0  # the most argument text of any call so far
         # By tool name: what turns a completed wrapper call into the calls it holds, if any.
         self.wrappers: Mapping[str, Expand] = wrappers or {}
         self.limits = _DEFAULT_LIMITS
@@ -118,19 +121,16 @@ class Calls:
         call.parts.append(fragment)
         size = call.size = call.size + len(fragment)
         self.last = call
-        if size > self.peak_size:
-            self.peak_size = size
-            if size > self.cap:
-                self.limits.check_streamed(call.name, size)
-        state = call.state
-        if state == _CLOSED:
-            if not fragment.isspace():
-                raise ProviderError(
-                    f"the stream went on with the arguments of call {call.id or '(no id)'} to "
-                    f"{call.name!r} after they formed a complete JSON value"
-                )
-        elif state != _OPAQUE and ("}" in fragment or "]" in fragment) and _scan(call):
-            self.end(call)
+        if size > self.cap:
+            self.limits.check_streamed(call.name, size)
+        if call.state < _CLOSED:
+            if ("}" in fragment or "]" in fragment) and _scan(call):
+                self.end(call)
+        elif call.state == _CLOSED and not fragment.isspace():
+            raise ProviderError(
+                f"the stream went on with the arguments of call {call.id or '(no id)'} to "
+                f"{call.name!r} after they formed a complete JSON value"
+            )
 
     def end(self, call: Call) -> None:
         """The call is complete: hand it out (once)."""
@@ -181,18 +181,17 @@ class Calls:
         """`call`'s arguments, given as an object and never as text, grew by about `size`
         characters."""
         call.size += size
-        if call.size > self.peak_size:
-            self.peak_size = call.size
-            if call.size > self.cap:
-                self.limits.check_streamed(call.name, call.size)
+        if call.size > self.cap:
+            self.limits.check_streamed(call.name, call.size)
 
 
 def _scan(call: Call) -> bool:
     """Advance `call`'s JSON state over its text not scanned yet; True when its value closes
     there.
 
-    Only quotes, backslashes and brackets matter; runs between them are skipped with
-    `str.find` and `str.count`, so the work is a few string calls per scan.
+    The first time (the text so far is all the value has), the `json` module's C parser
+    reads it: arguments usually close at their first closing bracket, and one parse says so.
+    If they do not close yet, `_scan_text` follows them from there on.
     """
     parts = call.parts
     need = call.size - call.scanned  # the unscanned text: the end of the latest fragments
@@ -205,17 +204,33 @@ def _scan(call: Call) -> bool:
         text, pos = parts[k], got - need
     else:  # copy only what is unscanned: `parts[k]` may be the whole text so far, joined
         text, pos = parts[k][got - need :] + "".join(parts[k + 1 :]), 0
-    n = len(text)
     call.scanned = call.size
-    if call.state == _BLANK:
+    if call.state == _BLANK:  # what was scanned before is blank: `text` holds the value
+        n = len(text)
         start = n - len(text[pos:].lstrip())
         if start == n:
             return False
         if text[start] not in "{[":
             call.state = _OPAQUE
             return False
-        call.state = _OPEN
-        pos = start
+        try:
+            end = _decode(text, start)[1]
+        except (ValueError, RecursionError):  # not closed yet (or not JSON): follow it
+            call.state = _OPEN
+            pos = start
+        else:
+            closed = end == n or text[end:].isspace()
+            call.state = _CLOSED if closed else _OPAQUE
+            return closed
+    return _scan_text(call, text, pos)
+
+
+def _scan_text(call: Call, text: str, pos: int) -> bool:
+    """`_scan` from `pos` on: bracket depth, in-string and escape state. Runs between
+    quotes and backslashes are skipped with `str.find` and `str.count`, so the work is a few
+    string calls per scan; brackets are walked one by one only in a run that could close the
+    value."""
+    n = len(text)
     depth = call.depth
     quoted = call.quoted
     if call.escaped:
@@ -236,13 +251,10 @@ def _scan(call: Call) -> bool:
             quoted = False
             pos = quote + 1
             continue
-        change = (
-            text.count("{", pos, end)
-            + text.count("[", pos, end)
-            - text.count("}", pos, end)
-            - text.count("]", pos, end)
-        )
-        if depth + change <= 0:  # the value closes in this run: find where
+        closes = text.count("}", pos, end) + text.count("]", pos, end)
+        if closes < depth:
+            depth += text.count("{", pos, end) + text.count("[", pos, end) - closes
+        else:  # the depth may reach zero in this run: walk it
             for i in range(pos, end):
                 char = text[i]
                 if char in "{[":
@@ -254,7 +266,6 @@ def _scan(call: Call) -> bool:
                         call.state = _CLOSED if not rest or rest.isspace() else _OPAQUE
                         call.depth = 0
                         return call.state == _CLOSED
-        depth += change
         if quote < 0:
             break
         quoted = True

@@ -157,14 +157,16 @@ class ChatAssembler(CallsAssembler):
         self.refusal: list[str] = []
         self.usage = Usage()
         self.last: Any = None  # the latest chunk: a stream's `.raw`
-        self.count = 0
 
     def feed(self, chunk: Any) -> Sequence[RawCall]:
+        # Fields are read from each object's `__dict__`, where the SDK's models keep them:
+        # one attribute lookup per object, not one per field (a pydantic model's are slow).
+        # A loose object may lack some: `_fields` reads it.
         self.last = chunk
-        self.count += 1
-        try:  # the SDK's chunk model has every field; a loose object may lack some
-            usage, choices = chunk.usage, chunk.choices
-        except AttributeError:
+        try:
+            fields = chunk.__dict__
+            usage, choices = fields["usage"], fields["choices"]
+        except (AttributeError, KeyError):
             usage, choices = _fields(chunk, "usage", "choices")
         if usage:
             self.usage = _usage(usage)
@@ -173,9 +175,11 @@ class ChatAssembler(CallsAssembler):
         calls = self.calls
         for choice in choices:
             try:
-                number, delta, finish_reason = choice.index, choice.delta, choice.finish_reason
-                content, refusal, tool_calls = delta.content, delta.refusal, delta.tool_calls
-            except AttributeError:
+                fields = choice.__dict__
+                number, delta, finish_reason = fields["index"], fields["delta"], fields["finish_reason"]
+                fields = delta.__dict__
+                content, refusal, tool_calls = fields["content"], fields["refusal"], fields["tool_calls"]
+            except (AttributeError, KeyError):
                 number, delta, finish_reason = _fields(choice, "index", "delta", "finish_reason")
                 content, refusal, tool_calls = _fields(delta, "content", "refusal", "tool_calls")
             if number:
@@ -185,9 +189,11 @@ class ChatAssembler(CallsAssembler):
             if tool_calls and isinstance(tool_calls, list):
                 for tc in tool_calls:
                     try:  # the SDK's delta model; else a loose object, or a dict as `function`
-                        function, index, call_id = tc.function, tc.index, tc.id
-                        name, arguments = function.name, function.arguments
-                    except AttributeError:
+                        fields = tc.__dict__
+                        function, index, call_id = fields["function"], fields["index"], fields["id"]
+                        fields = function.__dict__
+                        name, arguments = fields["name"], fields["arguments"]
+                    except (AttributeError, KeyError):
                         function, index, call_id = _fields(tc, "function", "index", "id")
                         name, arguments = _name_and_arguments(function)
                     # The usual delta: more arguments text for the call at its index.
@@ -209,8 +215,8 @@ class ChatAssembler(CallsAssembler):
         reason = self.finish_reason
         if reason is None and (self.calls.all or not "".join(self.text + self.refusal)):
             raise ProviderError(
-                "the stream ended before the provider finished the response (no finish_reason "
-                f"after {self.count} chunk(s)); the connection may have dropped",
+                "the stream ended before the provider finished the response (no "
+                "finish_reason); the connection may have dropped",
             )
         # A text answer that ends without a finish reason (as some servers send it) is whole.
         stop, reason = _stop(reason, "".join(self.refusal) or None)
