@@ -75,7 +75,7 @@ def streamed(draw: st.DrawFn) -> tuple[str, list[str]]:
 
 @given(streamed())
 def test_a_call_completes_exactly_where_its_text_closes(case: tuple[str, list[str]]) -> None:
-    text, fragments = case
+    _text, fragments = case  # the text, for hypothesis to show
     calls = Calls()
     call = calls.start(0, "c1", "Tool")
     so_far, out_at = "", None
