@@ -6,8 +6,9 @@ array, its arguments are given whole as an object, or the provider ends it. Whet
 text closes is looked at only when a fragment brings a closing bracket, the only place a
 value can close: the first time, one parse by the `json` module (arguments usually close at
 their first closing bracket); if they do not, from there on incrementally (bracket depth,
-in-string and escape state, each character scanned once). The buffer is never re-parsed. Completed calls are handed out in completion order; `final()` lists every
-call in the model's order.
+in-string and escape state, each character scanned once). The buffer is never re-parsed.
+Completed calls are handed out in completion order; `final()` lists every call in the
+model's order.
 """
 
 from __future__ import annotations
@@ -22,8 +23,7 @@ from ..errors import ProviderError
 from ..limits import Limits
 from .base import Assembler
 
-# Scanner states of a call's arguments text.
-# Ordered: a call below _CLOSED is still open.
+# Scanner states of a call's arguments text, in order: a call below _CLOSED is still open.
 _BLANK = 0  # only whitespace scanned so far
 _OPEN = 1  # an object or array in progress
 _CLOSED = 2  # one complete object or array (then only whitespace)
