@@ -193,12 +193,9 @@ class Session:
                 text=turn.text,
                 raw=turn.raw,
             )
-        for slot in self.slots:
-            if isinstance(slot, CallFailure):
-                break
-        else:
-            return None  # every call valid, the usual turn
         failures = [slot for slot in self.slots if isinstance(slot, CallFailure)]
+        if not failures:
+            return None  # every call valid, the usual turn
         kind = UnknownToolError if any(f.unknown_tool for f in failures) else ValidationFailed
         return kind(failures, valid=self.valid(), attempts=self.attempt, raw=turn.raw)
 

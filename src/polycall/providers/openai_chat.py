@@ -14,10 +14,9 @@ from ._assembly import _NONE, Call, Calls, CallsAssembler
 from .base import Adapter, Assembler, aclosing_stream, closing_stream
 from .openai_common import (
     INCLUDE_USAGE,
-    PARALLEL_WRAPPERS,
+    WRAPPERS,
     arequired_fallback,
     arguments_text,
-    inner_calls,
     malformed_call,
     prepare_common,
     relax_choice,
@@ -149,7 +148,7 @@ class ChatAssembler(CallsAssembler):
 
     def __init__(self) -> None:
         super().__init__()
-        self.calls = Calls(dict.fromkeys(PARALLEL_WRAPPERS, inner_calls))
+        self.calls = Calls(WRAPPERS)
         self.by_index: dict[Any, Call] = {}  # the latest call at each index
         self.by_id: dict[str, Call] = {}
         self.finish_reason: str | None = None

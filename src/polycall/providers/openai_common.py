@@ -7,6 +7,7 @@ import logging
 import os
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 from ..calls import RawCall
@@ -73,8 +74,7 @@ def required_fallback(adapter: Adapter, fn: Callable[..., Any], request: dict[st
     itself (`tool_choice="required"`, `stream_options`), send it again without that default
     (`"auto"` for the tool choice), and remember the refusal for this client.
     The user's own values are never changed."""
-    if adapter.__dict__.get("refused_defaults"):  # this client's server refused a default
-        request = _known_refusals(adapter, request)
+    request = _known_refusals(adapter, request)
     while True:
         try:
             return fn(**request)
@@ -89,8 +89,7 @@ async def arequired_fallback(
     adapter: Adapter, fn: Callable[..., Awaitable[Any]], request: dict[str, Any]
 ) -> Any:
     """Async `required_fallback`."""
-    if adapter.__dict__.get("refused_defaults"):  # this client's server refused a default
-        request = _known_refusals(adapter, request)
+    request = _known_refusals(adapter, request)
     while True:
         try:
             return await fn(**request)
@@ -119,7 +118,9 @@ def _without(request: dict[str, Any], key: str) -> dict[str, Any]:
 
 
 def _known_refusals(adapter: Adapter, request: dict[str, Any]) -> dict[str, Any]:
-    for key in _refused(adapter):
+    """`request` without the defaults this client's server has refused (usually none: the
+    set is looked up, not created)."""
+    for key in adapter.__dict__.get("refused_defaults", ()):
         if _is_default(request.get(key)):
             request = _without(request, key)
     return request
@@ -201,6 +202,12 @@ def inner_calls(call: RawCall) -> list[RawCall] | None:
         )
         for k, use in enumerate(uses)
     ]
+
+
+#: For a stream's call buffer: each wrapper's name, to what unwraps it.
+WRAPPERS: Mapping[str, Callable[[RawCall], list[RawCall] | None]] = MappingProxyType(
+    dict.fromkeys(PARALLEL_WRAPPERS, inner_calls)
+)
 
 
 def arguments_text(arguments: Any) -> str:

@@ -20,10 +20,9 @@ from ..toolset import ToolSet
 from ._assembly import Call, Calls, CallsAssembler
 from .base import Adapter, Assembler
 from .openai_common import (
-    PARALLEL_WRAPPERS,
+    WRAPPERS,
     arequired_fallback,
     arguments_text,
-    inner_calls,
     prepare_common,
     relax_choice,
     required_fallback,
@@ -114,7 +113,7 @@ class ResponsesAssembler(CallsAssembler):
 
     def __init__(self) -> None:
         super().__init__()
-        self.calls = Calls(dict.fromkeys(PARALLEL_WRAPPERS, inner_calls))
+        self.calls = Calls(WRAPPERS)
         self.by_item: dict[str, Call] = {}
         self.by_index: dict[int, tuple[Call, str | None]] = {}  # and the item id it came with
         # the message items (ids and output indexes) whose text came in deltas
