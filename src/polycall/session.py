@@ -171,21 +171,22 @@ class Session:
     def judge(self, turn: Turn) -> PolycallError | None:
         """What `turn`, whose calls are all taken, amounts to: None when every call is valid,
         else the error, retryable or not. Changes nothing."""
-        if turn.stop is Stop.REFUSAL:
-            return RefusalError(f"the provider refused: {turn.reason}", reason=turn.reason, raw=turn.raw)
-        if turn.stop is Stop.LENGTH:
-            return IncompleteOutputError(
-                f"the output was cut off ({turn.reason}) before the tool calls were complete; "
-                "raise max_tokens or ask for fewer calls",
-                reason=turn.reason,
-                raw=turn.raw,
-            )
-        if turn.stop is Stop.MALFORMED:
-            return MalformedOutputError(
-                f"the provider reports a malformed function call ({turn.reason})",
-                reason=turn.reason,
-                raw=turn.raw,
-            )
+        if turn.stop is not Stop.DONE:
+            if turn.stop is Stop.REFUSAL:
+                return RefusalError(f"the provider refused: {turn.reason}", reason=turn.reason, raw=turn.raw)
+            if turn.stop is Stop.LENGTH:
+                return IncompleteOutputError(
+                    f"the output was cut off ({turn.reason}) before the tool calls were complete; "
+                    "raise max_tokens or ask for fewer calls",
+                    reason=turn.reason,
+                    raw=turn.raw,
+                )
+            if turn.stop is Stop.MALFORMED:
+                return MalformedOutputError(
+                    f"the provider reports a malformed function call ({turn.reason})",
+                    reason=turn.reason,
+                    raw=turn.raw,
+                )
         if not self._sent and not self._open:
             return NoToolCallsError(
                 "the model answered without calling a tool"

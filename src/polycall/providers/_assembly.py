@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from json.scanner import make_scanner
 from operator import attrgetter
-from typing import Any
+from typing import Any, cast
 
 from ..calls import RawCall
 from ..errors import ProviderError
@@ -29,7 +30,8 @@ _OPEN = 1  # an object or array in progress
 _CLOSED = 2  # one complete object or array (then only whitespace)
 _OPAQUE = 3  # not an object or array, or more after one: complete only when the provider ends it
 
-_decode = json.JSONDecoder().raw_decode  # (value, where it ends)
+#: The `json` module's scanner: (value, where it ends), StopIteration if none starts there.
+_scan_once = make_scanner(cast(Any, json.JSONDecoder()))  # its settings come from a decoder
 _NONE: tuple[RawCall, ...] = ()  # what `take()` gives when no call completed: no list per chunk
 _INDEX = attrgetter("index")
 _DEFAULT_LIMITS = Limits()  # frozen: one for every buffer not held to others
@@ -193,6 +195,24 @@ def _scan(call: Call) -> bool:
     reads it: arguments usually close at their first closing bracket, and one parse says so.
     If they do not close yet, `_scan_text` follows them from there on.
     """
+    if call.state == _BLANK:  # nothing scanned yet but blanks: the whole text is the value
+        call.scanned = call.size
+        text = call.text()  # joined once, and kept joined for the call's raw text
+        n = len(text)
+        start = 0 if text[0] in "{[" else n - len(text.lstrip())
+        if start == n:
+            return False
+        if text[start] not in "{[":
+            call.state = _OPAQUE
+            return False
+        try:
+            end = _scan_once(text, start)[1]
+        except (StopIteration, ValueError, RecursionError):  # not closed yet (or not JSON)
+            call.state = _OPEN
+            return _scan_text(call, text, start)
+        closed = end == n or text[end:].isspace()
+        call.state = _CLOSED if closed else _OPAQUE
+        return closed
     parts = call.parts
     need = call.size - call.scanned  # the unscanned text: the end of the latest fragments
     k = len(parts) - 1
@@ -205,23 +225,6 @@ def _scan(call: Call) -> bool:
     else:  # copy only what is unscanned: `parts[k]` may be the whole text so far, joined
         text, pos = parts[k][got - need :] + "".join(parts[k + 1 :]), 0
     call.scanned = call.size
-    if call.state == _BLANK:  # what was scanned before is blank: `text` holds the value
-        n = len(text)
-        start = n - len(text[pos:].lstrip())
-        if start == n:
-            return False
-        if text[start] not in "{[":
-            call.state = _OPAQUE
-            return False
-        try:
-            end = _decode(text, start)[1]
-        except (ValueError, RecursionError):  # not closed yet (or not JSON): follow it
-            call.state = _OPEN
-            pos = start
-        else:
-            closed = end == n or text[end:].isspace()
-            call.state = _CLOSED if closed else _OPAQUE
-            return closed
     return _scan_text(call, text, pos)
 
 

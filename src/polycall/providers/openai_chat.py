@@ -152,6 +152,7 @@ class ChatAssembler(CallsAssembler):
         self.by_index: dict[Any, Call] = {}  # the latest call at each index
         self.by_id: dict[str, Call] = {}
         self.finish_reason: str | None = None
+        self.ending = (Stop.DONE, "")  # what the finish reason means (`_stop`)
         self.stopped = False
         self.refusal: list[str] = []
         self.usage = Usage()
@@ -218,7 +219,7 @@ class ChatAssembler(CallsAssembler):
                 "finish_reason); the connection may have dropped",
             )
         # A text answer that ends without a finish reason (as some servers send it) is whole.
-        stop, reason = _stop(reason, "".join(self.refusal) or None)
+        stop, reason = _stop(reason, "".join(self.refusal)) if self.refusal else self.ending
         last = self.last
         return Turn(
             calls=self.calls.final(),
@@ -240,7 +241,8 @@ class ChatAssembler(CallsAssembler):
 
     def _finish(self, finish_reason: str, chunk: Any) -> None:
         self.finish_reason = finish_reason
-        if _stop(finish_reason, None, chunk)[0] is Stop.DONE:
+        self.ending = _stop(finish_reason, None, chunk)
+        if self.ending[0] is Stop.DONE:
             self.calls.end_all()
         else:
             self.stopped = True  # a cut-off or blocked response: nothing more is out
