@@ -268,9 +268,10 @@ def test_streamed_and_whole_recordings_of_one_scenario_agree(
     assert (streamed.text, streamed.usage) == (whole.text, whole.usage)
 
 
-def test_cut_off_stream_recording_is_incomplete(fake: FakeProvider, recorded: Path) -> None:
+def test_cut_off_stream_recording_is_a_dropped_connection(fake: FakeProvider, recorded: Path) -> None:
     """The recorded stream stopped just before its second call's `content_block_stop`: the
-    second call, whose JSON had closed, is out; then the cut is an IncompleteOutputError."""
+    second call, whose JSON had closed, is out; then the cut (no `message_delta`, so no stop
+    reason) is a ProviderError, as a dropped connection is on every provider."""
     data = (recorded / SECRETS_STREAM).read_bytes()
     cut = data[: data.rindex(b"event: content_block_stop")]
     fake.push(stream_response([cut], content_type="text/event-stream"))
@@ -278,5 +279,5 @@ def test_cut_off_stream_recording_is_incomplete(fake: FakeProvider, recorded: Pa
     stream = claude_client(fake).create_iterable(messages=USER, response_model=model)
     assert next(stream).password == "mellon"
     assert next(stream).password == "radiance"
-    with pytest.raises(polycall.IncompleteOutputError):
+    with pytest.raises(polycall.ProviderError, match="ended before its message_delta"):
         next(stream)

@@ -128,7 +128,7 @@ def _delta(index: int, **delta: Any) -> tuple[str, dict[str, Any]]:
     return _event("content_block_delta", index=index, delta=delta)
 
 
-def test_stream_cut_inside_a_tool_block_is_incomplete(fake: FakeProvider) -> None:
+def test_stream_cut_inside_a_tool_block_is_a_dropped_connection(fake: FakeProvider) -> None:
     fake.push(
         sse_response(
             [
@@ -138,7 +138,7 @@ def test_stream_cut_inside_a_tool_block_is_incomplete(fake: FakeProvider) -> Non
             ]
         )
     )
-    with pytest.raises(polycall.IncompleteOutputError, match="inside a tool_use block"):
+    with pytest.raises(polycall.ProviderError, match="ended before its message_delta"):
         list(claude_client(fake).create_iterable(messages=USER, response_model=SEED_MODEL))
 
 

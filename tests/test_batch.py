@@ -353,6 +353,38 @@ async def test_resume_async(fake: FakeProvider) -> None:
     assert [list(r) async for _, r in resumed.results()] == [SEED_VALUES] * 4
 
 
+def test_resume_without_response_model_follows_and_cancels_the_job(fake: FakeProvider) -> None:
+    fake.respond_with(FakeBatches(lambda item: chat_completion(SEED_CALLS), polls=3))
+    job_id = openai_client(fake).batch.submit(prompts(3), response_model=SEED_MODEL, model="m").id
+    sent = len(fake.requests)
+    resumed = polycall.batch.resume(openai_client(fake), job_id)  # as DESIGN.md writes it
+    match = r"without a response_model: pass .*response_model="
+    with pytest.raises(polycall.ConfigurationError, match=match):
+        resumed.results()
+    assert len(fake.requests) == sent  # refused before asking the provider anything
+    assert resumed.status().state == "pending"
+    assert resumed.cancel().state == "cancelling"
+    assert resumed.wait(poll_interval=0).state == "cancelled"
+    with pytest.raises(polycall.ConfigurationError, match="response_model="):
+        resumed.results()
+    again = polycall.batch.resume(openai_client(fake), job_id, response_model=SEED_MODEL)
+    assert [kind(r) for _, r in again.results()] == ["cancelled"] * 3
+
+
+async def test_resume_without_response_model_async(fake: FakeProvider) -> None:
+    fake.respond_with(FakeBatches(lambda item: chat_completion(SEED_CALLS), polls=3))
+    client = openai_client(fake, is_async=True)
+    job = await client.batch.submit(prompts(2), response_model=SEED_MODEL, model="m")
+    sent = len(fake.requests)
+    resumed = openai_client(fake, is_async=True).batch.resume(job.id)
+    with pytest.raises(polycall.ConfigurationError, match="response_model="):
+        [result async for result in resumed.results()]
+    assert len(fake.requests) == sent
+    assert (await resumed.status()).state == "pending"
+    assert (await resumed.cancel()).state == "cancelling"
+    assert (await resumed.wait(poll_interval=0)).state == "cancelled"
+
+
 def test_resume_needs_a_job_id(fake: FakeProvider) -> None:
     with pytest.raises(polycall.ConfigurationError, match="job id"):
         polycall.batch.resume(openai_client(fake), "", response_model=SEED_MODEL)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import anthropic
 import pytest
@@ -172,6 +173,69 @@ async def test_resume_async(fake: FakeProvider) -> None:
     resumed = polycall.batch.resume(restarted, job.id, response_model=SEED_MODEL)
     await resumed.wait(poll_interval=0)
     assert [list(r) async for _, r in resumed.results()] == [SEED_VALUES] * 3
+
+
+def test_resume_without_response_model_follows_the_job(fake: FakeProvider) -> None:
+    fake.respond_with(FakeBatches(lambda item: message(SEED_CALLS), polls=2))
+    job = anthropic_client(fake).batch.submit(prompts(2), response_model=SEED_MODEL, model="m")
+    sent = len(fake.requests)
+    resumed = polycall.batch.resume(anthropic_client(fake), job.id)
+    with pytest.raises(polycall.ConfigurationError, match="response_model="):
+        resumed.results()
+    assert len(fake.requests) == sent
+    assert resumed.wait(poll_interval=0).state == "completed"
+    with pytest.raises(polycall.ConfigurationError, match="response_model="):
+        resumed.results()
+    assert len(fake.requests) == sent + 2  # the two polls of wait(), no results download
+
+
+async def test_resume_without_response_model_async(fake: FakeProvider) -> None:
+    fake.respond_with(FakeBatches(lambda item: message(SEED_CALLS), polls=3))
+    client = anthropic_client(fake, is_async=True)
+    job = await client.batch.submit(prompts(2), response_model=SEED_MODEL, model="m")
+    resumed = anthropic_client(fake, is_async=True).batch.resume(job.id)
+    assert (await resumed.cancel()).state == "cancelling"
+    assert (await resumed.wait(poll_interval=0)).state == "cancelled"
+    sent = len(fake.requests)
+    with pytest.raises(polycall.ConfigurationError, match="response_model="):
+        [result async for result in resumed.results()]
+    assert len(fake.requests) == sent
+
+
+def _bedrock(fake: FakeProvider, is_async: bool) -> Any:
+    sdk = anthropic.AsyncAnthropicBedrock if is_async else anthropic.AnthropicBedrock
+    keys = {"aws_access_key": "AKIDTEST", "aws_secret_key": "secret"}
+    return sdk(aws_region="us-east-1", base_url=fake.url, **keys)
+
+
+def _vertex(fake: FakeProvider, is_async: bool) -> Any:
+    sdk = anthropic.AsyncAnthropicVertex if is_async else anthropic.AnthropicVertex
+    return sdk(region="us-east5", project_id="p", access_token="token", base_url=fake.url)
+
+
+def _foundry(fake: FakeProvider, is_async: bool) -> Any:
+    sdk = anthropic.AsyncAnthropicFoundry if is_async else anthropic.AnthropicFoundry
+    return sdk(api_key="test", base_url=fake.url)
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize(
+    ("make", "cloud"),
+    [(_bedrock, "Amazon Bedrock"), (_vertex, "Vertex AI"), (_foundry, "Microsoft Foundry")],
+    ids=["bedrock", "vertex", "foundry"],
+)
+async def test_clouds_without_message_batches_say_so_before_sending(
+    fake: FakeProvider, make: Callable[[FakeProvider, bool], Any], cloud: str, is_async: bool
+) -> None:
+    client = polycall.from_anthropic(make(fake, is_async), model="m")
+    match = f"batches are not supported on {cloud}: anthropic.*has no Message Batches API"
+    with pytest.raises(polycall.ConfigurationError, match=match):
+        submitted = client.batch.submit(prompts(1), response_model=SEED_MODEL)
+        if is_async:
+            await submitted
+    with pytest.raises(polycall.ConfigurationError, match=match):
+        polycall.batch.resume(client, "msgbatch_1")
+    assert fake.requests == []
 
 
 @pytest.mark.parametrize("custom_id", ["has space", "x" * 65, "é"])

@@ -4,16 +4,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 from typing import Any
 
 import openai
 import pytest
 
-from helpers import openai_client
+from helpers import openai_client, vertexai_at
 from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES
 from polycall import MalformedOutputError, ProviderError
 from polycall.testing import FakeProvider, json_response
 from polycall.testing.openai import chat_chunk, chat_completion, chat_sse, chat_stream
+from providers import MATRIX, Cell
 
 GENERATED = '<function=Weather>{"location": "Toronto"</function>'
 FAILED = {
@@ -112,3 +115,41 @@ def test_other_400s_stay_provider_errors(fake: FakeProvider) -> None:
         openai_client(fake).create(**ask(max_retries=2))
     assert caught.value.status_code == 400  # type: ignore[attr-defined]
     assert len(fake.requests) == 1
+
+
+def groq_error_after_one_call() -> Any:
+    """A stream that hands out call 1 whole, then reports the rest malformed."""
+    call = {"index": 0, "id": "c0", "type": "function",
+            "function": {"name": SEED_CALLS[0][0], "arguments": json.dumps(SEED_CALLS[0][1])}}
+    return chat_sse([chat_chunk({"role": "assistant", "content": None}),
+                     chat_chunk({"tool_calls": [call]}), {"error": FAILED}], done=False)
+
+
+def malformed_after_one_call(cell: Cell) -> Any:
+    if cell.wire == "openai":
+        return groq_error_after_one_call()
+    stop = {"gemini": {"finish_reason": "MALFORMED_FUNCTION_CALL"},
+            "bedrock": {"stop_reason": "malformed_tool_use"}}[cell.wire]
+    return cell.streamed(SEED_CALLS[:1], **stop)
+
+
+@pytest.mark.parametrize("name", ["openai", "genai", "vertexai", "bedrock"])
+def test_a_stream_retried_after_a_malformed_turn_hands_out_each_call_once(
+    fake: FakeProvider, name: str
+) -> None:
+    cell = MATRIX[name]
+    fake.push(malformed_after_one_call(cell), cell.streamed(SEED_CALLS))
+    with vertexai_at(fake) if cell.needs_setup else contextlib.nullcontext():
+        stream = cell.client(fake).create_iterable(
+            messages=SEED_MESSAGES, response_model=SEED_MODEL, max_retries=1
+        )
+        handed_out = list(stream.calls())
+    assert [call.value for call in handed_out] == SEED_VALUES  # call 1 once, though asked twice
+    assert stream.result.calls == handed_out and len(fake.requests) == 2
+
+
+def test_a_call_the_retry_does_not_repeat_stays_with_those_it_makes(fake: FakeProvider) -> None:
+    fake.push(groq_error_after_one_call(), chat_stream(SEED_CALLS[1:]))
+    stream = openai_client(fake).create_iterable(**ask(max_retries=1))
+    assert list(stream) == SEED_VALUES  # call 1 from the malformed turn, then the retry's two
+    assert stream.result.calls[0].id == "c0"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import openai
 import pytest
+from pydantic import BaseModel, model_validator
 
 import polycall
 from helpers import seed_request as kwargs
@@ -135,6 +136,30 @@ def test_user_stream_options_are_kept(fake: FakeProvider, client: Any) -> None:
 
 
 # --- the final result ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("read", ["values", "calls"])
+def test_the_result_of_a_failed_stream_says_it_failed(
+    fake: FakeProvider, client: Any, read: str
+) -> None:
+    fake.push(chat_stream(SEED_CALLS, finish_reason="length"))
+    stream = client.create_iterable(**kwargs())
+    with pytest.raises(polycall.IncompleteOutputError) as failed:
+        list(stream if read == "values" else stream.calls())
+    with pytest.raises(PolycallError, match="the stream failed, so it has no result") as caught:
+        _ = stream.result
+    assert caught.value.__cause__ is failed.value
+
+
+async def test_the_result_of_a_failed_async_stream_says_it_failed(
+    fake: FakeProvider, aclient: Any
+) -> None:
+    fake.push(chat_stream(SEED_CALLS, finish_reason="length"))
+    stream = aclient.create_iterable(**kwargs())
+    with pytest.raises(polycall.IncompleteOutputError):
+        [value async for value in stream]
+    with pytest.raises(PolycallError, match="the stream failed, so it has no result"):
+        _ = stream.result
 
 
 def test_result_holds_ids_usage_and_the_chunks(fake: FakeProvider, client: Any) -> None:
@@ -731,6 +756,32 @@ def test_create_partial_partial_model_is_not_the_real_model(
     assert all(
         not isinstance(item.value, Weather) for item in items[:-1] if isinstance(item, Partial)
     )
+
+
+class Place(BaseModel):
+    city: str
+    country: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def title_city(cls, data: Any) -> Any:
+        return {**data, "city": data["city"].title()}  # every complete call has a city
+
+
+class Trip(BaseModel):
+    place: Place
+    days: int
+
+
+def test_a_user_validator_failing_on_part_of_a_call_only_delays_its_partials(
+    fake: FakeProvider, client: Any
+) -> None:
+    trip = {"place": {"country": "FR", "city": "paris"}, "days": 3}
+    fake.push(chat_stream([("Trip", trip)], piece=6))
+    items = list(client.create_partial(**kwargs(response_model=Iterable[Trip])))
+    assert items[-1] == Trip(place=Place(city="Paris", country="FR"), days=3)
+    partials = [item.value for item in items[:-1]]
+    assert partials and all(p.place is None or p.place.city == "Paris" for p in partials)
 
 
 def test_stream_kwarg_is_the_methods_choice(fake: FakeProvider, client: Any) -> None:

@@ -334,6 +334,49 @@ async def test_a_raising_async_handler_does_not_cancel_the_others(fake: FakeProv
     assert isinstance(results[2].error, LookupError)
 
 
+def test_a_handler_exiting_ends_the_run_with_its_exit_not_a_hang(fake: FakeProvider) -> None:
+    calls = seed_calls(fake)
+
+    def cli_tool(s: GoogleSearch) -> str:
+        raise SystemExit(2)  # what argparse does on bad arguments
+
+    with pytest.raises(SystemExit) as exited:
+        calls.run({Weather: describe, GoogleSearch: cli_tool}, timeout=WAIT)
+    assert exited.value.code == 2
+
+
+async def test_an_async_handler_interrupting_cancels_the_others_and_reaches_the_caller(
+    fake: FakeProvider,
+) -> None:
+    calls = seed_calls(fake)
+    cancelled: list[str] = []
+
+    async def interrupting(s: GoogleSearch) -> str:
+        await asyncio.sleep(0)  # the weather handlers are running by now
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        await calls.arun({Weather: lambda w: until_cancelled(cancelled, w.location), GoogleSearch: interrupting})
+    assert sorted(cancelled) == ["Dallas", "Toronto"]
+
+
+@pytest.mark.skipif(not hasattr(asyncio.Task, "cancelling"), reason="Python 3.11+ tells the two apart")
+@pytest.mark.parametrize("is_async", [False, True])
+async def test_a_handlers_own_cancelled_error_fails_its_call_only(fake: FakeProvider, is_async: bool) -> None:
+    calls = seed_calls(fake)
+
+    async def cancelled_lookup(s: GoogleSearch) -> str:
+        lookup = asyncio.ensure_future(asyncio.Event().wait())
+        lookup.cancel()  # something else cancelled the work this handler waits on
+        return str(await lookup)
+
+    handlers = {Weather: describe, GoogleSearch: cancelled_lookup}
+    results = await calls.arun(handlers) if is_async else await asyncio.to_thread(calls.run, handlers)
+
+    assert [r.value for r in results[:2]] == ["Toronto: metric", "Dallas: imperial"]
+    assert isinstance(results[2].error, asyncio.CancelledError)
+
+
 # --- max_concurrency ------------------------------------------------------------------------
 
 
@@ -657,6 +700,13 @@ def test_results_feed_tool_results_and_the_conversation_goes_on(fake: FakeProvid
     assert [m["tool_call_id"] for m in sent[-3:]] == ["call_0", "call_1", "call_2"]
     assert sent[-2]["content"] == "Error: RuntimeError: station offline"
     assert [c["id"] for c in sent[-4]["tool_calls"]] == ["call_0", "call_1", "call_2"]
+
+
+def test_results_given_out_of_call_order_are_refused_not_misfiled(fake: FakeProvider) -> None:
+    calls = seed_calls(fake)
+    results = calls.run({Weather: describe, GoogleSearch: search})
+    with pytest.raises(ConfigurationError, match=r"result of call call_2 \(GoogleSearch\) in the place of call call_0"):
+        calls.tool_results(results[::-1])
 
 
 def test_run_stream_results_feed_the_streams_tool_results(

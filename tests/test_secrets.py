@@ -24,10 +24,10 @@ import polycall
 from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, GoogleSearch, Weather
 from polycall import Mode, PolycallError
 from polycall.hooks import EVENTS
-from polycall.testing import FakeProvider, Response, json_response
+from polycall.testing import FakeProvider, Request, Response, json_response
 from polycall.testing import anthropic as anthropic_wire
 from polycall.testing import gemini as gemini_wire
-from polycall.testing.openai import Hangup, chat_completion, chat_error, chat_stream
+from polycall.testing.openai import Hangup, chat_completion, chat_error, chat_sse, chat_stream
 from providers import MATRIX
 
 SECRET = "sk-SENTINEL-7f3a9c1e5b2d"
@@ -328,4 +328,75 @@ def test_a_key_the_server_echoes_is_redacted(
     with pytest.raises(polycall.ProviderError) as caught:
         provider.client(fake).create(messages=SEED_MESSAGES, response_model=SEED_MODEL)
     assert "Incorrect API key provided" in str(caught.value)
+    assert SECRET_CORE not in str(caught.value) and SECRET_CORE not in repr(caught.value)
+
+
+TOKEN = f"eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.{SECRET_CORE}"  # an Azure AD (Entra ID) token
+
+
+def _bearer_echo(error: Callable[[int, str], Response]) -> Callable[[Request], Response]:
+    """A 401 (built by `error`) whose message quotes the request's `Authorization` back."""
+
+    def respond(request: Request) -> Response:
+        sent = {name.lower(): value for name, value in request.headers.items()}
+        return error(401, f"Invalid bearer token: {sent.get('authorization')}")
+
+    return respond
+
+
+def _azure(fake: FakeProvider, **auth: Any) -> Any:
+    return polycall.from_openai(
+        openai.AzureOpenAI(
+            azure_endpoint=fake.url, api_version="2024-10-21", max_retries=0, **auth
+        ),
+        model="gpt-4o-mini",
+    )
+
+
+#: Clients that authenticate with a bearer token rather than their API key, and their wire's
+#: error: a fixed token, and a token provider's (which the client keeps nowhere).
+BEARERS: dict[str, tuple[Callable[[FakeProvider], Any], Callable[[int, str], Response]]] = {
+    "azure-ad-token": (lambda fake: _azure(fake, azure_ad_token=TOKEN), chat_error),
+    "azure-ad-token-provider": (
+        lambda fake: _azure(fake, azure_ad_token_provider=lambda: TOKEN),
+        chat_error,
+    ),
+    "anthropic-foundry-token-provider": (
+        lambda fake: polycall.from_anthropic(
+            _sdk(anthropic, "AnthropicFoundry")(
+                base_url=fake.url + "/anthropic/", azure_ad_token_provider=lambda: TOKEN,
+                max_retries=0,
+            ),
+            model="claude-sonnet-4-6",
+        ),
+        anthropic_wire.error,
+    ),
+}
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize("name", BEARERS)
+def test_a_bearer_token_the_server_echoes_is_redacted(
+    fake: FakeProvider, name: str, streamed: bool
+) -> None:
+    """The token the request carried is dropped from polycall's message and repr."""
+    client, error = BEARERS[name]
+    fake.respond_with(_bearer_echo(error))
+    with pytest.raises(polycall.ProviderError) as caught:
+        if streamed:
+            list(client(fake).create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL))
+        else:
+            client(fake).create(messages=SEED_MESSAGES, response_model=SEED_MODEL)
+    assert "Invalid bearer token: [redacted]" in str(caught.value)
+    assert SECRET_CORE not in str(caught.value) and SECRET_CORE not in repr(caught.value)
+
+
+def test_an_azure_ad_token_echoed_in_a_stream_error_event_is_redacted(fake: FakeProvider) -> None:
+    """A fixed token is redacted where the SDK's error holds no request headers (an error
+    event mid-stream): the client keeps it."""
+    fake.push(chat_sse([{"error": {"message": f"Invalid bearer token: Bearer {TOKEN}"}}]))
+    client = _azure(fake, azure_ad_token=TOKEN)
+    with pytest.raises(polycall.ProviderError) as caught:
+        list(client.create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL))
+    assert "Invalid bearer token: Bearer [redacted]" in str(caught.value)
     assert SECRET_CORE not in str(caught.value) and SECRET_CORE not in repr(caught.value)

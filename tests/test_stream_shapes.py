@@ -195,6 +195,25 @@ async def _acalls_only(stream: Any) -> Any:
             yield item
 
 
+def test_generated_ids_are_fixed_when_handed_out_and_follow_where_calls_started(
+    fake: FakeProvider,
+) -> None:
+    fake.push(chat_sse([event for event in SHAPES["interleaved, no ids"]() if event != GATE]))
+    stream = openai_client(fake).create_iterable(**kwargs())
+    handed_out = [(call, call.id) for call in stream.calls()]
+
+    # the search completes first, yet is numbered where it started: third, as in `create`
+    assert [(call.name, call_id) for call, call_id in handed_out] == [
+        ("GoogleSearch", "call_1_2"), ("Weather", "call_1_0"), ("Weather", "call_1_1"),
+    ]
+    assert [call.id for call, _ in handed_out] == [call_id for _, call_id in handed_out]
+    assert [c.id for c in stream.result.calls] == ["call_1_0", "call_1_1", "call_1_2"]
+    replies = stream.result.tool_results([f"answer to {v}" for v in stream.result])
+    assert [(m["tool_call_id"], m["content"]) for m in replies] == [
+        (call.id, f"answer to {call.value}") for call in stream.result.calls
+    ]
+
+
 def _handlers(gate: Gate, seen: list[Any]) -> dict[Any, Any]:
     def handle(value: Any) -> str:
         if not seen:  # the first handler starts before the server goes past the gate

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import json
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -36,9 +37,10 @@ from polycall.testing import FakeProvider, Gate, Response
 from polycall.testing.anthropic import message_stream
 from polycall.testing.bedrock import bedrock_client, converse_stream
 from polycall.testing.gemini import gemini_stream, genai_client, vertex_stream
-from polycall.testing.openai import chat_stream
+from polycall.testing.openai import chat_chunk, chat_sse, chat_stream
 from polycall.testing.openai_responses import response_stream
 from test_running import WAIT, Peak
+from test_stream_shapes import GATE, interleaved
 
 pytestmark = pytest.mark.filterwarnings("ignore:This feature is deprecated:UserWarning")
 
@@ -455,6 +457,49 @@ def test_a_raising_and_a_timed_out_handler_fail_their_own_call_only(
     assert "RuntimeError: weather service down" in sent[1]
     assert "TimeoutError" in sent[2]
     assert run.text == ANSWER
+
+
+@pytest.mark.parametrize("ids", [True, False], ids=["ids", "no ids"])
+def test_calls_completing_out_of_order_are_each_answered_under_their_own_id(
+    fake: FakeProvider, chat: Wire, ids: bool
+) -> None:
+    fake.push(chat_sse([e for e in interleaved(ids=ids) if e != GATE]), chat.text(ANSWER))
+
+    run = run_tools(fake, chat)
+
+    assistant = next(m for m in fake.last.json["messages"] if m.get("tool_calls"))
+    called = {
+        tc["id"]: (tc["function"]["name"], json.loads(tc["function"]["arguments"]))
+        for tc in assistant["tool_calls"]
+    }
+    answered = [(called[call_id], output) for call_id, output in _chat_results(fake.last.json)]
+    assert answered == list(zip(SEED_CALLS, OUTPUTS))
+    assert [r.call.id for r in run.steps[0].results] == list(called)
+
+
+def test_an_invalid_call_completing_last_gets_the_error_and_the_other_its_result(
+    fake: FakeProvider, chat: Wire
+) -> None:
+    head = {"type": "function", "function": {"arguments": ""}}
+    invalid = '{"location": "Toronto", "units": "kelvin"}'
+    events = [
+        chat_chunk({"tool_calls": [
+            {**head, "index": 0, "id": "call_A", "function": {"name": "Weather", "arguments": ""}},
+            {**head, "index": 1, "id": "call_B", "function": {"name": "GoogleSearch", "arguments": ""}},
+        ]}),
+        chat_chunk({"tool_calls": [{"index": 0, "function": {"arguments": invalid[:10]}}]}),
+        chat_chunk({"tool_calls": [{"index": 1, "function": {"arguments": '{"query": "who won"}'}}]}),
+        chat_chunk({"tool_calls": [{"index": 0, "function": {"arguments": invalid[10:]}}]}),
+        chat_chunk({}, "tool_calls"),
+    ]
+    fake.push(chat_sse(events), chat.text(ANSWER))
+
+    run_tools(fake, chat)
+
+    answers = _chat_results(fake.last.json)
+    assert [call_id for call_id, _ in answers] == ["call_A", "call_B"]
+    assert "Validation failed for call call_A (Weather)" in answers[0][1]
+    assert answers[1][1] == "Kansas City"
 
 
 def test_max_concurrency_is_honoured_in_every_step(fake: FakeProvider, chat: Wire) -> None:

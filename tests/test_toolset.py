@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import collections.abc
 import datetime
+import re
 import typing
 from collections.abc import Iterable
 from enum import Enum
-from typing import Annotated, Literal, Optional, Union
+from typing import Annotated, Generic, Literal, Optional, TypeVar, Union
 
 import pytest
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, PydanticUserError, RootModel, create_model
 
 from models import GoogleSearch, Weather
 from polycall import ConfigurationError
 from polycall.toolset import ToolSet, tool_set
+
+_T = TypeVar("_T")
 
 
 class Color(str, Enum):
@@ -254,3 +257,74 @@ def test_tool_call_arguments_read_as_a_dict_and_compare_by_value() -> None:
             assert (call_id, query) == ("a", "q")
         case _:
             raise AssertionError("ToolCall does not match by position")
+
+
+def test_base_model_itself_as_a_member_raises_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="subclass of BaseModel .*not BaseModel itself"):
+        tool_set(Iterable[BaseModel])
+
+
+class Hook(BaseModel):
+    callback: collections.abc.Callable[[], None]
+
+
+class Opaque:
+    """A type pydantic takes only with `arbitrary_types_allowed`."""
+
+
+class Holder(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    thing: Opaque
+
+
+class Unresolved(BaseModel):
+    later: Undefined  # type: ignore[name-defined]  # noqa: F821
+
+
+@pytest.mark.parametrize("model", [Hook, Holder, Unresolved])
+def test_member_without_a_json_schema_raises_configuration_error(model: type[BaseModel]) -> None:
+    with pytest.raises(ConfigurationError, match=f"JSON schema of {model.__name__}: ") as info:
+        tool_set(Iterable[model])  # type: ignore[valid-type]
+    assert isinstance(info.value.__cause__, PydanticUserError)
+
+
+def test_root_model_member_raises_configuration_error() -> None:
+    class Tags(RootModel[list[str]]):
+        pass
+
+    with pytest.raises(ConfigurationError, match="Tags is a RootModel"):
+        tool_set(Iterable[Weather | Tags])
+
+
+class Box(BaseModel, Generic[_T]):
+    item: _T
+
+
+class Shouting(BaseModel):
+    model_config = ConfigDict(title="get weather!")
+    city: str
+
+
+@pytest.mark.parametrize(
+    ("model", "name"),
+    [
+        (Box[int], "Box[int]"),
+        (Shouting, "get weather!"),
+        (create_model("N" * 65), "N" * 65),
+        (create_model("Titled1", __config__=ConfigDict(title="1st")), "1st"),
+        (create_model("Wetter", __config__=ConfigDict(title="wetter_für")), "wetter_für"),
+    ],
+    ids=["generic", "space and !", "65 chars", "digit first", "non-ASCII"],
+)
+def test_tool_names_no_provider_accepts_raise_configuration_error(
+    model: type[BaseModel], name: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=re.escape(f"gives the tool name {name!r}")) as info:
+        tool_set(Iterable[model])  # type: ignore[valid-type]
+    assert model.__qualname__ in str(info.value) and "ConfigDict(title=" in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["_private", "get-weather", "x", "A" * 64, "v2_lookup"])
+def test_tool_names_every_provider_accepts_pass(name: str) -> None:
+    model = create_model("Named", __config__=ConfigDict(title=name))
+    assert tool_set(Iterable[model]).names == [name]  # type: ignore[valid-type]

@@ -25,7 +25,7 @@ pytest.importorskip("opentelemetry.sdk", reason="the tracing tests need opentele
 
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
@@ -404,6 +404,95 @@ def test_content_is_recorded_with_capture_and_the_key_never(
     assert attrs(first)["error.type"] == "ValidationFailed"
     assert "kelvin" in (first.status.description or "")
     assert SECRET not in otel_content.everything()
+
+
+# --- model names and token usage ------------------------------------------------------------
+
+
+BEDROCK_PROFILE = (
+    "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-sonnet-4-6-v1:0"
+)
+
+
+def _models(otel: Exported) -> tuple[str, Any, Any]:
+    """The chat span's name, its `gen_ai.request.model`, and the duration metric's."""
+    [chat] = otel.spans("chat")
+    [duration] = otel.points("gen_ai.client.operation.duration")
+    model = duration.attributes["gen_ai.request.model"]
+    return chat.name, attrs(chat)["gen_ai.request.model"], model
+
+
+@pytest.mark.parametrize(
+    "model", ["meta-llama/Llama-3-8B", "openai/gpt-4o", "models/Llama-3-8B"]
+)
+def test_an_openai_compatible_model_name_is_reported_whole(
+    otel: Exported, fake: FakeProvider, model: str
+) -> None:
+    fake.push(chat_wire.chat_completion(SEED_CALLS, model=model))
+    chat_client(fake).create(model=model, messages=SEED_MESSAGES, response_model=SEED_MODEL)
+    assert _models(otel) == (f"chat {model}", model, model)
+
+
+def test_a_bedrock_inference_profile_arn_is_reported_whole(
+    otel: Exported, fake: FakeProvider
+) -> None:
+    pytest.importorskip("boto3", reason="boto3 is not installed")
+    from polycall.testing.bedrock import bedrock_client
+
+    fake.push(bedrock_wire.converse(SEED_CALLS))
+    client = polycall.from_bedrock(bedrock_client(fake), model=BEDROCK_PROFILE)
+    client.create(messages=SEED_MESSAGES, response_model=SEED_MODEL)
+    assert _models(otel) == (f"chat {BEDROCK_PROFILE}", BEDROCK_PROFILE, BEDROCK_PROFILE)
+
+
+@pytest.mark.parametrize(
+    ("vertexai", "given", "reported"),
+    [
+        (False, "models/gemini-2.5-flash", "gemini-2.5-flash"),
+        (False, "tunedModels/my-tune-123", "tunedModels/my-tune-123"),
+        (True, "publishers/google/models/gemini-2.5-flash", "gemini-2.5-flash"),
+        (
+            True,
+            "projects/p/locations/us-central1/publishers/google/models/gemini-2.5-flash",
+            "gemini-2.5-flash",
+        ),
+        (
+            True,
+            "projects/p/locations/us-central1/endpoints/1234567890",
+            "projects/p/locations/us-central1/endpoints/1234567890",
+        ),
+        (True, "meta/llama-3.1-405b-instruct-maas", "meta/llama-3.1-405b-instruct-maas"),
+    ],
+)
+def test_a_google_model_resource_name_is_reported_as_the_model_name(
+    otel: Exported, fake: FakeProvider, vertexai: bool, given: str, reported: str
+) -> None:
+    pytest.importorskip("google.genai", reason="google-genai is not installed")
+    fake.push(gemini_wire.generate_content(SEED_CALLS))
+    client = polycall.from_genai(gemini_wire.genai_client(fake, vertexai=vertexai), model=given)
+    client.create(messages=SEED_MESSAGES, response_model=SEED_MODEL)
+    assert _models(otel) == (f"chat {reported}", reported, reported)
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize(
+    ("wire", "stream", "response"),
+    [
+        (WIRES[0], True, chat_wire.chat_stream(SEED_CALLS, usage=None)),
+        (WIRES[3], False, gemini_wire.generate_content(SEED_CALLS, usage=None)),
+    ],
+    ids=["openai-stream", "genai-whole"],
+)
+def test_usage_the_provider_did_not_report_is_left_out(
+    otel: Exported, fake: FakeProvider, wire: Wire, stream: bool, response: Response, is_async: bool
+) -> None:
+    fake.push(response)
+    assert create(wire, fake, stream=stream, is_async=is_async) == SEED_VALUES
+    [chat] = otel.spans("chat")
+    assert not {"gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens"} & set(attrs(chat))
+    assert otel.points("gen_ai.client.token.usage") == []
+    [duration] = otel.points("gen_ai.client.operation.duration")
+    assert duration.count == 1
 
 
 # --- retries and errors --------------------------------------------------------------------
@@ -883,6 +972,29 @@ def test_run_tools_that_runs_out_of_steps_fails_its_span(
     assert attrs(loop)["error.type"] == "MaxStepsExceeded"
     assert loop.status.status_code is StatusCode.ERROR
     assert attrs(loop)["polycall.steps"] == 1
+
+
+def test_run_tools_refused_before_it_starts_leaves_no_span_open(
+    otel: Exported, fake: FakeProvider
+) -> None:
+    started: list[Any] = []
+    otel.tracer_provider.add_span_processor(SpanRecorder(started))
+    with pytest.raises(ConfigurationError, match="no handler for tool 'GoogleSearch'"):
+        chat_client(fake).run_tools(
+            model="gpt-4o-mini", messages=SEED_MESSAGES, response_model=SEED_MODEL,
+            handlers={Weather: lambda w: w.location},
+        )
+    assert started == [] and fake.requests == []
+
+
+class SpanRecorder(SpanProcessor):
+    """Notes each span as it starts (the exporter sees only those that end)."""
+
+    def __init__(self, started: list[Any]) -> None:
+        self.started = started
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        self.started.append(span)
 
 
 def test_iter_tools_left_early_ends_its_span(otel: Exported, fake: FakeProvider) -> None:

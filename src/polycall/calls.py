@@ -19,12 +19,15 @@ class RawCall:
 
     `extra` is provider data that must travel back with the call when the turn is replayed
     (a Gemini thought signature, the Anthropic thinking blocks before it); None elsewhere.
+    `place` is where a streamed call started among the response's calls (None in a whole
+    response, where its place in the list says it).
     """
 
     id: str | None
     name: str
     arguments: Any = None
     extra: Any = None
+    place: int | None = None
 
 
 class ToolCall(Generic[T]):
@@ -259,6 +262,12 @@ class ToolCalls(list[T]):
 
 def _reply(call: ToolCall[Any], output: Any) -> Reply:
     if isinstance(output, ToolResult):
+        if output.call is not call and getattr(output.call, "id", None) != call.id:
+            raise ConfigurationError(
+                f"tool_results() got the result of call {getattr(output.call, 'id', None)} "
+                f"({getattr(output.call, 'name', None)}) in the place of call {call.id} "
+                f"({call.name}); give one output per call, in call order, as run() returns them"
+            )
         if output.error is not None:
             message = f"Error: {type(output.error).__name__}: {output.error}"
             return Reply(call.id, call.name, message, is_error=True)

@@ -17,6 +17,7 @@ from collections.abc import (
     Generator,
     Iterable,
     Iterator,
+    Mapping,
     Sequence,
 )
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
@@ -53,9 +54,9 @@ def provider_error(exc: Exception, adapter: Adapter | None) -> PolycallError:
     if isinstance(exc, PolycallError):
         return exc
     if adapter is not None and (classified := adapter.classify(exc)) is not None:
-        classified.args = (redact(str(classified), adapter),)
+        classified.args = (redact(str(classified), adapter, exc),)
         return classified
-    error = ProviderError(redact(f"{type(exc).__name__}: {exc}", adapter))
+    error = ProviderError(redact(f"{type(exc).__name__}: {exc}", adapter, exc))
     error.original = exc  # type: ignore[attr-defined]
     error.status_code = getattr(exc, "status_code", None)  # type: ignore[attr-defined]
     return error
@@ -75,12 +76,48 @@ class provider_errors(AbstractContextManager[None]):
             raise error from exc
 
 
-def redact(message: str, adapter: Adapter | None) -> str:
-    """`message` without the SDK client's credentials, should a server have echoed them."""
-    for secret in adapter.secrets() if adapter is not None else ():
-        if isinstance(secret, str) and len(secret) >= 8:
-            message = message.replace(secret, "[redacted]")
+def redact(message: str, adapter: Adapter | None, exc: BaseException | None = None) -> str:
+    """`message` without the SDK client's credentials, nor those the failed request behind
+    `exc` carried (`sent_credentials`), should a server have echoed them."""
+    known = [*(adapter.secrets() if adapter is not None else ()), *sent_credentials(exc)]
+    secrets = {secret for secret in known if isinstance(secret, str) and len(secret) >= 8}
+    for secret in sorted(secrets, key=len, reverse=True):  # "Bearer <token>" before "<token>"
+        message = message.replace(secret, "[redacted]")
     return message
+
+
+#: The request headers that carry a credential; `Authorization` as "<scheme> <credential>".
+_CREDENTIAL_HEADERS = (
+    "authorization",
+    "proxy-authorization",
+    "api-key",
+    "x-api-key",
+    "x-goog-api-key",
+    "x-amz-security-token",
+)
+
+
+def sent_credentials(exc: BaseException | None) -> list[str]:
+    """The credentials in the headers of the HTTP request (httpx's, as the OpenAI and
+    Anthropic SDKs keep it in `.request`) of `exc` or of an exception behind it: what the SDK
+    actually authenticated with, a token provider's token too, which the client keeps nowhere.
+
+    The whole chain is read: the OpenAI SDK drops those headers from its own exception's
+    `.request`, but raises it while handling httpx's error, which keeps them."""
+    found: list[str] = []
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        try:
+            headers = exc.request.headers  # type: ignore[attr-defined]
+        except (AttributeError, RuntimeError):  # httpx raises RuntimeError for a request unset
+            headers = None
+        if isinstance(headers, Mapping):
+            for name in _CREDENTIAL_HEADERS:
+                if isinstance(value := headers.get(name), str):
+                    found += (value, value.partition(" ")[2].strip())  # with a scheme, and without
+        exc = exc.__cause__ if exc.__cause__ is not None else exc.__context__
+    return found
 
 
 class Reading:

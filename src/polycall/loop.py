@@ -89,14 +89,10 @@ class StepSession(Session):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.sent: list[RawCall] = []  # every call as sent, valid or not, with its own id
         self.start: Callable[[ToolCall[Any]], None] | None = None
 
-    def take(self, raw: RawCall) -> Slot:
+    def take(self, raw: RawCall) -> Slot | None:
         slot = super().take(raw)
-        self.sent.append(
-            raw if raw.id == slot.id else RawCall(slot.id, raw.name, raw.arguments, raw.extra)
-        )
         if self.start is not None and type(slot) is ToolCall:
             self.start(slot)
         return slot
@@ -155,14 +151,14 @@ class _Loop:
         if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 0:
             raise ConfigurationError(f"max_steps must be an int >= 0, got {max_steps!r}")
         self.stop = _tool_name(first.tools, stop_when)
-        # None unless polycall.instrument() was called: then one span over the whole run.
+        self.runner = _Runner(handlers, max_concurrency, timeout)
+        self.runner.check_tools(first.tools, exempt=self.stop)
+        # None unless polycall.instrument() was called: then one span over the whole run,
+        # started once the run is set up.
         self.traced = None if tracing.ACTIVE is None else tracing.ACTIVE.run_tools(first)
         if self.traced is not None:
             first.trace_parent = self.traced.parent
-        self.runner = _Runner(
-            handlers, max_concurrency, timeout, trace_parent=first.trace_parent
-        )
-        self.runner.check_tools(first.tools, exempt=self.stop)
+            self.runner.trace_under(first.trace_parent)
         self.first = first
         self.tasks = tasks
         self.max_steps = max_steps

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Optional, TypeVar
 
 import jiter
-from pydantic import BaseModel, ValidationError, create_model
+from pydantic import BaseModel, create_model
 
 from .providers.base import Assembler
 from .toolset import ToolSet
@@ -42,8 +42,8 @@ def partial_value(tools: ToolSet, assembler: Assembler) -> Partial[Any] | None:
         if not isinstance(arguments, dict):
             return None
         value = partial_model(tool.model).model_validate(arguments)
-    except (ValueError, ValidationError):
-        return None
+    except Exception:  # noqa: BLE001 - not a model yet; a user validator may fail on part of it
+        return None  # (the complete call is validated as usual, its errors raised as usual)
     return Partial(name, arguments, value)
 
 

@@ -3,7 +3,8 @@
 Each handler gets the call's validated model instance. Async handlers run as tasks on the
 event loop, sync ones each on a worker thread; at most `max_concurrency` run at once (per
 run), and each gets `timeout` seconds. A handler that raises or times out sets `error` on
-its own `ToolResult` and leaves the others alone.
+its own `ToolResult` and leaves the others alone; only `KeyboardInterrupt` and `SystemExit`
+end the whole run (the others cancelled) and reach the caller.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def run_calls(
     runner = _Runner.for_calls(calls, handlers, max_concurrency, timeout)
     if not calls:
         return []
-    with _loop_thread() as loop:
+    with _loop_thread() as loop, _exits():
         return asyncio.run_coroutine_threadsafe(runner.run_all(calls), loop).result()
 
 
@@ -65,7 +66,9 @@ async def arun_calls(
     timeout: float | None = None,
 ) -> list[ToolResult[Any]]:
     """Like `run_calls`, on the running event loop; cancelling it cancels the async handlers."""
-    return await _Runner.for_calls(calls, handlers, max_concurrency, timeout).run_all(calls)
+    runner = _Runner.for_calls(calls, handlers, max_concurrency, timeout)
+    with _exits():
+        return await runner.run_all(calls)
 
 
 def run_stream(
@@ -86,7 +89,8 @@ def run_stream(
     with _loop_thread() as loop, contextlib.closing(stream):
         for call in stream.calls():
             started[id(call)] = asyncio.run_coroutine_threadsafe(runner.run(call), loop)
-        return [started[id(call)].result() for call in stream.result.calls]
+        with _exits():
+            return [started[id(call)].result() for call in stream.result.calls]
 
 
 async def arun_stream(
@@ -105,7 +109,8 @@ async def arun_stream(
     try:
         async for call in stream.calls():
             started[id(call)] = asyncio.ensure_future(runner.run(call))
-        return [await started[id(call)] for call in stream.result.calls]
+        with _exits():
+            return [await started[id(call)] for call in stream.result.calls]
     finally:
         try:
             await _cancel(started.values())
@@ -131,8 +136,6 @@ class _Runner:
         handlers: Handlers,
         max_concurrency: int | None,
         timeout: float | None,
-        *,
-        trace_parent: Any = None,
     ) -> None:
         self.handlers = _HandlerTable(handlers)
         if max_concurrency is not None and (
@@ -144,9 +147,12 @@ class _Runner:
         self.max_concurrency = max_concurrency
         self.timeout = timeout
         self._slots: asyncio.Semaphore | None = None
-        # None unless polycall.instrument() was called: then a span per handler run, each
-        # under the span current now (the caller's, not the loop thread's).
-        self._traced = None if tracing.ACTIVE is None else tracing.ACTIVE.tools(trace_parent)
+        self.trace_under(None)
+
+    def trace_under(self, parent: Any) -> None:
+        """Give each handler run a span (once polycall.instrument() was called) under
+        `parent`, else under the span current now (the caller's, not the loop thread's)."""
+        self._traced = None if tracing.ACTIVE is None else tracing.ACTIVE.tools(parent)
 
     @classmethod
     def for_calls(
@@ -213,7 +219,8 @@ class _Runner:
             await _cancel(tasks)
 
     async def run(self, call: ToolCall[Any]) -> ToolResult[Any]:
-        """Run one call's handler; never raises for what the handler does."""
+        """Run one call's handler; raises for what the handler does only when it raised
+        `KeyboardInterrupt` or `SystemExit` (as `_Exit`, which `_exits` unwraps)."""
         handler = self.handlers.get(type(call.value), call.name)
         assert handler is not None  # checked before anything runs
         if self._slots is None and self.max_concurrency is not None:
@@ -225,9 +232,11 @@ class _Runner:
                 value, error = await (work if self._traced is None else self._traced.run(call, work))
             except asyncio.TimeoutError:
                 value, error = None, TimeoutError(self._timed_out(handler, call))
+            if isinstance(error, (KeyboardInterrupt, SystemExit)):
+                raise _Exit(error)
             return ToolResult(call, value, error, time.perf_counter() - started)
 
-    async def _attempt(self, handler: Handler, call: ToolCall[Any]) -> tuple[Any, Exception | None]:
+    async def _attempt(self, handler: Handler, call: ToolCall[Any]) -> tuple[Any, BaseException | None]:
         try:
             if self.handlers.is_async(handler):
                 result = await handler(call.value)
@@ -235,7 +244,9 @@ class _Runner:
                 result = await _in_thread(handler, call)
             if inspect.isawaitable(result):
                 result = await result
-        except Exception as exc:  # noqa: BLE001 - the handler's error goes into its result
+        except BaseException as exc:  # the handler's error goes into its result
+            if isinstance(exc, asyncio.CancelledError) and _cancelling():
+                raise  # this run is cancelled (its timeout, the caller), not failed
             return None, exc
         return result, None
 
@@ -277,7 +288,8 @@ class _Tasks:
         for future in self._running:
             (finished if future.done() else running).append(future)
         self._running = running
-        return [future.result() for future in finished]
+        with _exits():
+            return [future.result() for future in finished]
 
 
 class ThreadTasks(_Tasks):
@@ -548,6 +560,32 @@ def _in_thread(handler: Handler, call: ToolCall[Any]) -> asyncio.Future[Any]:
     context = contextvars.copy_context()
     threading.Thread(target=context.run, args=(work,), name=f"polycall-{call.id}", daemon=True).start()
     return future
+
+
+class _Exit(Exception):
+    """A handler's `KeyboardInterrupt` or `SystemExit` on its way to the caller: carried as
+    an ordinary exception, it ends the run's tasks without stopping the event loop."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+@contextlib.contextmanager
+def _exits() -> Iterator[None]:
+    """Raise a handler's `KeyboardInterrupt` or `SystemExit` as itself, where the caller is."""
+    try:
+        yield
+    except _Exit as exc:
+        raise exc.error from None
+
+
+def _cancelling() -> bool:
+    """Whether the current task is being cancelled (always so before Python 3.11, which
+    cannot tell a task's cancellation from a `CancelledError` its code raised)."""
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    return cancelling is None or cancelling() > 0
 
 
 def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:

@@ -8,6 +8,7 @@ re-asks only the failed calls.
 from __future__ import annotations
 
 import functools
+from bisect import insort
 from dataclasses import replace
 from operator import is_
 from typing import TYPE_CHECKING, Any
@@ -67,6 +68,7 @@ class Session:
         self._given: list[RawCall] = []  # this attempt's calls as the assembler gave them
         self._base = 0  # where this attempt's new slots start
         self._failure: PolycallError | None = None  # what the next attempt retries
+        self._carried: list[ToolCall[Any]] = []  # handed out before a malformed turn (`_carry`)
 
     def begin(self) -> dict[str, Any]:
         """Start the next attempt; return the request to send."""
@@ -83,8 +85,9 @@ class Session:
             self.hooks.emit("request", attempt=self.attempt, request=self.request)
         return self.request
 
-    def take(self, raw: RawCall) -> Slot:
-        """Validate one call of the current response as soon as it is complete."""
+    def take(self, raw: RawCall) -> Slot | None:
+        """Validate one call of the current response as soon as it is complete; None when
+        it repeats a call already handed out (`_carry`)."""
         position, limits, arguments, given = len(self._sent), self.limits, raw.arguments, raw.id
         # JSON text within both limits, the usual call, needs no closer look.
         if (
@@ -96,7 +99,7 @@ class Session:
         if type(given) is str and given and given not in self._ids:
             sent, sent_id = raw, given  # the provider's own id, the usual case
         else:
-            sent, sent_id = self._sent_as(raw, position)
+            sent, sent_id = self._sent_as(raw, position if raw.place is None else raw.place)
         index = self._slot_for(raw.name) if self._open else None
         call_id = sent_id if index is None else self.slots[index].id
         try:
@@ -104,7 +107,11 @@ class Session:
         except UserCodeError as error:
             error.valid = self.valid()
             raise
-        if index is None:
+        repeat = bool(self._carried) and type(slot) is ToolCall and self._repeats(slot)
+        if repeat:
+            if index is not None:
+                insort(self._open, index)  # still open: a repeat corrects nothing
+        elif index is None:
             self.slots.append(slot)
         else:
             self.slots[index] = slot
@@ -114,7 +121,7 @@ class Session:
         self._ids.add(sent_id)
         if isinstance(slot, CallFailure):
             self.hooks.emit("parse_error", attempt=self.attempt, failure=slot)
-        return slot
+        return None if repeat else slot
 
     def complete(self, turn: Turn) -> list[ToolCall[Any]]:
         """Take the calls of `turn` not yet taken; return those that validated."""
@@ -139,29 +146,23 @@ class Session:
         return [slot for slot in taken if isinstance(slot, ToolCall)]
 
     def _model_order(self, calls: list[RawCall]) -> None:
-        """Put this attempt's calls, taken as they completed, in the model's order (`calls`),
-        ids numbered as if taken in that order; a retried call keeps the slot it corrects."""
+        """Put this attempt's calls, taken as they completed, in the model's order (`calls`);
+        their ids stay as handed out. A retried call keeps the slot it corrects."""
         where = {id(raw): k for k, raw in enumerate(self._given)}
         order = [where[id(raw)] for raw in calls if id(raw) in where]
         if len(order) != len(self._given):
             return  # not the calls handed out: leave them as they came
         appended = {id(slot) for slot in self.slots[self._base :]}
         self._given = [self._given[k] for k in order]
-        judged = [self._judged[k] for k in order]
-        new = [id(slot) in appended for slot in judged]
-        self._sent, self._ids = [], set()
-        for position, raw in enumerate(self._given):
-            sent, sent_id = self._sent_as(raw, position)
-            self._sent.append(sent)
-            self._ids.add(sent_id)
-            slot = judged[position]
-            if new[position] and slot.id != sent_id:
-                if isinstance(slot, ToolCall):
-                    slot.id = sent_id
-                else:
-                    judged[position] = replace(slot, id=sent_id)
-        self._judged = judged
-        self.slots[self._base :] = [slot for slot, is_new in zip(judged, new) if is_new]
+        self._sent = [self._sent[k] for k in order]
+        self._judged = [self._judged[k] for k in order]
+        self.slots[self._base :] = [slot for slot in self._judged if id(slot) in appended]
+
+    @property
+    def sent(self) -> list[RawCall]:
+        """This attempt's calls as they go back to the provider (each with its id), in the
+        model's order once the turn is complete."""
+        return self._sent
 
     def conclude(self, turn: Turn) -> PolycallError | None:
         """Raise what no retry can mend; return the error a retry may mend, or None when done
@@ -210,8 +211,27 @@ class Session:
             raise verdict
         if isinstance(verdict, ValidationFailed):
             self.request = self.adapter.extend(self.request, self._followup(text))
+        elif isinstance(verdict, MalformedOutputError):
+            self._carry()
         self._failure = verdict
         return verdict
+
+    def _carry(self) -> None:
+        """After a malformed turn, asked again whole: the calls it handed out (a stream's)
+        stay, and a call of the retry that repeats one (same tool, equal value) is taken as
+        that one, not handed out twice; its failed calls go, for the retry to make again."""
+        kept = [slot for slot in self.slots[self._base :] if isinstance(slot, ToolCall)]
+        self.slots[self._base :] = kept
+        self._carried += kept
+
+    def _repeats(self, call: ToolCall[Any]) -> bool:
+        """Whether `call` repeats one handed out before a malformed turn (then no longer
+        waiting for its repeat)."""
+        for k, carried in enumerate(self._carried):
+            if carried.name == call.name and carried.value == call.value:
+                del self._carried[k]
+                return True
+        return False
 
     def valid(self) -> list[Any]:
         return [slot.value for slot in self.slots if isinstance(slot, ToolCall)]

@@ -24,6 +24,7 @@ class _Stream:
         self._events = events
         self._session = session
         self._done = False
+        self._failed: Exception | None = None  # what ended the stream, if it failed
 
     @property
     def tools(self) -> ToolSet:
@@ -34,6 +35,11 @@ class _Stream:
     def result(self) -> ToolCalls[Any]:
         """The final `ToolCalls` (ids, raw response, usage) in the model's order; available
         once the stream has ended."""
+        if self._failed is not None:
+            failed = self._failed
+            raise PolycallError(
+                f"the stream failed, so it has no result: {type(failed).__name__}: {failed}"
+            ) from failed
         if not self._done:
             raise PolycallError("the stream has not ended yet; iterate it to the end first")
         return self._session.result()
@@ -58,13 +64,20 @@ class CallStream(_Stream, Generic[T]):
         except StopIteration:
             self._done = True
             raise
+        except Exception as exc:
+            self._failed = exc
+            raise
         return event.value if type(event) is ToolCall else event  # type: ignore[no-any-return]
 
     def calls(self) -> Iterator[ToolCall[T]]:
         """The validated `ToolCall`s themselves (id, name, arguments, value), as they complete."""
-        for event in self._events:
-            if type(event) is ToolCall:
-                yield event
+        try:
+            for event in self._events:
+                if type(event) is ToolCall:
+                    yield event
+        except Exception as exc:
+            self._failed = exc
+            raise
         self._done = True
 
     def close(self) -> None:
@@ -92,13 +105,20 @@ class AsyncCallStream(_Stream, Generic[T]):
         except StopAsyncIteration:
             self._done = True
             raise
+        except Exception as exc:
+            self._failed = exc
+            raise
         return event.value if type(event) is ToolCall else event  # type: ignore[no-any-return]
 
     async def calls(self) -> AsyncIterator[ToolCall[T]]:
         """The validated `ToolCall`s themselves, as they complete."""
-        async for event in self._events:
-            if type(event) is ToolCall:
-                yield event
+        try:
+            async for event in self._events:
+                if type(event) is ToolCall:
+                    yield event
+        except Exception as exc:
+            self._failed = exc
+            raise
         self._done = True
 
     async def aclose(self) -> None:

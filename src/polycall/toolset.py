@@ -5,13 +5,14 @@ from __future__ import annotations
 import collections.abc
 import functools
 import json
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, Union
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, PydanticUserError, RootModel, ValidationError
 from pydantic_core import from_json
 
 from .calls import CallFailure, RawCall, ToolCall
@@ -27,6 +28,10 @@ _SEQUENCE_ORIGINS = (
 
 #: How many distinct `response_model`s keep their tool set cached.
 CACHE_SIZE = 512
+
+#: A tool name every provider accepts: OpenAI, Anthropic and Bedrock take 1-64 of
+#: [a-zA-Z0-9_-]; Gemini and Vertex also want a letter or underscore first.
+_TOOL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -223,8 +228,21 @@ def _build_tool_set(response_model: Any) -> ToolSet:
     tools: list[Tool] = []
     by_name: dict[str, Tool] = {}
     for model in members:
-        schema = model.model_json_schema()
         name = model.model_config.get("title") or model.__name__
+        if not _TOOL_NAME.fullmatch(name):
+            raise ConfigurationError(
+                f"response_model {_show(response_model)}: {model.__qualname__} gives the tool "
+                f"name {name!r}, which providers reject (a tool name is 1-64 letters, digits, "
+                "'_' or '-', starting with a letter or '_'); name the tool with "
+                '`model_config = ConfigDict(title="...")`'
+            )
+        try:
+            schema = model.model_json_schema()
+        except PydanticUserError as exc:  # a field with no JSON schema, an undefined forward ref
+            raise ConfigurationError(
+                f"response_model {_show(response_model)}: pydantic cannot build the JSON schema "
+                f"of {model.__qualname__}: {exc.message}"
+            ) from exc
         if name in by_name:
             raise ConfigurationError(
                 f"response_model {_show(response_model)} has two members named {name!r}; "
@@ -254,6 +272,16 @@ def _members(response_model: Any) -> list[type[BaseModel]]:
             raise ConfigurationError(
                 f"response_model {_show(response_model)}: every member must be a pydantic "
                 f"BaseModel subclass, got {_show(member)}"
+            )
+        if member is BaseModel:
+            raise ConfigurationError(
+                f"response_model {_show(response_model)}: a member must be a subclass of BaseModel "
+                "with the tool's fields, not BaseModel itself"
+            )
+        if issubclass(member, RootModel):
+            raise ConfigurationError(
+                f"response_model {_show(response_model)}: {member.__qualname__} is a RootModel, but "
+                "a tool's arguments are a JSON object; use a BaseModel with named fields"
             )
     return members
 

@@ -9,13 +9,15 @@ async one in its task's. This module imports OpenTelemetry only in `instrument()
 from __future__ import annotations
 
 import json
+import re
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .calls import ToolCall, Turn, to_text
+from .calls import ToolCall, Turn, Usage, to_text
 from .errors import ConfigurationError
+from .modes import Mode
 from .providers.registry import for_mode
 
 if TYPE_CHECKING:
@@ -36,6 +38,14 @@ ACTIVE: Telemetry | None = None
 # Bucket boundaries the GenAI conventions advise for the two histograms.
 _SECONDS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
 _TOKENS = [4.0**n for n in range(14)]
+
+#: The modes whose SDKs take a Google resource name for the model (google-genai, Vertex AI).
+_RESOURCE_NAMED = frozenset({Mode.GENAI_PARALLEL_TOOLS, Mode.VERTEXAI_PARALLEL_TOOLS})
+
+#: A Google resource name of a model: `models/M`, `publishers/P/models/M`,
+#: `projects/X/locations/L/publishers/P/models/M`. Other names (`tunedModels/...`, endpoints)
+#: are no model name to strip down to.
+_RESOURCE = re.compile(r"(?:(?:projects/[^/]+/locations/[^/]+/)?publishers/[^/]+/)?models/([^/]+)")
 
 
 def instrument(
@@ -128,7 +138,7 @@ class Telemetry:
         if model is None:  # Vertex AI: the model is the GenerativeModel's own
             model = getattr(adapter.client, "_model_name", None)
         if isinstance(model, str) and model:
-            return {**known, "gen_ai.request.model": model.rpartition("/")[2]}
+            return {**known, "gen_ai.request.model": _model_name(adapter.mode, model)}
         return dict(known)
 
 
@@ -192,8 +202,9 @@ class Create:
                 span.set_attribute(key, value)
         if isinstance(turn.finish_reason, str) and turn.finish_reason:
             span.set_attribute("gen_ai.response.finish_reasons", [turn.finish_reason])
-        span.set_attribute("gen_ai.usage.input_tokens", turn.usage.input_tokens)
-        span.set_attribute("gen_ai.usage.output_tokens", turn.usage.output_tokens)
+        if _counted(turn.usage):
+            span.set_attribute("gen_ai.usage.input_tokens", turn.usage.input_tokens)
+            span.set_attribute("gen_ai.usage.output_tokens", turn.usage.output_tokens)
         if self.telemetry.capture:
             span.set_attribute("gen_ai.output.messages", self._scrub(_json([_output(turn)])))
 
@@ -210,7 +221,7 @@ class Create:
             metric["error.type"] = self._failed(span, error)
         telemetry = self.telemetry
         telemetry.duration.record(time.perf_counter() - self.started, metric)
-        if self.turn is not None:
+        if self.turn is not None and _counted(self.turn.usage):
             usage = self.turn.usage
             telemetry.tokens.record(usage.input_tokens, {**metric, "gen_ai.token.type": "input"})
             telemetry.tokens.record(usage.output_tokens, {**metric, "gen_ai.token.type": "output"})
@@ -312,6 +323,20 @@ class Tools:
             return value, error
         finally:
             span.end()
+
+
+def _model_name(mode: Mode, model: str) -> str:
+    """`gen_ai.request.model`: the name as given, but the model's own name for a Google
+    resource name (`models/gemini-2.5-flash` -> `gemini-2.5-flash`)."""
+    if mode in _RESOURCE_NAMED and (found := _RESOURCE.fullmatch(model)):
+        return found[1]
+    return model
+
+
+def _counted(usage: Usage) -> bool:
+    """Whether the provider reported token usage: 0 input and 0 output tokens means it did
+    not (e.g. a stream from a server that ignores `stream_options`)."""
+    return bool(usage.input_tokens or usage.output_tokens)
 
 
 def _server(base_url: Any) -> Attributes:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..errors import ConfigurationError
+from ..providers.base import Adapter
 from .common import Backend, BatchStatus, Item, Outcome, Output, item_error
 from .requests import request_body
 from .results import read_jsonl, to_sdk, unreadable
@@ -17,10 +18,31 @@ _STATES = {"in_progress": "in_progress", "canceling": "cancelling"}
 
 _INTERRUPTED = {"canceled": "cancelled", "expired": "expired"}
 
+#: The anthropic SDK clients of clouds that have no Message Batches API: class name -> cloud.
+_NO_BATCHES = {
+    "AnthropicBedrock": "Amazon Bedrock",
+    "AsyncAnthropicBedrock": "Amazon Bedrock",
+    "AnthropicVertex": "Vertex AI",
+    "AsyncAnthropicVertex": "Vertex AI",
+    "AnthropicFoundry": "Microsoft Foundry",
+    "AsyncAnthropicFoundry": "Microsoft Foundry",
+}
+
 
 class AnthropicBatch(Backend):
     """`client.messages.batches.create`; results read line by line from the results file."""
 
+    def __init__(self, adapter: Adapter) -> None:
+        super().__init__(adapter)
+        import anthropic
+
+        for name, cloud in _NO_BATCHES.items():
+            sdk_class = getattr(anthropic, name, None)  # absent from older SDK versions
+            if sdk_class is not None and isinstance(self.client, sdk_class):
+                raise ConfigurationError(
+                    f"batches are not supported on {cloud}: anthropic.{name} has no Message "
+                    "Batches API; use an anthropic.Anthropic client (the Anthropic API) for batches"
+                )
 
     def check(self, items: list[Item]) -> None:
         for item in items:

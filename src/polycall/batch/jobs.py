@@ -13,7 +13,7 @@ from ..calls import ToolCalls
 from ..engine import provider_errors
 from ..errors import ConfigurationError, PolycallError
 from ..providers import registry
-from ..toolset import tool_set
+from ..toolset import ToolSet, tool_set
 from .common import Backend, BatchError, BatchStatus, BatchTimeoutError, Item, Output
 from .progress import Progress
 from .requests import items_of
@@ -57,7 +57,7 @@ class _Job:
         self.id = status.id
         self.response_model = response_model
         self._backend = backend
-        self._tools = tool_set(response_model)
+        self._tools = None if response_model is None else tool_set(response_model)
         self._custom_ids = custom_ids
         self.last_status = self._seen(status)
         self._context = context
@@ -75,6 +75,16 @@ class _Job:
         self.last_status = status
         return status
 
+    def _model(self) -> ToolSet:
+        """The tools of `response_model`, which reading results needs."""
+        if self._tools is None:
+            raise ConfigurationError(
+                f"batch {self.id} was resumed without a response_model: pass "
+                "resume(..., response_model=...) with the one it was submitted with (the provider "
+                "does not keep it) to read its results"
+            )
+        return self._tools
+
     def _ended(self, status: BatchStatus) -> BatchStatus:
         if not status.done:
             raise BatchError(
@@ -83,7 +93,7 @@ class _Job:
             )
         return status
 
-    def _results(self, status: BatchStatus, output: Output) -> Iterator[Result]:
+    def _results(self, tools: ToolSet, status: BatchStatus, output: Output) -> Iterator[Result]:
         if self._custom_ids is None:
             self._custom_ids = output.custom_ids
         if self._custom_ids is None and status.state == "failed":
@@ -92,12 +102,12 @@ class _Job:
                 f"batch {self.id} failed ({status.provider_state}{': ' + detail if detail else ''}) "
                 "and the provider keeps no list of its requests: every request of it failed"
             )
-        return self._each(status, output)
+        return self._each(tools, status, output)
 
-    def _each(self, status: BatchStatus, output: Output) -> Iterator[Result]:
+    def _each(self, tools: ToolSet, status: BatchStatus, output: Output) -> Iterator[Result]:
         for custom_id, result in account(output.outcomes, self._custom_ids, status):
             yield custom_id, to_calls(
-                self._backend.adapter, self._tools, custom_id, result,
+                self._backend.adapter, tools, custom_id, result,
                 context=self._context, limits=self._limits,
             )
 
@@ -145,10 +155,11 @@ class BatchJob(_Job):
     def results(self) -> Iterator[Result]:
         """`(custom_id, ToolCalls | PolycallError)` for every request of the ended job
         (an ended job does not change: the status `wait()` saw last is reused)."""
+        tools = self._model()
         status = self._ended(self.last_status if self.last_status.done else self.status())
         with provider_errors(self._backend.adapter):
             output = self._backend.output(status, self._custom_ids)
-        return self._results(status, output)
+        return self._results(tools, status, output)
 
 
 class AsyncBatchJob(_Job):
@@ -176,10 +187,11 @@ class AsyncBatchJob(_Job):
     async def results(self) -> AsyncIterator[Result]:
         """`(custom_id, ToolCalls | PolycallError)` for every request of the ended job
         (an ended job does not change: the status `wait()` saw last is reused)."""
+        tools = self._model()
         status = self._ended(self.last_status if self.last_status.done else await self.status())
         with provider_errors(self._backend.adapter):
             output = await self._backend.aoutput(status, self._custom_ids)
-        for result in self._results(status, output):
+        for result in self._results(tools, status, output):
             yield result
 
 
@@ -229,10 +241,16 @@ class _Batches(Generic[_J]):
         return backend, items
 
     def resume(
-        self, job_id: str, *, response_model: Any, validation_context: Any = None, context: Any = None
+        self,
+        job_id: str,
+        *,
+        response_model: Any = None,
+        validation_context: Any = None,
+        context: Any = None,
     ) -> _J:
         """Reattach to a job submitted earlier (e.g. before a restart), by its id; nothing is
-        sent until you ask."""
+        sent until you ask. Reading its results needs the `response_model` it was submitted
+        with; its status, `wait()` and `cancel()` do not."""
         return self._job(
             backend_for(self._client.adapter), _unknown(job_id), response_model,
             validation_context, context,
@@ -309,12 +327,13 @@ def resume(
     client: Client | AsyncClient,
     job_id: str,
     *,
-    response_model: Any,
+    response_model: Any = None,
     validation_context: Any = None,
     context: Any = None,
 ) -> BatchJob | AsyncBatchJob:
-    """Reattach to a batch job by its id after a restart; give the same `response_model` it
-    was submitted with (the provider does not keep it). Nothing is sent until you ask."""
+    """Reattach to a batch job by its id after a restart. Reading its results needs the same
+    `response_model` it was submitted with (the provider does not keep it); its status,
+    `wait()` and `cancel()` do not. Nothing is sent until you ask."""
     return client.batch.resume(
         job_id, response_model=response_model, validation_context=validation_context, context=context
     )

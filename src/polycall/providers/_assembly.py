@@ -53,14 +53,16 @@ class Call:
         "obj",
         "out",
         "parts",
+        "place",
         "quoted",
         "scanned",
         "size",
         "state",
     )
 
-    def __init__(self, index: Any, id: Any, name: Any, extra: Any = None) -> None:
+    def __init__(self, index: Any, id: Any, name: Any, extra: Any = None, place: int = 0) -> None:
         self.index = index
+        self.place = place  # where it started among the response's calls
         self.id = id
         self.name = name
         self.extra = extra
@@ -84,8 +86,8 @@ class Call:
 
     def raw(self) -> RawCall:
         if self.obj is not None and self.whole():
-            return RawCall(self.id, self.name, self.obj, self.extra)
-        return RawCall(self.id, self.name, "".join(self.parts), self.extra)
+            return RawCall(self.id, self.name, self.obj, self.extra, self.place)
+        return RawCall(self.id, self.name, "".join(self.parts), self.extra, self.place)
 
     def whole(self) -> bool:
         """Whether the arguments are the object given (`obj`): no text came, or only blanks."""
@@ -111,7 +113,7 @@ class Calls:
         self.cap = limits.max_argument_bytes
 
     def start(self, index: Any, id: Any, name: Any, extra: Any = None) -> Call:
-        call = Call(index, id, name, extra)
+        call = Call(index, id, name, extra, len(self.all))
         if not isinstance(index, int):
             self.indexed = False
         self.all.append(call)

@@ -196,7 +196,6 @@ class MessagesAssembler(CallsAssembler):
         super().__init__()
         self.calls = Calls()
         self.tools: dict[int | None, Call] = {}
-        self.unstopped: set[int | None] = set()  # tool_use blocks not yet stopped
         self.thinking: dict[int | None, dict[str, Any]] = {}  # streamed thinking blocks
         self.unclaimed: list[dict[str, Any]] = []  # thinking blocks before the next tool_use
         self.current: int | None = None
@@ -217,7 +216,6 @@ class MessagesAssembler(CallsAssembler):
             index = self._index(chunk)
             call = self.tools.get(index)
             if call is not None:
-                self.unstopped.discard(index)
                 self.calls.end(call)
         elif kind == "message_start":
             self.start = getattr(chunk, "message", None)
@@ -230,14 +228,12 @@ class MessagesAssembler(CallsAssembler):
         return self.calls.take()
 
     def finish(self) -> Turn:
-        stop, reason = _stop(self.stop_reason, self.stop_details)
-        if self.stop_reason is None and self.unstopped:
-            stop, reason = Stop.LENGTH, "the stream ended inside a tool_use block"
-        elif self.stop_reason is None:
+        if self.stop_reason is None:
             raise ProviderError(
                 "the stream ended before its message_delta: the connection dropped, and the "
                 f"{len(self.calls.all)} call(s) before the cut may not be all of them"
             )
+        stop, reason = _stop(self.stop_reason, self.stop_details)
         start = self.start
         return Turn(
             calls=self.calls.final(),
@@ -269,7 +265,6 @@ class MessagesAssembler(CallsAssembler):
             call = self.calls.start(None, start.id, start.name, start.extra)
             call.obj = start.arguments  # the input when no input_json_delta follows
             self.tools[index] = call
-            self.unstopped.add(index)
         elif kind == "text":
             self.say(text_piece(getattr(block, "text", "")), index)
         elif kind in _THINKING:

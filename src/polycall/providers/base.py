@@ -83,8 +83,11 @@ class Adapter(ABC):
         return None
 
     def secrets(self) -> list[Any]:
-        """The credentials this client sends (API key, bearer token), kept out of errors."""
-        return [getattr(self.client, "api_key", None)]
+        """The credentials this client keeps and sends (API key, bearer token), kept out of
+        errors: by default the OpenAI SDK's `api_key` (a key provider's latest key) and
+        AzureOpenAI's `azure_ad_token`. What a failed request carried (a token provider's
+        token) is read from the SDK's exception instead (`engine.sent_credentials`)."""
+        return [getattr(self.client, name, None) for name in ("api_key", "_azure_ad_token")]
 
     def close(self) -> None:
         """Close the sync SDK client: its HTTP connections (`client.close()` by default)."""
