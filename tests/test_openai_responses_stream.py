@@ -220,6 +220,25 @@ def test_whole_call_in_done_events_only(fake: FakeProvider) -> None:
     assert stream.result.calls[0].id == "call_0"
 
 
+@pytest.mark.parametrize("text", [None, "Looking those up."])
+def test_output_told_only_in_response_completed(fake: FakeProvider, text: str | None) -> None:
+    """Some gateways send no item events: the calls and text are in `response.completed`."""
+    items = [function_call_item(k, *call) for k, call in enumerate(SEED_CALLS)]
+    if text:
+        items.insert(0, message_item(text))
+    final = response_object(items)
+    fake.push(sse_response([
+        ("response.created", {"type": "response.created", "sequence_number": 0,
+                              "response": {**final, "status": "in_progress", "output": []}}),
+        ("response.completed", {"type": "response.completed", "sequence_number": 1,
+                                "response": final}),
+    ]))
+    stream = iterable(responses_client(fake))
+    assert list(stream) == SEED_VALUES
+    assert [c.id for c in stream.result.calls] == ["call_0", "call_1", "call_2"]
+    assert stream.result.text == text
+
+
 def test_stream_retry_reasks_the_failed_call(fake: FakeProvider) -> None:
     fake.push(
         response_stream(BAD_CALLS, usage=(10, 5)),

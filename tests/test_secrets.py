@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -392,11 +393,11 @@ def test_a_bearer_token_the_server_echoes_is_redacted(
 
 
 def test_an_azure_ad_token_echoed_in_a_stream_error_event_is_redacted(fake: FakeProvider) -> None:
-    """A fixed token is redacted where the SDK's error holds no request headers (an error
-    event mid-stream): the client keeps it."""
+    """A fixed token is redacted from an error event mid-stream, whether the SDK's error holds
+    the request's headers (the whole "Bearer <token>" goes) or not (the client keeps it)."""
     fake.push(chat_sse([{"error": {"message": f"Invalid bearer token: Bearer {TOKEN}"}}]))
     client = _azure(fake, azure_ad_token=TOKEN)
     with pytest.raises(polycall.ProviderError) as caught:
         list(client.create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL))
-    assert "Invalid bearer token: Bearer [redacted]" in str(caught.value)
+    assert re.search(r"Invalid bearer token: (Bearer )?\[redacted\]", str(caught.value))
     assert SECRET_CORE not in str(caught.value) and SECRET_CORE not in repr(caught.value)

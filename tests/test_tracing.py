@@ -956,6 +956,7 @@ def test_run_tools_is_one_span_over_its_requests_and_handlers(
     assert attrs(loop)["gen_ai.provider.name"] == "openai"
     creates = otel.spans("polycall.create")
     assert len(creates) == 2  # one per step's request
+    assert [attrs(span)["polycall.attempts"] for span in creates] == [1, 1]
     assert {parent_id(span) for span in creates} == {loop.context.span_id}
     assert {parent_id(span) for span in otel.spans("chat")} == {s.context.span_id for s in creates}
     tools = otel.spans("execute_tool")

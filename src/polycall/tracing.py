@@ -148,6 +148,7 @@ class Create:
     __slots__ = (
         "attempt",
         "common",
+        "counted",
         "error",
         "parent",
         "redact",
@@ -168,6 +169,7 @@ class Create:
             "polycall.create", context=session.trace_parent, attributes=self.common
         )
         self.parent: Context = trace.set_span_in_context(self.span)
+        self.counted = session.attempt  # attempts before this create (a tool loop's steps)
         self.attempt: Span | None = None
         self.turn: Turn | None = None
         self.error: BaseException | None = None
@@ -237,7 +239,7 @@ class Create:
         self.end(None)
         if isinstance(self.error, Exception):
             self._failed(self.span, self.error)
-        self.span.set_attribute("polycall.attempts", self.session.attempt)
+        self.span.set_attribute("polycall.attempts", self.session.attempt - self.counted)
         self.span.end()
 
     def _failed(self, span: Span, error: Exception) -> str:

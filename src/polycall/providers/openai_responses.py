@@ -150,6 +150,8 @@ class ResponsesAssembler(CallsAssembler):
                 "the stream ended before response.completed or response.incomplete "
                 f"(after {self.seen} event(s)); the connection may have dropped"
             )
+        if not self.calls.all and not self.text:
+            self._completed_only()
         stop, reason = _stop(self.final, "".join(self.refusal))
         if stop is Stop.DONE:
             self.calls.end_all()
@@ -165,6 +167,19 @@ class ResponsesAssembler(CallsAssembler):
 
     def partial(self) -> tuple[str, str] | None:
         return None if self.final is not None else self.calls.partial()
+
+    def _completed_only(self) -> None:
+        """A stream that told its output only in `response.completed` (some gateways send
+        no item events): its calls and text as a whole response gives them."""
+        text: list[str] = []
+        for index, item in enumerate(_items(_get(self.final, "output"))):
+            if _get(item, "type") == "function_call":
+                call = self.calls.start(index, _get(item, "call_id"), _get(item, "name") or "")
+                self._whole(call, _get(item, "arguments"))
+            elif _get(item, "type") == "message":
+                _read_message(item, text, self.refusal)
+        for piece in text:
+            self.say(piece)
 
     def _whole(self, call: Call, arguments: Any, *, end: bool = True) -> None:
         """The call's whole arguments, as the provider gives them at its end; they replace
