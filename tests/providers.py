@@ -71,7 +71,10 @@ def _bedrock(
     from polycall.testing.bedrock import bedrock_client
 
     sdk = bedrock_client(fake, aws_secret_access_key=key, aws_session_token=key)  # both sent
-    return polycall.from_bedrock(sdk, model="anthropic.claude-sonnet-4-6-v1:0", **options)
+    model = "anthropic.claude-sonnet-4-6-v1:0"
+    if is_async:  # boto3 on worker threads (aiobotocore needs `async with`: test_bedrock.py)
+        return polycall.from_bedrock(sdk, model=model, use_async=True, **options)
+    return polycall.from_bedrock(sdk, model=model, **options)
 
 
 #: Each mode's test name, client maker, whether it has an async client, and whether the
@@ -87,7 +90,7 @@ CLIENTS: dict[Mode, tuple[str, Maker, bool, bool]] = {
     Mode.ANTHROPIC_PARALLEL_TOOLS: ("anthropic", _anthropic, True, False),
     Mode.GENAI_PARALLEL_TOOLS: ("genai", _genai, True, False),
     Mode.VERTEXAI_PARALLEL_TOOLS: ("vertexai", _vertexai, False, True),
-    Mode.BEDROCK_PARALLEL_TOOLS: ("bedrock", _bedrock, False, False),
+    Mode.BEDROCK_PARALLEL_TOOLS: ("bedrock", _bedrock, True, False),
 }
 
 #: Each wire module's whole and streamed response builders, and the streamed builder's

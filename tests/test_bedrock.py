@@ -172,6 +172,70 @@ def test_a_content_part_converse_cannot_take_is_a_clear_error(fake: FakeProvider
         client(fake).create(messages=[{"role": "user", "content": [image]}], response_model=SEED_MODEL)
 
 
+def test_sdk_message_objects_text_parts_of_results_and_a_system_string_keep_their_meaning(
+    fake: FakeProvider,
+) -> None:
+    from openai.types.chat import ChatCompletionMessage
+
+    fake.push(converse(SEED_CALLS))
+    assistant = ChatCompletionMessage.model_validate({
+        "role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "GoogleSearch", "arguments": "{}"}}
+        ],
+    })
+    history = [
+        {"role": "user", "content": "Search?"},
+        assistant,
+        {"role": "tool", "tool_call_id": "c1", "content": [{"type": "text", "text": "18C"}]},
+    ]
+    client(fake).create(messages=history, response_model=SEED_MODEL, system="Be terse.")
+    sent = fake.last.json
+    assert sent["system"] == [{"text": "Be terse."}]
+    assert sent["messages"][1]["content"] == [
+        {"toolUse": {"toolUseId": "c1", "name": "GoogleSearch", "input": {}}}
+    ]
+    assert sent["messages"][2]["content"] == [
+        {"toolResult": {"toolUseId": "c1", "content": [{"text": "18C"}]}}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"messages": None}, "messages must be a list of messages, got NoneType"),
+        ({"messages": [{"role": "user", "content": 42}]}, r"messages\[0\]: content must be a string or a list"),
+        ({"messages": [{"role": "user", "content": {"text": "hi"}}]}, r"messages\[0\]: content .* got dict"),
+        ({"messages": SEED_MESSAGES, "toolConfig": "auto"}, "toolConfig must be a dict, got str"),
+        (
+            {"messages": [{"role": "assistant", "tool_calls": [{"id": "c1"}]}]},
+            r"messages\[0\].tool_calls\[0\] is not a tool call with a function name",
+        ),
+    ],
+    ids=["no messages", "content a number", "content one block", "toolConfig a string", "call without function"],
+)
+def test_request_arguments_converse_cannot_take_are_clear_errors(
+    fake: FakeProvider, kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(polycall.ConfigurationError, match=message):
+        client(fake).create(response_model=SEED_MODEL, **kwargs)
+    assert fake.requests == []
+
+
+def test_extended_thinking_is_sent_the_tool_choice_it_accepts(fake: FakeProvider) -> None:
+    """Claude's extended thinking refuses a forced tool choice: "auto" goes instead, as on
+    the Anthropic API; a tool choice the user gives is kept."""
+    fake.push(converse(SEED_CALLS), converse(SEED_CALLS))
+    thinking = {"thinking": {"type": "enabled", "budget_tokens": 2048}}
+    bedrock = client(fake)
+    bedrock.create(messages=SEED_MESSAGES, response_model=SEED_MODEL, additionalModelRequestFields=thinking)
+    assert fake.last.json["toolConfig"]["toolChoice"] == {"auto": {}}
+    bedrock.create(
+        messages=SEED_MESSAGES, response_model=SEED_MODEL,
+        additionalModelRequestFields={"thinking": {"type": "disabled"}},
+    )
+    assert fake.last.json["toolConfig"]["toolChoice"] == {"any": {}}
+
+
 def test_tool_results_and_assistant_message_continue_the_conversation(fake: FakeProvider) -> None:
     fake.push(converse(SEED_CALLS, text="Looking.", reasoning=("Three lookups.", "sig-1")),
               converse(text="Done."))

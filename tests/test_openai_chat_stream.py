@@ -482,6 +482,35 @@ def test_leaving_the_with_block_closes_the_sdk_stream(
     assert len(closed_streams) == 1 and closed_streams[0].response.is_closed
 
 
+def test_breaking_out_of_calls_closes_the_sdk_stream(
+    fake: FakeProvider, client: Any, closed_streams: list[Any]
+) -> None:
+    """`for call in stream.calls(): break` closes it at the break, the stream still held."""
+    gate = Gate()
+    fake.push(chat_stream(SEED_CALLS, gates={1: gate}))
+    stream = client.create_iterable(**kwargs())
+    for call in stream.calls():
+        assert call.value == SEED_VALUES[0]
+        break
+    gate.open()
+    assert len(closed_streams) == 1 and closed_streams[0].response.is_closed
+
+
+async def test_async_breaking_out_of_calls_closes_the_sdk_stream(
+    fake: FakeProvider, aclient: Any, closed_streams: list[Any]
+) -> None:
+    gate = Gate()
+    fake.push(chat_stream(SEED_CALLS, gates={1: gate}))
+    stream = aclient.create_iterable(**kwargs())
+    calls = stream.calls()
+    async for call in calls:
+        assert call.value == SEED_VALUES[0]
+        break
+    await calls.aclose()  # what `async for` leaves to the caller (or the event loop's hooks)
+    gate.open()
+    assert len(closed_streams) == 1 and closed_streams[0].response.is_closed
+
+
 def test_a_finished_stream_is_closed_too(
     fake: FakeProvider, client: Any, closed_streams: list[Any]
 ) -> None:

@@ -702,6 +702,18 @@ def test_results_feed_tool_results_and_the_conversation_goes_on(fake: FakeProvid
     assert [c["id"] for c in sent[-4]["tool_calls"]] == ["call_0", "call_1", "call_2"]
 
 
+def test_outputs_json_cannot_hold_as_they_are_still_become_text(fake: FakeProvider) -> None:
+    """Keys that are not strings, a value that refers to itself: written as pydantic writes
+    them, or as their `str()`, never a raw TypeError or ValueError out of `tool_results`."""
+    calls = seed_calls(fake)
+    circular: list[Any] = []
+    circular.append(circular)
+
+    replies = calls.tool_results([{("Toronto", 1): 18}, circular, {"set": {1}}])
+
+    assert [r["content"] for r in replies] == ['{"Toronto,1":18}', "[[...]]", '{"set": "{1}"}']
+
+
 def test_results_given_out_of_call_order_are_refused_not_misfiled(fake: FakeProvider) -> None:
     calls = seed_calls(fake)
     results = calls.run({Weather: describe, GoogleSearch: search})

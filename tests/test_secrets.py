@@ -401,3 +401,30 @@ def test_an_azure_ad_token_echoed_in_a_stream_error_event_is_redacted(fake: Fake
         list(client.create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL))
     assert re.search(r"Invalid bearer token: (Bearer )?\[redacted\]", str(caught.value))
     assert SECRET_CORE not in str(caught.value) and SECRET_CORE not in repr(caught.value)
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["whole", "streamed"])
+def test_a_bedrock_api_key_the_server_echoes_is_redacted(
+    fake: FakeProvider, monkeypatch: pytest.MonkeyPatch, streamed: bool
+) -> None:
+    """A Bedrock API key (`AWS_BEARER_TOKEN_BEDROCK`, sent as a bearer token instead of a
+    signature), echoed in an error response or in a stream's exception event."""
+    pytest.importorskip("boto3")
+    from polycall.testing.aws import error, event_stream, exception
+    from polycall.testing.bedrock import bedrock_client
+
+    monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", SECRET)
+    client = polycall.from_bedrock(bedrock_client(fake), model="anthropic.claude-sonnet-4-6-v1:0")
+    if streamed:
+        fake.push(event_stream([exception("validationException", f"Invalid API key: {SECRET}")]))
+    else:
+        fake.push(error(403, "AccessDeniedException", f"Invalid API key: {SECRET}"))
+    with pytest.raises(polycall.ProviderError) as caught:
+        if streamed:
+            list(client.create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL))
+        else:
+            client.create(messages=SEED_MESSAGES, response_model=SEED_MODEL)
+    if not any(SECRET in value for value in fake.last.headers.values()):
+        pytest.skip("this botocore signs instead of sending AWS_BEARER_TOKEN_BEDROCK")
+    assert "Invalid API key: [redacted]" in str(caught.value)
+    assert SECRET_CORE not in str(caught.value) and SECRET_CORE not in repr(caught.value)

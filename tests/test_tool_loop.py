@@ -103,9 +103,13 @@ def _gemini_results(body: Any) -> list[tuple[str, Any]]:
     ]
 
 
+def _bedrock_content(block: dict[str, Any]) -> Any:
+    return block["text"] if "text" in block else block["json"]  # JSON objects go as `json`
+
+
 def _bedrock_results(body: Any) -> list[tuple[str, Any]]:
     return [
-        (block["toolResult"]["toolUseId"], block["toolResult"]["content"][0]["text"])
+        (block["toolResult"]["toolUseId"], _bedrock_content(block["toolResult"]["content"][0]))
         for message in body["messages"]
         if message["role"] == "user"
         for block in message["content"]
@@ -457,6 +461,58 @@ def test_a_raising_and_a_timed_out_handler_fail_their_own_call_only(
     assert "RuntimeError: weather service down" in sent[1]
     assert "TimeoutError" in sent[2]
     assert run.text == ANSWER
+
+
+def test_a_handler_raising_stop_iteration_fails_its_own_call(
+    fake: FakeProvider, chat: Wire
+) -> None:
+    """StopIteration (a `next()` on an empty iterator) cannot cross into a future as it is: it
+    becomes the call's RuntimeError, as in a coroutine, and the run goes on."""
+    fake.push(chat.calls(SEED_CALLS), chat.text(ANSWER))
+
+    run = run_tools(fake, chat, handlers={Weather: lambda w: next(iter([])), GoogleSearch: search})
+
+    results = run.steps[0].results
+    assert [type(r.error) for r in results] == [RuntimeError, RuntimeError, type(None)]
+    assert isinstance(results[0].error.__cause__, StopIteration)
+    assert "StopIteration" in str(chat.results(fake.last.json)[0][1])
+    assert run.text == ANSWER
+
+
+class Opaque(BaseModel):
+    """A handler's output JSON cannot hold as it is."""
+
+    model_config = {"arbitrary_types_allowed": True}
+    thing: object
+
+
+def test_an_output_json_cannot_hold_is_sent_as_text_all_the_same(
+    fake: FakeProvider, wire: Wire
+) -> None:
+    fake.push(wire.calls(SEED_CALLS), wire.text(ANSWER))
+    thing = object()
+    outputs = {Weather: lambda w: {(w.location, w.units): 18}, GoogleSearch: lambda s: Opaque(thing=thing)}
+
+    run = run_tools(fake, wire, handlers=outputs)
+
+    assert [r.ok for r in run.steps[0].results] == [True, True, True]
+    sent = [str(answer) for _, answer in wire.results(fake.last.json)]
+    assert "Toronto,metric" in sent[0] and "Dallas,imperial" in sent[1]
+    assert str(thing) in sent[2]
+    assert run.text == ANSWER
+
+
+def test_a_blank_final_answer_adds_no_empty_turn_to_the_messages(
+    fake: FakeProvider, wire: Wire
+) -> None:
+    """A whitespace answer is no turn to replay (Anthropic and Bedrock refuse empty content):
+    the messages end with the step's results, as the same run answered in words has them."""
+    fake.push(wire.calls(SEED_CALLS), wire.text("\n\n"), wire.calls(SEED_CALLS), wire.text(ANSWER))
+
+    blank, answered = run_tools(fake, wire), run_tools(fake, wire)
+
+    assert blank.text.isspace() and len(blank.steps) == 1
+    assert [str(m) for m in blank.messages] == [str(m) for m in answered.messages[:-1]]
 
 
 @pytest.mark.parametrize("ids", [True, False], ids=["ids", "no ids"])

@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
+import pydantic_core
+
 from .errors import ConfigurationError
 
 T = TypeVar("T")
@@ -276,13 +278,22 @@ def _reply(call: ToolCall[Any], output: Any) -> Reply:
 
 
 def to_text(output: Any) -> str:
-    """A tool output as the text sent back to the model."""
+    """A tool output as the text sent back to the model: a string as it is, anything else as
+    JSON (a pydantic model's own). What JSON cannot hold as it is (keys that are not strings,
+    a model field of an arbitrary type) is written as pydantic writes it, unknown values as
+    their `str()`; a value that refers to itself, as its `str()`."""
     if isinstance(output, str):
         return output
-    dump = getattr(output, "model_dump_json", None)  # a pydantic model
-    if callable(dump):
-        return str(dump())
-    return json.dumps(output, default=str, ensure_ascii=False)
+    try:
+        dump = getattr(output, "model_dump_json", None)  # a pydantic model
+        if callable(dump):
+            return str(dump())
+        return json.dumps(output, default=str, ensure_ascii=False)
+    except (TypeError, ValueError):  # pydantic's serialization error is a ValueError
+        try:
+            return pydantic_core.to_json(output, fallback=str).decode()
+        except ValueError:
+            return str(output)
 
 
 def _json_object(text: str) -> dict[str, Any]:

@@ -194,7 +194,7 @@ class _Loop:
             if session.text and (self.reporting is None or not self.reporting.seen):
                 yield session.text  # a whole response's text, once
             if not session.sent:  # the model answered
-                if session.text:
+                if session.text and not session.text.isspace():  # APIs refuse blank turns
                     _add(run.messages, adapter.assistant_message([], session.text))
                 yield run
                 return

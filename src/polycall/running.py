@@ -552,6 +552,10 @@ def _in_thread(handler: Handler, call: ToolCall[Any]) -> asyncio.Future[Any]:
     def work() -> None:
         try:
             outcome: tuple[Any, BaseException | None] = (handler(call.value), None)
+        except StopIteration as exc:  # no future can hold it: as a coroutine's would be
+            error = RuntimeError("the handler raised StopIteration")
+            error.__cause__ = exc
+            outcome = (None, error)
         except BaseException as exc:  # noqa: BLE001 - handed to the loop, which decides
             outcome = (None, exc)
         with contextlib.suppress(RuntimeError):  # the loop is closed: the call was abandoned

@@ -78,6 +78,8 @@ class CallStream(_Stream, Generic[T]):
         except Exception as exc:
             self._failed = exc
             raise
+        finally:  # left early (a `break` in the loop over it): the SDK stream goes too
+            self._events.close()  # type: ignore[attr-defined]
         self._done = True
 
     def close(self) -> None:
@@ -119,6 +121,8 @@ class AsyncCallStream(_Stream, Generic[T]):
         except Exception as exc:
             self._failed = exc
             raise
+        finally:  # left early: the SDK stream goes too
+            await self._events.aclose()  # type: ignore[attr-defined]
         self._done = True
 
     async def aclose(self) -> None:

@@ -7,9 +7,8 @@ async polycall client) or an entered aiobotocore `bedrock-runtime` client (await
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from contextlib import (
     AbstractAsyncContextManager,
     AbstractContextManager,
@@ -70,11 +69,14 @@ class BedrockConverse(Adapter):
 
     def secrets(self) -> list[Any]:
         """The AWS secret key and session token the client signs with (never sent as they
-        are, but a server could echo the token)."""
+        are, but a server could echo the token), and the Bedrock API key it sends as a bearer
+        token instead (`AWS_BEARER_TOKEN_BEDROCK`), as the signer holds them."""
         signer = getattr(self.client, "_request_signer", None)
         credentials = getattr(getattr(signer, "_credentials", None), "__dict__", {})
         names = ("secret_key", "_secret_key", "token", "_token")
-        return [credentials.get(name) for name in names]
+        bearer = getattr(signer, "_auth_token", None)  # frozen, or one that refreshes
+        bearer = getattr(bearer, "_frozen_token", bearer)
+        return [*(credentials.get(name) for name in names), getattr(bearer, "token", None)]
 
     def prepare(self, tools: ToolSet, kwargs: dict[str, Any]) -> dict[str, Any]:
         if "tools" in kwargs:
@@ -90,14 +92,24 @@ class BedrockConverse(Adapter):
         if "messages" not in request:
             raise ConfigurationError("Bedrock needs messages=[...]")
         system, request["messages"] = converse_messages(request["messages"])
+        system = [*_blocks(request.get("system"), "system="), *system]
         if system:
-            request["system"] = [*request.get("system", ()), *system]
+            request["system"] = system
         _inference_config(request)
-        config = dict(request.get("toolConfig") or {})
+        config = request.get("toolConfig") or {}
+        if not isinstance(config, Mapping):
+            raise ConfigurationError(f"toolConfig must be a dict, got {type(config).__name__}")
+        config = dict(config)
         if "tools" in config:
             raise ConfigurationError("tools come from response_model; do not pass toolConfig.tools")
         config["tools"] = tools.dialect(_tool_specs)
-        config.setdefault("toolChoice", _DefaultChoice(any={}))
+        if "toolChoice" not in config:
+            # Claude's extended thinking refuses a forced tool choice; "auto" is the one it takes.
+            extra = request.get("additionalModelRequestFields")
+            thinking = extra.get("thinking") if isinstance(extra, Mapping) else None
+            kind = thinking.get("type") if isinstance(thinking, Mapping) else None
+            forced = kind in (None, "disabled")
+            config["toolChoice"] = _DefaultChoice(any={}) if forced else _DefaultChoice(auto={})
         request["toolConfig"] = config
         return request
 
@@ -226,9 +238,12 @@ async def _threaded(events: Iterator[Any]) -> AsyncIterator[Any]:
 def converse_messages(messages: Sequence[Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """OpenAI-style (or native Converse) messages as Converse `system` blocks and `messages`;
     consecutive messages of one role (tool results and the user text after them) are one."""
+    if isinstance(messages, (str, bytes, Mapping)) or not isinstance(messages, Iterable):
+        raise ConfigurationError(f"messages must be a list of messages, got {type(messages).__name__}")
     system: list[dict[str, Any]] = []
     out: list[dict[str, Any]] = []
     for position, message in enumerate(messages):
+        message = _plain(message)
         if not isinstance(message, Mapping) or "role" not in message:
             raise ConfigurationError(f"messages[{position}] is not a message with a role: {message!r:.80}")
         role = message["role"]
@@ -239,7 +254,10 @@ def converse_messages(messages: Sequence[Any]) -> tuple[list[dict[str, Any]], li
             role, content = "user", [_tool_result(message, position)]
         elif role in ("user", "assistant"):
             content = _blocks(message.get("content"), f"messages[{position}]")
-            content += [_tool_use(call) for call in message.get("tool_calls") or ()]
+            content += [
+                _tool_use(call, f"messages[{position}].tool_calls[{number}]")
+                for number, call in enumerate(message.get("tool_calls") or ())
+            ]
         else:
             raise ConfigurationError(f"messages[{position}] has role {role!r}; Converse takes "
                                      "system, user, assistant and tool messages")
@@ -256,8 +274,14 @@ def _blocks(content: Any, where: str) -> list[dict[str, Any]]:
         return []
     if isinstance(content, str):
         return [{"text": content}]
+    if not isinstance(content, (list, tuple)):
+        raise ConfigurationError(
+            f"{where}: content must be a string or a list of content blocks, got "
+            f"{type(content).__name__}"
+        )
     blocks = []
     for part in content:
+        part = _plain(part)
         if isinstance(part, str):
             blocks.append({"text": part})
         elif isinstance(part, Mapping) and part.get("type") == "text":
@@ -273,20 +297,30 @@ def _blocks(content: Any, where: str) -> list[dict[str, Any]]:
     return blocks
 
 
-def _tool_use(call: Any) -> dict[str, Any]:
+def _plain(value: Any) -> Any:
+    """An SDK's message object (the OpenAI SDK's, say) as the dict it stands for."""
+    dump = getattr(value, "model_dump", None)
+    return dump(exclude_none=True) if callable(dump) and not isinstance(value, type) else value
+
+
+def _tool_use(call: Any, where: str) -> dict[str, Any]:
     """An OpenAI-style `tool_calls` entry as a Converse `toolUse` block."""
-    function = call.get("function") or {}
-    return {"toolUse": {"toolUseId": call.get("id"), "name": function.get("name"),
+    call = _plain(call)
+    function = call.get("function") if isinstance(call, Mapping) else None
+    if not isinstance(function, Mapping) or not function.get("name"):
+        raise ConfigurationError(f"{where} is not a tool call with a function name: {call!r:.80}")
+    return {"toolUse": {"toolUseId": call.get("id"), "name": function["name"],
                         "input": arguments_object(function.get("arguments"))}}
 
 
 def _tool_result(message: Mapping[str, Any], position: int) -> dict[str, Any]:
-    """An OpenAI-style `role: tool` message as a Converse `toolResult` block."""
+    """An OpenAI-style `role: tool` message as a Converse `toolResult` block: its text (as
+    `json` when it is a JSON object), or its content parts as blocks."""
     if not message.get("tool_call_id"):
         raise ConfigurationError(f"messages[{position}] (role tool) has no tool_call_id")
     content = message.get("content")
-    text = content if isinstance(content, str) else json.dumps(content, default=str)
-    return {"toolResult": {"toolUseId": message["tool_call_id"], "content": [_result(text)]}}
+    blocks = [_result(content)] if isinstance(content, str) else _blocks(content, f"messages[{position}]")
+    return {"toolResult": {"toolUseId": message["tool_call_id"], "content": blocks or [{"text": ""}]}}
 
 
 def _result(text: str) -> dict[str, Any]:
