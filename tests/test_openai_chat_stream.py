@@ -455,43 +455,35 @@ def closed_streams(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     return closed
 
 
-def test_closing_early_closes_the_sdk_stream(
-    fake: FakeProvider, client: Any, closed_streams: list[Any]
-) -> None:
-    gate = Gate()
-    fake.push(chat_stream(SEED_CALLS, gates={0: gate}))
-    stream = client.create_iterable(**kwargs())
+def _close(stream: Any) -> None:
     assert next(stream) == SEED_VALUES[0]
     stream.close()
-    gate.open()
-    assert len(closed_streams) == 1 and closed_streams[0].response.is_closed
     with pytest.raises(StopIteration):
         next(stream)
 
 
-def test_leaving_the_with_block_closes_the_sdk_stream(
-    fake: FakeProvider, client: Any, closed_streams: list[Any]
-) -> None:
-    gate = Gate()
-    fake.push(chat_stream(SEED_CALLS, gates={1: gate}))
-    with client.create_iterable(**kwargs()) as stream:
+def _leave_with(stream: Any) -> None:
+    with stream:
         for value in stream:
             assert value == SEED_VALUES[0]
             break
-    gate.open()
-    assert len(closed_streams) == 1 and closed_streams[0].response.is_closed
 
 
-def test_breaking_out_of_calls_closes_the_sdk_stream(
-    fake: FakeProvider, client: Any, closed_streams: list[Any]
-) -> None:
+def _break_calls(stream: Any) -> None:
     """`for call in stream.calls(): break` closes it at the break, the stream still held."""
-    gate = Gate()
-    fake.push(chat_stream(SEED_CALLS, gates={1: gate}))
-    stream = client.create_iterable(**kwargs())
     for call in stream.calls():
         assert call.value == SEED_VALUES[0]
         break
+
+
+@pytest.mark.parametrize("leave", [_close, _leave_with, _break_calls], ids=["close", "with", "calls"])
+def test_leaving_early_closes_the_sdk_stream(
+    fake: FakeProvider, client: Any, closed_streams: list[Any], leave: Callable[[Any], None]
+) -> None:
+    gate = Gate()
+    fake.push(chat_stream(SEED_CALLS, gates={1: gate}))
+    stream = client.create_iterable(**kwargs())
+    leave(stream)
     gate.open()
     assert len(closed_streams) == 1 and closed_streams[0].response.is_closed
 
