@@ -169,6 +169,70 @@ def test_native_messages_pass_through(fake: FakeProvider) -> None:
     assert fake.last.json["messages"] == native
 
 
+@pytest.mark.parametrize("sdk_message", [False, True], ids=["dicts", "sdk message"])
+def test_chat_style_history_becomes_anthropic_messages(fake: FakeProvider, sdk_message: bool) -> None:
+    """What a conversation begun on OpenAI Chat holds: tool calls (`content: None`), tool
+    messages, image parts; the assistant turn as a dict or as the Chat SDK's object."""
+    from openai.types.chat import ChatCompletionMessage
+
+    assistant: Any = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": "c1", "type": "function",
+             "function": {"name": "Weather", "arguments": '{"location": "Oslo", "units": "metric"}'}},
+            {"id": "c2", "type": "function", "function": {"name": "GoogleSearch", "arguments": "{}"}},
+        ],
+    }
+    history = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": [
+            {"type": "text", "text": "Weather here?"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+            {"type": "image_url", "image_url": {"url": "https://x.test/a.png"}},
+        ]},
+        ChatCompletionMessage.model_validate(assistant) if sdk_message else assistant,
+        {"role": "tool", "tool_call_id": "c1", "content": "3°C"},
+        {"role": "tool", "tool_call_id": "c2", "content": [{"type": "text", "text": "KC"}]},
+        {"role": "user", "content": "And Toronto?"},
+    ]
+    fake.push(message(SEED_CALLS[:1]))
+    anthropic_client(fake).create(model="m", messages=history, response_model=SEED_MODEL)
+    sent = fake.last.json
+    assert sent["system"] == "Be brief."
+    assert sent["messages"] == [
+        {"role": "user", "content": [
+            {"type": "text", "text": "Weather here?"},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}},
+            {"type": "image", "source": {"type": "url", "url": "https://x.test/a.png"}},
+        ]},
+        {"role": "assistant", "content": [
+            {"type": "tool_use", "id": "c1", "name": "Weather", "input": {"location": "Oslo", "units": "metric"}},
+            {"type": "tool_use", "id": "c2", "name": "GoogleSearch", "input": {}},
+        ]},
+        {"role": "user", "content": [  # both results in the user message after the calls
+            {"type": "tool_result", "tool_use_id": "c1", "content": "3°C"},
+            {"type": "tool_result", "tool_use_id": "c2", "content": [{"type": "text", "text": "KC"}]},
+        ]},
+        {"role": "user", "content": "And Toronto?"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("messages", "match"),
+    [
+        (None, "messages must be a list of messages, got NoneType"),
+        ([{"role": "assistant", "tool_calls": [{"id": "c1"}]}], r"messages\[0\].tool_calls\[0\] is not a tool call"),
+        ([{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}], "image_url content part without a url"),
+    ],
+    ids=["no messages", "call without function", "image without url"],
+)
+def test_messages_it_cannot_read_are_clear_errors(fake: FakeProvider, messages: Any, match: str) -> None:
+    with pytest.raises(polycall.ConfigurationError, match=match):
+        anthropic_client(fake).create(model="m", messages=messages, response_model=SEED_MODEL)
+    assert fake.requests == []
+
+
 @pytest.mark.parametrize("method", ["create", "messages.create", "chat.completions.create"])
 def test_every_alias_makes_the_same_request(fake: FakeProvider, method: str) -> None:
     fake.push(message(SEED_CALLS))

@@ -175,10 +175,10 @@ def test_a_content_part_converse_cannot_take_is_a_clear_error(fake: FakeProvider
 def test_sdk_message_objects_text_parts_of_results_and_a_system_string_keep_their_meaning(
     fake: FakeProvider,
 ) -> None:
-    from openai.types.chat import ChatCompletionMessage
+    chat = pytest.importorskip("openai.types.chat")
 
     fake.push(converse(SEED_CALLS))
-    assistant = ChatCompletionMessage.model_validate({
+    assistant = chat.ChatCompletionMessage.model_validate({
         "role": "assistant", "content": None, "tool_calls": [
             {"id": "c1", "type": "function", "function": {"name": "GoogleSearch", "arguments": "{}"}}
         ],

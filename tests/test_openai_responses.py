@@ -284,8 +284,23 @@ def test_conversation_goes_on_with_our_own_messages(fake: FakeProvider) -> None:
         assert [item["output"] for item in sent[5:]] == outputs
 
 
-def test_chat_style_history_is_rewritten_as_items(fake: FakeProvider) -> None:
-    history = [
+def _as_sdk_message(message: dict[str, Any]) -> Any:
+    from openai.types.chat import ChatCompletionMessage
+
+    return ChatCompletionMessage.model_validate(message)
+
+
+def _with_sdk_calls(message: dict[str, Any]) -> dict[str, Any]:
+    calls = _as_sdk_message(message).tool_calls
+    return {**message, "tool_calls": calls}
+
+
+@pytest.mark.parametrize(
+    "assistant", [dict, _as_sdk_message, _with_sdk_calls], ids=["dicts", "sdk message", "sdk calls"]
+)
+def test_chat_style_history_is_rewritten_as_items(fake: FakeProvider, assistant: Any) -> None:
+    """Chat history, as dicts or as the Chat SDK's objects (a completion's `.message`)."""
+    history: list[Any] = [
         {
             "role": "user",
             "content": [
@@ -310,6 +325,7 @@ def test_chat_style_history_is_rewritten_as_items(fake: FakeProvider) -> None:
         {"role": "tool", "tool_call_id": "call_a", "content": "12C"},
         {"role": "user", "content": "And Dallas?"},
     ]
+    history[1] = assistant(history[1])
     fake.push(response_body(SEED_CALLS[1:2]))
     responses_client(fake).create(model="m", messages=history, response_model=Iterable[Weather])
     assert fake.last.json["input"] == [
@@ -329,6 +345,23 @@ def test_chat_style_history_is_rewritten_as_items(fake: FakeProvider) -> None:
         {"type": "function_call_output", "call_id": "call_a", "output": "12C"},
         {"role": "user", "content": "And Dallas?"},
     ]
+
+
+@pytest.mark.parametrize(
+    ("messages", "message"),
+    [
+        (None, "messages must be a list of messages, got NoneType"),
+        (
+            [{"role": "assistant", "tool_calls": [{"id": "c1", "type": "function"}]}],
+            r"tool_calls\[0\] is not a tool call with a function name",
+        ),
+    ],
+    ids=["no messages", "call without function"],
+)
+def test_messages_it_cannot_read_are_clear_errors(fake: FakeProvider, messages: Any, message: str) -> None:
+    with pytest.raises(polycall.ConfigurationError, match=message):
+        responses_client(fake).create(model="m", messages=messages, response_model=SEED_MODEL)
+    assert fake.requests == []
 
 
 def test_sdk_output_items_are_accepted_back(fake: FakeProvider) -> None:

@@ -8,8 +8,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
-import pydantic_core
-
 from .errors import ConfigurationError
 
 T = TypeVar("T")
@@ -290,6 +288,8 @@ def to_text(output: Any) -> str:
             return str(dump())
         return json.dumps(output, default=str, ensure_ascii=False)
     except (TypeError, ValueError):  # pydantic's serialization error is a ValueError
+        import pydantic_core  # loaded on the first such output, not on import
+
         try:
             return pydantic_core.to_json(output, fallback=str).decode()
         except ValueError:

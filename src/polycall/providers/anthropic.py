@@ -10,7 +10,17 @@ from ..errors import ConfigurationError, ProviderError
 from ..modes import Mode
 from ..toolset import ToolSet
 from ._assembly import Call, Calls, CallsAssembler
-from .base import Adapter, Assembler, block_turn, join_texts, text_piece
+from .base import (
+    Adapter,
+    Assembler,
+    arguments_object,
+    block_turn,
+    chat_call,
+    join_texts,
+    message_list,
+    plain,
+    text_piece,
+)
 from .registry import construct, require
 
 #: `max_tokens` sent when the caller gives none (the Messages API requires one).
@@ -288,16 +298,72 @@ class MessagesAssembler(CallsAssembler):
 
 
 def _split_system(messages: Any) -> tuple[list[Any], list[Any]]:
-    """The contents of the OpenAI-style system (and developer) messages; the other messages."""
+    """The contents of the OpenAI-style system (and developer) messages; the other messages,
+    in Anthropic's form: a `role: tool` message as a `tool_result` block (consecutive ones in
+    one user message), an assistant's `tool_calls` as `tool_use` blocks, an `image_url` part
+    as an image block, the OpenAI SDK's message objects as the dicts they stand for.
+    Anthropic's own messages go as they are."""
     system: list[Any] = []
     rest: list[Any] = []
-    for message in messages:
-        if isinstance(message, dict) and message.get("role") in _SYSTEM_ROLES:
+    results: list[Any] | None = None  # the content of the user message of tool results last made
+    for position, message in enumerate(message_list(messages)):
+        message = plain(message)
+        role = message.get("role") if isinstance(message, dict) else None
+        if role in _SYSTEM_ROLES:
             if message.get("content"):
                 system.append(message["content"])
-        else:
-            rest.append(message)
+            continue
+        if role == "tool":
+            block = {"type": "tool_result", "tool_use_id": message.get("tool_call_id"),
+                     "content": _parts(message.get("content")) or ""}
+            if results is None:
+                results = [block]
+                rest.append({"role": "user", "content": results})
+            else:
+                results.append(block)
+            continue
+        results = None
+        if role == "assistant" and message.get("tool_calls"):
+            content = _parts(message.get("content"))
+            blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+            blocks = [b for b in blocks if not (isinstance(b, dict) and _blank_text(b))]
+            for number, call in enumerate(message["tool_calls"]):
+                call_id, name, arguments = chat_call(call, f"messages[{position}].tool_calls[{number}]")
+                blocks.append({"type": "tool_use", "id": call_id, "name": name,
+                               "input": arguments_object(arguments)})
+            message = {"role": "assistant", "content": blocks}
+        elif role and isinstance(message.get("content"), list):
+            message = {**message, "content": _parts(message["content"])}
+        rest.append(message)
     return system, rest
+
+
+def _parts(content: Any) -> Any:
+    """Message content with OpenAI `image_url` parts as Anthropic image blocks (a `data:` URL
+    as base64 data); a string, or no content (an empty list), as it is."""
+    if content is None:
+        return []
+    if not isinstance(content, list):
+        return content
+    return [_image(part) if isinstance(part, dict) and part.get("type") == "image_url" else part
+            for part in content]
+
+
+def _blank_text(block: dict[str, Any]) -> bool:
+    """A text block the API would refuse (empty or whitespace)."""
+    return block.get("type") == "text" and not str(block.get("text") or "").strip()
+
+
+def _image(part: dict[str, Any]) -> dict[str, Any]:
+    image = part.get("image_url")
+    url = image.get("url") if isinstance(image, dict) else image
+    if not isinstance(url, str) or not url:
+        raise ConfigurationError(f"an image_url content part without a url: {part!r:.80}")
+    if url.startswith("data:"):
+        kind, _, data = url[len("data:"):].partition(",")
+        media_type = kind.removesuffix(";base64")
+        return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
+    return {"type": "image", "source": {"type": "url", "url": url}}
 
 
 def _join_system(parts: list[Any]) -> Any:

@@ -7,7 +7,15 @@ import inspect
 import json
 import socket
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import (
     AbstractAsyncContextManager,
     AbstractContextManager,
@@ -15,6 +23,7 @@ from contextlib import (
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..calls import RawCall, Reply, Turn
+from ..errors import ConfigurationError
 from ..modes import Mode
 
 if TYPE_CHECKING:
@@ -248,3 +257,27 @@ def arguments_object(arguments: Any) -> dict[str, Any]:
 
     parsed = parse_arguments(arguments)
     return parsed if isinstance(parsed, dict) else {}
+
+
+def message_list(messages: Any) -> Iterable[Any]:
+    """`messages=`, refused with a `ConfigurationError` unless it is a list of messages."""
+    if isinstance(messages, (str, bytes, Mapping)) or not isinstance(messages, Iterable):
+        raise ConfigurationError(f"messages must be a list of messages, got {type(messages).__name__}")
+    return messages
+
+
+def plain(value: Any) -> Any:
+    """An SDK's object (a pydantic model, as the OpenAI SDK's messages and tool calls are) as
+    the dict it stands for; anything else as it is."""
+    dump = getattr(value, "model_dump", None)
+    return dump(exclude_none=True) if callable(dump) and not isinstance(value, type) else value
+
+
+def chat_call(call: Any, where: str) -> tuple[Any, str, Any]:
+    """An OpenAI-style `tool_calls` entry (a dict, or the SDK's object) as (id, name,
+    arguments); a `ConfigurationError` naming `where` unless it has a function name."""
+    call = plain(call)
+    function = call.get("function") if isinstance(call, Mapping) else None
+    if not isinstance(function, Mapping) or not function.get("name"):
+        raise ConfigurationError(f"{where} is not a tool call with a function name: {call!r:.80}")
+    return call.get("id"), function["name"], function.get("arguments")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import (
     AbstractAsyncContextManager,
     AbstractContextManager,
@@ -22,7 +22,18 @@ from ..errors import ConfigurationError, ProviderError
 from ..modes import Mode
 from ..toolset import ToolSet, parse_arguments
 from ._assembly import Call, Calls, CallsAssembler
-from .base import Adapter, Assembler, arguments_object, block_turn, join_texts, shut, text_piece
+from .base import (
+    Adapter,
+    Assembler,
+    arguments_object,
+    block_turn,
+    chat_call,
+    join_texts,
+    message_list,
+    plain,
+    shut,
+    text_piece,
+)
 from .registry import construct
 
 SERVICE = "bedrock-runtime"
@@ -238,12 +249,10 @@ async def _threaded(events: Iterator[Any]) -> AsyncIterator[Any]:
 def converse_messages(messages: Sequence[Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """OpenAI-style (or native Converse) messages as Converse `system` blocks and `messages`;
     consecutive messages of one role (tool results and the user text after them) are one."""
-    if isinstance(messages, (str, bytes, Mapping)) or not isinstance(messages, Iterable):
-        raise ConfigurationError(f"messages must be a list of messages, got {type(messages).__name__}")
     system: list[dict[str, Any]] = []
     out: list[dict[str, Any]] = []
-    for position, message in enumerate(messages):
-        message = _plain(message)
+    for position, message in enumerate(message_list(messages)):
+        message = plain(message)
         if not isinstance(message, Mapping) or "role" not in message:
             raise ConfigurationError(f"messages[{position}] is not a message with a role: {message!r:.80}")
         role = message["role"]
@@ -281,7 +290,7 @@ def _blocks(content: Any, where: str) -> list[dict[str, Any]]:
         )
     blocks = []
     for part in content:
-        part = _plain(part)
+        part = plain(part)
         if isinstance(part, str):
             blocks.append({"text": part})
         elif isinstance(part, Mapping) and part.get("type") == "text":
@@ -297,20 +306,10 @@ def _blocks(content: Any, where: str) -> list[dict[str, Any]]:
     return blocks
 
 
-def _plain(value: Any) -> Any:
-    """An SDK's message object (the OpenAI SDK's, say) as the dict it stands for."""
-    dump = getattr(value, "model_dump", None)
-    return dump(exclude_none=True) if callable(dump) and not isinstance(value, type) else value
-
-
 def _tool_use(call: Any, where: str) -> dict[str, Any]:
     """An OpenAI-style `tool_calls` entry as a Converse `toolUse` block."""
-    call = _plain(call)
-    function = call.get("function") if isinstance(call, Mapping) else None
-    if not isinstance(function, Mapping) or not function.get("name"):
-        raise ConfigurationError(f"{where} is not a tool call with a function name: {call!r:.80}")
-    return {"toolUse": {"toolUseId": call.get("id"), "name": function["name"],
-                        "input": arguments_object(function.get("arguments"))}}
+    call_id, name, arguments = chat_call(call, where)
+    return {"toolUse": {"toolUseId": call_id, "name": name, "input": arguments_object(arguments)}}
 
 
 def _tool_result(message: Mapping[str, Any], position: int) -> dict[str, Any]:

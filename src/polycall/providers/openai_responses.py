@@ -18,7 +18,7 @@ from ..errors import ConfigurationError, ProviderError
 from ..modes import Mode
 from ..toolset import ToolSet
 from ._assembly import Call, Calls, CallsAssembler
-from .base import Adapter, Assembler
+from .base import Adapter, Assembler, chat_call, message_list, plain
 from .openai_common import (
     WRAPPERS,
     arequired_fallback,
@@ -250,14 +250,20 @@ def to_input(messages: Any) -> list[Any]:
     if isinstance(messages, str):
         return [{"role": "user", "content": messages}]
     items: list[Any] = []
-    for message in messages:
+    for message in message_list(messages):
         if isinstance(message, (list, tuple)):
             items.extend(to_input(message))
         elif isinstance(message, dict):
             items.extend(_from_chat(message))
+        elif hasattr(message, "tool_calls") and hasattr(message, "role"):  # the Chat SDK's
+            fields = plain(message)  # less what only Chat has (`annotations`, `refusal`...)
+            items.extend(_from_chat({k: v for k, v in fields.items() if k in _CHAT_FIELDS}))
         else:
             items.append(message)  # an SDK object (e.g. an item of `response.output`)
     return items
+
+
+_CHAT_FIELDS = ("role", "content", "tool_calls")
 
 
 def _from_chat(message: dict[str, Any]) -> list[dict[str, Any]]:
@@ -279,11 +285,8 @@ def _from_chat(message: dict[str, Any]) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     if message.get("content"):
         items.append({"role": "assistant", "content": message["content"]})
-    for call in message.get("tool_calls") or []:
-        function = call.get("function") or {}
-        items.append(
-            _call_item(call.get("id"), function.get("name", ""), function.get("arguments"))
-        )
+    for number, call in enumerate(message.get("tool_calls") or []):
+        items.append(_call_item(*chat_call(call, f"the assistant message's tool_calls[{number}]")))
     return items
 
 
