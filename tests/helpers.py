@@ -104,7 +104,7 @@ def first_texts(request: Any) -> list[tuple[str, str]]:
     return [(c["role"], c["parts"][0]["text"]) for c in request.json["contents"]]
 
 
-def sent_texts(fake: FakeProvider, client: Any, messages: list[Any]) -> list[tuple[str, str]]:
+def sent_texts(fake: FakeProvider, client: Any, messages: Any) -> list[tuple[str, str]]:
     """`first_texts` of the request a Gemini `client` sends for `messages` (the fake answers
     with the seed's calls)."""
     from models import SEED_CALLS, SEED_MODEL

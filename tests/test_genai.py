@@ -117,6 +117,8 @@ def test_model_per_call_overrides_the_default(fake: FakeProvider, client: Any) -
         ({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}, r"messages\[0\].content\[0\]"),
         ({"messages": [42]}, r"messages\[0\]: expected a dict or google.genai.types.Content, got int"),
         ({"response_model": Weather}, "response_model must be Iterable"),
+        ({"temperature": "hot"}, "GenerateContentConfig fields given are not valid.*temperature"),
+        ({"config": {"temprature": 0.2}}, "GenerateContentConfig fields given are not valid.*temprature"),
     ],
 )
 def test_bad_arguments_fail_before_any_request(fake: FakeProvider, kwargs: dict[str, Any], message: str) -> None:
@@ -136,6 +138,12 @@ def test_native_contents_and_content_dicts_are_accepted(fake: FakeProvider, clie
     assert sent_texts(fake, client, messages) == [
         ("user", "weather in toronto?"), ("model", "Which units?"), ("user", "metric"),
     ]
+
+
+def test_one_content_is_a_conversation_of_one(fake: FakeProvider, client: Any) -> None:
+    """`contents=<a Content>`, as the SDK's own `generate_content` takes it."""
+    content = types.Content(role="user", parts=[types.Part(text="weather in toronto?")])
+    assert sent_texts(fake, client, content) == [("user", "weather in toronto?")]
 
 
 # --- continuing the conversation ---------------------------------------------------------

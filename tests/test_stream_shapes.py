@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
@@ -466,6 +466,24 @@ def test_responses_arguments_done_completes_an_unclosed_call(fake: FakeProvider)
     fake.push(response)
     stream = openai_client(fake, mode=Mode.RESPONSES_PARALLEL_TOOLS).create_iterable(**kwargs())
     assert gated_values(stream, gate) == SEED_VALUES[2:]
+
+
+def test_gemini_streamed_args_keys_with_escaped_characters_are_the_keys_sent(fake: FakeProvider) -> None:
+    """A `jsonPath` quotes a key that is no plain name (`$.notes["q\\"k"]`): the key is
+    read back without the escapes, as the whole response gives it."""
+    pytest.importorskip("google.genai")
+    from pydantic import BaseModel
+
+    from polycall.testing.gemini import gemini_stream, genai_client
+
+    class Notes(BaseModel):
+        notes: dict[str, str]
+
+    arguments = {"notes": {'q"k': "one", "a\\b": "two", "it's": "three"}}
+    fake.push(gemini_stream([("Notes", arguments)], streamed_args=True))
+    client = polycall.from_genai(genai_client(fake), model="gemini-2.5-flash")
+    (call,) = client.create_iterable(messages=SEED_MESSAGES[1:], response_model=Iterable[Notes])
+    assert call.notes == arguments["notes"]
 
 
 @pytest.mark.parametrize("streamed_args", [False, True], ids=["whole parts", "partialArgs"])

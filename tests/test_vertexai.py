@@ -175,6 +175,12 @@ def test_native_contents_are_accepted(vertex: FakeProvider, client: Any) -> None
     ]
 
 
+def test_one_content_is_a_conversation_of_one(vertex: FakeProvider, client: Any) -> None:
+    """`contents=<a Content>`, as `GenerativeModel.generate_content` takes it."""
+    content = Content(role="user", parts=[Part.from_text("weather?")])
+    assert sent_texts(vertex, client, content) == [("user", "weather?")]
+
+
 # --- continuing the conversation -------------------------------------------------------------
 
 

@@ -253,6 +253,8 @@ def split_messages(kwargs: dict[str, Any]) -> tuple[str | None, list[Any]]:
         messages = kwargs.pop("contents", None)
     if isinstance(messages, str):
         messages = [{"role": "user", "content": messages}]
+    elif messages is not None and not isinstance(messages, (list, tuple)):
+        messages = [messages]  # one message or Content, as the SDKs take it
     if not messages:
         raise ConfigurationError("messages= is required: a list of {'role': ..., 'content': ...}")
     system: list[str] = []
@@ -383,6 +385,7 @@ class GeminiAssembler(CallsAssembler):
             self.current = None
 
 
+_ESCAPED = re.compile(r"\\(.)")  # a quoted key's escaped character (\" \' \\)
 _PATH = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]|\['((?:[^'\\]|\\.)*)'\]|\[\"((?:[^\"\\]|\\.)*)\"\]")
 
 
@@ -421,7 +424,8 @@ def _apply_partial_args(
 def _steps(path: str) -> list[str | int]:
     steps: list[str | int] = []
     for name, index, quoted, double in _PATH.findall(path.removeprefix("$")):
-        steps.append(int(index) if index else name or quoted or double)
+        key = quoted or double
+        steps.append(int(index) if index else name or _ESCAPED.sub(r"\1", key))
     return steps
 
 

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import Any
 
+import pydantic
 from google.genai import types
 
 from ..errors import ConfigurationError
@@ -66,7 +67,7 @@ class GoogleGenAI(GeminiAdapter):
         return {
             "model": model,
             "contents": [self._content(c, i) for i, c in enumerate(contents)],
-            "config": types.GenerateContentConfig(**config),
+            "config": _config(config),
         }
 
     def relax(self, tools: ToolSet, request: dict[str, Any]) -> dict[str, Any]:
@@ -150,3 +151,12 @@ def build_client(
     """`from_provider`: a `google.genai.Client` configured from the environment."""
     sdk = construct(spec, require("google.genai"), "Client", client_kwargs)
     return sdk, {"model": model, "use_async": async_client}
+
+
+def _config(fields: dict[str, Any]) -> Any:
+    """The request's `GenerateContentConfig`; a field it refuses is a `ConfigurationError`."""
+    try:
+        return types.GenerateContentConfig(**fields)
+    except pydantic.ValidationError as exc:
+        wrong = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigurationError(f"the GenerateContentConfig fields given are not valid: {wrong}") from None
