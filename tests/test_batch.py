@@ -421,7 +421,8 @@ DROP = object()  # a key left out of the request
         ([{"response_model": SEED_MODEL}], {}, "response_model= is given once"),
         ([{"model": "a"}, {"model": "b"}], {}, "one model"),
         ([{"extra_headers": {"x": "y"}}], {}, "extra_headers= is an SDK call option"),
-        ([{"tools": []}], {}, "tools come from response_model"),
+        ([{"tools": []}], {}, "batch request 'r0': tools come from response_model"),
+        ([{}, {"messages": DROP}], {}, "batch request 'r1': .*messages"),
         ([{"messages": [{"role": "user", "content": object()}]}], {}, "cannot be written as JSON"),
     ],
 )
@@ -438,6 +439,14 @@ def test_bad_requests_fail_before_anything_is_sent(
     with pytest.raises(polycall.ConfigurationError, match=match):
         openai_client(fake).batch.submit(requests, response_model=SEED_MODEL, **shared)
     assert fake.requests == []
+
+
+@pytest.mark.parametrize("wait", [{"poll_interval": -1}, {"timeout": -5}], ids=["poll_interval", "timeout"])
+def test_a_negative_wait_is_a_configuration_error(fake: FakeProvider, wait: dict[str, float]) -> None:
+    fake.respond_with(FakeBatches(mixed))
+    job = openai_client(fake).batch.submit(prompts(1), response_model=SEED_MODEL, model="m")
+    with pytest.raises(polycall.ConfigurationError, match="0 or more seconds"):
+        job.wait(**wait)
 
 
 def test_bad_response_model_fails_before_anything_is_sent(fake: FakeProvider) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -226,3 +227,33 @@ def test_resumed_failed_job_says_every_request_failed(fake: FakeProvider) -> Non
     assert resumed.wait(poll_interval=0).state == "failed"
     with pytest.raises(polycall.batch.BatchError, match="JOB_STATE_FAILED.*every request of it failed"):
         resumed.results()
+
+
+@pytest.mark.parametrize("unlabelled", ["all", "one"])
+def test_responses_without_their_custom_id(fake: FakeProvider, unlabelled: str) -> None:
+    """Without any labels the responses' order tells their requests; with some labelled, an
+    unlabelled one is matched to nothing rather than guessed by its place (here the output
+    is also out of order, so its place would give it another request's answer)."""
+    batches = FakeBatches(lambda item: generate_content([("Weather", {"location": item.custom_id, "units": "metric"})]))
+
+    def respond(request: Any) -> Any:
+        response = batches(request)
+        body = response.body
+        if isinstance(body, dict) and body.get("done") and "response" in body:
+            output = body["response"]["output"]["inlinedResponses"]["inlinedResponses"]
+            if unlabelled == "one":
+                output.reverse()
+            for inlined in output if unlabelled == "all" else output[:1]:
+                inlined.pop("metadata", None)
+        return response
+
+    fake.respond_with(respond)
+    job = sync_client(fake).batch.submit(prompts(3), response_model=SEED_MODEL)
+    job.wait(poll_interval=0)
+    results = dict(job.results())
+    located = {cid: r[0].location for cid, r in results.items() if isinstance(r, polycall.ToolCalls)}
+    if unlabelled == "all":
+        assert located == {"q-0": "q-0", "q-1": "q-1", "q-2": "q-2"}
+    else:
+        assert located == {"q-0": "q-0", "q-1": "q-1"}  # each its own answer
+        assert isinstance(results["q-2"], BatchItemError) and "no result" in str(results["q-2"])

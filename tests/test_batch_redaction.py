@@ -97,3 +97,17 @@ async def test_async_paths(fake: FakeProvider) -> None:
         async for _ in job.results():
             pass
     check(caught)
+
+
+@pytest.mark.parametrize("name", CLIENTS)
+def test_one_requests_error(fake: FakeProvider, name: str) -> None:
+    """The provider's error for one request of the batch, quoting the key."""
+    from polycall.testing.batch import ItemError
+
+    fake.respond_with(FakeBatches(lambda item: ItemError(f"Incorrect API key provided: {SECRET}", status=401)))
+    job = CLIENTS[name](fake).batch.submit(prompts(1), response_model=SEED_MODEL, model="m")
+    job.wait(poll_interval=0)
+    ((_, result),) = job.results()
+    assert isinstance(result, polycall.ProviderError)
+    assert "Incorrect API key provided: [redacted]" in str(result)
+    assert CORE not in str(result) and CORE not in repr(result)

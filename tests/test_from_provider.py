@@ -154,6 +154,21 @@ def test_groq_without_a_key_says_which_variable() -> None:
         polycall.from_provider("groq/llama-3.3-70b-versatile")
 
 
+def test_openai_compatible_servers_are_not_sent_openais_organization_and_project(
+    fake: FakeProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GROQ_BASE_URL", fake.url + "/v1")
+    monkeypatch.setenv("GROQ_API_KEY", "test-groq")
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-not-for-groq")
+    monkeypatch.setenv("OPENAI_PROJECT_ID", "proj_not_for_groq")
+    fake.push(chat_completion(SEED_CALLS), chat_completion(SEED_CALLS))
+
+    seed(polycall.from_provider("groq/llama-3.3-70b-versatile"))
+    assert not has_header(fake, "OpenAI-Organization") and not has_header(fake, "OpenAI-Project")
+    seed(polycall.from_provider("groq/llama-3.3-70b-versatile", organization="org-given"))
+    assert header(fake, "OpenAI-Organization") == "org-given"
+
+
 def test_ollama_needs_no_key(fake: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OLLAMA_BASE_URL", fake.url + "/v1")
     fake.push(chat_completion(SEED_CALLS))
@@ -208,6 +223,11 @@ def test_sdk_refusal_to_build_is_a_configuration_error_without_the_key(
 def test_openai_without_a_key_is_a_configuration_error() -> None:
     with pytest.raises(polycall.ConfigurationError, match="OPENAI_API_KEY"):
         polycall.from_provider("openai/gpt-4o-mini")
+
+
+def test_anthropic_without_a_key_is_a_configuration_error() -> None:
+    with pytest.raises(polycall.ConfigurationError, match="ANTHROPIC_API_KEY"):
+        polycall.from_provider("anthropic/claude-sonnet-4-6")
 
 
 @pytest.mark.parametrize("async_client", [False, True])

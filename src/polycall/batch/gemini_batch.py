@@ -121,9 +121,11 @@ def _responses(job: Any) -> list[Any]:
 def _outcomes(responses: list[Any], custom_ids: list[str] | None) -> Iterator[Outcome]:
     from google.genai.types import GenerateContentResponse
 
-    positional = custom_ids is not None and len(custom_ids) == len(responses)
-    for index, inlined in enumerate(responses):
-        custom_id = (getattr(inlined, "metadata", None) or {}).get("custom_id")
+    labels = [(getattr(inlined, "metadata", None) or {}).get("custom_id") for inlined in responses]
+    # Responses come in request order: with no labels at all, the order tells; with some, an
+    # unlabelled one cannot be told apart from a request whose answer came back elsewhere.
+    positional = custom_ids is not None and len(custom_ids) == len(responses) and not any(labels)
+    for index, (inlined, custom_id) in enumerate(zip(responses, labels)):
         if custom_id is None and positional and custom_ids is not None:
             custom_id = custom_ids[index]
         if custom_id is None:

@@ -199,6 +199,11 @@ class _Waiting(AbstractContextManager["_Waiting"]):
     """One `wait()`: its deadline, its progress bar, and what each poll's status means."""
 
     def __init__(self, job: _Job, poll_interval: float, timeout: float | None, progress: bool) -> None:
+        if poll_interval < 0 or (timeout is not None and timeout < 0):
+            raise ConfigurationError(
+                f"wait() needs poll_interval and timeout of 0 or more seconds, got "
+                f"poll_interval={poll_interval!r}, timeout={timeout!r}"
+            )
         self.job = job
         self.poll_interval = poll_interval
         self.timeout = timeout

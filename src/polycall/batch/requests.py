@@ -48,7 +48,10 @@ def items_of(
         for key, why in _NOT_IN_BATCH.items():
             if key in kwargs:
                 raise ConfigurationError(f"batch request {custom_id!r}: {key}= {why}")
-        items.append(Item(custom_id, adapter.prepare(tools, kwargs)))
+        try:
+            items.append(Item(custom_id, adapter.prepare(tools, kwargs)))
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"batch request {custom_id!r}: {exc}") from None
     if not items:
         raise ConfigurationError("a batch needs at least one request")
     return items

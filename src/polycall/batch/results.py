@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..calls import ToolCalls
+from ..engine import redact
 from ..errors import PolycallError
 from ..limits import Limits
 from ..providers.base import Adapter
@@ -120,8 +121,8 @@ def to_calls(
     limits: Limits | None = None,
 ) -> ToolCalls[Any] | PolycallError:
     """One batch result through the same parsing and validation as `create` (no retries)."""
-    if isinstance(result, PolycallError):
-        return _tagged(result, custom_id)
+    if isinstance(result, PolycallError):  # the provider's error for this request
+        return _tagged(_redacted(result, adapter), custom_id)
     session = Session(adapter, tools, {}, context=context, limits=limits)
     session.begin()
     try:
@@ -139,6 +140,16 @@ def to_calls(
         odd.raw = result
         return odd
     return _tagged(verdict, custom_id) if verdict is not None else session.result()
+
+
+def _redacted(error: PolycallError, adapter: Adapter) -> PolycallError:
+    """`error` with the client's credentials taken out of its message, should the provider's
+    text for the request have quoted them."""
+    message = str(error)
+    clean = redact(message, adapter)
+    if clean != message:
+        error.args = (clean,)
+    return error
 
 
 def _tagged(error: PolycallError, custom_id: str) -> PolycallError:

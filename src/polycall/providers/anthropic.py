@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -449,6 +450,13 @@ def _get(obj: Any, name: str) -> Any:
 def build_client(
     spec: str, name: str, model: str, async_client: bool, client_kwargs: dict[str, Any]
 ) -> tuple[Any, dict[str, Any]]:
-    """`from_provider`: the Anthropic SDK client, its key from the SDK's own environment."""
+    """`from_provider`: the Anthropic SDK client, its key from the SDK's own environment
+    (which the SDK only finds missing at the first request)."""
+    given = client_kwargs.get("api_key") or client_kwargs.get("auth_token")
+    if not (given or os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN")):
+        raise ConfigurationError(
+            f"from_provider({spec!r}) needs an API key: set ANTHROPIC_API_KEY (or "
+            "ANTHROPIC_AUTH_TOKEN) or pass api_key="
+        )
     kind = "AsyncAnthropic" if async_client else "Anthropic"
     return construct(spec, require("anthropic"), kind, client_kwargs), {"model": model}

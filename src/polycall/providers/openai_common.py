@@ -247,4 +247,8 @@ def build_client(
                 )
             kwargs["api_key"] = os.environ[key_variable]
     kind = ("Async" if async_client else "") + ("AzureOpenAI" if name == "azure" else "OpenAI")
-    return construct(spec, openai, kind, kwargs), {"model": model}
+    client = construct(spec, openai, kind, kwargs)
+    if name in _SERVERS:  # not OpenAI: OPENAI_ORG_ID and OPENAI_PROJECT_ID are not for it
+        client.organization = kwargs.get("organization")
+        client.project = kwargs.get("project")
+    return client, {"model": model}
