@@ -309,6 +309,36 @@ def test_retries_exhausted_raise_validation_failed_with_attempts(
     ]
 
 
+def test_a_retry_answering_the_whole_turn_again_corrects_only_the_failed_call(
+    fake: FakeProvider, client: Any
+) -> None:
+    """Told "ok" for the valid calls, a model may still write them again: each is kept once,
+    in its place, and the corrected call takes the failed one's place and id."""
+    fake.push(
+        chat_completion(BAD_CALLS, ids=["a1", "a2", "a3"]),
+        chat_completion(SEED_CALLS, ids=["b1", "b2", "b3"]),
+    )
+    calls = client.create(**kwargs(max_retries=1))
+    assert list(calls) == SEED_VALUES
+    assert [c.id for c in calls.calls] == ["a1", "a2", "a3"]
+
+
+def test_ids_a_server_numbers_per_response_stay_unique_across_attempts(
+    fake: FakeProvider, client: Any
+) -> None:
+    """A server numbering ids per response (call_0, call_1, ...) reuses them in a retry: a new
+    call there gets an id of its own, so every call and every failure keeps its own."""
+    fake.push(
+        chat_completion([SEED_CALLS[0], DALLAS_KELVIN]),  # call_0, call_1
+        chat_completion([SEED_CALLS[1], SEED_CALLS[2]]),  # call_0, call_1 again
+    )
+    calls = client.create(**kwargs(max_retries=1))
+    assert list(calls) == SEED_VALUES
+    ids = [c.id for c in calls.calls]
+    assert ids[:2] == ["call_0", "call_1"] and len(set(ids)) == 3
+    assert sorted(reply["tool_call_id"] for reply in calls.tool_results(["a", "b", "c"])) == sorted(ids)
+
+
 def test_no_retries_by_default(fake: FakeProvider, client: Any) -> None:
     fake.push(chat_completion(BAD_CALLS), chat_completion(FIX))
     with pytest.raises(ValidationFailed) as info:
@@ -329,6 +359,18 @@ def test_tenacity_retrying_exhausted_raises_the_last_failure(
     with pytest.raises(ValidationFailed) as info:
         client.create(**kwargs(max_retries=Retrying(stop=stop_after_attempt(2))))
     assert info.value.attempts == 2 and len(fake.requests) == 2
+
+
+def test_tenacity_giving_up_quietly_still_raises_the_last_failure(
+    fake: FakeProvider, client: Any
+) -> None:
+    """A `retry_error_callback` makes tenacity stop without raising: the calls still invalid
+    are not dropped for it."""
+    fake.push(chat_completion(BAD_CALLS), chat_completion([DALLAS_KELVIN]))
+    quiet = Retrying(stop=stop_after_attempt(2), retry_error_callback=lambda state: None)
+    with pytest.raises(ValidationFailed) as info:
+        client.create(**kwargs(max_retries=quiet))
+    assert info.value.attempts == 2 and list(info.value.valid) == [SEED_VALUES[0], SEED_VALUES[2]]
 
 
 async def test_tenacity_async_retrying_object(fake: FakeProvider, aclient: Any) -> None:

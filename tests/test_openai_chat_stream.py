@@ -10,6 +10,7 @@ import pytest
 from pydantic import BaseModel, model_validator
 
 import polycall
+from helpers import openai_client
 from helpers import seed_request as kwargs
 from models import SEED_CALLS, SEED_VALUES, GoogleSearch, Weather
 from polycall import (
@@ -693,7 +694,11 @@ def test_delta_quirks_give_the_seed_calls(fake: FakeProvider, client: Any, name:
         assert ids == ["a", "b", "c"]
 
 
-def test_streamed_parallel_wrapper_is_unwrapped(fake: FakeProvider, client: Any) -> None:
+@pytest.mark.parametrize("limits", [None, polycall.Limits(max_argument_bytes=60)], ids=["default", "tight"])
+def test_streamed_parallel_wrapper_is_unwrapped(fake: FakeProvider, limits: Any) -> None:
+    """Each inner call is held to `max_argument_bytes` (about 45 each here), as in a whole
+    response; the wrapper holding all three is not."""
+    client = openai_client(fake, **({"limits": limits} if limits else {}))
     wrapper = parallel_call(SEED_CALLS, id="call_w")
     arguments = wrapper["function"]["arguments"]
     events = [

@@ -148,6 +148,11 @@ def test_two_members_with_one_tool_name_raise_configuration_error() -> None:
         tool_set(Iterable[Weather | Other])
 
 
+def test_one_class_named_twice_is_one_tool() -> None:
+    tools = tool_set(Iterable[Annotated[Weather, "the weather"] | Weather | GoogleSearch])
+    assert tools.names == ["Weather", "GoogleSearch"]
+
+
 def test_same_response_model_gives_the_same_cached_tool_set() -> None:
     first = tool_set(Iterable[Weather | GoogleSearch])
     assert tool_set(Iterable[Weather | GoogleSearch]) is first
@@ -216,9 +221,12 @@ def test_json_text_is_validated_in_pydantics_json_mode() -> None:
     assert isinstance(bad, CallFailure)
     assert [e["loc"] for e in bad.errors] == [("room",)]
     assert bad.arguments == {"when": "2026-11-23T10:00:00", "room": "4"}
-    # An object given as such (Anthropic, Gemini) is validated as Python data.
+    # An object given as such (Anthropic, Gemini) validates as the same text does: what
+    # Python mode refuses of a strict field, JSON mode takes; what both refuse still fails.
     from_object = tools.validate(RawCall("c", "Meeting", {"when": "2026-11-23T10:00:00", "room": 4}), "c")
-    assert isinstance(from_object, CallFailure) and [e["loc"] for e in from_object.errors] == [("when",)]
+    assert isinstance(from_object, ToolCall) and from_object.value == call.value
+    still_bad = tools.validate(RawCall("d", "Meeting", {"when": "2026-11-23T10:00:00", "room": "4"}), "d")
+    assert isinstance(still_bad, CallFailure) and [e["loc"] for e in still_bad.errors] == [("room",)]
 
 
 def test_validation_context_reaches_validators_from_text_and_objects() -> None:

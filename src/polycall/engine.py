@@ -176,6 +176,7 @@ def exchange(
     tries = None if counted is None else iter(counted)
     # None unless polycall.instrument() was called: then a span per create() and per attempt.
     traced = None if tracing.ACTIVE is None else tracing.ACTIVE.create(session, redact)
+    failure: Exception | None = None
     try:
         while (attempt := (yield _ATTEMPT) if tries is None else next(tries, None)) is not None:
             request = session.begin()
@@ -211,6 +212,8 @@ def exchange(
                 return
             with attempt:
                 raise failure
+        if failure is not None:  # tenacity stopped without raising (a `retry_error_callback`)
+            raise failure
     except BaseException as error:  # also GeneratorExit: the consumer closed the stream
         if isinstance(error, RETRYABLE):  # no retry is left to mend it
             session.hooks.emit("error", attempt=session.attempt, error=error)

@@ -64,7 +64,7 @@ class Session:
         # This attempt's calls as sent, and as judged (two lists: no pair object per call).
         self._sent: list[RawCall] = []
         self._judged: list[Slot] = []
-        self._ids: set[str] = set()  # the ids sent this attempt
+        self._ids: set[str] = set()  # the ids sent this attempt, and those of the result so far
         self._given: list[RawCall] = []  # this attempt's calls as the assembler gave them
         self._base = 0  # where this attempt's new slots start
         self._failure: PolycallError | None = None  # what the next attempt retries
@@ -79,7 +79,7 @@ class Session:
         slots = self.slots
         self._open = [i for i, slot in enumerate(slots) if isinstance(slot, CallFailure)] if slots else []
         self._sent, self._judged, self._given = [], [], []
-        self._ids = set()
+        self._ids = {slot.id for slot in slots} if slots else set()  # a retry's: none of these
         self._base = len(self.slots)
         if self.hooks.watched:
             self.hooks.emit("request", attempt=self.attempt, request=self.request)
@@ -107,7 +107,9 @@ class Session:
         except UserCodeError as error:
             error.valid = self.valid()
             raise
-        repeat = bool(self._carried) and type(slot) is ToolCall and self._repeats(slot)
+        repeat = type(slot) is ToolCall and (
+            (bool(self._carried) and self._repeats(slot)) or (self._base > 0 and self._held(slot))
+        )
         if repeat:
             if index is not None:
                 insort(self._open, index)  # still open: a repeat corrects nothing
@@ -232,6 +234,14 @@ class Session:
                 del self._carried[k]
                 return True
         return False
+
+    def _held(self, call: ToolCall[Any]) -> bool:
+        """Whether a retry's `call` repeats a call that had validated before it (the model
+        answering the whole turn again, though told "ok" for it): kept once, in its place."""
+        return any(
+            type(slot) is ToolCall and slot.name == call.name and slot.value == call.value
+            for slot in self.slots[: self._base]
+        )
 
     def valid(self) -> list[Any]:
         return [slot.value for slot in self.slots if isinstance(slot, ToolCall)]

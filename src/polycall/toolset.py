@@ -31,6 +31,9 @@ CACHE_SIZE = 512
 
 #: A tool name every provider accepts: OpenAI, Anthropic and Bedrock take 1-64 of
 #: [a-zA-Z0-9_-]; Gemini and Vertex also want a letter or underscore first.
+#: Error types of a value of the wrong type, which a strict field gives in Python mode for
+#: what it takes as JSON text (an enum's value, a date as a string, a UUID...).
+_STRICT_TYPE = re.compile(r"is_instance_of|_type$")
 _TOOL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
 
 
@@ -92,8 +95,16 @@ class ToolSet:
         arguments = parse_arguments(arguments)
         if isinstance(arguments, CallFailure.Error):
             return CallFailure(call_id, name, raw.arguments, [arguments.details])
+        validator = tool.model.__pydantic_validator__
         try:
-            value = tool.model.__pydantic_validator__.validate_python(arguments, context=context)
+            try:
+                value = validator.validate_python(arguments, context=context)
+            except ValidationError as exc:
+                if not any(_STRICT_TYPE.search(e["type"]) for e in exc.errors()):
+                    raise
+                # A strict field refuses in Python what the model can only write as JSON (an
+                # enum's value, a date's text): as JSON, as if the arguments had come as text.
+                value = validator.validate_json(json.dumps(arguments), context=context)
         except ValidationError as exc:
             return CallFailure(call_id, name, arguments, _errors(exc))
         except Exception as exc:
@@ -224,7 +235,7 @@ def tool_set(response_model: Any) -> ToolSet:
 
 
 def _build_tool_set(response_model: Any) -> ToolSet:
-    members = _members(response_model)
+    members = list(dict.fromkeys(_members(response_model)))  # one class named twice is one tool
     tools: list[Tool] = []
     by_name: dict[str, Tool] = {}
     for model in members:

@@ -125,7 +125,7 @@ class Calls:
         call.parts.append(fragment)
         size = call.size = call.size + len(fragment)
         self.last = call
-        if size > self.cap:
+        if size > self.cap and not self._wrapping(call, size):
             self.limits.check_streamed(call.name, size)
         if call.state < _CLOSED:
             if ("}" in fragment or "]" in fragment) and _scan(call):
@@ -135,6 +135,12 @@ class Calls:
                 f"the stream went on with the arguments of call {call.id or '(no id)'} to "
                 f"{call.name!r} after they formed a complete JSON value"
             )
+
+    def _wrapping(self, call: Call, size: int) -> bool:
+        """Whether `call` is a wrapper of calls (`multi_tool_use.parallel`) that may still
+        hold them all within their limits: each inner call is held to them once unwrapped,
+        as in a whole response."""
+        return call.name in self.wrappers and size <= self.cap * self.limits.max_calls
 
     def end(self, call: Call) -> None:
         """The call is complete: hand it out (once)."""
