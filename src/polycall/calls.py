@@ -93,14 +93,16 @@ class CallFailure:
 
     def describe(self) -> str:
         """One line per error: call id, tool name, field path, message, bad value."""
-        parts = []
-        for error in self.errors:
-            loc = ".".join(str(p) for p in error.get("loc", ())) or "(arguments)"
-            text = f"{loc}: {error.get('msg', error.get('type'))}"
-            if "input" in error and error.get("type") != "missing":
-                text += f" (got {_short(error['input'])})"
-            parts.append(text)
-        return f"call {self.id} ({self.name}): " + "; ".join(parts)
+        return f"call {self.id} ({self.name}): " + "; ".join(map(describe_error, self.errors))
+
+
+def describe_error(error: Mapping[str, Any]) -> str:
+    """One pydantic error as a line: field path, message, bad value."""
+    loc = ".".join(str(p) for p in error.get("loc", ())) or "(arguments)"
+    text = f"{loc}: {error.get('msg', error.get('type'))}"
+    if "input" in error and error.get("type") != "missing":
+        text += f" (got {_short(error['input'])})"
+    return text
 
 
 class Stop(enum.Enum):

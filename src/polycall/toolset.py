@@ -31,10 +31,10 @@ CACHE_SIZE = 512
 
 #: A tool name every provider accepts: OpenAI, Anthropic and Bedrock take 1-64 of
 #: [a-zA-Z0-9_-]; Gemini and Vertex also want a letter or underscore first.
+_TOOL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
 #: Error types of a value of the wrong type, which a strict field gives in Python mode for
 #: what it takes as JSON text (an enum's value, a date as a string, a UUID...).
 _STRICT_TYPE = re.compile(r"is_instance_of|_type$")
-_TOOL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
 
 
 @dataclass(frozen=True, eq=False)

@@ -9,6 +9,7 @@ from typing import Any
 import pydantic
 from google.genai import types
 
+from ..calls import describe_error
 from ..errors import ConfigurationError
 from ..modes import Mode
 from ..toolset import ToolSet
@@ -158,5 +159,5 @@ def _config(fields: dict[str, Any]) -> Any:
     try:
         return types.GenerateContentConfig(**fields)
     except pydantic.ValidationError as exc:
-        wrong = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        wrong = "; ".join(map(describe_error, exc.errors()))
         raise ConfigurationError(f"the GenerateContentConfig fields given are not valid: {wrong}") from None
