@@ -161,24 +161,44 @@ def test_the_error_hook_sees_the_user_code_error(fake: FakeProvider) -> None:
     assert seen == [caught.value]
 
 
-@pytest.mark.parametrize("event", ["request", "response", "parse_error"])
+@pytest.mark.parametrize("event", ["request", "response", "parse_error", "retry"])
 def test_a_raising_hook_is_the_users(fake: FakeProvider, event: str) -> None:
     client = openai_client(fake)
+    seen: list[Any] = []
 
     def budget(**payload: Any) -> None:
         raise RuntimeError("over budget")
 
     client.on(event, budget)
-    fake.push(chat_completion([SEED_CALLS[0], ("Weather", {"location": "Paris", "units": "metric"})]))
+    client.on("error", lambda **event: seen.append(event["error"]))
+    paris = ("Weather", {"location": "Paris", "units": "metric"})
+    fake.push(chat_completion([SEED_CALLS[0], paris]), chat_completion([SEED_CALLS[0]]))
     with pytest.raises(UserCodeError) as caught:
-        client.create(**ask())
+        client.create(**ask(max_retries=1))
     error = caught.value
     assert isinstance(error.__cause__, RuntimeError) and not isinstance(error, ProviderError)
     assert f"the {event!r} hook" in str(error) and "budget" in error.where
+    assert seen == [error]  # the request ends with it: the "error" hook is told, once
     if event == "parse_error":  # the hook was told about call_1
         assert (error.call_id, error.tool) == ("call_1", "Weather")
     else:
         assert error.call_id is None
+
+
+def test_a_raising_error_hook_is_not_told_of_itself(fake: FakeProvider) -> None:
+    client = openai_client(fake)
+    told: list[Any] = []
+
+    def alarm(**event: Any) -> None:
+        told.append(event["error"])
+        raise RuntimeError("pager down")
+
+    client.on("error", alarm)
+    fake.push(chat_completion(SEED_CALLS))  # Dallas: the validator's bug
+    with pytest.raises(UserCodeError) as caught:
+        client.create(**ask())
+    assert "the 'error' hook" in str(caught.value) and isinstance(caught.value.__cause__, RuntimeError)
+    assert [(type(error), error.call_id) for error in told] == [(UserCodeError, "call_1")]  # once
 
 
 def test_batch_result_with_the_bug_is_that_requests_error_only(fake: FakeProvider) -> None:

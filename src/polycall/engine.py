@@ -179,10 +179,10 @@ def exchange(
     failure: Exception | None = None
     try:
         while (attempt := (yield _ATTEMPT) if tries is None else next(tries, None)) is not None:
-            request = session.begin()
-            if traced is not None:
-                traced.begin(request)
             try:
+                request = session.begin()  # its "retry" and "request" hooks may raise
+                if traced is not None:
+                    traced.begin(request)
                 if stream:
                     reading = Reading(session, partial)
                     yield STREAM, request, reading
