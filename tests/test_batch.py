@@ -378,7 +378,7 @@ async def test_resume_without_response_model_async(fake: FakeProvider) -> None:
     sent = len(fake.requests)
     resumed = openai_client(fake, is_async=True).batch.resume(job.id)
     with pytest.raises(polycall.ConfigurationError, match="response_model="):
-        [result async for result in resumed.results()]
+        resumed.results()  # at the call, as on a sync client, not when iterated
     assert len(fake.requests) == sent
     assert (await resumed.status()).state == "pending"
     assert (await resumed.cancel()).state == "cancelling"

@@ -3,6 +3,7 @@ usage, and `create_with_completion`."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from typing import Any
 
@@ -379,6 +380,21 @@ async def test_tenacity_async_retrying_object(fake: FakeProvider, aclient: Any) 
     assert list(calls) == SEED_VALUES
     assert [c.id for c in calls.calls] == ["call_0", "call_1", "call_2"]
     assert calls.usage.total_tokens == 10
+
+
+async def test_one_async_retrying_serves_concurrent_requests(fake: FakeProvider, aclient: Any) -> None:
+    """Each request counts its own attempts, though `AsyncRetrying` keeps its state on itself."""
+    policy = AsyncRetrying(stop=stop_after_attempt(3))
+    answers = [BAD_CALLS, [DALLAS_KELVIN], FIX]  # by the attempt: two bad, then the fix
+
+    def answer(request: Any) -> Any:
+        attempt = sum(m["role"] == "assistant" for m in request.json["messages"])
+        return chat_completion(answers[attempt])
+
+    fake.respond_with(answer)
+    results = await asyncio.gather(*(aclient.create(**kwargs(max_retries=policy)) for _ in range(4)))
+    assert [list(calls) for calls in results] == [SEED_VALUES] * 4
+    assert len(fake.requests) == 12
 
 
 async def test_async_retries_exhausted(fake: FakeProvider, aclient: Any) -> None:

@@ -140,6 +140,25 @@ def test_native_contents_and_content_dicts_are_accepted(fake: FakeProvider, clie
     ]
 
 
+def test_a_content_list_gives_a_part_per_item(fake: FakeProvider, client: Any) -> None:
+    """As the SDK sends the same parts in a `Content` of its own."""
+    image = types.Part.from_bytes(data=b"\x89PNG", mime_type="image/png")
+    content = ["What is in", {"type": "text", "text": "this picture?"}, image]
+    native = types.Content(
+        role="user", parts=[types.Part(text="What is in"), types.Part(text="this picture?"), image]
+    )
+    fake.push(generate_content(SEED_CALLS), generate_content(SEED_CALLS))
+    client.create(messages=[{"role": "user", "content": content}], response_model=SEED_MODEL)
+    client.create(messages=[native], response_model=SEED_MODEL)
+    converted, sent = (request.json["contents"] for request in fake.requests)
+    assert converted == sent and len(sent[0]["parts"]) == 3
+    with pytest.raises(ConfigurationError, match=r"messages\[0\]\.content\[0\]: only text parts"):
+        client.create(
+            messages=[{"role": "system", "content": [content[2]]}, SEED_MESSAGES[1]],
+            response_model=SEED_MODEL,
+        )
+
+
 def test_one_content_is_a_conversation_of_one(fake: FakeProvider, client: Any) -> None:
     """`contents=<a Content>`, as the SDK's own `generate_content` takes it."""
     content = types.Content(role="user", parts=[types.Part(text="weather in toronto?")])

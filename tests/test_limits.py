@@ -3,17 +3,19 @@ whole and while a stream is still writing them, set per client."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import openai
 import pytest
+from pydantic import BaseModel
 
 import polycall
 from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES
-from polycall import LimitExceededError, Limits
+from polycall import ConfigurationError, LimitExceededError, Limits
 from polycall.calls import RawCall
 from polycall.providers._assembly import Calls
-from polycall.testing import FakeProvider, Gate, Response
+from polycall.testing import FakeProvider, Gate, Response, sse_response
 from polycall.testing.openai import chat_completion, chat_stream
 from providers import MATRIX
 
@@ -84,7 +86,7 @@ def test_a_streamed_call_is_stopped_while_it_grows_past_the_limit(
     response, gate = gated(response, len(response.chunks or []) - 12)  # ~300 bytes in
     fake.push(response)
     stream = cell.client(fake, limits=SMALL).create_iterable(messages=USER, response_model=SEED_MODEL)
-    with pytest.raises(LimitExceededError, match=r"the call to 'GoogleSearch' being streamed"):
+    with pytest.raises(LimitExceededError, match=r"to 'GoogleSearch' being streamed"):
         list(stream)
     assert not gate.timed_out  # raised before the server had to send the rest
     gate.open()
@@ -147,3 +149,90 @@ def test_a_streamed_call_is_stopped_the_moment_it_is_over_the_limit() -> None:
             calls.add(call, "x")
     assert call.size == 5_001  # the first fragment over the limit
     assert len(call.parts) == 5_001  # counted as it came: the text was never joined to measure it
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_streamed_call_past_max_calls_is_refused_as_it_starts(
+    fake: FakeProvider, provider: str
+) -> None:
+    """Before the server sends the rest of the call: calls that never close cannot pile up."""
+    cell = PROVIDERS[provider]
+    response = cell.streamed(SEED_CALLS)
+    chunks = response.chunks or []
+    third = next(  # the event that starts it (not one listing every tool)
+        i for i, c in enumerate(chunks)
+        if isinstance(c, bytes) and b"GoogleSearch" in c and b"Weather" not in c
+    )
+    response, gate = gated(response, third + 1)
+    fake.push(response)
+    stream = cell.client(fake, limits=SMALL).create_iterable(messages=USER, response_model=SEED_MODEL)
+    with pytest.raises(LimitExceededError, match=r"more than 2 tool calls .*'GoogleSearch'"):
+        list(stream)
+    assert not gate.timed_out
+    gate.open()
+
+
+class Flags(BaseModel):
+    flags: list[bool]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize(("count", "over"), [(150, False), (300, True)])
+def test_whole_and_streamed_arguments_are_measured_alike(
+    fake: FakeProvider, provider: str, count: int, over: bool
+) -> None:
+    """Arguments some providers give as an object are measured as their JSON text: 300
+    booleans are about 1,500 characters, over a 1,000 limit, whether whole or streamed."""
+    cell = PROVIDERS[provider]
+    limits = Limits(max_argument_bytes=1000)
+    call = ("Flags", {"flags": [True] * count})
+    fake.push(cell.whole([call]), cell.streamed([call]))
+    client = cell.client(fake, limits=limits)
+    ask = {"messages": USER, "response_model": Iterable[Flags]}
+    for read in (lambda: client.create(**ask), lambda: list(client.create_iterable(**ask))):
+        if over:
+            with pytest.raises(LimitExceededError, match="more than 1000 bytes"):
+                read()
+        else:
+            assert read() == [Flags(flags=[True] * count)]
+
+
+def test_a_streamed_limit_error_names_the_call(fake: FakeProvider) -> None:
+    fake.push(chat_stream([SEED_CALLS[2], LONG_QUERY], piece=10))
+    stream = _openai(fake).create_iterable(messages=USER, response_model=SEED_MODEL)
+    assert next(stream) == SEED_VALUES[2]
+    with pytest.raises(LimitExceededError, match=r"^call call_1 to 'GoogleSearch' being streamed"):
+        next(stream)
+
+
+@pytest.mark.parametrize(
+    "options", [{"max_calls": "5"}, {"max_argument_bytes": None}, {"max_calls": -1}, {"max_calls": True}]
+)
+def test_limits_take_ints(options: dict[str, Any]) -> None:
+    with pytest.raises(ConfigurationError, match=f"Limits\\({next(iter(options))}=...\\) takes an int"):
+        Limits(**options)
+
+
+def test_a_client_takes_a_limits_object() -> None:
+    with pytest.raises(ConfigurationError, match="limits= takes a polycall.Limits, got dict"):
+        polycall.from_openai(openai.OpenAI(api_key="test"), limits={"max_calls": 5})  # type: ignore[arg-type]
+
+
+def test_a_partial_args_index_far_past_a_lists_end_is_over_the_limit(fake: FakeProvider) -> None:
+    """A streamed piece at `$.points[20000000]` would pad a list with twenty million nulls:
+    it is refused by the size those take, before any is made."""
+    gemini = pytest.importorskip("polycall.testing.gemini")
+    piece = {"jsonPath": "$.points[20000000]", "numberValue": 1}
+    call = {"functionCall": {"name": "Plot", "partialArgs": [piece], "willContinue": True}}
+    chunk = {"candidates": [{"content": {"role": "model", "parts": [call]}}]}
+    fake.push(sse_response([chunk]))
+    client = polycall.from_genai(
+        gemini.genai_client(fake, api_key="test"), model="gemini-2.5-flash",
+        limits=Limits(max_argument_bytes=1000),
+    )
+
+    class Plot(BaseModel):
+        points: list[int]
+
+    with pytest.raises(LimitExceededError, match="'Plot' being streamed has more than 1000 bytes"):
+        list(client.create_iterable(messages=USER, response_model=Iterable[Plot]))

@@ -7,7 +7,8 @@ from typing import Any
 
 import openai
 import pytest
-from pydantic import BaseModel, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
 
 import polycall
 from helpers import openai_client
@@ -808,6 +809,58 @@ def test_a_user_validator_failing_on_part_of_a_call_only_delays_its_partials(
     assert items[-1] == Trip(place=Place(city="Paris", country="FR"), days=3)
     partials = [item.value for item in items[:-1]]
     assert partials and all(p.place is None or p.place.city == "Paris" for p in partials)
+
+
+class Located(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel)
+    location_name: str
+    search_query: str = Field(alias="q")
+
+
+def test_partials_read_fields_by_their_aliases(fake: FakeProvider, client: Any) -> None:
+    """The schema names the fields by their aliases, so the model writes those."""
+    fake.push(chat_stream([("Located", {"locationName": "Oslo", "q": "weather"})], piece=4))
+    items = list(client.create_partial(**kwargs(response_model=Iterable[Located])))
+    assert items[-1] == Located(locationName="Oslo", q="weather")
+    last = items[-2]
+    assert isinstance(last, Partial) and last.value.location_name == "Oslo"
+    assert any(isinstance(i, Partial) and i.value.search_query == "weath" for i in items)
+
+
+@pytest.mark.parametrize("leave", ["close", "with", "calls"])
+def test_a_stream_closed_before_its_end_has_no_result(
+    fake: FakeProvider, client: Any, leave: str
+) -> None:
+    """Also when it is iterated after: the calls it did not read are not dropped silently."""
+    fake.push(chat_stream(SEED_CALLS))
+    stream = client.create_iterable(**kwargs())
+    if leave == "calls":
+        for _ in stream.calls():
+            break
+    else:
+        with stream:
+            next(stream)
+            if leave == "close":
+                stream.close()
+    assert list(stream) == []
+    with pytest.raises(PolycallError, match="the stream was closed before it ended"):
+        _ = stream.result
+
+
+async def test_an_async_stream_closed_before_its_end_has_no_result(
+    fake: FakeProvider, aclient: Any
+) -> None:
+    fake.push(chat_stream(SEED_CALLS), chat_stream(SEED_CALLS))
+    stream = aclient.create_iterable(**kwargs())
+    async with stream:
+        await stream.__anext__()
+    assert [value async for value in stream] == []
+    with pytest.raises(PolycallError, match="the stream was closed before it ended"):
+        _ = stream.result
+    whole = aclient.create_iterable(**kwargs())
+    async with whole:  # read to its end, then closed: the result stands
+        assert [value async for value in whole] == SEED_VALUES
+    assert list(whole.result) == SEED_VALUES
 
 
 def test_stream_kwarg_is_the_methods_choice(fake: FakeProvider, client: Any) -> None:

@@ -826,3 +826,51 @@ def test_gemini_round_trip_through_run(fake: FakeProvider) -> None:
     )
     sent = fake.last.json["contents"][-1]["parts"]
     assert [p["functionResponse"]["response"] for p in sent] == [r.response for r in responses]
+
+
+class _Watched:
+    """A semaphore that says when its holder waits on it."""
+
+    def __init__(self, inner: threading.Semaphore) -> None:
+        self.inner = inner
+        self.waiting = threading.Event()
+
+    def acquire(self) -> bool:
+        if self.inner.acquire(blocking=False):
+            return True
+        self.waiting.set()
+        return self.inner.acquire()
+
+    def release(self) -> None:
+        self.inner.release()
+
+
+def test_a_tool_loops_stream_is_read_only_a_few_chunks_ahead_of_its_reader() -> None:
+    """While the caller is busy elsewhere, the worker thread reading the SDK stream waits
+    for it, instead of reading a runaway stream into memory before its limits are seen."""
+    from contextlib import contextmanager
+
+    from polycall.running import ThreadTasks
+
+    pulled = 0
+
+    @contextmanager
+    def stream() -> Any:
+        def chunks() -> Any:
+            nonlocal pulled
+            for chunk in range(10_000):
+                pulled += 1
+                yield chunk
+
+        yield chunks()
+
+    with ThreadTasks() as tasks:
+        reading = tasks.chunks(stream())
+        room = reading.room = _Watched(reading.room)  # type: ignore[assignment]
+        with reading:
+            assert next(reading) == 0
+            assert room.waiting.wait(10)  # the reader stopped to wait for its caller
+            ahead = pulled
+            assert next(reading) == 1  # and goes on, a chunk at a time, as it is read
+    reading.thread.join(10)  # told to stop, the reader leaves the stream
+    assert ahead <= 6 and pulled < 10 and not reading.thread.is_alive()

@@ -175,6 +175,20 @@ def test_native_contents_are_accepted(vertex: FakeProvider, client: Any) -> None
     ]
 
 
+def test_a_content_list_gives_a_part_per_item(vertex: FakeProvider, client: Any) -> None:
+    """Strings, OpenAI text parts and the SDK's own `Part`s, as instructor's Vertex client
+    takes them: each its own part, an image kept as it is."""
+    content = ["What is in", {"type": "text", "text": "this picture?"}, Part.from_text("Be brief."),
+               Part.from_data(b"\x89PNG", mime_type="image/png")]
+    vertex.push(generate_content(SEED_CALLS))
+    client.create(messages=[{"role": "user", "content": content}], response_model=SEED_MODEL)
+    (sent,) = vertex.last.json["contents"]
+    assert sent["parts"] == [
+        {"text": "What is in"}, {"text": "this picture?"}, {"text": "Be brief."},
+        {"inlineData": {"mimeType": "image/png", "data": "iVBORw=="}},
+    ]
+
+
 def test_one_content_is_a_conversation_of_one(vertex: FakeProvider, client: Any) -> None:
     """`contents=<a Content>`, as `GenerativeModel.generate_content` takes it."""
     content = Content(role="user", parts=[Part.from_text("weather?")])
@@ -317,6 +331,7 @@ async def test_async_create_stream_and_retry(vertex: FakeProvider) -> None:
     model = GenerativeModel("gemini-1.5-pro")
     aclient = polycall.from_vertexai(model, use_async=True)
     assert isinstance(aclient, polycall.AsyncClient)
+    assert isinstance(polycall.from_vertexai(model, _async=True), polycall.AsyncClient)  # instructor's
     vertex.push(generate_content(SEED_CALLS), generate_content(BAD_CALLS), generate_content([SEED_CALLS[1]]))
     assert list(await ask(aclient, messages=SEED_MESSAGES)) == SEED_VALUES
     assert vertex.last.json["systemInstruction"]["parts"] == [{"text": "You must always use tools"}]

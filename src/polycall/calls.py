@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -232,12 +232,22 @@ class ToolCalls(list[T]):
             [RawCall(c.id, c.name, c.arguments, c.extra) for c in self.calls], self.text
         )
 
-    def tool_results(self, outputs: Sequence[Any]) -> list[Any]:
+    def tool_results(self, outputs: Iterable[Any]) -> list[Any]:
         """Messages answering every call one-for-one, in call order, in this provider's format.
 
         `outputs` holds one item per call: a string, any JSON-able value, a pydantic model,
         or a `ToolResult` from `run()` (whose error becomes an error result).
         """
+        if isinstance(outputs, (str, bytes, Mapping, set, frozenset)) or not isinstance(outputs, Iterable):
+            raise ConfigurationError(
+                f"tool_results() takes a list of outputs, one per call in call order, got a "
+                f"{type(outputs).__name__}" + (
+                    "; from a dict by call id: [outputs[call.id] for call in calls.calls]"
+                    if isinstance(outputs, Mapping) else ""
+                )
+            )
+        if not isinstance(outputs, Sequence):
+            outputs = list(outputs)  # a generator: read once
         if len(outputs) != len(self.calls):
             raise ConfigurationError(
                 f"tool_results() got {len(outputs)} output(s) for {len(self.calls)} call(s); "

@@ -50,6 +50,8 @@ class _BaseClient:
         self._tool_set = tool_set
         self.adapter = adapter
         self.hooks = Hooks()
+        if limits is not None and not isinstance(limits, Limits):
+            raise ConfigurationError(f"limits= takes a polycall.Limits, got {type(limits).__name__}")
         self.limits = limits or Limits()
         self.chat = _Namespace(completions=self)
         self.messages = self
@@ -71,15 +73,21 @@ class _BaseClient:
         kwargs: dict[str, Any],
         validation_context: Any,
         context: Any,
+        strict: bool | None,
         kind: type[Session] = Session,
     ) -> Session:
         tools = self._tool_set(response_model)
+        for key in _CONVERSATION:  # a generator would be spent by the first request
+            value = kwargs.get(key)
+            if value is not None and type(value) is not list and isinstance(value, Iterator):
+                kwargs[key] = list(value)
         request = self.adapter.prepare(tools, kwargs)
         return kind(
             self.adapter,
             tools,
             request,
             context=validation_context if validation_context is not None else context,
+            strict=strict,
             hooks=self.hooks,
             limits=self.limits,
         )
@@ -91,11 +99,12 @@ class _BaseClient:
         max_retries: MaxRetries = 0,
         validation_context: Any = None,
         context: Any = None,
+        strict: bool | None = None,
         **kwargs: Any,
     ) -> Any:
         """An iterator of validated calls (async on an async client), each yielded as soon as
         it is complete in the stream."""
-        session = self._session(response_model, kwargs, validation_context, context)
+        session = self._session(response_model, kwargs, validation_context, context, strict)
         return self._stream(session, max_retries, partial=False)
 
     def create_partial(
@@ -105,10 +114,11 @@ class _BaseClient:
         max_retries: MaxRetries = 0,
         validation_context: Any = None,
         context: Any = None,
+        strict: bool | None = None,
         **kwargs: Any,
     ) -> Any:
         """Like `create_iterable`, but also yields each call in progress as a `Partial`."""
-        session = self._session(response_model, kwargs, validation_context, context)
+        session = self._session(response_model, kwargs, validation_context, context, strict)
         return self._stream(session, max_retries, partial=True)
 
     def _stream(self, session: Session, max_retries: MaxRetries, *, partial: bool) -> Any:
@@ -124,6 +134,7 @@ class _BaseClient:
         handlers: Handlers,
         validation_context: Any = None,
         context: Any = None,
+        strict: bool | None = None,
         **kwargs: Any,
     ) -> tuple[Session, Generator[Any, Any, None]]:
         """The first step's session and the ops of the whole run (`loop.py`), for a driver."""
@@ -135,8 +146,16 @@ class _BaseClient:
                 "result and the model corrects it at the next step"
             )
         options = {key: kwargs.pop(key) for key in OPTIONS if key in kwargs}
+        if isinstance(messages, Iterator):
+            messages = list(messages)
+        elif not isinstance(messages, (list, tuple)):
+            raise ConfigurationError(
+                f"run_tools() takes messages= as a list of messages, got {type(messages).__name__}"
+            )
         kwargs["messages"] = messages
-        first = self._session(response_model, kwargs, validation_context, context, StepSession)
+        first = self._session(
+            response_model, kwargs, validation_context, context, strict, StepSession
+        )
         assert isinstance(first, StepSession)
         return first, tool_loop(first, messages, handlers, tasks=tasks, **options)
 
@@ -149,19 +168,21 @@ class Client(_BaseClient):
     @overload
     def create(
         self, *, response_model: ResponseModel[M], max_retries: MaxRetries = ...,
-        validation_context: Any = ..., context: Any = ..., stream: Literal[False] = ...,
+        validation_context: Any = ..., context: Any = ..., strict: bool | None = ...,
+        stream: Literal[False] = ...,
         **kwargs: Any,
     ) -> ToolCalls[M]: ...
     @overload
     def create(
         self, *, response_model: ResponseModel[M], max_retries: MaxRetries = ...,
-        validation_context: Any = ..., context: Any = ..., stream: Literal[True],
+        validation_context: Any = ..., context: Any = ..., strict: bool | None = ...,
+        stream: Literal[True],
         **kwargs: Any,
     ) -> CallStream[M]: ...
     @overload
     def create(
         self, *, response_model: ResponseModel[M], max_retries: MaxRetries = ...,
-        validation_context: Any = ..., context: Any = ..., stream: bool,
+        validation_context: Any = ..., context: Any = ..., strict: bool | None = ..., stream: bool,
         **kwargs: Any,
     ) -> ToolCalls[M] | CallStream[M]: ...
     def create(
@@ -171,11 +192,12 @@ class Client(_BaseClient):
         max_retries: MaxRetries = 0,
         validation_context: Any = None,
         context: Any = None,
+        strict: bool | None = None,
         stream: bool = False,
         **kwargs: Any,
     ) -> Any:
         """The validated calls as a `ToolCalls` list (an iterator of them with `stream=True`)."""
-        session = self._session(response_model, kwargs, validation_context, context)
+        session = self._session(response_model, kwargs, validation_context, context, strict)
         if stream:
             return self._stream(session, max_retries, partial=False)
         return self._complete(session, max_retries)
@@ -187,10 +209,11 @@ class Client(_BaseClient):
         max_retries: MaxRetries = 0,
         validation_context: Any = None,
         context: Any = None,
+        strict: bool | None = None,
         **kwargs: Any,
     ) -> tuple[ToolCalls[M], Any]:
         """`(ToolCalls, raw_response)`."""
-        session = self._session(response_model, kwargs, validation_context, context)
+        session = self._session(response_model, kwargs, validation_context, context, strict)
         result = self._complete(session, max_retries)
         return result, result.raw
 
@@ -203,11 +226,13 @@ class Client(_BaseClient):
 
         def create_iterable(
             self, *, response_model: ResponseModel[M], max_retries: MaxRetries = ...,
-            validation_context: Any = ..., context: Any = ..., **kwargs: Any,
+            validation_context: Any = ..., context: Any = ..., strict: bool | None = ...,
+            **kwargs: Any,
         ) -> CallStream[M]: ...
         def create_partial(
             self, *, response_model: ResponseModel[M], max_retries: MaxRetries = ...,
-            validation_context: Any = ..., context: Any = ..., **kwargs: Any,
+            validation_context: Any = ..., context: Any = ..., strict: bool | None = ...,
+            **kwargs: Any,
         ) -> CallStream[M | Partial[M]]: ...
 
     if TYPE_CHECKING:
@@ -215,13 +240,15 @@ class Client(_BaseClient):
         def run_tools(
             self, *, messages: Any, response_model: ResponseModel[M], handlers: Handlers,
             max_steps: int = ..., max_concurrency: int | None = ..., timeout: float | None = ...,
-            stop_when: Any = ..., validation_context: Any = ..., context: Any = ..., **kwargs: Any,
+            stop_when: Any = ..., validation_context: Any = ..., context: Any = ...,
+            strict: bool | None = ..., **kwargs: Any,
         ) -> ToolRun[M]:
             """Run each call's handler and send the results back until the model answers."""
         def iter_tools(
             self, *, messages: Any, response_model: ResponseModel[M], handlers: Handlers,
             max_steps: int = ..., max_concurrency: int | None = ..., timeout: float | None = ...,
-            stop_when: Any = ..., validation_context: Any = ..., context: Any = ..., **kwargs: Any,
+            stop_when: Any = ..., validation_context: Any = ..., context: Any = ...,
+            strict: bool | None = ..., **kwargs: Any,
         ) -> Iterator[LoopEvent[M]]:
             """`run_tools`, yielding each call, each result and the text as they come, then the run."""
     else:
@@ -265,19 +292,21 @@ class AsyncClient(_BaseClient):
     @overload
     async def create(
         self, *, response_model: ResponseModel[M], max_retries: MaxRetries = ...,
-        validation_context: Any = ..., context: Any = ..., stream: Literal[False] = ...,
+        validation_context: Any = ..., context: Any = ..., strict: bool | None = ...,
+        stream: Literal[False] = ...,
         **kwargs: Any,
     ) -> ToolCalls[M]: ...
     @overload
     async def create(
         self, *, response_model: ResponseModel[M], max_retries: MaxRetries = ...,
-        validation_context: Any = ..., context: Any = ..., stream: Literal[True],
+        validation_context: Any = ..., context: Any = ..., strict: bool | None = ...,
+        stream: Literal[True],
         **kwargs: Any,
     ) -> AsyncCallStream[M]: ...
     @overload
     async def create(
         self, *, response_model: ResponseModel[M], max_retries: MaxRetries = ...,
-        validation_context: Any = ..., context: Any = ..., stream: bool,
+        validation_context: Any = ..., context: Any = ..., strict: bool | None = ..., stream: bool,
         **kwargs: Any,
     ) -> ToolCalls[M] | AsyncCallStream[M]: ...
     async def create(
@@ -287,11 +316,12 @@ class AsyncClient(_BaseClient):
         max_retries: MaxRetries = 0,
         validation_context: Any = None,
         context: Any = None,
+        strict: bool | None = None,
         stream: bool = False,
         **kwargs: Any,
     ) -> Any:
         """The validated calls as a `ToolCalls` list (an async iterator with `stream=True`)."""
-        session = self._session(response_model, kwargs, validation_context, context)
+        session = self._session(response_model, kwargs, validation_context, context, strict)
         if stream:
             return self._stream(session, max_retries, partial=False)
         return await self._complete(session, max_retries)
@@ -303,10 +333,11 @@ class AsyncClient(_BaseClient):
         max_retries: MaxRetries = 0,
         validation_context: Any = None,
         context: Any = None,
+        strict: bool | None = None,
         **kwargs: Any,
     ) -> tuple[ToolCalls[M], Any]:
         """`(ToolCalls, raw_response)`."""
-        session = self._session(response_model, kwargs, validation_context, context)
+        session = self._session(response_model, kwargs, validation_context, context, strict)
         result = await self._complete(session, max_retries)
         return result, result.raw
 
@@ -319,11 +350,13 @@ class AsyncClient(_BaseClient):
 
         def create_iterable(
             self, *, response_model: ResponseModel[M], max_retries: MaxRetries = ...,
-            validation_context: Any = ..., context: Any = ..., **kwargs: Any,
+            validation_context: Any = ..., context: Any = ..., strict: bool | None = ...,
+            **kwargs: Any,
         ) -> AsyncCallStream[M]: ...
         def create_partial(
             self, *, response_model: ResponseModel[M], max_retries: MaxRetries = ...,
-            validation_context: Any = ..., context: Any = ..., **kwargs: Any,
+            validation_context: Any = ..., context: Any = ..., strict: bool | None = ...,
+            **kwargs: Any,
         ) -> AsyncCallStream[M | Partial[M]]: ...
 
     if TYPE_CHECKING:
@@ -331,13 +364,15 @@ class AsyncClient(_BaseClient):
         async def run_tools(
             self, *, messages: Any, response_model: ResponseModel[M], handlers: Handlers,
             max_steps: int = ..., max_concurrency: int | None = ..., timeout: float | None = ...,
-            stop_when: Any = ..., validation_context: Any = ..., context: Any = ..., **kwargs: Any,
+            stop_when: Any = ..., validation_context: Any = ..., context: Any = ...,
+            strict: bool | None = ..., **kwargs: Any,
         ) -> ToolRun[M]:
             """Run each call's handler and send the results back until the model answers."""
         def iter_tools(
             self, *, messages: Any, response_model: ResponseModel[M], handlers: Handlers,
             max_steps: int = ..., max_concurrency: int | None = ..., timeout: float | None = ...,
-            stop_when: Any = ..., validation_context: Any = ..., context: Any = ..., **kwargs: Any,
+            stop_when: Any = ..., validation_context: Any = ..., context: Any = ...,
+            strict: bool | None = ..., **kwargs: Any,
         ) -> AsyncIterator[LoopEvent[M]]:
             """`run_tools`, yielding each call, each result and the text as they come, then the run."""
     else:
@@ -376,6 +411,10 @@ class AsyncClient(_BaseClient):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+
+#: Where a request's conversation goes, by provider: read once into a list if an iterator.
+_CONVERSATION = ("messages", "contents", "input")
 
 
 def _last(events: Iterator[Any]) -> Any:

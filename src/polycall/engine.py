@@ -57,8 +57,8 @@ def provider_error(exc: Exception, adapter: Adapter | None) -> PolycallError:
         classified.args = (redact(str(classified), adapter, exc),)
         return classified
     error = ProviderError(redact(f"{type(exc).__name__}: {exc}", adapter, exc))
-    error.original = exc  # type: ignore[attr-defined]
-    error.status_code = getattr(exc, "status_code", None)  # type: ignore[attr-defined]
+    error.original = exc
+    error.status_code = getattr(exc, "status_code", None)
     return error
 
 
@@ -172,13 +172,13 @@ def exchange(
     """Every attempt of `session`, as ops for a driver; yields each validated call (and, with
     `partial`, each call in progress) the moment it is complete."""
     adapter = session.adapter
-    counted = counted_attempts(max_retries)  # None: tenacity's, which its driver iterates
-    tries = None if counted is None else iter(counted)
+    tries = counted_attempts(max_retries)  # None: tenacity's, which its driver iterates
     # None unless polycall.instrument() was called: then a span per create() and per attempt.
     traced = None if tracing.ACTIVE is None else tracing.ACTIVE.create(session, redact)
     failure: Exception | None = None
     try:
         while (attempt := (yield _ATTEMPT) if tries is None else next(tries, None)) is not None:
+            raw = None  # the response, once a whole one came
             try:
                 request = session.begin()  # its "retry" and "request" hooks may raise
                 if traced is not None:
@@ -188,7 +188,8 @@ def exchange(
                     yield STREAM, request, reading
                     turn = reading.assembler.finish()
                 else:
-                    turn = adapter.parse((yield SEND, request))
+                    raw = yield SEND, request
+                    turn = adapter.parse(raw)
                 if traced is not None:
                     traced.read(turn)
                 completed = session.complete(turn)
@@ -197,6 +198,8 @@ def exchange(
                 failure = session.conclude(turn)
             except Exception as exc:  # the SDK's, the provider's word on a malformed call, ours
                 failure = provider_error(exc, adapter)
+                if failure.raw is None:
+                    failure.raw = raw
                 if not isinstance(failure, RETRYABLE):
                     session.hooks.emit("error", attempt=session.attempt, error=failure)
                     if failure is exc:

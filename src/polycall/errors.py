@@ -22,7 +22,15 @@ class ConfigurationError(PolycallError):
 
 
 class ProviderError(PolycallError):
-    """The SDK failed while polycall was talking to the provider (e.g. a stream dropped)."""
+    """The SDK failed while polycall was talking to the provider (e.g. a stream dropped).
+
+    `status_code` is the HTTP status the SDK reported and `original` the SDK's exception
+    (also `__cause__`); both are None when the response itself was wrong (no choices, a
+    stream cut off before its end).
+    """
+
+    status_code: int | None = None
+    original: BaseException | None = None
 
 
 class UserCodeError(PolycallError):

@@ -137,11 +137,26 @@ def from_vertexai(
     mode: Mode = ...,
     *,
     use_async: Literal[False] = ...,
+    _async: Literal[False] = ...,
     limits: Limits | None = ...,
 ) -> Client: ...
 @overload
 def from_vertexai(
-    client: GenerativeModel, mode: Mode = ..., *, use_async: Literal[True], limits: Limits | None = ...
+    client: GenerativeModel,
+    mode: Mode = ...,
+    *,
+    use_async: Literal[True],
+    _async: bool = ...,
+    limits: Limits | None = ...,
+) -> AsyncClient: ...
+@overload
+def from_vertexai(
+    client: GenerativeModel,
+    mode: Mode = ...,
+    *,
+    use_async: bool = ...,
+    _async: Literal[True],
+    limits: Limits | None = ...,
 ) -> AsyncClient: ...
 @overload
 def from_vertexai(
@@ -152,10 +167,13 @@ def from_vertexai(
     mode: Mode = Mode.VERTEXAI_PARALLEL_TOOLS,
     *,
     use_async: bool = False,
+    _async: bool = False,
     limits: Limits | None = None,
 ) -> Any:
-    """Wrap `vertexai.generative_models.GenerativeModel`; `use_async=True` gives an async client."""
-    return _wrap("vertexai", client, mode, model=None, limits=limits, use_async=use_async)
+    """Wrap `vertexai.generative_models.GenerativeModel`; `use_async=True` gives an async
+    client (`_async=True` is instructor's spelling of it)."""
+    is_async = use_async or _async
+    return _wrap("vertexai", client, mode, model=None, limits=limits, use_async=is_async)
 
 
 # boto3, botocore and aiobotocore have no type information: the overloads go by `use_async`

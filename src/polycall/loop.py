@@ -108,6 +108,7 @@ class StepSession(Session):
             self.tools,
             request,
             context=self.context,
+            strict=self.strict,
             hooks=self.hooks,
             limits=self.limits,
         )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Optional, TypeVar
 
 import jiter
-from pydantic import BaseModel, create_model
+from pydantic import BaseModel, Field, create_model
 
 from .providers.base import Assembler
 from .toolset import ToolSet
@@ -50,8 +50,11 @@ def partial_value(tools: ToolSet, assembler: Assembler) -> Partial[Any] | None:
 @functools.lru_cache(maxsize=512)
 def partial_model(model: type[BaseModel]) -> type[BaseModel]:
     """`model` with every field optional; built once per model class."""
-    fields: dict[str, Any] = {
-        name: (Optional[info.annotation], None)  # noqa: UP045 - runtime type expression
+    fields: dict[str, Any] = {  # each under the names the model reads it by (its aliases)
+        name: (
+            Optional[info.annotation],  # noqa: UP045 - runtime type expression
+            Field(None, alias=info.alias, validation_alias=info.validation_alias),
+        )
         for name, info in model.model_fields.items()
     }
     return create_model(f"Partial{model.__name__}", **fields)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import functools
 import importlib
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+import itertools
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any
@@ -29,17 +29,25 @@ class _Attempt(AbstractContextManager["_Attempt"]):
         return not self.last and isinstance(error, RETRYABLE)
 
 
-def counted_attempts(max_retries: MaxRetries) -> Sequence[AbstractContextManager[Any]] | None:
-    """The attempts of a count; None for a tenacity object, which its driver iterates."""
+#: An attempt holds no state of a request: every attempt but the last is this one.
+_RETRIED = _Attempt(last=False)
+_LAST = (_Attempt(last=True),)
+
+
+def counted_attempts(max_retries: MaxRetries) -> Iterator[AbstractContextManager[Any]] | None:
+    """The attempts of a count, made as they are reached (any count costs nothing up
+    front); None for a tenacity object, which its driver iterates."""
     if isinstance(max_retries, int) and not isinstance(max_retries, bool):
-        return _counted(max_retries)
+        if max_retries < 0:
+            raise ConfigurationError(f"max_retries must be >= 0, got {max_retries}")
+        return itertools.chain(itertools.repeat(_RETRIED, max_retries), _LAST)
     return None
 
 
 def attempts(max_retries: MaxRetries) -> Iterable[AbstractContextManager[Any]]:
     """A tenacity `Retrying`'s attempts (context managers); the last one's error propagates."""
     _check_tenacity(max_retries, "Retrying")
-    return _tenacity_attempts(max_retries)
+    return _tenacity_attempts(max_retries.copy())  # its state is this request's alone
 
 
 def _tenacity_attempts(retrying: Any) -> Iterator[AbstractContextManager[Any]]:
@@ -56,19 +64,11 @@ async def aattempts(max_retries: MaxRetries) -> AsyncIterator[AbstractContextMan
     _check_tenacity(max_retries, "AsyncRetrying")
     from tenacity import RetryError
 
-    try:
-        async for attempt in max_retries:
+    try:  # a copy: `AsyncRetrying` keeps its state on itself, shared by concurrent requests
+        async for attempt in max_retries.copy():
             yield attempt
     except RetryError as exc:
         raise _last_error(exc) from None
-
-
-@functools.lru_cache(maxsize=16)
-def _counted(max_retries: int) -> Sequence[_Attempt]:
-    """The attempts of a count; kept, as an `_Attempt` holds no state of a request."""
-    if max_retries < 0:
-        raise ConfigurationError(f"max_retries must be >= 0, got {max_retries}")
-    return tuple(_Attempt(last=n == max_retries) for n in range(max_retries + 1))
 
 
 def _check_tenacity(max_retries: Any, kind: str) -> None:

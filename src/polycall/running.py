@@ -142,7 +142,9 @@ class _Runner:
             isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1
         ):
             raise ConfigurationError(f"max_concurrency must be a positive int or None, got {max_concurrency!r}")
-        if timeout is not None and (isinstance(timeout, bool) or not timeout > 0):
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0
+        ):
             raise ConfigurationError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
         self.max_concurrency = max_concurrency
         self.timeout = timeout
@@ -354,7 +356,9 @@ class LoopTasks(_Tasks):
 class _ReadAhead:
     """`ThreadTasks.chunks`: a worker thread opens the SDK stream, reads it into a queue and
     closes it; finishing handlers put `WOKEN` into the same queue. The caller's thread takes
-    from the queue, so it is never blocked on the server while a result is ready.
+    from the queue, so it is never blocked on the server while a result is ready. The reader
+    stays at most `_AHEAD` chunks ahead of the caller, so a caller busy elsewhere does not
+    have a runaway stream read into memory before its limits are checked.
 
     Leaving the `with` block early stops the reader: the stream's connection is shut down so
     that a read blocked on a silent server returns, and the reader, which closes the stream
@@ -365,6 +369,7 @@ class _ReadAhead:
         self.stream = stream
         self.tasks = tasks
         self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.room = threading.Semaphore(_AHEAD)  # for chunks read and not yet taken
         self.lock = threading.Lock()
         self.phase = _OPENING  # then _READING (`opened` is the SDK stream), then _CLOSING
         self.opened: Any = None
@@ -388,9 +393,10 @@ class _ReadAhead:
                     self.opened, self.phase = chunks, _READING
                 try:
                     for chunk in chunks:
+                        put(chunk)
+                        self.room.acquire()  # before reading on: the caller is near
                         if self.stopped:
                             break
-                        put(chunk)
                 finally:
                     with self.lock:  # from here on the stream is closing: nothing to shut
                         self.opened, self.phase = None, _CLOSING
@@ -408,6 +414,8 @@ class _ReadAhead:
             raise item.error
         if item is _END:
             raise StopIteration
+        if item is not WOKEN:
+            self.room.release()
         return item
 
     def __exit__(
@@ -416,6 +424,7 @@ class _ReadAhead:
         self.tasks._wake = None
         with self.lock:
             self.stopped = True
+            self.room.release()  # a reader waiting for room goes on, and stops
             phase = self.phase
             if phase == _READING and not shut(self.opened):
                 phase = _OPENING
@@ -426,6 +435,7 @@ class _ReadAhead:
 
 
 _OPENING, _READING, _CLOSING = range(3)
+_AHEAD = 4  # chunks the reader may be ahead of the caller
 
 
 class _Failed:

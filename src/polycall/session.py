@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .calls import CallFailure, RawCall, Reply, Runner, Stop, ToolCall, ToolCalls, Turn, Usage
 from .errors import (
+    ConfigurationError,
     IncompleteOutputError,
     MalformedOutputError,
     NoToolCallsError,
@@ -35,6 +36,13 @@ if TYPE_CHECKING:
 Slot = ToolCall[Any] | CallFailure
 
 
+def check_strict(strict: Any) -> bool | None:
+    """`strict=` as given: pydantic's strict mode for every call (None: as each model says)."""
+    if strict is not None and type(strict) is not bool:
+        raise ConfigurationError(f"strict= takes True, False or None, got {strict!r}")
+    return strict
+
+
 class Session:
     """The attempts of one `create()`: the calls kept so far and what to ask next."""
 
@@ -45,6 +53,7 @@ class Session:
         request: dict[str, Any],
         *,
         context: Any = None,
+        strict: bool | None = None,
         hooks: Hooks | None = None,
         limits: Limits | None = None,
     ) -> None:
@@ -52,6 +61,7 @@ class Session:
         self.tools = tools
         self.request = request
         self.context = context
+        self.strict = check_strict(strict)
         self.hooks = hooks or Hooks()
         self.limits = limits or Limits()
         self.slots: list[Slot] = []
@@ -103,7 +113,7 @@ class Session:
         index = self._slot_for(raw.name) if self._open else None
         call_id = sent_id if index is None else self.slots[index].id
         try:
-            slot = self.tools.validate(raw, call_id, self.context)
+            slot = self.tools.validate(raw, call_id, self.context, self.strict)
         except UserCodeError as error:
             error.valid = self.valid()
             raise

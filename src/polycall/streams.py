@@ -24,6 +24,7 @@ class _Stream:
         self._events = events
         self._session = session
         self._done = False
+        self._closed = False  # closed before its end: it has no result
         self._failed: Exception | None = None  # what ended the stream, if it failed
 
     @property
@@ -40,9 +41,16 @@ class _Stream:
             raise PolycallError(
                 f"the stream failed, so it has no result: {type(failed).__name__}: {failed}"
             ) from failed
+        if self._closed:
+            raise PolycallError("the stream was closed before it ended, so it has no result")
         if not self._done:
             raise PolycallError("the stream has not ended yet; iterate it to the end first")
         return self._session.result()
+
+    def _closing(self) -> None:
+        """The stream is being closed: if before its end, for good."""
+        if not self._done:
+            self._closed = True
 
     def check_unread(self, function: str) -> None:
         """A `ConfigurationError` unless nothing has been read from the stream yet."""
@@ -75,15 +83,17 @@ class CallStream(_Stream, Generic[T]):
             for event in self._events:
                 if type(event) is ToolCall:
                     yield event
+            self._done = True
         except Exception as exc:
             self._failed = exc
             raise
         finally:  # left early (a `break` in the loop over it): the SDK stream goes too
+            self._closing()
             self._events.close()  # type: ignore[attr-defined]
-        self._done = True
 
     def close(self) -> None:
         """Stop early; the SDK stream is closed."""
+        self._closing()
         self._events.close()  # type: ignore[attr-defined]
 
     def __enter__(self) -> CallStream[T]:
@@ -118,15 +128,17 @@ class AsyncCallStream(_Stream, Generic[T]):
             async for event in self._events:
                 if type(event) is ToolCall:
                     yield event
+            self._done = True
         except Exception as exc:
             self._failed = exc
             raise
         finally:  # left early: the SDK stream goes too
+            self._closing()
             await self._events.aclose()  # type: ignore[attr-defined]
-        self._done = True
 
     async def aclose(self) -> None:
         """Stop early; the SDK stream is closed."""
+        self._closing()
         await self._events.aclose()  # type: ignore[attr-defined]
 
     async def __aenter__(self) -> AsyncCallStream[T]:

@@ -71,8 +71,11 @@ class ToolSet:
             value = self._dialects[build] = build(self)
             return value
 
-    def validate(self, raw: RawCall, call_id: str, context: Any = None) -> ToolCall[Any] | CallFailure:
-        """Validate one raw call; never raises for bad model output."""
+    def validate(
+        self, raw: RawCall, call_id: str, context: Any = None, strict: bool | None = None
+    ) -> ToolCall[Any] | CallFailure:
+        """Validate one raw call (`strict`: pydantic's strict mode, None: the model's own
+        config); never raises for bad model output."""
         name, arguments = raw.name, raw.arguments
         tool = self.by_name.get(name) if isinstance(name, str) else None
         if tool is None:
@@ -80,7 +83,8 @@ class ToolSet:
         # The model's own validator, as `model_validate` calls it, minus the wrapper.
         if isinstance(arguments, str):  # JSON text, the usual case: validated in one pass
             try:
-                value = tool.model.__pydantic_validator__.validate_json(arguments, context=context)
+                validator = tool.model.__pydantic_validator__
+                value = validator.validate_json(arguments, strict=strict, context=context)
                 return ToolCall(call_id, name, arguments, value, raw.extra)
             except ValidationError as exc:
                 parsed = _parse_text(arguments)
@@ -98,13 +102,15 @@ class ToolSet:
         validator = tool.model.__pydantic_validator__
         try:
             try:
-                value = validator.validate_python(arguments, context=context)
+                value = validator.validate_python(arguments, strict=strict, context=context)
             except ValidationError as exc:
                 if not any(_STRICT_TYPE.search(e["type"]) for e in exc.errors()):
                     raise
                 # A strict field refuses in Python what the model can only write as JSON (an
                 # enum's value, a date's text): as JSON, as if the arguments had come as text.
-                value = validator.validate_json(json.dumps(arguments), context=context)
+                value = validator.validate_json(
+                    json.dumps(arguments), strict=strict, context=context
+                )
         except ValidationError as exc:
             return CallFailure(call_id, name, arguments, _errors(exc))
         except Exception as exc:
@@ -240,7 +246,7 @@ def _build_tool_set(response_model: Any) -> ToolSet:
     by_name: dict[str, Tool] = {}
     for model in members:
         name = model.model_config.get("title") or model.__name__
-        if not _TOOL_NAME.fullmatch(name):
+        if not isinstance(name, str) or not _TOOL_NAME.fullmatch(name):
             raise ConfigurationError(
                 f"response_model {_show(response_model)}: {model.__qualname__} gives the tool "
                 f"name {name!r}, which providers reject (a tool name is 1-64 letters, digits, "
@@ -254,6 +260,9 @@ def _build_tool_set(response_model: Any) -> ToolSet:
                 f"response_model {_show(response_model)}: pydantic cannot build the JSON schema "
                 f"of {model.__qualname__}: {exc.message}"
             ) from exc
+        except Exception as exc:  # the model's own schema code (`json_schema_extra`, a hook)
+            where = f"the JSON schema of {model.__qualname__}"
+            raise UserCodeError(exc, where=where, tool=name) from exc
         if name in by_name:
             raise ConfigurationError(
                 f"response_model {_show(response_model)} has two members named {name!r}; "

@@ -101,6 +101,10 @@ def factories() -> None:
         polycall.from_vertexai(GenerativeModel("gemini-2.5-flash"), use_async=True),
         polycall.AsyncClient,
     )
+    assert_type(
+        polycall.from_vertexai(GenerativeModel("gemini-2.5-flash"), _async=True),
+        polycall.AsyncClient,
+    )
     assert_type(polycall.from_provider("openai/gpt-4o-mini"), polycall.Client)
     assert_type(
         polycall.from_provider("anthropic/claude-sonnet-4-6", async_client=True),

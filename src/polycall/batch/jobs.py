@@ -13,6 +13,7 @@ from ..calls import ToolCalls
 from ..engine import provider_errors
 from ..errors import ConfigurationError, PolycallError
 from ..providers import registry
+from ..session import check_strict
 from ..toolset import ToolSet, tool_set
 from .common import Backend, BatchError, BatchStatus, BatchTimeoutError, Item, Output
 from .progress import Progress
@@ -52,6 +53,7 @@ class _Job:
         *,
         custom_ids: list[str] | None = None,
         context: Any = None,
+        strict: bool | None = None,
         client: Any = None,
     ) -> None:
         self.id = status.id
@@ -61,6 +63,7 @@ class _Job:
         self._custom_ids = custom_ids
         self.last_status = self._seen(status)
         self._context = context
+        self._strict = strict
         self._limits = getattr(client, "limits", None)
 
     @property
@@ -108,7 +111,7 @@ class _Job:
         for custom_id, result in account(output.outcomes, self._custom_ids, status):
             yield custom_id, to_calls(
                 self._backend.adapter, tools, custom_id, result,
-                context=self._context, limits=self._limits,
+                context=self._context, strict=self._strict, limits=self._limits,
             )
 
     def _timeout(self, status: BatchStatus, timeout: float) -> BatchTimeoutError:
@@ -184,10 +187,14 @@ class AsyncBatchJob(_Job):
         with provider_errors(self._backend.adapter):
             return self._seen(await self._backend.acancel(self.id))
 
-    async def results(self) -> AsyncIterator[Result]:
-        """`(custom_id, ToolCalls | PolycallError)` for every request of the ended job
-        (an ended job does not change: the status `wait()` saw last is reused)."""
-        tools = self._model()
+    def results(self) -> AsyncIterator[Result]:
+        """`(custom_id, ToolCalls | PolycallError)` for every request of the ended job, as
+        an async iterator (an ended job does not change: the status `wait()` saw last is
+        reused). A missing `response_model` is refused at once; a job not ended yet, as
+        the iteration starts, once the provider has said so."""
+        return self._each_result(self._model())
+
+    async def _each_result(self, tools: ToolSet) -> AsyncIterator[Result]:
         status = self._ended(self.last_status if self.last_status.done else await self.status())
         with provider_errors(self._backend.adapter):
             output = await self._backend.aoutput(status, self._custom_ids)
@@ -237,9 +244,14 @@ class _Batches(Generic[_J]):
         self._client = client
 
     def _prepared(
-        self, requests: Iterable[Mapping[str, Any]], response_model: Any, shared: Mapping[str, Any]
+        self,
+        requests: Iterable[Mapping[str, Any]],
+        response_model: Any,
+        shared: Mapping[str, Any],
+        strict: bool | None,
     ) -> tuple[Backend, list[Item]]:
         """The Batch API to use and every request prepared for it, all checked before sending."""
+        check_strict(strict)
         backend = backend_for(self._client.adapter)
         items = items_of(requests, backend.adapter, tool_set(response_model), shared)
         backend.check(items)
@@ -252,13 +264,14 @@ class _Batches(Generic[_J]):
         response_model: Any = None,
         validation_context: Any = None,
         context: Any = None,
+        strict: bool | None = None,
     ) -> _J:
         """Reattach to a job submitted earlier (e.g. before a restart), by its id; nothing is
         sent until you ask. Reading its results needs the `response_model` it was submitted
         with; its status, `wait()` and `cancel()` do not."""
         return self._job(
             backend_for(self._client.adapter), _unknown(job_id), response_model,
-            validation_context, context,
+            validation_context, context, strict,
         )
 
     def _job(
@@ -268,12 +281,14 @@ class _Batches(Generic[_J]):
         response_model: Any,
         validation_context: Any,
         context: Any,
+        strict: bool | None,
         items: list[Item] | None = None,
     ) -> _J:
         return self._job_type(
             backend, status, response_model,
             custom_ids=None if items is None else [item.custom_id for item in items],
             context=validation_context if validation_context is not None else context,
+            strict=check_strict(strict),
             client=self._client,
         )
 
@@ -293,15 +308,18 @@ class Batches(_Batches[BatchJob]):
         response_model: Any,
         validation_context: Any = None,
         context: Any = None,
+        strict: bool | None = None,
         **shared: Any,
     ) -> BatchJob:
         """Send every request as one batch job. Each request holds the kwargs of one `create`
         plus its `custom_id` (required: its result comes back under it); `shared` kwargs go
         to every one."""
-        backend, items = self._prepared(requests, response_model, shared)
+        backend, items = self._prepared(requests, response_model, shared, strict)
         with provider_errors(adapter=backend.adapter):
             status = backend.submit(items)
-        return self._job(backend, status, response_model, validation_context, context, items)
+        return self._job(
+            backend, status, response_model, validation_context, context, strict, items
+        )
 
 
 class AsyncBatches(_Batches[AsyncBatchJob]):
@@ -319,13 +337,16 @@ class AsyncBatches(_Batches[AsyncBatchJob]):
         response_model: Any,
         validation_context: Any = None,
         context: Any = None,
+        strict: bool | None = None,
         **shared: Any,
     ) -> AsyncBatchJob:
         """Send every request as one batch job (see `Batches.submit`)."""
-        backend, items = self._prepared(requests, response_model, shared)
+        backend, items = self._prepared(requests, response_model, shared, strict)
         with provider_errors(adapter=backend.adapter):
             status = await backend.asubmit(items)
-        return self._job(backend, status, response_model, validation_context, context, items)
+        return self._job(
+            backend, status, response_model, validation_context, context, strict, items
+        )
 
 
 def resume(
@@ -335,12 +356,14 @@ def resume(
     response_model: Any = None,
     validation_context: Any = None,
     context: Any = None,
+    strict: bool | None = None,
 ) -> BatchJob | AsyncBatchJob:
     """Reattach to a batch job by its id after a restart. Reading its results needs the same
     `response_model` it was submitted with (the provider does not keep it); its status,
     `wait()` and `cancel()` do not. Nothing is sent until you ask."""
     return client.batch.resume(
-        job_id, response_model=response_model, validation_context=validation_context, context=context
+        job_id, response_model=response_model, validation_context=validation_context,
+        context=context, strict=strict,
     )
 
 

@@ -63,6 +63,7 @@ _NOT_IN_BATCH = {
     "stream": "does not apply to batches",
     "validation_context": "is given once, to submit()",
     "context": "is given once, to submit()",
+    "strict": "is given once, to submit()",
 }
 
 

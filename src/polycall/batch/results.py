@@ -118,12 +118,13 @@ def to_calls(
     result: Any,
     *,
     context: Any = None,
+    strict: bool | None = None,
     limits: Limits | None = None,
 ) -> ToolCalls[Any] | PolycallError:
     """One batch result through the same parsing and validation as `create` (no retries)."""
     if isinstance(result, PolycallError):  # the provider's error for this request
         return _tagged(_redacted(result, adapter), custom_id)
-    session = Session(adapter, tools, {}, context=context, limits=limits)
+    session = Session(adapter, tools, {}, context=context, strict=strict, limits=limits)
     session.begin()
     try:
         turn = adapter.parse(result)

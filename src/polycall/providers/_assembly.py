@@ -113,7 +113,10 @@ class Calls:
         self.cap = limits.max_argument_bytes
 
     def start(self, index: Any, id: Any, name: Any, extra: Any = None) -> Call:
-        call = Call(index, id, name, extra, len(self.all))
+        place = len(self.all)
+        if place >= self.limits.max_calls:
+            self.limits.check_started(id, name, place)
+        call = Call(index, id, name, extra, place)
         if not isinstance(index, int):
             self.indexed = False
         self.all.append(call)
@@ -126,7 +129,7 @@ class Calls:
         size = call.size = call.size + len(fragment)
         self.last = call
         if size > self.cap and not self._wrapping(call, size):
-            self.limits.check_streamed(call.name, size)
+            self.limits.check_streamed(call.id, call.name, size)
         if call.state < _CLOSED:
             if ("}" in fragment or "]" in fragment) and _scan(call):
                 self.end(call)
@@ -192,7 +195,7 @@ class Calls:
         characters."""
         call.size += size
         if call.size > self.cap:
-            self.limits.check_streamed(call.name, call.size)
+            self.limits.check_streamed(call.id, call.name, call.size)
 
 
 def _scan(call: Call) -> bool:

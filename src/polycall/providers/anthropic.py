@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..calls import RawCall, Reply, Stop, Turn, Usage
@@ -92,6 +92,7 @@ class AnthropicMessages(Adapter):
     """`client.messages.create` with one custom tool per response_model member."""
 
     mode = Mode.ANTHROPIC_PARALLEL_TOOLS
+    method = "messages.create"
 
     def secrets(self) -> list[Any]:
         # The API key or bearer token; Bedrock: the AWS secret key and session token; Vertex:
@@ -103,6 +104,7 @@ class AnthropicMessages(Adapter):
     def prepare(self, tools: ToolSet, kwargs: dict[str, Any]) -> dict[str, Any]:
         if "tools" in kwargs:
             raise ConfigurationError("tools come from response_model; do not pass tools= as well")
+        self.check(kwargs, "from_anthropic() create()")
         request = dict(kwargs)
         if self.model is not None:
             request.setdefault("model", self.model)
@@ -119,8 +121,14 @@ class AnthropicMessages(Adapter):
         request["tools"] = tools.dialect(_tool_params)
         if "tool_choice" not in request:
             # Extended thinking refuses a forced tool choice; "auto" is the one it accepts.
-            thinking = (request.get("thinking") or {}).get("type") not in (None, "disabled")
-            request["tool_choice"] = _DefaultChoice(type="auto" if thinking else "any")
+            thinking = request.get("thinking")
+            if thinking is not None and not isinstance(thinking, Mapping):
+                raise ConfigurationError(
+                    "thinking= takes a dict such as {'type': 'enabled', 'budget_tokens': 2048}, "
+                    f"got {thinking!r:.40}"
+                )
+            forced = (thinking or {}).get("type") in (None, "disabled")
+            request["tool_choice"] = _DefaultChoice(type="any" if forced else "auto")
         fit_cloud(request, cloud(self.client))
         return request
 
@@ -310,13 +318,15 @@ def _split_system(messages: Any) -> tuple[list[Any], list[Any]]:
     for position, message in enumerate(message_list(messages)):
         message = plain(message)
         role = message.get("role") if isinstance(message, dict) else None
+        where = f"messages[{position}]"
         if role in _SYSTEM_ROLES:
             if message.get("content"):
-                system.append(message["content"])
+                content = message["content"]
+                system.append(_parts([content] if isinstance(content, dict) else content, where))
             continue
         if role == "tool":
             block = {"type": "tool_result", "tool_use_id": message.get("tool_call_id"),
-                     "content": _parts(message.get("content")) or ""}
+                     "content": _parts(message.get("content"), where) or ""}
             if results is None:
                 results = [block]
                 rest.append({"role": "user", "content": results})
@@ -325,27 +335,38 @@ def _split_system(messages: Any) -> tuple[list[Any], list[Any]]:
             continue
         results = None
         if role == "assistant" and message.get("tool_calls"):
-            content = _parts(message.get("content"))
+            content = _parts(message.get("content"), where)
             blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
             blocks = [b for b in blocks if not (isinstance(b, dict) and _blank_text(b))]
-            for number, call in enumerate(message["tool_calls"]):
+            calls = message["tool_calls"]
+            if not isinstance(calls, (list, tuple)):
+                raise ConfigurationError(
+                    f"{where}.tool_calls must be a list of tool calls, got {type(calls).__name__}"
+                )
+            for number, call in enumerate(calls):
                 call_id, name, arguments = chat_call(call, f"messages[{position}].tool_calls[{number}]")
                 blocks.append({"type": "tool_use", "id": call_id, "name": name,
                                "input": arguments_object(arguments)})
             message = {"role": "assistant", "content": blocks}
         elif role and isinstance(message.get("content"), list):
-            message = {**message, "content": _parts(message["content"])}
+            message = {**message, "content": _parts(message["content"], where)}
         rest.append(message)
     return system, rest
 
 
-def _parts(content: Any) -> Any:
+def _parts(content: Any, where: str) -> Any:
     """Message content with OpenAI `image_url` parts as Anthropic image blocks (a `data:` URL
-    as base64 data); a string, or no content (an empty list), as it is."""
+    as base64 data); a string as it is, no content as an empty list; anything else is the
+    `ConfigurationError` of the message at `where`."""
     if content is None:
         return []
-    if not isinstance(content, list):
+    if isinstance(content, str):
         return content
+    if not isinstance(content, list):
+        raise ConfigurationError(
+            f"{where}.content must be a string or a list of content blocks, "
+            f"got {type(content).__name__}"
+        )
     return [_image(part) if isinstance(part, dict) and part.get("type") == "image_url" else part
             for part in content]
 

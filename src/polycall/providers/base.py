@@ -81,10 +81,25 @@ class Adapter(ABC):
     """One provider API in one mode. Holds the SDK client; knows nothing of retries or validation."""
 
     mode: ClassVar[Mode]
+    #: The SDK method requests go to, as a path from the client ("chat.completions.create"):
+    #: `prepare` refuses arguments it does not take. "" where the adapter checks its own.
+    method: ClassVar[str] = ""
 
     def __init__(self, client: Any, *, model: str | None = None) -> None:
         self.client = client
         self.model = model
+        method = client
+        for name in self.method.split(".") if self.method else ():
+            method = getattr(method, name)
+        #: The keyword arguments the SDK method takes (None: unchecked).
+        self.arguments = sdk_arguments(method) if self.method else None
+
+    def check(self, given: Iterable[str], where: str) -> None:
+        """A `ConfigurationError` for arguments in `given` that the SDK's `method` does not take."""
+        accepted = self.arguments
+        if accepted is not None and not accepted.issuperset(given):
+            takes = f"{self.method} takes {', '.join(sorted(accepted))}"
+            check_arguments(given, accepted, where, takes)
 
     def classify(self, exc: Exception) -> PolycallError | None:
         """What an exception the SDK raised means, when it is more than a `ProviderError`
@@ -157,6 +172,29 @@ class Adapter(ABC):
     @abstractmethod
     def reply_messages(self, replies: Sequence[Reply]) -> list[Any]:
         """Messages answering each call one-for-one (tool results), in this provider's format."""
+
+
+def sdk_arguments(method: Any) -> frozenset[str] | None:
+    """The keyword arguments the SDK's `method` takes, read once per client; None when it
+    takes any (`**kwargs`) or has no signature to read."""
+    try:
+        parameters = inspect.signature(method).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(parameter.kind is parameter.VAR_KEYWORD for parameter in parameters):
+        return None
+    return frozenset(parameter.name for parameter in parameters)
+
+
+def check_arguments(
+    given: Iterable[str], accepted: frozenset[str] | None, where: str, takes: str
+) -> None:
+    """A `ConfigurationError` naming each of `given` outside `accepted` (a typo, another
+    SDK's argument) before anything is sent, rather than the SDK's TypeError."""
+    if accepted is None or accepted.issuperset(given):
+        return
+    unknown = ", ".join(repr(key) for key in given if key not in accepted)
+    raise ConfigurationError(f"{where} got unexpected argument(s) {unknown}; {takes}")
 
 
 class closing_stream(AbstractContextManager[Any]):

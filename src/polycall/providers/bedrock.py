@@ -78,6 +78,12 @@ class BedrockConverse(Adapter):
             for kind in type(client).__mro__
         )
 
+    def classify(self, exc: Exception) -> ConfigurationError | None:
+        # botocore checks a request against the service's model before sending it
+        from botocore.exceptions import ParamValidationError
+
+        return ConfigurationError(str(exc)) if isinstance(exc, ParamValidationError) else None
+
     def secrets(self) -> list[Any]:
         """The AWS secret key and session token the client signs with (never sent as they
         are, but a server could echo the token), and the Bedrock API key it sends as a bearer

@@ -14,8 +14,11 @@ from abc import abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from pydantic import BaseModel
+
 from ..calls import RawCall, Reply, Stop, Turn, Usage
 from ..errors import ConfigurationError, ProviderError
+from ..limits import json_size
 from ..toolset import ToolSet
 from ._assembly import Call, Calls, CallsAssembler
 from .base import Adapter, Assembler
@@ -274,34 +277,47 @@ def split_messages(kwargs: dict[str, Any]) -> tuple[str | None, list[Any]]:
                 f"messages[{i}]: tool_calls in OpenAI format are not converted for Gemini; "
                 "continue a conversation with calls.assistant_message() and calls.tool_results()"
             )
-        text = _text(message.get("content"), f"messages[{i}]")
         if role in ("system", "developer"):
-            system.append(text)
+            system.append(_text(message.get("content"), f"messages[{i}]"))
         else:
-            contents.append({"role": "user" if role == "user" else "model", "parts": [{"text": text}]})
+            parts = _parts(message.get("content"), f"messages[{i}]")
+            contents.append({"role": "user" if role == "user" else "model", "parts": parts})
     if not contents:
         raise ConfigurationError("messages= holds no user message; Gemini needs at least one")
     return ("\n\n".join(system) if system else None), contents
 
 
 def _text(content: Any, where: str) -> str:
+    """A system message's text: a string, or the text parts of a list, joined."""
+    return "".join(part["text"] for part in _parts(content, where, sdk_parts=False))
+
+
+def _parts(content: Any, where: str, *, sdk_parts: bool = True) -> list[Any]:
+    """A message's content as Gemini parts: a string is one text part; a list gives one part
+    per item, a string or an OpenAI text part, or (`sdk_parts`) an SDK `Part` (Vertex AI's
+    as its dict)."""
     if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        pieces = []
-        for j, part in enumerate(content):
-            if isinstance(part, str):
-                pieces.append(part)
-            elif isinstance(part, Mapping) and part.get("type") == "text":
-                pieces.append(str(part.get("text", "")))
-            else:
-                kind = part.get("type") if isinstance(part, Mapping) else type(part).__name__
-                raise ConfigurationError(
-                    f"{where}.content[{j}]: only text parts are converted from OpenAI style "
-                    f"(got {kind!r}); pass a native Gemini Content for images and files"
-                )
-        return "".join(pieces)
-    raise ConfigurationError(f"{where}: content must be a string or a list of text parts")
+        return [{"text": content}]
+    if not isinstance(content, list):
+        raise ConfigurationError(f"{where}: content must be a string or a list of parts")
+    parts: list[Any] = []
+    for j, part in enumerate(content):
+        if isinstance(part, str):
+            parts.append({"text": part})
+        elif isinstance(part, Mapping) and part.get("type") == "text":
+            parts.append({"text": str(part.get("text", ""))})
+        elif sdk_parts and type(part).__name__ == "Part" and hasattr(part, "to_dict"):
+            parts.append(part.to_dict())  # vertexai.generative_models.Part
+        elif sdk_parts and isinstance(part, BaseModel) and type(part).__name__ == "Part":
+            parts.append(part)  # google.genai.types.Part, which its Content takes as it is
+        else:
+            kind = part.get("type") if isinstance(part, Mapping) else type(part).__name__
+            raise ConfigurationError(
+                f"{where}.content[{j}]: only text parts{' and SDK Parts' if sdk_parts else ''} "
+                f"are converted from OpenAI style (got {kind!r}); pass a native Gemini Content "
+                "for images and files"
+            )
+    return parts
 
 
 # ---------------------------------------------------------------------------------------
@@ -379,7 +395,9 @@ class GeminiAssembler(CallsAssembler):
         current.extra = current.extra or signature
         pieces = part.get("partial_args") or ()
         if pieces:
-            self.calls.grew(current, _apply_partial_args(current.obj, self.open_strings, pieces))
+            room = self.calls.cap - current.size
+            grown = _apply_partial_args(current.obj, self.open_strings, pieces, room)
+            self.calls.grew(current, grown)
         if not part.get("will_continue"):
             self.calls.end(current)
             self.current = None
@@ -390,35 +408,54 @@ _PATH = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]|\['((?:[^'\\]|\\.)*)'\]|\[\"((?:[^\
 
 
 def _apply_partial_args(
-    arguments: dict[str, Any], open_strings: set[str], partial_args: Iterable[Mapping[str, Any]]
+    arguments: dict[str, Any],
+    open_strings: set[str],
+    partial_args: Iterable[Mapping[str, Any]],
+    room: int,
 ) -> int:
     """Write streamed argument pieces (`json_path` plus one value) into `arguments`; string
     pieces marked `will_continue` are joined with the pieces that follow. Returns about how
-    many characters the pieces held."""
+    many characters the pieces held; more than `room` as soon as they would pass it."""
     size = 0
     for piece in partial_args:
         path = str(piece.get("json_path") or "$")
-        size += len(path)
+        steps = _steps(path)
         if "string_value" in piece:
             value: Any = str(piece["string_value"])
-            size += len(value)
-            if path in open_strings:
-                before = _get(arguments, _steps(path))
+            grown = len(value)
+            if path in open_strings:  # the rest of a string
+                before = _get(arguments, steps)
                 value = (before if isinstance(before, str) else "") + value
+            else:
+                grown += 2 + _place(steps)
             if piece.get("will_continue"):
                 open_strings.add(path)
             else:
                 open_strings.discard(path)
         elif "number_value" in piece:
             value = whole(piece["number_value"])
+            grown = _place(steps) + json_size(value, room)
         elif "bool_value" in piece:
             value = bool(piece["bool_value"])
+            grown = _place(steps) + json_size(value, room)
         elif "null_value" in piece:
             value = None
+            grown = _place(steps) + 4
         else:
             continue
-        _set(arguments, _steps(path), value)
+        size += grown
+        padded = _set(arguments, steps, value, room - size)
+        if padded is None:
+            return room + 1
+        size += padded
     return size
+
+
+def _place(steps: Sequence[str | int]) -> int:
+    """The characters around a value at `steps` in compact JSON text: its `"key":` in an
+    object, the comma after it."""
+    last = steps[-1] if steps else None
+    return 1 + (len(last) + 3 if isinstance(last, str) else 0)
 
 
 def _steps(path: str) -> list[str | int]:
@@ -438,27 +475,35 @@ def _get(root: Any, steps: Sequence[str | int]) -> Any:
     return root
 
 
-def _set(root: dict[str, Any], steps: Sequence[str | int], value: Any) -> None:
+def _set(root: dict[str, Any], steps: Sequence[str | int], value: Any, room: int) -> int | None:
+    """Set the value at `steps`; returns the characters of the nulls that pad a list up to
+    an index past its end, or None, padding nothing, when they would take more than `room`."""
+    padded = 0
     if not steps:
         if isinstance(value, dict):
             root.update(value)
-        return
+        return padded
     node: Any = root
     for step, following in zip(steps, [*steps[1:], None]):
         fresh: Any = value if following is None else ([] if isinstance(following, int) else {})
         if isinstance(step, int):
             if not isinstance(node, list):
-                return
-            node.extend([None] * (step + 1 - len(node)))
+                return padded
+            if (gap := step + 1 - len(node)) > 0:
+                padded += 5 * (gap - 1)  # "null," before the new item
+                if padded > room:
+                    return None
+                node.extend([None] * gap)
             if following is None or not isinstance(node[step], (dict, list)):
                 node[step] = fresh
             node = node[step]
         else:
             if not isinstance(node, dict):
-                return
+                return padded
             if following is None or not isinstance(node.get(step), (dict, list)):
                 node[step] = fresh
             node = node[step]
+    return padded
 
 
 def whole(value: Any) -> Any:

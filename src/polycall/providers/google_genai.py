@@ -13,10 +13,11 @@ from ..calls import describe_error
 from ..errors import ConfigurationError
 from ..modes import Mode
 from ..toolset import ToolSet
-from .base import aclosing_stream, closing_stream
+from .base import aclosing_stream, check_arguments, closing_stream
 from .gemini_common import GeminiAdapter, declarations, split_messages
 from .registry import construct, require
 
+_CONFIG_FIELDS = frozenset(types.GenerateContentConfig.model_fields)
 _RESPONSE_FIELDS = {
     "candidates", "prompt_feedback", "usage_metadata", "response_id", "model_version"
 }
@@ -48,12 +49,10 @@ class GoogleGenAI(GeminiAdapter):
         config = _config_fields(kwargs.pop("config", None))
         for key, value in _config_fields(kwargs.pop("generation_config", None)).items():
             config.setdefault(key, value)
-        unknown = [key for key in kwargs if key not in types.GenerateContentConfig.model_fields]
-        if unknown:
-            raise ConfigurationError(
-                f"from_genai() create() got unexpected argument(s) {', '.join(map(repr, unknown))}; "
-                "pass model, messages and GenerateContentConfig fields (or config=)"
-            )
+        check_arguments(
+            kwargs, _CONFIG_FIELDS, "from_genai() create()",
+            "pass model, messages and GenerateContentConfig fields (or config=)",
+        )
         config.update(kwargs)
         if config.get("tools"):
             raise ConfigurationError("tools come from response_model; do not pass tools as well")

@@ -42,6 +42,7 @@ class OpenAIChat(Adapter):
     """`client.chat.completions.create` with one function tool per response_model member."""
 
     mode = Mode.PARALLEL_TOOLS
+    method = "chat.completions.create"
 
     def prepare(self, tools: ToolSet, kwargs: dict[str, Any]) -> dict[str, Any]:
         # Whether to stream is the method's choice (create_iterable, create(stream=True)).

@@ -56,6 +56,7 @@ def prepare_common(
         request[messages_key] = request.pop("messages")
     if adapter.model is not None:
         request.setdefault("model", adapter.model)
+    adapter.check(request, "from_openai() create()")
     request["tools"] = tools.dialect(build)
     if "tool_choice" not in request:
         request["tool_choice"] = REQUIRED

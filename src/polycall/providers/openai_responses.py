@@ -36,6 +36,7 @@ class OpenAIResponses(Adapter):
     """`client.responses.create` with one function tool per response_model member."""
 
     mode = Mode.RESPONSES_PARALLEL_TOOLS
+    method = "responses.create"
 
     def __init__(self, client: Any, *, model: str | None = None) -> None:
         if not hasattr(client, "responses"):
@@ -235,7 +236,8 @@ class ResponsesAssembler(CallsAssembler):
         if call is None and item_id is None and index is None:
             call = self.calls.last
         if call is None:
-            call = self.calls.start(index, None, "")
+            item = _get(event, "item")  # an item event names its call
+            call = self.calls.start(index, _get(item, "call_id"), _get(item, "name") or "")
             if index is not None:
                 self.by_index[index] = (call, item_id)
         elif index is not None and item_id and self.by_index.get(index) == (call, None):

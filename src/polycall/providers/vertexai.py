@@ -20,7 +20,7 @@ from vertexai.generative_models import Content, FunctionDeclaration, Tool, ToolC
 from ..errors import ConfigurationError
 from ..modes import Mode
 from ..toolset import ToolSet
-from .base import aclosing_stream, closing_stream
+from .base import aclosing_stream, check_arguments, closing_stream, sdk_arguments
 from .gemini_common import (
     GeminiAdapter,
     declarations,
@@ -46,7 +46,7 @@ class VertexAI(GeminiAdapter):
 
     def __init__(self, client: Any, *, model: str | None = None) -> None:
         super().__init__(client, model=model)
-        self._accepted = set(inspect.signature(client.generate_content).parameters) - _OWN
+        self._accepted = frozenset(sdk_arguments(client.generate_content) or ()) - _OWN
         self._with_system: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -67,12 +67,8 @@ class VertexAI(GeminiAdapter):
         system, contents = split_messages(kwargs)
         if system is not None and kwargs.get("system_instruction"):
             raise ConfigurationError("give the system prompt once: a system message or system_instruction")
-        unknown = [key for key in kwargs if key not in self._accepted | {"system_instruction"}]
-        if unknown:
-            raise ConfigurationError(
-                f"from_vertexai() create() got unexpected argument(s) {', '.join(map(repr, unknown))}; "
-                f"GenerativeModel.generate_content takes {', '.join(sorted(self._accepted))}"
-            )
+        takes = f"GenerativeModel.generate_content takes {', '.join(sorted(self._accepted))}"
+        check_arguments(kwargs, self._accepted | {"system_instruction"}, "from_vertexai() create()", takes)
         request: dict[str, Any] = {
             **kwargs,
             "contents": [self._content(c, i) for i, c in enumerate(contents)],

@@ -1,0 +1,147 @@
+"""Careless input gets a clear `PolycallError` naming what was wrong, before anything is
+sent, never a raw Python error or a quietly wrong request; and what polycall raises itself
+carries the attributes its class documents."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, ConfigDict
+
+from helpers import anthropic_client, openai_client
+from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES
+from polycall import ConfigurationError, ProviderError, UserCodeError
+from polycall.testing import FakeProvider, json_response
+from polycall.testing.openai import chat_completion, chat_stream
+
+KELVIN = ("Weather", {"location": "Oslo", "units": "kelvin"})
+
+
+def ask(**extra: Any) -> dict[str, Any]:
+    return {"model": "m", "messages": SEED_MESSAGES, "response_model": SEED_MODEL, **extra}
+
+
+@pytest.mark.parametrize(
+    ("outputs", "message"),
+    [
+        ({"call_0": "a", "call_1": "b", "call_2": "c"}, r"got a dict; from a dict by call id"),
+        ("abc", "got a str"),
+        ({"a", "b", "c"}, "got a set"),
+        (None, "got a NoneType"),
+    ],
+)
+def test_tool_results_takes_one_output_per_call_in_order(
+    fake: FakeProvider, outputs: Any, message: str
+) -> None:
+    fake.push(chat_completion(SEED_CALLS))
+    calls = openai_client(fake).create(**ask())
+    with pytest.raises(ConfigurationError, match=message):
+        calls.tool_results(outputs)
+    sent = calls.tool_results(output for output in ["a", "b", "c"])  # read once
+    assert [m["content"] for m in sent] == ["a", "b", "c"]
+
+
+def test_messages_given_as_a_generator_reach_every_request(fake: FakeProvider) -> None:
+    fake.push(chat_completion([SEED_CALLS[0], KELVIN]), chat_completion([SEED_CALLS[1]]))
+    client = openai_client(fake)
+    calls = client.create(**ask(messages=(m for m in SEED_MESSAGES), max_retries=1))
+    assert list(calls) == SEED_VALUES[:2]
+    first, retry = (request.json["messages"] for request in fake.requests)
+    assert first == SEED_MESSAGES and retry[: len(SEED_MESSAGES)] == SEED_MESSAGES
+
+
+def test_a_tool_loop_keeps_messages_given_as_a_generator(fake: FakeProvider) -> None:
+    fake.push(chat_stream([SEED_CALLS[2]]), chat_stream([], text="Kansas City."))
+    run = openai_client(fake).run_tools(
+        messages=(m for m in SEED_MESSAGES), response_model=SEED_MODEL, model="m",
+        handlers={"GoogleSearch": lambda search: "Kansas City", "Weather": str},
+    )
+    assert run.messages[: len(SEED_MESSAGES)] == SEED_MESSAGES
+    assert fake.requests[0].json["messages"] == SEED_MESSAGES
+
+
+@pytest.mark.parametrize("messages", [None, "hello", {"role": "user", "content": "hi"}])
+def test_a_tool_loop_takes_a_list_of_messages(fake: FakeProvider, messages: Any) -> None:
+    with pytest.raises(ConfigurationError, match="run_tools\\(\\) takes messages= as a list"):
+        openai_client(fake).run_tools(
+            messages=messages, response_model=SEED_MODEL, model="m", handlers={}
+        )
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize(
+    ("messages", "extra", "message"),
+    [
+        ([{"role": "system", "content": 5}, SEED_MESSAGES[1]], {}, r"messages\[0\]\.content must be"),
+        ([SEED_MESSAGES[1], {"role": "assistant", "content": 5, "tool_calls": [{}]}], {},
+         r"messages\[1\]\.content must be"),
+        ([SEED_MESSAGES[1], {"role": "assistant", "content": "x", "tool_calls": 5}], {},
+         r"messages\[1\]\.tool_calls must be a list"),
+        (SEED_MESSAGES, {"thinking": True}, "thinking= takes a dict"),
+    ],
+)
+def test_anthropic_refuses_malformed_messages(
+    fake: FakeProvider, messages: Any, extra: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        anthropic_client(fake).create(**ask(messages=messages, **extra))
+    assert fake.requests == []
+
+
+def test_anthropic_takes_a_system_block_given_alone(fake: FakeProvider) -> None:
+    from polycall.testing.anthropic import message
+
+    fake.push(message(SEED_CALLS))
+    system = {"role": "system", "content": {"type": "text", "text": "Use tools."}}
+    anthropic_client(fake).create(**ask(messages=[system, SEED_MESSAGES[1]]))
+    assert fake.last.json["system"] == [{"type": "text", "text": "Use tools."}]
+
+
+def test_provider_errors_polycall_raises_carry_the_documented_attributes(
+    fake: FakeProvider,
+) -> None:
+    body = chat_completion([]).body
+    body["choices"] = []
+    fake.push(json_response(body))
+    with pytest.raises(ProviderError) as caught:
+        openai_client(fake).create(**ask())
+    error = caught.value
+    assert error.status_code is None and error.original is None
+    assert error.raw is not None and error.raw.choices == []  # the response it was about
+
+
+def test_any_max_retries_costs_nothing_up_front(fake: FakeProvider) -> None:
+    fake.push(chat_completion(SEED_CALLS))
+    assert openai_client(fake).create(**ask(max_retries=10**15)) == SEED_VALUES
+
+
+def test_a_timeout_is_a_number(fake: FakeProvider) -> None:
+    fake.push(chat_completion(SEED_CALLS))
+    calls = openai_client(fake).create(**ask())
+    with pytest.raises(ConfigurationError, match="timeout must be a positive number"):
+        calls.run({"Weather": str, "GoogleSearch": str}, timeout="1")  # type: ignore[arg-type]
+
+
+class NumberTitled(BaseModel):
+    model_config = ConfigDict(title=5)  # type: ignore[typeddict-item]
+    a: int
+
+
+def _broken_schema(schema: dict[str, Any]) -> None:
+    raise RuntimeError("schema bug")
+
+
+class BrokenSchema(BaseModel):
+    model_config = ConfigDict(json_schema_extra=_broken_schema)
+    a: int
+
+
+def test_tool_models_with_a_bad_title_or_schema_code(fake: FakeProvider) -> None:
+    client = openai_client(fake)
+    with pytest.raises(ConfigurationError, match="gives the tool name 5"):
+        client.create(**ask(response_model=Iterable[NumberTitled]))
+    with pytest.raises(UserCodeError, match="the JSON schema of BrokenSchema raised RuntimeError"):
+        client.create(**ask(response_model=Iterable[BrokenSchema]))
+    assert fake.requests == []
