@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from helpers import vertexai_at
 from models import SEED_MESSAGES
 from polycall import ConfigurationError, ProviderError, ValidationFailed
-from polycall.testing import FakeProvider
+from polycall.testing import FakeProvider, json_response
 from polycall.testing.batch import FakeBatches
 from polycall.testing.openai import chat_completion
 from providers import MATRIX, Cell
@@ -118,3 +118,16 @@ def test_batch_results_are_validated_in_strict_mode(fake: FakeProvider) -> None:
         job.wait(poll_interval=0)
     assert dict(lax.results())["a"] == [Forecast(city="Oslo", days=3)]
     assert isinstance(dict(strict.results())["a"], ValidationFailed)
+
+
+@pytest.mark.parametrize("provider", MATRIX)
+def test_a_refused_request_is_a_provider_error_with_its_http_status(
+    fake: FakeProvider, provider: str
+) -> None:
+    cell = MATRIX[provider]
+    body = {"error": {"code": 400, "message": "bad request", "status": "INVALID_ARGUMENT"}}
+    with set_up(cell, fake):
+        fake.push(json_response(body, status=400))
+        with pytest.raises(ProviderError) as caught:
+            cell.client(fake).create(messages=USER, response_model=MODEL)
+    assert caught.value.status_code == 400 and caught.value.original is caught.value.__cause__

@@ -221,7 +221,8 @@ def test_a_client_takes_a_limits_object() -> None:
 def test_a_partial_args_index_far_past_a_lists_end_is_over_the_limit(fake: FakeProvider) -> None:
     """A streamed piece at `$.points[20000000]` would pad a list with twenty million nulls:
     it is refused by the size those take, before any is made."""
-    gemini = pytest.importorskip("polycall.testing.gemini")
+    pytest.importorskip("google.genai")
+    from polycall.testing import gemini
     piece = {"jsonPath": "$.points[20000000]", "numberValue": 1}
     call = {"functionCall": {"name": "Plot", "partialArgs": [piece], "willContinue": True}}
     chunk = {"candidates": [{"content": {"role": "model", "parts": [call]}}]}
@@ -236,3 +237,32 @@ def test_a_partial_args_index_far_past_a_lists_end_is_over_the_limit(fake: FakeP
 
     with pytest.raises(LimitExceededError, match="'Plot' being streamed has more than 1000 bytes"):
         list(client.create_iterable(messages=USER, response_model=Iterable[Plot]))
+
+
+def test_partial_args_paths_count_the_objects_they_make(fake: FakeProvider) -> None:
+    """Pieces at `$.points.<long key>.n` make an object per key: counted as they come, so a
+    stream of them is stopped before the server sends the rest."""
+    pytest.importorskip("google.genai")
+    from polycall.testing import gemini
+    gate = Gate()
+
+    def chunk(i: int) -> dict[str, Any]:
+        piece = {"jsonPath": f"$.points.{'k' * 400}{i}.n", "numberValue": 1}
+        call = {"functionCall": {"partialArgs": [piece], "willContinue": True}}
+        if i == 0:
+            call["functionCall"]["name"] = "Plot"
+        return {"candidates": [{"content": {"role": "model", "parts": [call]}}]}
+
+    fake.push(sse_response([*(chunk(i) for i in range(3)), gate, *(chunk(i) for i in range(3, 20))]))
+    client = polycall.from_genai(
+        gemini.genai_client(fake, api_key="test"), model="gemini-2.5-flash",
+        limits=Limits(max_argument_bytes=1000),
+    )
+
+    class Plot(BaseModel):
+        points: dict[str, Any]
+
+    with pytest.raises(LimitExceededError, match="'Plot' being streamed"):
+        list(client.create_iterable(messages=USER, response_model=Iterable[Plot]))
+    assert not gate.timed_out
+    gate.open()

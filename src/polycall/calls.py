@@ -238,7 +238,14 @@ class ToolCalls(list[T]):
         `outputs` holds one item per call: a string, any JSON-able value, a pydantic model,
         or a `ToolResult` from `run()` (whose error becomes an error result).
         """
-        if isinstance(outputs, (str, bytes, Mapping, set, frozenset)) or not isinstance(outputs, Iterable):
+        given: Sequence[Any] = ()
+        unordered = isinstance(outputs, (str, bytes, Mapping, set, frozenset))
+        if not unordered:
+            try:  # a generator is read once
+                given = outputs if isinstance(outputs, Sequence) else list(outputs)
+            except TypeError:
+                unordered = True  # not iterable at all
+        if unordered:
             raise ConfigurationError(
                 f"tool_results() takes a list of outputs, one per call in call order, got a "
                 f"{type(outputs).__name__}" + (
@@ -246,14 +253,12 @@ class ToolCalls(list[T]):
                     if isinstance(outputs, Mapping) else ""
                 )
             )
-        if not isinstance(outputs, Sequence):
-            outputs = list(outputs)  # a generator: read once
-        if len(outputs) != len(self.calls):
+        if len(given) != len(self.calls):
             raise ConfigurationError(
-                f"tool_results() got {len(outputs)} output(s) for {len(self.calls)} call(s); "
+                f"tool_results() got {len(given)} output(s) for {len(self.calls)} call(s); "
                 "give exactly one output per call, in call order"
             )
-        replies = [_reply(call, output) for call, output in zip(self.calls, outputs)]
+        replies = [_reply(call, output) for call, output in zip(self.calls, given)]
         return self._adapter.reply_messages(replies)
 
     def run(

@@ -58,7 +58,10 @@ def provider_error(exc: Exception, adapter: Adapter | None) -> PolycallError:
         return classified
     error = ProviderError(redact(f"{type(exc).__name__}: {exc}", adapter, exc))
     error.original = exc
-    error.status_code = getattr(exc, "status_code", None)
+    status = getattr(exc, "status_code", None)
+    if status is None:  # the Google SDKs' `code`
+        status = getattr(exc, "code", None)
+    error.status_code = int(status) if isinstance(status, int) and not isinstance(status, bool) else None
     return error
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..calls import RawCall, Reply, Stop, Turn, Usage
@@ -121,8 +121,8 @@ class AnthropicMessages(Adapter):
         request["tools"] = tools.dialect(_tool_params)
         if "tool_choice" not in request:
             # Extended thinking refuses a forced tool choice; "auto" is the one it accepts.
-            thinking = request.get("thinking")
-            if thinking is not None and not isinstance(thinking, Mapping):
+            thinking = request.get("thinking")  # the SDK's NOT_GIVEN / omit: none
+            if thinking and not isinstance(thinking, Mapping):
                 raise ConfigurationError(
                     "thinking= takes a dict such as {'type': 'enabled', 'budget_tokens': 2048}, "
                     f"got {thinking!r:.40}"
@@ -362,7 +362,7 @@ def _parts(content: Any, where: str) -> Any:
         return []
     if isinstance(content, str):
         return content
-    if not isinstance(content, list):
+    if isinstance(content, (bytes, Mapping)) or not isinstance(content, Iterable):
         raise ConfigurationError(
             f"{where}.content must be a string or a list of content blocks, "
             f"got {type(content).__name__}"

@@ -444,10 +444,10 @@ def _apply_partial_args(
         else:
             continue
         size += grown
-        padded = _set(arguments, steps, value, room - size)
-        if padded is None:
+        made = _set(arguments, steps, value, room - size)
+        if made is None:
             return room + 1
-        size += padded
+        size += made
     return size
 
 
@@ -476,34 +476,40 @@ def _get(root: Any, steps: Sequence[str | int]) -> Any:
 
 
 def _set(root: dict[str, Any], steps: Sequence[str | int], value: Any, room: int) -> int | None:
-    """Set the value at `steps`; returns the characters of the nulls that pad a list up to
-    an index past its end, or None, padding nothing, when they would take more than `room`."""
-    padded = 0
+    """Set the value at `steps`; returns the characters of what it made on the way, as
+    compact JSON text (objects and lists along the path, with their keys; the nulls that pad
+    a list up to an index past its end), or None, making nothing more, once they would take
+    more than `room`."""
+    made = 0
     if not steps:
         if isinstance(value, dict):
             root.update(value)
-        return padded
+        return made
     node: Any = root
     for step, following in zip(steps, [*steps[1:], None]):
         fresh: Any = value if following is None else ([] if isinstance(following, int) else {})
         if isinstance(step, int):
             if not isinstance(node, list):
-                return padded
+                return made
             if (gap := step + 1 - len(node)) > 0:
-                padded += 5 * (gap - 1)  # "null," before the new item
-                if padded > room:
+                made += 5 * (gap - 1)  # "null," before the new item
+                if made > room:
                     return None
                 node.extend([None] * gap)
             if following is None or not isinstance(node[step], (dict, list)):
                 node[step] = fresh
+                made += 0 if following is None else 3  # {}, and a comma after it
             node = node[step]
         else:
             if not isinstance(node, dict):
-                return padded
+                return made
             if following is None or not isinstance(node.get(step), (dict, list)):
                 node[step] = fresh
+                made += 0 if following is None else len(step) + 6  # "key":{} and a comma
+                if made > room:
+                    return None
             node = node[step]
-    return padded
+    return made
 
 
 def whole(value: Any) -> Any:
