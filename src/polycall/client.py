@@ -77,10 +77,8 @@ class _BaseClient:
         kind: type[Session] = Session,
     ) -> Session:
         tools = self._tool_set(response_model)
-        for key in _CONVERSATION:  # a generator would be spent by the first request
-            value = kwargs.get(key)
-            if value is not None and type(value) is not list and isinstance(value, Iterator):
-                kwargs[key] = list(value)
+        if type(kwargs.get("messages")) is not list:
+            _read_conversation(kwargs)
         request = self.adapter.prepare(tools, kwargs)
         return kind(
             self.adapter,
@@ -413,8 +411,12 @@ class AsyncClient(_BaseClient):
         await self.aclose()
 
 
-#: Where a request's conversation goes, by provider: read once into a list if an iterator.
-_CONVERSATION = ("messages", "contents", "input")
+def _read_conversation(kwargs: dict[str, Any]) -> None:
+    """A conversation given as an iterator (`messages`, Gemini's `contents`, Responses'
+    `input`), read once into a list: a generator would be spent by the first request."""
+    for key in ("messages", "contents", "input"):
+        if isinstance(kwargs.get(key), Iterator):
+            kwargs[key] = list(kwargs[key])
 
 
 def _last(events: Iterator[Any]) -> Any:

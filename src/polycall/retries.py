@@ -32,12 +32,16 @@ class _Attempt(AbstractContextManager["_Attempt"]):
 #: An attempt holds no state of a request: every attempt but the last is this one.
 _RETRIED = _Attempt(last=False)
 _LAST = (_Attempt(last=True),)
+#: The attempts of the usual counts, kept.
+_USUAL = tuple((_RETRIED,) * count + _LAST for count in range(8))
 
 
 def counted_attempts(max_retries: MaxRetries) -> Iterator[AbstractContextManager[Any]] | None:
-    """The attempts of a count, made as they are reached (any count costs nothing up
-    front); None for a tenacity object, which its driver iterates."""
+    """The attempts of a count (any count costs nothing up front: a large one's are made as
+    they are reached); None for a tenacity object, which its driver iterates."""
     if isinstance(max_retries, int) and not isinstance(max_retries, bool):
+        if 0 <= max_retries < len(_USUAL):
+            return iter(_USUAL[max_retries])
         if max_retries < 0:
             raise ConfigurationError(f"max_retries must be >= 0, got {max_retries}")
         return itertools.chain(itertools.repeat(_RETRIED, max_retries), _LAST)

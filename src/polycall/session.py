@@ -61,7 +61,7 @@ class Session:
         self.tools = tools
         self.request = request
         self.context = context
-        self.strict = check_strict(strict)
+        self.strict = strict if strict is None else check_strict(strict)
         self.hooks = hooks or Hooks()
         self.limits = limits or Limits()
         self.slots: list[Slot] = []

@@ -106,15 +106,17 @@ class Calls:
         self.wrappers: Mapping[str, Expand] = wrappers or {}
         self.limits = _DEFAULT_LIMITS
         self.cap = _DEFAULT_LIMITS.max_argument_bytes
+        self.most = _DEFAULT_LIMITS.max_calls
 
     def hold(self, limits: Limits) -> None:
         """Hold each call to `limits`: a `LimitExceededError` as soon as one is over."""
         self.limits = limits
         self.cap = limits.max_argument_bytes
+        self.most = limits.max_calls
 
     def start(self, index: Any, id: Any, name: Any, extra: Any = None) -> Call:
         place = len(self.all)
-        if place >= self.limits.max_calls:
+        if place >= self.most:
             self.limits.check_started(id, name, place)
         call = Call(index, id, name, extra, place)
         if not isinstance(index, int):
