@@ -16,7 +16,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .server import Gate, Request, Responder, Response, json_response, sse_response, text_pieces
+from .server import (
+    Gate,
+    Request,
+    Responder,
+    Response,
+    check_script,
+    json_response,
+    sse_response,
+    text_pieces,
+)
 
 Call = tuple[str, Any]  # (tool name, input as a dict or JSON text)
 
@@ -48,6 +57,7 @@ def message(
 ) -> Response:
     """A whole `message` body: an optional thinking block (`(thinking, signature)`), an
     optional text block, then one `tool_use` block per call."""
+    check_script(calls, ids)
     content: list[dict[str, Any]] = []
     if thinking:
         content.append({"type": "thinking", "thinking": thinking[0], "signature": thinking[1]})
@@ -93,6 +103,7 @@ def message_stream(
     A call's input may be JSON text, even cut-off text for a `max_tokens` stop.
     `gates[k]` holds the stream right after call `k`'s `content_block_stop`.
     """
+    check_script(calls, ids, gates)
     gates = gates or {}
     start: dict[str, Any] = {
         "id": _MESSAGE_ID,

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .aws import error, event, event_stream, exception
-from .server import FakeProvider, Gate, Response, json_response, text_pieces
+from .server import FakeProvider, Gate, Response, check_script, json_response, text_pieces
 
 __all__ = [
     "aio_bedrock_client",
@@ -84,6 +84,7 @@ def converse(
 ) -> Response:
     """A whole Converse response: an optional reasoning block (`(text, signature)`), an
     optional text block, then one `toolUse` block per call; `cache` is (read, write) tokens."""
+    check_script(calls, ids)
     content: list[dict[str, Any]] = []
     if reasoning:
         content.append(
@@ -127,6 +128,7 @@ def converse_stream(
     A call's input may be JSON text, even cut-off text for a `max_tokens` stop.
     `gates[k]` holds the stream right after call `k`'s `contentBlockStop`.
     """
+    check_script(calls, ids, gates)
     gates = gates or {}
     items: list[Event | Gate] = [("messageStart", {"role": "assistant"})]
     index = 0

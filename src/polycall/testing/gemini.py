@@ -55,6 +55,7 @@ from .server import (
     FakeProvider,
     Gate,
     Response,
+    check_script,
     json_response,
     sse_response,
     stream_response,
@@ -80,6 +81,7 @@ def response_body(
 
     `thought_signature` goes on the first call's part; `block_reason` blocks the prompt
     (no candidates, `promptFeedback.blockReason`)."""
+    check_script(calls, ids)
     body: dict[str, Any] = {"modelVersion": model_version, "responseId": "fake-response"}
     if block_reason is not None:
         body["promptFeedback"] = {"blockReason": block_reason}
@@ -127,6 +129,7 @@ def stream_chunks(
     and an empty terminator), then a last chunk with the finish reason and usage.
 
     `gates[k]` holds the stream right after the chunk that completes call `k`."""
+    check_script(calls, None, gates)
     gates = gates or {}
     chunks: list[dict[str, Any] | Gate] = []
     for text_piece in text_pieces(text)[1]:

@@ -9,7 +9,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .server import Gate, Response, json_response, sse_response, text_pieces
+from .server import Gate, Response, check_script, json_response, sse_response, text_pieces
 
 Call = tuple[str, Any]  # (tool name, arguments as a dict or JSON text)
 
@@ -65,6 +65,7 @@ def chat_completion(
 
     `tool_calls` gives the raw `tool_calls` entries instead (to script a server's quirks).
     """
+    check_script(calls, ids)
     if tool_calls is None:
         tool_calls = [
             {
@@ -150,6 +151,7 @@ def chat_stream(
     `gates[k]` holds the stream right after the chunk that completes call `k` (the first
     delta of call `k + 1`, or the finish chunk for the last call).
     """
+    check_script(calls, ids, gates)
     gates = gates or {}
     events: list[Any] = [chat_chunk({"role": "assistant", "content": None}, model=model)]
     for text_piece in text_pieces(text)[1]:

@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from .server import Gate, Response, json_response, sse_response, text_pieces
+from .server import Gate, Response, check_script, json_response, sse_response, text_pieces
 
 Call = tuple[str, Any]  # (tool name, arguments as a dict or JSON text)
 
@@ -104,6 +104,7 @@ def response_body(
     model: str = "gpt-4o-mini",
 ) -> Response:
     """A whole `/v1/responses` body: a reasoning item and a message if asked, then `calls`."""
+    check_script(calls, call_ids)
     return json_response(
         response_object(
             _output(calls, text, refusal, reasoning, call_ids),
@@ -137,6 +138,7 @@ def response_stream(
     With `status="incomplete"` the last call is cut off: its arguments stop halfway and it
     never gets its `.done` events.
     """
+    check_script(calls, call_ids, gates)
     gates = gates or {}
     whole, pieces = text_pieces(text)
     output = _output(calls, whole, None, reasoning, call_ids)

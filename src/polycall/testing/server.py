@@ -78,6 +78,19 @@ class Response:
 Responder = Callable[[Request], Response]
 
 
+def check_script(calls: Sequence[Any], ids: Sequence[Any] | None, gates: Any = None) -> None:
+    """A `ValueError` for ids or gates that do not fit `calls`: a scripted response that
+    silently left them out would let the test pass without testing anything."""
+    if ids is not None and len(ids) != len(calls):
+        raise ValueError(f"{len(ids)} id(s) for {len(calls)} call(s): give one per call")
+    stray = [k for k in gates or {} if not (isinstance(k, int) and 0 <= k < len(calls))]
+    if stray:
+        raise ValueError(
+            f"gates at {stray}: gates[k] holds the stream after call k, "
+            f"for k in 0..{len(calls) - 1} here"
+        )
+
+
 def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
     """A whole JSON body."""
     return Response(status=status, body=body, headers=dict(headers or {}))
@@ -119,6 +132,7 @@ class FakeProvider:
         self.keep_alive = keep_alive  # False: each connection is closed after its response
         self.requests: list[Request] = []
         self._queue: deque[Response | Responder] = deque()
+        self._failed: str | None = None  # why the last response that failed to script did
         self._responder: Responder | None = None
         self._lock = threading.Lock()
         self._server = _QuietServer((host, port), _handler(self))
@@ -136,6 +150,12 @@ class FakeProvider:
 
     def push(self, *responses: Response | Responder) -> FakeProvider:
         """Queue responses (or functions of the request) to serve in order."""
+        for response in responses:
+            if not (isinstance(response, Response) or callable(response)):
+                raise TypeError(
+                    f"push() takes Responses (json_response, sse_response, a wire builder's) or "
+                    f"functions of the request, got {type(response).__name__}"
+                )
         with self._lock:
             self._queue.extend(responses)
         return self
@@ -164,6 +184,8 @@ class FakeProvider:
     @property
     def last(self) -> Request:
         """The last request received."""
+        if not self.requests:
+            raise LookupError("the fake provider has received no request yet")
         return self.requests[-1]
 
     def start(self) -> Self:
@@ -195,12 +217,28 @@ class FakeProvider:
             self.requests.append(request)
             scripted = self._queue.popleft() if self._queue else self._responder
         if scripted is None:
+            earlier = f" (an earlier one failed: {self._failed})" if self._failed else ""
             return json_response(
                 {"error": {"message": f"polycall FakeProvider: no scripted response for "
-                           f"{request.method} {request.path}", "type": "fake_provider"}},
+                           f"{request.method} {request.path}{earlier}", "type": "fake_provider"}},
                 status=500,
             )
         return scripted(request) if callable(scripted) else scripted
+
+    def _answer(self, request: Request) -> tuple[Response, bytes | None]:
+        """The response to `request` and its whole body, encoded; a 500 naming the error
+        when scripting it failed (a responder that raised, a body JSON cannot hold), so the
+        test sees why rather than a dropped connection."""
+        try:
+            response = self._next(request)
+            if not isinstance(response, Response):
+                raise TypeError(f"a responder returned {type(response).__name__}, not a Response")
+            return response, None if response.chunks is not None else _encode(response.body)
+        except Exception as exc:  # noqa: BLE001 - reported to the client, whose test fails
+            self._failed = f"scripting the response failed: {exc!r}"
+            message = f"polycall FakeProvider: {self._failed}"
+            error = json_response({"error": {"message": message, "type": "fake_provider"}}, 500)
+            return error, _encode(error.body)
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -245,7 +283,7 @@ def _handler(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(length) if length else b""
             parts = urlsplit(self.path)
             request = Request(self.command, parts.path, parse_qs(parts.query), dict(self.headers), body)
-            response = fake._next(request)
+            response, data = fake._answer(request)
             self.send_response(response.status)
             self.send_header("Content-Type", response.content_type)
             if not fake.keep_alive:
@@ -254,7 +292,7 @@ def _handler(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
             for name, value in response.headers.items():
                 self.send_header(name, value)
             if response.chunks is None:
-                data = b"" if response.body is None else _encode(response.body)
+                data = data or b""
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -283,6 +321,8 @@ def _handler(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
 
 
 def _encode(body: Any) -> bytes:
+    if body is None:
+        return b""
     if isinstance(body, bytes):
         return body
     if isinstance(body, str):
