@@ -81,9 +81,9 @@ class ToolSet:
         if tool is None:
             return self._unknown(raw, call_id)
         # The model's own validator, as `model_validate` calls it, minus the wrapper.
+        validator = tool.model.__pydantic_validator__
         if isinstance(arguments, str):  # JSON text, the usual case: validated in one pass
             try:
-                validator = tool.model.__pydantic_validator__
                 value = validator.validate_json(arguments, strict=strict, context=context)
                 return ToolCall(call_id, name, arguments, value, raw.extra)
             except ValidationError as exc:
@@ -99,7 +99,6 @@ class ToolSet:
         arguments = parse_arguments(arguments)
         if isinstance(arguments, CallFailure.Error):
             return CallFailure(call_id, name, raw.arguments, [arguments.details])
-        validator = tool.model.__pydantic_validator__
         try:
             try:
                 value = validator.validate_python(arguments, strict=strict, context=context)

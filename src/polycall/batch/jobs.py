@@ -271,7 +271,7 @@ class _Batches(Generic[_J]):
         with; its status, `wait()` and `cancel()` do not."""
         return self._job(
             backend_for(self._client.adapter), _unknown(job_id), response_model,
-            validation_context, context, strict,
+            validation_context, context, check_strict(strict),
         )
 
     def _job(
@@ -288,7 +288,7 @@ class _Batches(Generic[_J]):
             backend, status, response_model,
             custom_ids=None if items is None else [item.custom_id for item in items],
             context=validation_context if validation_context is not None else context,
-            strict=check_strict(strict),
+            strict=strict,
             client=self._client,
         )
 

@@ -420,30 +420,26 @@ def _apply_partial_args(
     for piece in partial_args:
         path = str(piece.get("json_path") or "$")
         steps = _steps(path)
+        grown = None  # the rest of a string grows by its own characters alone
         if "string_value" in piece:
             value: Any = str(piece["string_value"])
-            grown = len(value)
-            if path in open_strings:  # the rest of a string
+            if path in open_strings:
+                grown = len(value)
                 before = _get(arguments, steps)
                 value = (before if isinstance(before, str) else "") + value
-            else:
-                grown += 2 + _place(steps)
             if piece.get("will_continue"):
                 open_strings.add(path)
             else:
                 open_strings.discard(path)
         elif "number_value" in piece:
             value = whole(piece["number_value"])
-            grown = _place(steps) + json_size(value, room)
         elif "bool_value" in piece:
             value = bool(piece["bool_value"])
-            grown = _place(steps) + json_size(value, room)
         elif "null_value" in piece:
             value = None
-            grown = _place(steps) + 4
         else:
             continue
-        size += grown
+        size += _place(steps) + json_size(value, room) if grown is None else grown
         made = _set(arguments, steps, value, room - size)
         if made is None:
             return room + 1

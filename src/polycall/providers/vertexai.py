@@ -20,7 +20,7 @@ from vertexai.generative_models import Content, FunctionDeclaration, Tool, ToolC
 from ..errors import ConfigurationError
 from ..modes import Mode
 from ..toolset import ToolSet
-from .base import aclosing_stream, check_arguments, closing_stream, sdk_arguments
+from .base import aclosing_stream, closing_stream
 from .gemini_common import (
     GeminiAdapter,
     declarations,
@@ -42,11 +42,13 @@ class VertexAI(GeminiAdapter):
     takes it only in the `GenerativeModel` constructor, so a copy carries it)."""
 
     mode = Mode.VERTEXAI_PARALLEL_TOOLS
+    method = "generate_content"
     send_ids = False  # Vertex AI rejects `id` in function_call/function_response
 
     def __init__(self, client: Any, *, model: str | None = None) -> None:
         super().__init__(client, model=model)
-        self._accepted = frozenset(sdk_arguments(client.generate_content) or ()) - _OWN
+        if self.arguments is not None:  # less what polycall sets; plus the system prompt
+            self.arguments = self.arguments - _OWN | {"system_instruction"}
         self._with_system: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -67,8 +69,7 @@ class VertexAI(GeminiAdapter):
         system, contents = split_messages(kwargs)
         if system is not None and kwargs.get("system_instruction"):
             raise ConfigurationError("give the system prompt once: a system message or system_instruction")
-        takes = f"GenerativeModel.generate_content takes {', '.join(sorted(self._accepted))}"
-        check_arguments(kwargs, self._accepted | {"system_instruction"}, "from_vertexai() create()", takes)
+        self.check(kwargs, "from_vertexai() create()")
         request: dict[str, Any] = {
             **kwargs,
             "contents": [self._content(c, i) for i, c in enumerate(contents)],

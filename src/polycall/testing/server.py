@@ -218,11 +218,7 @@ class FakeProvider:
             scripted = self._queue.popleft() if self._queue else self._responder
         if scripted is None:
             earlier = f" (an earlier one failed: {self._failed})" if self._failed else ""
-            return json_response(
-                {"error": {"message": f"polycall FakeProvider: no scripted response for "
-                           f"{request.method} {request.path}{earlier}", "type": "fake_provider"}},
-                status=500,
-            )
+            return _failure(f"no scripted response for {request.method} {request.path}{earlier}")
         return scripted(request) if callable(scripted) else scripted
 
     def _answer(self, request: Request) -> tuple[Response, bytes | None]:
@@ -236,8 +232,7 @@ class FakeProvider:
             return response, None if response.chunks is not None else _encode(response.body)
         except Exception as exc:  # noqa: BLE001 - reported to the client, whose test fails
             self._failed = f"scripting the response failed: {exc!r}"
-            message = f"polycall FakeProvider: {self._failed}"
-            error = json_response({"error": {"message": message, "type": "fake_provider"}}, 500)
+            error = _failure(self._failed)
             return error, _encode(error.body)
 
 
@@ -318,6 +313,12 @@ def _handler(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
 
     return Handler
+
+
+def _failure(message: str) -> Response:
+    """The HTTP 500 the fake answers with when it cannot serve a request as scripted."""
+    body = {"error": {"message": f"polycall FakeProvider: {message}", "type": "fake_provider"}}
+    return json_response(body, status=500)
 
 
 def _encode(body: Any) -> bytes:
