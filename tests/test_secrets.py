@@ -25,7 +25,7 @@ import polycall
 from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, GoogleSearch, Weather
 from polycall import Mode, PolycallError
 from polycall.hooks import EVENTS
-from polycall.testing import FakeProvider, Request, Response, json_response
+from polycall.testing import FakeProvider, Request, Response, json_response, sse_response
 from polycall.testing import anthropic as anthropic_wire
 from polycall.testing import gemini as gemini_wire
 from polycall.testing.openai import Hangup, chat_completion, chat_error, chat_sse, chat_stream
@@ -392,13 +392,80 @@ def test_a_bearer_token_the_server_echoes_is_redacted(
     assert SECRET_CORE not in str(caught.value) and SECRET_CORE not in repr(caught.value)
 
 
-def test_an_azure_ad_token_echoed_in_a_stream_error_event_is_redacted(fake: FakeProvider) -> None:
-    """A fixed token is redacted from an error event mid-stream, whether the SDK's error holds
-    the request's headers (the whole "Bearer <token>" goes) or not (the client keeps it)."""
-    fake.push(chat_sse([{"error": {"message": f"Invalid bearer token: Bearer {TOKEN}"}}]))
-    client = _azure(fake, azure_ad_token=TOKEN)
+def _foundry(fake: FakeProvider, *, async_client: bool = False) -> Any:
+    name = "AsyncAnthropicFoundry" if async_client else "AnthropicFoundry"
+    return polycall.from_anthropic(
+        _sdk(anthropic, name)(
+            base_url=fake.url + "/anthropic/", azure_ad_token_provider=lambda: TOKEN,
+            max_retries=0,
+        ),
+        model="claude-sonnet-4-6",
+    )
+
+
+def _azure_async(fake: FakeProvider, **auth: Any) -> Any:
+    return polycall.from_openai(
+        openai.AsyncAzureOpenAI(
+            azure_endpoint=fake.url, api_version="2024-10-21", max_retries=0, **auth
+        ),
+        model="gpt-4o-mini",
+    )
+
+
+_ECHO = f"Invalid bearer token: Bearer {TOKEN}"
+_CHAT_ERROR_EVENT = [{"error": {"message": _ECHO}}]
+_ANTHROPIC_ERROR_EVENT = [("error", {"type": "error", "error": {"type": "invalid_request_error", "message": _ECHO}})]
+
+#: Clients that send a bearer token, and an error event quoting it back mid-stream: a
+#: fixed token (which the client keeps), and a token provider's (which it keeps nowhere,
+#: while the SDK's error drops the request's headers).
+STREAM_ECHOES: dict[str, tuple[Callable[..., Any], Callable[[], Response]]] = {
+    "azure-ad-token": (
+        lambda fake, async_client: (_azure_async if async_client else _azure)(fake, azure_ad_token=TOKEN),
+        lambda: chat_sse(_CHAT_ERROR_EVENT),
+    ),
+    "azure-ad-token-provider": (
+        lambda fake, async_client: (_azure_async if async_client else _azure)(
+            fake, azure_ad_token_provider=lambda: TOKEN
+        ),
+        lambda: chat_sse(_CHAT_ERROR_EVENT),
+    ),
+    "anthropic-foundry-token-provider": (
+        lambda fake, async_client: _foundry(fake, async_client=async_client),
+        lambda: sse_response(_ANTHROPIC_ERROR_EVENT),
+    ),
+}
+
+
+def _handler(value: Any) -> str:
+    return "ok"
+
+
+@pytest.mark.parametrize("way", ["create_iterable", "run_tools"])
+@pytest.mark.parametrize("async_client", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("name", STREAM_ECHOES)
+async def test_a_bearer_token_echoed_in_a_stream_error_event_is_redacted(
+    fake: FakeProvider, name: str, async_client: bool, way: str
+) -> None:
+    """The token is redacted from an error event mid-stream, whether the SDK's error holds
+    the request's headers or not: the headers the stream was opened with are read. The tool
+    loop, which streams each step, reads them too."""
+    client, event = STREAM_ECHOES[name]
+    fake.push(event())
+    polycall_client = client(fake, async_client)
     with pytest.raises(polycall.ProviderError) as caught:
-        list(client.create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL))
+        if way == "run_tools":
+            run = polycall_client.run_tools(
+                messages=SEED_MESSAGES, response_model=SEED_MODEL,
+                handlers={Weather: _handler, GoogleSearch: _handler},
+            )
+            if async_client:
+                await run
+        elif async_client:
+            async for _ in polycall_client.create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL):
+                pass
+        else:
+            list(polycall_client.create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL))
     assert re.search(r"Invalid bearer token: (Bearer )?\[redacted\]", str(caught.value))
     assert SECRET_CORE not in str(caught.value) and SECRET_CORE not in repr(caught.value)
 

@@ -47,16 +47,17 @@ WAIT = "wait"  # (WAIT, wait) -> what `wait()` returns (awaited by the async dri
 _ATTEMPT = (ATTEMPT,)
 
 
-def provider_error(exc: Exception, adapter: Adapter | None) -> PolycallError:
+def provider_error(exc: Exception, adapter: Adapter | None, opened: Any = None) -> PolycallError:
     """`exc` as a `PolycallError`: itself, the adapter's reading of it (e.g. the provider's
     word that the model wrote a malformed call), else a `ProviderError` (credentials
-    redacted) whose `__cause__` the caller sets to `exc`."""
+    redacted, also those of the stream `opened`, if `exc` came from one) whose `__cause__`
+    the caller sets to `exc`."""
     if isinstance(exc, PolycallError):
         return exc
     if adapter is not None and (classified := adapter.classify(exc)) is not None:
-        classified.args = (redact(str(classified), adapter, exc),)
+        classified.args = (redact(str(classified), adapter, exc, opened),)
         return classified
-    error = ProviderError(redact(f"{type(exc).__name__}: {exc}", adapter, exc))
+    error = ProviderError(redact(f"{type(exc).__name__}: {exc}", adapter, exc, opened))
     error.original = exc
     status = getattr(exc, "status_code", None)
     if status is None:  # the Google SDKs' `code`
@@ -79,10 +80,13 @@ class provider_errors(AbstractContextManager[None]):
             raise error from exc
 
 
-def redact(message: str, adapter: Adapter | None, exc: BaseException | None = None) -> str:
+def redact(
+    message: str, adapter: Adapter | None, exc: BaseException | None = None, opened: Any = None
+) -> str:
     """`message` without the SDK client's credentials, nor those the failed request behind
-    `exc` carried (`sent_credentials`), should a server have echoed them."""
-    known = [*(adapter.secrets() if adapter is not None else ()), *sent_credentials(exc)]
+    `exc` (or the stream `opened`) carried (`sent_credentials`), should a server have echoed
+    them."""
+    known = [*(adapter.secrets() if adapter is not None else ()), *sent_credentials(exc, opened)]
     secrets = {secret for secret in known if isinstance(secret, str) and len(secret) >= 8}
     for secret in sorted(secrets, key=len, reverse=True):  # "Bearer <token>" before "<token>"
         message = message.replace(secret, "[redacted]")
@@ -100,37 +104,51 @@ _CREDENTIAL_HEADERS = (
 )
 
 
-def sent_credentials(exc: BaseException | None) -> list[str]:
+def sent_credentials(exc: BaseException | None, opened: Any = None) -> list[str]:
     """The credentials in the headers of the HTTP request (httpx's, as the OpenAI and
-    Anthropic SDKs keep it in `.request`) of `exc` or of an exception behind it: what the SDK
-    actually authenticated with, a token provider's token too, which the client keeps nowhere.
+    Anthropic SDKs keep it in `.request`) of `exc` or of an exception behind it, and of the
+    response an SDK stream (`opened`: the adapter's `stream()`, entered) came on: what the
+    SDK actually authenticated with, a token provider's token too, which the client keeps
+    nowhere.
 
     The whole chain is read: the OpenAI SDK drops those headers from its own exception's
-    `.request`, but raises it while handling httpx's error, which keeps them."""
+    `.request`, but raises it while handling httpx's error, which keeps them. An error
+    event in a stream has no such error behind it: the stream's response still has them."""
     found: list[str] = []
+    _credentials(_request_headers(getattr(getattr(opened, "stream", None), "response", None)), found)
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        try:
-            headers = exc.request.headers  # type: ignore[attr-defined]
-        except (AttributeError, RuntimeError):  # httpx raises RuntimeError for a request unset
-            headers = None
-        if isinstance(headers, Mapping):
-            for name in _CREDENTIAL_HEADERS:
-                if isinstance(value := headers.get(name), str):
-                    found += (value, value.partition(" ")[2].strip())  # with a scheme, and without
+        _credentials(_request_headers(exc), found)
         exc = exc.__cause__ if exc.__cause__ is not None else exc.__context__
     return found
+
+
+def _request_headers(holder: Any) -> Any:
+    """The headers of `holder.request` (an exception's, a response's), if it has one."""
+    try:
+        return holder.request.headers
+    except (AttributeError, RuntimeError):  # httpx raises RuntimeError for a request unset
+        return None
+
+
+def _credentials(headers: Any, found: list[str]) -> None:
+    """Add the credentials `headers` carry to `found`."""
+    if isinstance(headers, Mapping):
+        for name in _CREDENTIAL_HEADERS:
+            if isinstance(value := headers.get(name), str):
+                found += (value, value.partition(" ")[2].strip())  # with a scheme, and without
 
 
 class Reading:
     """One streamed attempt: `feed` takes each chunk and returns what it completed (empty:
     nothing, the usual chunk); `events` turns that into the events for the user."""
 
-    __slots__ = ("assembler", "feed", "session")
+    __slots__ = ("assembler", "feed", "opened", "session")
 
     def __init__(self, session: Session, partial: bool) -> None:
         self.session = session
+        self.opened: Any = None  # the adapter's stream it reads (for the credentials it sent)
         self.assembler = assembler = session.adapter.assembler()
         assembler.hold(session.limits)
         # The assembler's own `feed`: no step of ours for a chunk that completes nothing.
@@ -150,12 +168,14 @@ class Reading:
     def open(self, stream: AbstractContextManager[Iterable[Any]]) -> AbstractContextManager[Iterable[Any]]:
         """Where the driver takes the chunks to feed: the SDK stream itself (a tool loop's
         reading also wakes up when a handler finishes, `loop._Reporting`)."""
+        self.opened = stream
         return stream
 
     def aopen(
         self, stream: AbstractAsyncContextManager[AsyncIterable[Any]]
     ) -> AbstractAsyncContextManager[AsyncIterable[Any]]:
         """Async `open`."""
+        self.opened = stream
         return stream
 
     def _progress(self, chunk: Any) -> list[Event]:
@@ -181,7 +201,7 @@ def exchange(
     failure: Exception | None = None
     try:
         while (attempt := (yield _ATTEMPT) if tries is None else next(tries, None)) is not None:
-            raw = None  # the response, once a whole one came
+            raw = reading = None  # the response, once a whole one came; the stream's reading
             try:
                 request = session.begin()  # its "retry" and "request" hooks may raise
                 if traced is not None:
@@ -200,7 +220,7 @@ def exchange(
                     yield from completed
                 failure = session.conclude(turn)
             except Exception as exc:  # the SDK's, the provider's word on a malformed call, ours
-                failure = provider_error(exc, adapter)
+                failure = provider_error(exc, adapter, reading and reading.opened)
                 if failure.raw is None:
                     failure.raw = raw
                 if not isinstance(failure, RETRYABLE):

@@ -301,6 +301,7 @@ class _Reporting:
         self.seen = 0  # pieces of it handed on
 
     def open(self, stream: Any) -> Any:
+        self.reading.opened = stream
         return self.chunks(stream)
 
     aopen = open
