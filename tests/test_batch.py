@@ -178,6 +178,21 @@ def test_same_parsing_and_errors_as_create(fake: FakeProvider, answer: Any, expe
         assert result.custom_id == "q-0"
 
 
+@pytest.mark.parametrize("choices", [[], "oops"])
+def test_a_response_with_nothing_to_read_is_an_unreadable_item(fake: FakeProvider, choices: Any) -> None:
+    """A 200 whose body holds no choices is that request's `BatchItemError`, kind
+    "unreadable", with the body as `.raw`; the other requests are read as usual."""
+    odd = {"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": choices}
+    fake.respond_with(FakeBatches(lambda item: json_response(odd) if item.index == 0 else chat_completion(SEED_CALLS)))
+    job = openai_client(fake).batch.submit(prompts(2), response_model=SEED_MODEL, model="m")
+    job.wait(poll_interval=0)
+    results = dict(job.results())
+    error = results["q-0"]
+    assert isinstance(error, BatchItemError) and error.kind == "unreadable"
+    assert error.custom_id == "q-0" and "no choices" in str(error) and error.raw is not None
+    assert list(results["q-1"]) == SEED_VALUES
+
+
 def test_validation_failure_keeps_the_valid_calls(fake: FakeProvider) -> None:
     calls = [SEED_CALLS[0], ("Weather", {"location": "Dallas", "units": "kelvin"}), SEED_CALLS[2]]
     fake.respond_with(FakeBatches(lambda item: chat_completion(calls)))

@@ -1,8 +1,10 @@
 """SDK errors on the batch paths (submit, status, results download) are `ProviderError`s
-with the client's credentials cleared from the message, exactly as `create`'s are."""
+with the client's credentials cleared from the message, exactly as `create`'s are; and
+what else the three providers' batches must do alike (requests read as `create` reads them)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -111,3 +113,23 @@ def test_one_requests_error(fake: FakeProvider, name: str) -> None:
     assert isinstance(result, polycall.ProviderError)
     assert "Incorrect API key provided: [redacted]" in str(result)
     assert CORE not in str(result) and CORE not in repr(result)
+    # The provider's own error, kept in `.body` (a dict, or the SDK's model of it), too.
+    assert result.body is not None and "[redacted]" in repr(result.body)
+    assert CORE not in repr(result.body)
+
+
+@pytest.mark.parametrize("name", CLIENTS)
+def test_messages_given_as_a_generator_are_sent(fake: FakeProvider, name: str) -> None:
+    """A conversation given as a generator, as `create` takes it, is read into the request."""
+    bodies: list[Any] = []
+
+    def answer(item: Any) -> Any:
+        bodies.append(item.body)
+        return chat_completion(SEED_CALLS)
+
+    fake.respond_with(FakeBatches(answer))
+    turns = ({"role": "user", "content": text} for text in ["hi"])
+    CLIENTS[name](fake).batch.submit(
+        [{"custom_id": "a", "messages": turns}], response_model=SEED_MODEL, model="m"
+    ).wait(poll_interval=0)
+    assert len(bodies) == 1 and "hi" in json.dumps(bodies[0], default=str)

@@ -15,7 +15,7 @@ from .errors import ConfigurationError
 from .hooks import Hook, Hooks
 from .limits import Limits
 from .modes import Mode
-from .providers.base import Adapter
+from .providers.base import Adapter, read_conversation
 from .retries import MaxRetries
 from .session import Session
 from .streams import AsyncCallStream, CallStream
@@ -78,7 +78,7 @@ class _BaseClient:
     ) -> Session:
         tools = self._tool_set(response_model)
         if type(kwargs.get("messages")) is not list:
-            _read_conversation(kwargs)
+            read_conversation(kwargs)
         request = self.adapter.prepare(tools, kwargs)
         return kind(
             self.adapter,
@@ -409,14 +409,6 @@ class AsyncClient(_BaseClient):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
-
-
-def _read_conversation(kwargs: dict[str, Any]) -> None:
-    """A conversation given as an iterator (`messages`, Gemini's `contents`, Responses'
-    `input`), read once into a list: a generator would be spent by the first request."""
-    for key in ("messages", "contents", "input"):
-        if isinstance(kwargs.get(key), Iterator):
-            kwargs[key] = list(kwargs[key])
 
 
 def _last(events: Iterator[Any]) -> Any:

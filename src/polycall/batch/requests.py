@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..errors import ConfigurationError
-from ..providers.base import Adapter
+from ..providers.base import Adapter, read_conversation
 from ..toolset import ToolSet
 from .common import Item
 
@@ -48,6 +48,7 @@ def items_of(
         for key, why in _NOT_IN_BATCH.items():
             if key in kwargs:
                 raise ConfigurationError(f"batch request {custom_id!r}: {key}= {why}")
+        read_conversation(kwargs)
         try:
             items.append(Item(custom_id, adapter.prepare(tools, kwargs)))
         except ConfigurationError as exc:

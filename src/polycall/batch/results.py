@@ -7,9 +7,11 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from pydantic import BaseModel
+
 from ..calls import ToolCalls
 from ..engine import redact
-from ..errors import PolycallError
+from ..errors import PolycallError, ProviderError
 from ..limits import Limits
 from ..providers.base import Adapter
 from ..session import Session
@@ -130,11 +132,13 @@ def to_calls(
         turn = adapter.parse(result)
         session.complete(turn)
         verdict = session.judge(turn)
-    except PolycallError as error:
-        return _tagged(error, custom_id)
     except Exception as exc:  # noqa: BLE001 - an odd response must not end the whole batch
+        if isinstance(exc, PolycallError) and type(exc) is not ProviderError:
+            return _tagged(exc, custom_id)  # what `create` would raise: a refusal, a bad call
+        # The adapter's word that the response holds nothing it can read (no choices, ...).
+        why = str(exc) if isinstance(exc, ProviderError) else f"{type(exc).__name__}: {exc}"
         odd = BatchItemError(
-            f"batch request {custom_id}: the response could not be read: {type(exc).__name__}: {exc}",
+            f"batch request {custom_id}: the response could not be read: {why}",
             custom_id=custom_id,
             kind="unreadable",
         )
@@ -144,13 +148,33 @@ def to_calls(
 
 
 def _redacted(error: PolycallError, adapter: Adapter) -> PolycallError:
-    """`error` with the client's credentials taken out of its message, should the provider's
-    text for the request have quoted them."""
+    """`error` with the client's credentials taken out of its message and of the provider's
+    error it keeps (`body`), should the provider's text for the request have quoted them."""
     message = str(error)
     clean = redact(message, adapter)
     if clean != message:
         error.args = (clean,)
+    if isinstance(error, BatchItemError) and error.body is not None:
+        error.body = _scrubbed(error.body, adapter)
     return error
+
+
+def _scrubbed(value: Any, adapter: Adapter) -> Any:
+    """`value` (JSON, or the SDK's pydantic model of it) with every string redacted; the
+    same object where nothing needed to change."""
+    if isinstance(value, str):
+        return redact(value, adapter)
+    if isinstance(value, dict):
+        items = {key: _scrubbed(item, adapter) for key, item in value.items()}
+        return value if items == value else items
+    if isinstance(value, list):
+        listed = [_scrubbed(item, adapter) for item in value]
+        return value if listed == value else listed
+    if isinstance(value, BaseModel):
+        fields = {name: getattr(value, name) for name in type(value).model_fields}
+        scrubbed = _scrubbed(fields, adapter)
+        return value if scrubbed is fields else value.model_copy(update=scrubbed)
+    return value
 
 
 def _tagged(error: PolycallError, custom_id: str) -> PolycallError:

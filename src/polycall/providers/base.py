@@ -186,6 +186,14 @@ def sdk_arguments(method: Any) -> frozenset[str] | None:
     return frozenset(parameter.name for parameter in parameters)
 
 
+def read_conversation(kwargs: dict[str, Any]) -> None:
+    """A conversation given as an iterator (`messages`, Gemini's `contents`, Responses'
+    `input`), read once into a list: a generator would be spent by the first request."""
+    for key in ("messages", "contents", "input"):
+        if isinstance(kwargs.get(key), Iterator):
+            kwargs[key] = list(kwargs[key])
+
+
 def check_arguments(
     given: Iterable[str], accepted: frozenset[str] | None, where: str, takes: str
 ) -> None:
