@@ -251,6 +251,8 @@ def test_error_event_mid_stream_is_a_provider_error(fake: FakeProvider) -> None:
     with pytest.raises(polycall.ProviderError, match="Overloaded") as caught:
         next(stream)
     assert isinstance(caught.value.__cause__, anthropic.APIStatusError)
+    # The SDK's error carries the stream's own 200: no error status, so none is reported.
+    assert caught.value.__cause__.status_code == 200 and caught.value.status_code is None
 
 
 def test_sdk_stream_is_closed_when_iteration_stops_early(fake: FakeProvider) -> None:

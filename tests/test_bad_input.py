@@ -62,13 +62,41 @@ def test_a_tool_loop_keeps_messages_given_as_a_generator(fake: FakeProvider) -> 
     assert fake.requests[0].json["messages"] == SEED_MESSAGES
 
 
-@pytest.mark.parametrize("messages", [None, "hello", {"role": "user", "content": "hi"}])
+@pytest.mark.parametrize("messages", ["hello", {"role": "user", "content": "hi"}])
 def test_a_tool_loop_takes_a_list_of_messages(fake: FakeProvider, messages: Any) -> None:
     with pytest.raises(ConfigurationError, match="run_tools\\(\\) takes messages= as a list"):
         openai_client(fake).run_tools(
             messages=messages, response_model=SEED_MODEL, model="m", handlers={}
         )
     assert fake.requests == []
+
+
+@pytest.mark.parametrize(
+    ("options", "missing"),
+    [
+        ({"messages": None}, "messages="),
+        ({}, "messages="),
+        ({"messages": SEED_MESSAGES, "response_model": None}, "response_model="),
+        ({"messages": SEED_MESSAGES, "handlers": None}, "handlers="),
+    ],
+)
+def test_a_tool_loop_names_what_it_needs(fake: FakeProvider, options: dict[str, Any], missing: str) -> None:
+    """Not a TypeError naming a private method: a ConfigurationError naming the argument."""
+    given = {"response_model": SEED_MODEL, "handlers": {}, "model": "m", **options}
+    with pytest.raises(ConfigurationError, match=f"run_tools\\(\\) needs {missing}"):
+        openai_client(fake).run_tools(**given)
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize("key", ["contents", "input"])
+def test_a_tool_loop_takes_the_conversation_as_create_does(fake: FakeProvider, key: str) -> None:
+    """`contents=` (Gemini's word) and `input=` (Responses') are the conversation too."""
+    fake.push(chat_stream([], text="Kansas City."))
+    run = openai_client(fake).run_tools(
+        **{key: SEED_MESSAGES}, response_model=SEED_MODEL, model="m",
+        handlers={"GoogleSearch": str, "Weather": str},
+    )
+    assert run.text == "Kansas City." and run.messages[: len(SEED_MESSAGES)] == SEED_MESSAGES
 
 
 @pytest.mark.parametrize(

@@ -159,10 +159,19 @@ def test_resume_reads_every_result_from_the_results_file(fake: FakeProvider) -> 
     resumed.wait(poll_interval=0)
     results = dict(resumed.results())
     # The results file lists every request it holds; q-2 was left out of it by the fake, so a
-    # resumed job (which has no list of submitted ids) cannot name it.
-    assert set(results) == {f"q-{i}" for i in range(10)} - {"q-2"}
+    # resumed job (which has no list of submitted ids) cannot name it, but the job's count
+    # says one is missing: it is reported, unnamed, not dropped.
+    unnamed = "<unnamed request 1 of 1>"
+    assert set(results) == {f"q-{i}" for i in range(10)} - {"q-2"} | {unnamed}
+    assert kind(results[unnamed]) == "missing" and "custom_ids=job.custom_ids" in str(results[unnamed])
     assert kind(results["q-3"]) == "unreadable"  # its id is read from the cut-off line
     assert list(results["q-0"]) == SEED_VALUES
+    # Given the submitted ids, the resumed job names it.
+    named = polycall.batch.resume(
+        anthropic_client(fake), job.id, response_model=SEED_MODEL, custom_ids=job.custom_ids
+    )
+    named.wait(poll_interval=0)
+    assert kind(dict(named.results())["q-2"]) == "missing"
 
 
 async def test_resume_async(fake: FakeProvider) -> None:

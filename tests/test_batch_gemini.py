@@ -201,6 +201,28 @@ def test_resume_matches_results_by_metadata(fake: FakeProvider) -> None:
     results = dict(resumed.results())
     assert set(results) == {f"q-{i}" for i in range(10)} - {"q-2"}  # q-2 is not in the output
     assert [kind(results[f"q-{i}"]) for i in (0, 1, 3, 4)] == ["ToolCalls", "errored", "RefusalError", "ValidationFailed"]
+    # The SDK's job keeps neither the requests nor their count: given the submitted ids, the
+    # resumed job reports the one its output leaves out.
+    named = polycall.batch.resume(sync_client(fake), job.id, response_model=SEED_MODEL, custom_ids=job.custom_ids)
+    named.wait(poll_interval=0)
+    assert kind(dict(named.results())["q-2"]) == "missing"
+
+
+def test_resumed_expired_job_with_its_ids_reports_what_was_not_processed(fake: FakeProvider) -> None:
+    fake.respond_with(FakeBatches(lambda item: generate_content(SEED_CALLS), end="expired", processed=1, polls=3))
+    job = sync_client(fake).batch.submit(prompts(3), response_model=SEED_MODEL)
+    job.wait(poll_interval=0)
+    resumed = polycall.batch.resume(sync_client(fake), job.id, response_model=SEED_MODEL, custom_ids=job.custom_ids)
+    resumed.wait(poll_interval=0)
+    assert [(custom_id, kind(result)) for custom_id, result in resumed.results()] == [
+        ("q-0", "ToolCalls"), ("q-1", "expired"), ("q-2", "expired")
+    ]
+
+
+@pytest.mark.parametrize("ids", ["q-0", ["q-0", ""], ["q-0", "q-0"], [1]])
+def test_resume_refuses_ids_that_are_not_the_submitted_ones(fake: FakeProvider, ids: Any) -> None:
+    with pytest.raises(polycall.ConfigurationError, match="custom_ids="):
+        polycall.batch.resume(sync_client(fake), "batches/1", response_model=SEED_MODEL, custom_ids=ids)
 
 
 async def test_resume_async(fake: FakeProvider, aclient: polycall.AsyncClient) -> None:

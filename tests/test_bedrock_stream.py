@@ -203,10 +203,17 @@ def test_retry_streamed(fake: FakeProvider) -> None:
     assert [(r["toolUseId"], r.get("status")) for r in results] == [("a", None), ("b", "error"), ("c", None)]
 
 
-@pytest.mark.parametrize(
-    "kind", ["modelStreamErrorException", "throttlingException", "validationException",
-             "internalServerException", "serviceUnavailableException"],
-)
+#: Each exception event of a Converse stream, and the HTTP status the Bedrock API gives it.
+EXCEPTION_EVENTS = {
+    "modelStreamErrorException": 424,
+    "throttlingException": 429,
+    "validationException": 400,
+    "internalServerException": 500,
+    "serviceUnavailableException": 503,
+}
+
+
+@pytest.mark.parametrize("kind", EXCEPTION_EVENTS)
 def test_stream_exception_events_are_provider_errors(fake: FakeProvider, kind: str) -> None:
     fake.push(events([
         ("messageStart", {"role": "assistant"}),
@@ -221,6 +228,8 @@ def test_stream_exception_events_are_provider_errors(fake: FakeProvider, kind: s
             got.append(value)  # noqa: PERF402  (what came before the error)
     assert got == SEED_VALUES[:1]  # what was complete before the exception
     assert kind in str(caught.value) and "the model stream failed" in str(caught.value)
+    # The status of its kind, as an HTTP error of that kind has it: a throttle is a 429.
+    assert caught.value.status_code == EXCEPTION_EVENTS[kind]
 
 
 async def test_stream_exception_event_async(
@@ -228,9 +237,10 @@ async def test_stream_exception_event_async(
 ) -> None:
     fake.push(events([("messageStart", {"role": "assistant"}),
                       exception("throttlingException", "slow down")]))
-    with pytest.raises(polycall.ProviderError, match="throttlingException"):
+    with pytest.raises(polycall.ProviderError, match="throttlingException") as caught:
         async for _ in aio_client.create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL):
             pass
+    assert caught.value.status_code == 429
 
 
 def test_http_error_on_a_stream(fake: FakeProvider) -> None:

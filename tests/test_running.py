@@ -7,9 +7,12 @@ blocked on an event that never fires.
 from __future__ import annotations
 
 import asyncio
+import datetime
+import json
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import openai
@@ -711,7 +714,25 @@ def test_outputs_json_cannot_hold_as_they_are_still_become_text(fake: FakeProvid
 
     replies = calls.tool_results([{("Toronto", 1): 18}, circular, {"set": {1}}])
 
-    assert [r["content"] for r in replies] == ['{"Toronto,1":18}', "[[...]]", '{"set": "{1}"}']
+    assert [r["content"] for r in replies] == ['{"Toronto,1":18}', "[[...]]", '{"set": [1]}']
+
+
+@dataclass
+class Reading:
+    city: str
+    at: datetime.date
+
+
+def test_outputs_of_types_json_lacks_are_written_as_pydantic_writes_them(fake: FakeProvider) -> None:
+    """A dataclass, a date: their JSON as pydantic writes it, not their repr."""
+    calls = seed_calls(fake)
+    reading = Reading("Oslo", datetime.date(2026, 1, 2))
+    replies = calls.tool_results([reading, {"at": reading.at}, [object]])
+    contents = [r["content"] for r in replies]
+    assert [json.loads(text) for text in contents[:2]] == [
+        {"city": "Oslo", "at": "2026-01-02"}, {"at": "2026-01-02"}
+    ]
+    assert contents[2] == json.dumps([str(object)])  # nothing to write: its str()
 
 
 def test_results_given_out_of_call_order_are_refused_not_misfiled(fake: FakeProvider) -> None:

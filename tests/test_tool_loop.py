@@ -21,10 +21,11 @@ from pydantic import BaseModel
 
 import polycall
 from helpers import anthropic_client, function_responses, openai_client, vertexai_at
-from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, GoogleSearch, Weather
+from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, GoogleSearch, Weather
 from polycall import (
     ConfigurationError,
     IncompleteOutputError,
+    MalformedOutputError,
     MaxStepsExceeded,
     Mode,
     PolycallError,
@@ -389,6 +390,52 @@ def test_stop_when_after_max_steps_is_an_answer_not_an_error(
     assert run.output == FinalAnswer(summary="done") and len(run.steps) == 2
 
 
+_MALFORMED = {"genai": {"finish_reason": "MALFORMED_FUNCTION_CALL"}, "bedrock": {"stop_reason": "malformed_tool_use"}}
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("name", _MALFORMED)
+async def test_a_step_the_provider_reports_malformed_is_asked_again(
+    fake: FakeProvider, name: str, is_async: bool
+) -> None:
+    """A malformed response holds no call to answer: the step is asked again, as
+    `create(max_retries=...)` would; a call handed out before the malformed end is kept and
+    run once, and the retry's repeat of it is not run again."""
+    wire = BY_NAME[name]
+    malformed = _MALFORMED[name]
+    fake.push(
+        wire.calls([SEED_CALLS[0]], **malformed),  # one good call, then the malformed end
+        wire.calls([SEED_CALLS[0], SEED_CALLS[1]]),  # asked again: it repeats, and adds one
+        wire.text(ANSWER),
+    )
+    ran: list[Any] = []
+
+    def handler(value: Any) -> str:
+        ran.append(value)
+        return "ok"
+
+    chosen = {Weather: handler, GoogleSearch: handler}
+    if is_async:
+        async with async_client(fake, wire) as client:
+            run = await client.run_tools(**options(wire, handlers=chosen))
+    else:
+        run = run_tools(fake, wire, handlers=chosen)
+    assert run.text == ANSWER and len(fake.requests) == 3
+    assert ran == SEED_VALUES[:2]  # each call run once
+    [step] = run.steps
+    assert list(step.calls) == SEED_VALUES[:2] and [r.value for r in step.results] == ["ok", "ok"]
+    assert fake.requests[1].json == fake.requests[0].json  # the same request, asked again
+
+
+@pytest.mark.parametrize("name", _MALFORMED)
+def test_a_step_that_stays_malformed_raises(fake: FakeProvider, name: str) -> None:
+    wire = BY_NAME[name]
+    fake.push(*(wire.calls([], **_MALFORMED[name]) for _ in range(3)))
+    with pytest.raises(MalformedOutputError):
+        run_tools(fake, wire)
+    assert len(fake.requests) == 3  # the step, asked again twice
+
+
 def test_refusal_and_cut_off_raise_as_in_create(fake: FakeProvider, chat: Wire) -> None:
     fake.push(
         chat_stream([SEED_CALLS[0]]), chat_stream(text="I will not", finish_reason="content_filter")
@@ -396,7 +443,11 @@ def test_refusal_and_cut_off_raise_as_in_create(fake: FakeProvider, chat: Wire) 
     with pytest.raises(RefusalError):
         run_tools(fake, chat)
     fake.push(chat_stream([SEED_CALLS[0]], finish_reason="length"))
-    with pytest.raises(IncompleteOutputError):
+    with pytest.raises(IncompleteOutputError, match="before the tool calls were complete"):
+        run_tools(fake, chat)
+    # A final answer cut off says so, not that tool calls were.
+    fake.push(chat_stream([SEED_CALLS[0]]), chat_stream(text="A long answer that got", finish_reason="length"))
+    with pytest.raises(IncompleteOutputError, match="before the answer was complete; raise max_tokens$"):
         run_tools(fake, chat)
 
 

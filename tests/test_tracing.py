@@ -601,6 +601,103 @@ def test_a_conversation_quoting_the_key_is_recorded_without_it(
     assert SECRET not in otel_content.everything()
 
 
+@pytest.mark.parametrize("way", ["calls.run", "run_stream", "run_tools"])
+def test_tool_spans_quoting_the_key_are_recorded_without_it(
+    otel_content: Exported, fake: FakeProvider, way: str
+) -> None:
+    """A call's arguments, a handler's result and its error, as `execute_tool` spans record
+    them with content on, never hold the client's key, however the handlers run."""
+    quoting = [("GoogleSearch", {"query": f"key is {SECRET}"}), SEED_CALLS[0]]
+
+    def fails(search: GoogleSearch) -> str:
+        raise RuntimeError(search.query)
+
+    handlers = {GoogleSearch: fails, Weather: lambda w: f"{w.location} {SECRET}"}
+    client = chat_client(fake)
+    if way == "calls.run":
+        fake.push(chat_wire.chat_completion(quoting))
+        ask(client).run(handlers)
+    elif way == "run_stream":
+        fake.push(chat_wire.chat_stream(quoting))
+        polycall.run_stream(
+            client.create_iterable(model="gpt-4o-mini", messages=SEED_MESSAGES, response_model=SEED_MODEL),
+            handlers,
+        )
+    else:
+        fake.push(chat_wire.chat_stream(quoting), chat_wire.chat_stream(text="Done."))
+        client.run_tools(model="gpt-4o-mini", messages=SEED_MESSAGES, response_model=SEED_MODEL, handlers=handlers)
+    search, weather = sorted(otel_content.spans("execute_tool"), key=lambda span: span.name)
+    assert "key is [redacted]" in attrs(search)["gen_ai.tool.call.arguments"]
+    assert "RuntimeError: key is [redacted]" in str(search.status.description)
+    assert "[redacted]" in attrs(weather)["gen_ai.tool.call.result"]
+    assert SECRET not in otel_content.everything()
+
+
+async def test_a_cancelled_create_fails_its_spans(otel: Exported, fake: FakeProvider) -> None:
+    """A `create` cancelled while it waits for the server (a timeout of the caller's) is a
+    failure of its spans and its duration point, not a success that took long."""
+    arrived, release = threading.Event(), threading.Event()
+
+    def slow(request: Any) -> Response:
+        arrived.set()
+        release.wait(10)
+        return chat_wire.chat_completion(SEED_CALLS)
+
+    fake.push(slow)
+    client = polycall.from_openai(
+        openai.AsyncOpenAI(base_url=fake.url + "/v1", api_key=SECRET, max_retries=0)
+    )
+    task = asyncio.ensure_future(ask(client))
+    try:
+        assert await asyncio.to_thread(arrived.wait, 10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        release.set()
+    for span in (*otel.spans("polycall.create"), *otel.spans("chat")):
+        assert attrs(span)["error.type"] == "CancelledError"
+        assert span.status.status_code is StatusCode.ERROR
+    [point] = otel.points("gen_ai.client.operation.duration")
+    assert point.attributes["error.type"] == "CancelledError"
+
+
+async def test_a_cancelled_handler_fails_its_span(otel: Exported, fake: FakeProvider) -> None:
+    fake.push(chat_wire.chat_completion(SEED_CALLS[:1]))
+    calls = await ask(polycall.from_openai(
+        openai.AsyncOpenAI(base_url=fake.url + "/v1", api_key=SECRET, max_retries=0)
+    ))
+    started = asyncio.Event()
+
+    async def forever(weather: Weather) -> str:
+        started.set()
+        await asyncio.Event().wait()
+        return "never"
+
+    task = asyncio.ensure_future(calls.arun({Weather: forever}))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    [span] = otel.spans("execute_tool")
+    assert attrs(span)["error.type"] == "CancelledError" and span.status.status_code is StatusCode.ERROR
+
+
+def test_an_interrupted_create_fails_its_spans(otel: Exported, fake: FakeProvider) -> None:
+    fake.push(chat_wire.chat_completion(SEED_CALLS))
+    client = chat_client(fake)
+
+    def interrupt(**payload: Any) -> None:
+        raise KeyboardInterrupt
+
+    client.on("response", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        ask(client)
+    spans = [*otel.spans("polycall.create"), *otel.spans("chat")]
+    assert len(spans) == 2
+    assert {attrs(span)["error.type"] for span in spans} == {"KeyboardInterrupt"}
+
+
 # --- streams -------------------------------------------------------------------------------
 
 

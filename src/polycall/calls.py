@@ -191,12 +191,12 @@ class Runner(Protocol):
 
     def run(
         self, calls: Sequence[ToolCall[Any]], handlers: Handlers, *,
-        max_concurrency: int | None, timeout: float | None,
+        max_concurrency: int | None, timeout: float | None, adapter: Any,
     ) -> list[ToolResult[Any]]: ...
 
     def arun(
         self, calls: Sequence[ToolCall[Any]], handlers: Handlers, *,
-        max_concurrency: int | None, timeout: float | None,
+        max_concurrency: int | None, timeout: float | None, adapter: Any,
     ) -> Awaitable[list[ToolResult[Any]]]: ...
 
 
@@ -265,13 +265,17 @@ class ToolCalls(list[T]):
         self, handlers: Handlers, *, max_concurrency: int | None = None, timeout: float | None = None
     ) -> list[ToolResult[T]]:
         """Run each call's handler (sync or async), concurrently; results in call order."""
-        return self._runner.run(self.calls, handlers, max_concurrency=max_concurrency, timeout=timeout)
+        return self._runner.run(
+            self.calls, handlers, max_concurrency=max_concurrency, timeout=timeout, adapter=self._adapter
+        )
 
     def arun(
         self, handlers: Handlers, *, max_concurrency: int | None = None, timeout: float | None = None
     ) -> Awaitable[list[ToolResult[T]]]:
         """Like `run`, awaited on the running event loop."""
-        return self._runner.arun(self.calls, handlers, max_concurrency=max_concurrency, timeout=timeout)
+        return self._runner.arun(
+            self.calls, handlers, max_concurrency=max_concurrency, timeout=timeout, adapter=self._adapter
+        )
 
     def __repr__(self) -> str:
         return f"ToolCalls({list.__repr__(self)})"
@@ -294,16 +298,17 @@ def _reply(call: ToolCall[Any], output: Any) -> Reply:
 
 def to_text(output: Any) -> str:
     """A tool output as the text sent back to the model: a string as it is, anything else as
-    JSON (a pydantic model's own). What JSON cannot hold as it is (keys that are not strings,
-    a model field of an arbitrary type) is written as pydantic writes it, unknown values as
-    their `str()`; a value that refers to itself, as its `str()`."""
+    JSON (a pydantic model's own). A value JSON has no type for (a dataclass, a datetime, a
+    set) is written as pydantic writes it, and so is what JSON cannot hold as it is (keys
+    that are not strings); unknown values as their `str()`; a value that refers to itself,
+    as its `str()`."""
     if isinstance(output, str):
         return output
     try:
         dump = getattr(output, "model_dump_json", None)  # a pydantic model
         if callable(dump):
             return str(dump())
-        return json.dumps(output, default=str, ensure_ascii=False)
+        return json.dumps(output, default=_jsonable, ensure_ascii=False)
     except (TypeError, ValueError):  # pydantic's serialization error is a ValueError
         import pydantic_core  # loaded on the first such output, not on import
 
@@ -311,6 +316,16 @@ def to_text(output: Any) -> str:
             return pydantic_core.to_json(output, fallback=str).decode()
         except ValueError:
             return str(output)
+
+
+def _jsonable(value: Any) -> Any:
+    """A value `json` has no type for, as pydantic would write it in JSON; else its `str()`."""
+    import pydantic_core  # loaded on the first such output, not on import
+
+    try:
+        return pydantic_core.to_jsonable_python(value)
+    except ValueError:  # pydantic's serialization error
+        return str(value)
 
 
 def _json_object(text: str) -> dict[str, Any]:

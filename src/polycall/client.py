@@ -127,9 +127,9 @@ class _BaseClient:
         self,
         tasks: Tasks,
         *,
-        messages: Any,
-        response_model: Any,
-        handlers: Handlers,
+        messages: Any = None,
+        response_model: Any = None,
+        handlers: Handlers | None = None,
         validation_context: Any = None,
         context: Any = None,
         strict: bool | None = None,
@@ -138,6 +138,12 @@ class _BaseClient:
         """The first step's session and the ops of the whole run (`loop.py`), for a driver."""
         from .loop import OPTIONS, StepSession, tool_loop
 
+        if messages is None:  # the conversation as `create` also takes it: Gemini's, Responses'
+            messages = kwargs.pop("contents", None) if "contents" in kwargs else kwargs.pop("input", None)
+        if messages is None or response_model is None or handlers is None:
+            given = {"messages": messages, "response_model": response_model, "handlers": handlers}
+            missing = " and ".join(f"{name}=" for name, value in given.items() if value is None)
+            raise ConfigurationError(f"run_tools() needs {missing}")
         if "max_retries" in kwargs:
             raise ConfigurationError(
                 "run_tools() takes no max_retries: an invalid call is answered with an error "

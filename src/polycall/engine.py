@@ -20,7 +20,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, suppress
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -62,7 +62,9 @@ def provider_error(exc: Exception, adapter: Adapter | None, opened: Any = None) 
     status = getattr(exc, "status_code", None)
     if status is None:  # the Google SDKs' `code`
         status = getattr(exc, "code", None)
-    error.status_code = int(status) if isinstance(status, int) and not isinstance(status, bool) else None
+    # An error an SDK raises for an event inside a stream may carry the stream's own 200.
+    known = isinstance(status, int) and not isinstance(status, bool) and status >= 400
+    error.status_code = status if known else None
     return error
 
 
@@ -259,12 +261,13 @@ class _Pump:
     which decides what it means.
     """
 
-    __slots__ = ("core", "error", "reply")
+    __slots__ = ("core", "error", "reply", "stopped")
 
     def __init__(self, core: Generator[Any, Any, None]) -> None:
         self.core = core
         self.reply: Any = None
         self.error: Exception | None = None
+        self.stopped: BaseException | None = None  # a cancellation or interrupt during an op
 
     def __iter__(self) -> _Pump:
         return self
@@ -286,7 +289,18 @@ class _Pump:
         if isinstance(exc, Exception):
             self.error = exc
             return True
+        self.stopped = exc
         return False
+
+    def close(self) -> None:
+        """End `exchange()`: closed, with what stopped an op (a cancellation, an interrupt)
+        thrown in first, so that it ends as failed by it (its spans say so), not as a stream
+        the consumer closed early."""
+        stopped, self.stopped = self.stopped, None
+        if stopped is not None and not isinstance(stopped, GeneratorExit):
+            with suppress(BaseException):  # `stopped` itself, already on its way out
+                self.core.throw(stopped)
+        self.core.close()
 
 
 def drive(
@@ -317,7 +331,7 @@ def drive(
                 with pump:
                     pump.reply = adapter.send(op[1])
     finally:
-        pump.core.close()
+        pump.close()
 
 
 async def adrive(
@@ -348,4 +362,4 @@ async def adrive(
             else:
                 yield op
     finally:
-        pump.core.close()
+        pump.close()

@@ -38,6 +38,10 @@ T = TypeVar("T")
 
 #: The keyword arguments of `run_tools` that are the loop's own (the rest go to each request).
 OPTIONS = ("max_steps", "max_concurrency", "timeout", "stop_when")
+#: How many times a step whose response the provider reports malformed (Gemini's
+#: MALFORMED_FUNCTION_CALL, Bedrock's malformed_tool_use) is asked again: it holds no call
+#: to answer, so the same request goes again, as `create(max_retries=...)` would send it.
+MALFORMED_RETRIES = 2
 
 
 @dataclass
@@ -82,9 +86,11 @@ class Tasks(Protocol):
 
 
 class StepSession(Session):
-    """One step's request: each call judged once and never retried, a text answer no error.
+    """One step's request: each call judged once and never retried, a text answer no error;
+    only a response the provider reports malformed is asked again (`MALFORMED_RETRIES`).
 
-    `start(call)` is called with each valid call the moment it validates.
+    `start(call)` is called with each valid call the moment it validates (a call the retry
+    of a malformed response repeats is not started again).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -152,7 +158,7 @@ class _Loop:
         if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 0:
             raise ConfigurationError(f"max_steps must be an int >= 0, got {max_steps!r}")
         self.stop = _tool_name(first.tools, stop_when)
-        self.runner = _Runner(handlers, max_concurrency, timeout)
+        self.runner = _Runner(handlers, max_concurrency, timeout, first.adapter)
         self.runner.check_tools(first.tools, exempt=self.stop)
         # None unless polycall.instrument() was called: then one span over the whole run,
         # started once the run is set up.
@@ -225,7 +231,7 @@ class _Loop:
     def _exchange(self, session: StepSession) -> Generator[Any, Any, None]:
         """`exchange()` of one streamed step (one attempt), the stream's reading also
         reporting each handler that has finished."""
-        core = exchange(session, 0, stream=True)
+        core = exchange(session, MALFORMED_RETRIES, stream=True)
         with closing(core):
             send: Callable[[Any], Any] = core.send
             value: Any = None
@@ -239,8 +245,8 @@ class _Loop:
                     op = (STREAM, op[1], self.reporting)
                 try:
                     send, value = core.send, (yield op)
-                except Exception as exc:  # noqa: BLE001 - the op's error, for exchange() to judge
-                    send, value = core.throw, exc
+                except BaseException as exc:  # noqa: BLE001 - the op's error (or what stopped it: a
+                    send, value = core.throw, exc  # cancellation, the consumer leaving) for exchange()
 
     def _start(self, call: ToolCall[Any]) -> None:
         self.started += 1

@@ -35,8 +35,9 @@ from typing_extensions import Self
 
 from . import tracing
 from .calls import Handlers, ToolCall, ToolResult
+from .engine import redact
 from .errors import ConfigurationError
-from .providers.base import shut
+from .providers.base import Adapter, shut
 from .streams import AsyncCallStream, CallStream
 from .toolset import ToolSet
 
@@ -49,9 +50,11 @@ def run_calls(
     *,
     max_concurrency: int | None = None,
     timeout: float | None = None,
+    adapter: Any = None,
 ) -> list[ToolResult[Any]]:
-    """Run every call's handler; block until all are done; results in call order."""
-    runner = _Runner.for_calls(calls, handlers, max_concurrency, timeout)
+    """Run every call's handler; block until all are done; results in call order. `adapter`
+    (the calls' client) has its credentials kept out of the handlers' spans."""
+    runner = _Runner.for_calls(calls, handlers, max_concurrency, timeout, adapter)
     if not calls:
         return []
     with _loop_thread() as loop, _exits():
@@ -64,9 +67,10 @@ async def arun_calls(
     *,
     max_concurrency: int | None = None,
     timeout: float | None = None,
+    adapter: Any = None,
 ) -> list[ToolResult[Any]]:
     """Like `run_calls`, on the running event loop; cancelling it cancels the async handlers."""
-    runner = _Runner.for_calls(calls, handlers, max_concurrency, timeout)
+    runner = _Runner.for_calls(calls, handlers, max_concurrency, timeout, adapter)
     with _exits():
         return await runner.run_all(calls)
 
@@ -136,8 +140,10 @@ class _Runner:
         handlers: Handlers,
         max_concurrency: int | None,
         timeout: float | None,
+        adapter: Adapter | None = None,
     ) -> None:
         self.handlers = _HandlerTable(handlers)
+        self.adapter = adapter  # the calls' client: its credentials stay out of the spans
         if max_concurrency is not None and (
             isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1
         ):
@@ -154,7 +160,7 @@ class _Runner:
     def trace_under(self, parent: Any) -> None:
         """Give each handler run a span (once polycall.instrument() was called) under
         `parent`, else under the span current now (the caller's, not the loop thread's)."""
-        self._traced = None if tracing.ACTIVE is None else tracing.ACTIVE.tools(parent)
+        self._traced = None if tracing.ACTIVE is None else tracing.ACTIVE.tools(redact, self.adapter, parent)
 
     @classmethod
     def for_calls(
@@ -163,9 +169,10 @@ class _Runner:
         handlers: Handlers,
         max_concurrency: int | None,
         timeout: float | None,
+        adapter: Any,
     ) -> _Runner:
         """A runner with a handler for each of `calls`."""
-        runner = cls(handlers, max_concurrency, timeout)
+        runner = cls(handlers, max_concurrency, timeout, adapter if isinstance(adapter, Adapter) else None)
         runner.check_calls(calls)
         return runner
 
@@ -187,7 +194,7 @@ class _Runner:
                 f"got {type(stream).__name__}"
             )
         stream.check_unread(function)
-        runner = cls(handlers, max_concurrency, timeout)
+        runner = cls(handlers, max_concurrency, timeout, stream._session.adapter)
         runner.check_tools(stream.tools)
         return runner
 

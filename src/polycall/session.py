@@ -188,9 +188,10 @@ class Session:
             if turn.stop is Stop.REFUSAL:
                 return RefusalError(f"the provider refused: {turn.reason}", reason=turn.reason, raw=turn.raw)
             if turn.stop is Stop.LENGTH:
+                cut = "the tool calls were complete" if turn.calls else "the answer was complete"
                 return IncompleteOutputError(
-                    f"the output was cut off ({turn.reason}) before the tool calls were complete; "
-                    "raise max_tokens or ask for fewer calls",
+                    f"the output was cut off ({turn.reason}) before {cut}; raise max_tokens"
+                    + (" or ask for fewer calls" if turn.calls else ""),
                     reason=turn.reason,
                     raw=turn.raw,
                 )

@@ -13,7 +13,7 @@ import re
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from .calls import ToolCall, Turn, Usage, to_text
 from .errors import ConfigurationError
@@ -115,9 +115,11 @@ class Telemetry:
         """The spans of one `create()`, under the span current now."""
         return Create(self, session, redact)
 
-    def tools(self, parent: Context | None = None) -> Tools:
-        """The spans of one run of handlers, under `parent` (else the span current now)."""
-        return Tools(self, parent if parent is not None else self.context.get_current())
+    def tools(self, redact: Redact, adapter: Adapter | None, parent: Context | None = None) -> Tools:
+        """The spans of one run of handlers, under `parent` (else the span current now); the
+        credentials of `adapter` (the calls' client) redacted from what they record."""
+        context = parent if parent is not None else self.context.get_current()
+        return Tools(self, context, lambda text: redact(text, adapter))
 
     def run_tools(self, session: Session) -> RunTools:
         """The span of one `run_tools()`, under the span current now."""
@@ -219,7 +221,7 @@ class Create:
         response_model = self.turn.response_model if self.turn is not None else None
         if isinstance(response_model, str) and response_model:
             metric["gen_ai.response.model"] = response_model
-        if isinstance(error, Exception):
+        if _failure(error):
             metric["error.type"] = self._failed(span, error)
         telemetry = self.telemetry
         telemetry.duration.record(time.perf_counter() - self.started, metric)
@@ -237,12 +239,12 @@ class Create:
     def close(self) -> None:
         """The `create()` is over: end its span."""
         self.end(None)
-        if isinstance(self.error, Exception):
+        if _failure(self.error):
             self._failed(self.span, self.error)
         self.span.set_attribute("polycall.attempts", self.session.attempt - self.counted)
         self.span.end()
 
-    def _failed(self, span: Span, error: Exception) -> str:
+    def _failed(self, span: Span, error: BaseException) -> str:
         # The message may quote the model's output: it is content.
         telemetry = self.telemetry
         message = self._scrub(f"{type(error).__name__}: {error}") if telemetry.capture else None
@@ -280,7 +282,7 @@ class RunTools:
     def end(self, steps: int, error: BaseException | None) -> None:
         """The run is over after `steps` steps; `error` is what stopped it, if anything."""
         self.span.set_attribute("polycall.steps", steps)
-        if isinstance(error, Exception):
+        if _failure(error):
             _failed(self.telemetry.trace, self.span, error, None)
         self.span.end()
 
@@ -288,11 +290,12 @@ class RunTools:
 class Tools:
     """A run of handlers: one `execute_tool {tool}` span per handler, all under one parent."""
 
-    __slots__ = ("parent", "telemetry")
+    __slots__ = ("parent", "scrub", "telemetry")
 
-    def __init__(self, telemetry: Telemetry, parent: Context) -> None:
+    def __init__(self, telemetry: Telemetry, parent: Context, scrub: Callable[[str], str]) -> None:
         self.telemetry = telemetry
         self.parent = parent
+        self.scrub = scrub  # content may quote a credential: redacted like the `chat` span's
 
     async def run(self, call: ToolCall[Any], work: Awaitable[Outcome]) -> Outcome:
         """`await work` (the handler run of `call`, in a task of its own: its value and its
@@ -306,22 +309,22 @@ class Tools:
             "gen_ai.tool.type": "function",
         }
         if telemetry.capture:
-            attributes["gen_ai.tool.call.arguments"] = _json(call.arguments)
+            attributes["gen_ai.tool.call.arguments"] = self.scrub(_json(call.arguments))
         span = telemetry.tracer.start_span(
             f"execute_tool {call.name}", context=self.parent, attributes=attributes
         )
         try:
             with trace.use_span(span, record_exception=False, set_status_on_exception=False):
                 value, error = await work
-        except Exception as exc:  # timed out
+        except BaseException as exc:  # timed out, or cancelled (the run failed, or was cancelled)
             _failed(trace, span, exc, None)
             raise
         else:
             if error is not None:
-                message = f"{type(error).__name__}: {error}" if telemetry.capture else None
+                message = self.scrub(f"{type(error).__name__}: {error}") if telemetry.capture else None
                 _failed(trace, span, error, message)
             elif telemetry.capture:
-                span.set_attribute("gen_ai.tool.call.result", to_text(value))
+                span.set_attribute("gen_ai.tool.call.result", self.scrub(to_text(value)))
             return value, error
         finally:
             span.end()
@@ -397,6 +400,12 @@ def _plain(value: Any) -> Any:
     if callable(to_dict):
         return _plain(to_dict(value))
     return value
+
+
+def _failure(error: BaseException | None) -> TypeGuard[BaseException]:
+    """Whether `error` failed what it stopped: anything but a consumer closing a stream early
+    (GeneratorExit), a cancellation and an interrupt included."""
+    return error is not None and not isinstance(error, GeneratorExit)
 
 
 def _failed(trace: Any, span: Span, error: BaseException, description: str | None) -> str:

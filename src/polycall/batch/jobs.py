@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -265,13 +265,15 @@ class _Batches(Generic[_J]):
         validation_context: Any = None,
         context: Any = None,
         strict: bool | None = None,
+        custom_ids: Sequence[str] | None = None,
     ) -> _J:
         """Reattach to a job submitted earlier (e.g. before a restart), by its id; nothing is
         sent until you ask. Reading its results needs the `response_model` it was submitted
-        with; its status, `wait()` and `cancel()` do not."""
+        with; its status, `wait()` and `cancel()` do not. `custom_ids` (the submitted job's
+        `custom_ids`) names every request its output leaves out."""
         return self._job(
             backend_for(self._client.adapter), _unknown(job_id), response_model,
-            validation_context, context, check_strict(strict),
+            validation_context, context, check_strict(strict), _ids(custom_ids),
         )
 
     def _job(
@@ -282,11 +284,11 @@ class _Batches(Generic[_J]):
         validation_context: Any,
         context: Any,
         strict: bool | None,
-        items: list[Item] | None = None,
+        custom_ids: list[str] | None = None,
     ) -> _J:
         return self._job_type(
             backend, status, response_model,
-            custom_ids=None if items is None else [item.custom_id for item in items],
+            custom_ids=custom_ids,
             context=validation_context if validation_context is not None else context,
             strict=strict,
             client=self._client,
@@ -318,7 +320,8 @@ class Batches(_Batches[BatchJob]):
         with provider_errors(adapter=backend.adapter):
             status = backend.submit(items)
         return self._job(
-            backend, status, response_model, validation_context, context, strict, items
+            backend, status, response_model, validation_context, context, strict,
+            [item.custom_id for item in items],
         )
 
 
@@ -345,7 +348,8 @@ class AsyncBatches(_Batches[AsyncBatchJob]):
         with provider_errors(adapter=backend.adapter):
             status = await backend.asubmit(items)
         return self._job(
-            backend, status, response_model, validation_context, context, strict, items
+            backend, status, response_model, validation_context, context, strict,
+            [item.custom_id for item in items],
         )
 
 
@@ -357,14 +361,35 @@ def resume(
     validation_context: Any = None,
     context: Any = None,
     strict: bool | None = None,
+    custom_ids: Sequence[str] | None = None,
 ) -> BatchJob | AsyncBatchJob:
     """Reattach to a batch job by its id after a restart. Reading its results needs the same
     `response_model` it was submitted with (the provider does not keep it); its status,
-    `wait()` and `cancel()` do not. Nothing is sent until you ask."""
+    `wait()` and `cancel()` do not. `custom_ids` (the submitted job's `custom_ids`) names
+    every request its output leaves out. Nothing is sent until you ask."""
     return client.batch.resume(
         job_id, response_model=response_model, validation_context=validation_context,
-        context=context, strict=strict,
+        context=context, strict=strict, custom_ids=custom_ids,
     )
+
+
+def _ids(custom_ids: Any) -> list[str] | None:
+    """`resume(custom_ids=...)`: None, or the submitted ids, each a non-empty string, once."""
+    if custom_ids is None:
+        return None
+    if isinstance(custom_ids, (str, bytes)) or not isinstance(custom_ids, Sequence):
+        raise ConfigurationError(
+            f"resume() takes custom_ids= as a list of the ids submitted (job.custom_ids), "
+            f"got {type(custom_ids).__name__}"
+        )
+    ids = list(custom_ids)
+    wrong = [i for i in ids if not isinstance(i, str) or not i]
+    if wrong or len(set(ids)) != len(ids):
+        raise ConfigurationError(
+            "resume() takes custom_ids= as the ids submitted, each a non-empty string, once; "
+            f"got {wrong[0]!r}" if wrong else "resume() got custom_ids= with an id given twice"
+        )
+    return ids
 
 
 def _unknown(job_id: str) -> BatchStatus:

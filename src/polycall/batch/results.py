@@ -80,6 +80,14 @@ def account(
     if custom_ids is None or not missing:
         for error in unattributed:
             yield error.custom_id, error
+    if custom_ids is None and status.total is not None:  # a resumed job: only the count is known
+        unnamed = status.total - len(seen) - len(unattributed)
+        for k in range(1, unnamed + 1):
+            shown = f"<unnamed request {k} of {unnamed}>"
+            error = _missing(shown, status, [])
+            unknown = "its custom_id is not known (resume(..., custom_ids=job.custom_ids) names it)"
+            error.args = (f"{error}; {unknown}",)
+            yield shown, error
 
 
 def _missing(custom_id: str, status: BatchStatus, unattributed: list[BatchItemError]) -> BatchItemError:

@@ -140,11 +140,11 @@ class BedrockConverse(Adapter):
         return {**request, "messages": [*request["messages"], *messages]}
 
     def send(self, request: dict[str, Any]) -> Any:
-        with _statuses():
+        with _statuses(self.client):
             return self.client.converse(**request)
 
     async def asend(self, request: dict[str, Any]) -> Any:
-        with _statuses():
+        with _statuses(self.client):
             if self.awaitable:
                 return await self.client.converse(**request)
             return await asyncio.to_thread(lambda: self.client.converse(**request))
@@ -157,7 +157,7 @@ class BedrockConverse(Adapter):
 
     @contextmanager
     def _stream(self, request: dict[str, Any]) -> Iterator[Iterator[Any]]:
-        with _statuses():
+        with _statuses(self.client):
             events = self.client.converse_stream(**request)["stream"]
             try:
                 yield events  # itself, not an iterator over it: a tool loop may `shut` it
@@ -166,7 +166,7 @@ class BedrockConverse(Adapter):
 
     @asynccontextmanager
     async def _astream(self, request: dict[str, Any]) -> AsyncIterator[AsyncIterator[Any]]:
-        with _statuses():
+        with _statuses(self.client):
             if self.awaitable:
                 events = (await self.client.converse_stream(**request))["stream"]
                 reader: AsyncIterator[Any] = aiter(events)
@@ -229,17 +229,31 @@ class BedrockConverse(Adapter):
 
 
 @contextmanager
-def _statuses() -> Iterator[None]:
+def _statuses(client: Any) -> Iterator[None]:
     """A botocore `ClientError` (an HTTP error, or an exception event in a stream) carries its
-    HTTP status as `status_code`, as polycall's `ProviderError` reports it."""
+    HTTP status as `status_code`, as polycall's `ProviderError` reports it: an exception
+    event, which came in a stream that began with a 200, the status `client`'s service model
+    gives its kind (`throttlingException`: 429)."""
     try:
         yield
     except Exception as exc:
         response = getattr(exc, "response", None)
         if isinstance(response, Mapping) and "Error" in response:
-            metadata = response.get("ResponseMetadata") or {}
-            exc.status_code = metadata.get("HTTPStatusCode")  # type: ignore[attr-defined]
+            status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+            if status is None or status < 400:
+                status = _event_status(client, (response.get("Error") or {}).get("Code"))
+            exc.status_code = status  # type: ignore[attr-defined]
         raise
+
+
+def _event_status(client: Any, code: Any) -> int | None:
+    """The HTTP status botocore's model of `ConverseStream` gives the exception event `code`."""
+    try:
+        stream = client.meta.service_model.operation_model("ConverseStream").output_shape.members["stream"]
+        status = stream.members[code].metadata["error"]["httpStatusCode"]
+    except Exception:  # noqa: BLE001 - no such event, or a model that says nothing of it
+        return None
+    return status if isinstance(status, int) else None
 
 
 async def _threaded(events: Iterator[Any]) -> AsyncIterator[Any]:
