@@ -320,7 +320,7 @@ def test_more_calls_after_max_steps_raise_with_the_run_so_far(
     fake: FakeProvider, chat: Wire
 ) -> None:
     ran: list[str] = []
-    fake.push(chat_stream([SEED_CALLS[0]]), chat_stream([SEED_CALLS[1]]))
+    fake.push(chat_stream([SEED_CALLS[0]]), chat_stream([SEED_CALLS[1]], text="And again:"))
 
     with pytest.raises(MaxStepsExceeded, match=r"max_steps=1 .*call_0 \(Weather\)") as caught:
         run_tools(
@@ -336,6 +336,7 @@ def test_more_calls_after_max_steps_raise_with_the_run_so_far(
     assert ran == ["Toronto"]  # the calls past the limit were not run
     assert run.usage == polycall.Usage(20, 40)  # both requests
     assert len(fake.requests) == 2
+    assert run.text is None  # no answer: not the text of the response left unanswered
 
 
 def test_max_steps_zero_allows_a_text_answer_only(fake: FakeProvider, chat: Wire) -> None:

@@ -1072,6 +1072,22 @@ def test_run_tools_that_runs_out_of_steps_fails_its_span(
     assert attrs(loop)["polycall.steps"] == 1
 
 
+def test_a_tool_loop_step_asked_again_after_a_malformed_end_fails_its_chat_span(
+    otel: Exported, fake: FakeProvider
+) -> None:
+    fake.push(
+        gemini_wire.gemini_stream([], finish_reason="MALFORMED_FUNCTION_CALL"),
+        gemini_wire.gemini_stream(SEED_CALLS[:1]),
+        gemini_wire.gemini_stream(text="Done."),
+    )
+    client = polycall.from_genai(gemini_wire.genai_client(fake), model="gemini-2.5-flash")
+    run = client.run_tools(messages=SEED_MESSAGES, response_model=SEED_MODEL, handlers={Weather: str, GoogleSearch: str})
+    assert run.text == "Done."
+    chats = otel.spans("chat")
+    assert [attrs(span).get("error.type") for span in chats] == ["MalformedOutputError", None, None]
+    assert [attrs(span)["polycall.attempts"] for span in otel.spans("polycall.create")] == [2, 1]
+
+
 def test_run_tools_refused_before_it_starts_leaves_no_span_open(
     otel: Exported, fake: FakeProvider
 ) -> None:

@@ -209,6 +209,7 @@ class _Loop:
             stop = next((call for call in calls.calls if call.name == self.stop), None)
             if limit:
                 if stop is None:
+                    run.text = None  # no answer; `run.messages` ends before this response
                     raise MaxStepsExceeded(
                         f"the model still called tools after max_steps={self.max_steps} step(s) "
                         f"({', '.join(f'{c.id} ({c.name})' for c in session.sent)}); raise "
