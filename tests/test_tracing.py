@@ -1070,6 +1070,17 @@ def test_run_tools_that_runs_out_of_steps_fails_its_span(
     assert attrs(loop)["error.type"] == "MaxStepsExceeded"
     assert loop.status.status_code is StatusCode.ERROR
     assert attrs(loop)["polycall.steps"] == 1
+    assert loop.status.description == "MaxStepsExceeded"  # no message without content capture
+
+
+def test_run_tools_failed_span_describes_the_error_with_content(
+    otel_content: Exported, fake: FakeProvider
+) -> None:
+    fake.push(chat_wire.chat_stream(SEED_CALLS), chat_wire.chat_stream(SEED_CALLS))
+    with pytest.raises(polycall.MaxStepsExceeded):
+        _run_tools(fake, max_steps=1)
+    [loop] = otel_content.spans("polycall.run_tools")
+    assert str(loop.status.description).startswith("MaxStepsExceeded: the model still called tools")
 
 
 def test_a_tool_loop_step_asked_again_after_a_malformed_end_fails_its_chat_span(

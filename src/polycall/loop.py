@@ -28,7 +28,7 @@ from .calls import (
     Usage,
     _reply,
 )
-from .engine import STREAM, WAIT, Event, exchange
+from .engine import STREAM, WAIT, Event, exchange, redact
 from .errors import ConfigurationError, MaxStepsExceeded, PolycallError
 from .running import WOKEN, _Runner
 from .session import Session, Slot, _retry_text
@@ -162,7 +162,7 @@ class _Loop:
         self.runner.check_tools(first.tools, exempt=self.stop)
         # None unless polycall.instrument() was called: then one span over the whole run,
         # started once the run is set up.
-        self.traced = None if tracing.ACTIVE is None else tracing.ACTIVE.run_tools(first)
+        self.traced = None if tracing.ACTIVE is None else tracing.ACTIVE.run_tools(first, redact)
         if self.traced is not None:
             first.trace_parent = self.traced.parent
             self.runner.trace_under(first.trace_parent)

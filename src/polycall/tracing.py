@@ -121,9 +121,9 @@ class Telemetry:
         context = parent if parent is not None else self.context.get_current()
         return Tools(self, context, lambda text: redact(text, adapter))
 
-    def run_tools(self, session: Session) -> RunTools:
+    def run_tools(self, session: Session, redact: Redact) -> RunTools:
         """The span of one `run_tools()`, under the span current now."""
-        return RunTools(self, session)
+        return RunTools(self, session, redact)
 
     def static(self, adapter: Adapter, request: Mapping[str, Any]) -> Attributes:
         """What every span and metric of `adapter` carries: provider, model, server."""
@@ -271,10 +271,12 @@ class Create:
 class RunTools:
     """A `run_tools()`: one span over its steps' `polycall.create` and `execute_tool` spans."""
 
-    __slots__ = ("parent", "span", "telemetry")
+    __slots__ = ("adapter", "parent", "redact", "span", "telemetry")
 
-    def __init__(self, telemetry: Telemetry, session: Session) -> None:
+    def __init__(self, telemetry: Telemetry, session: Session, redact: Redact) -> None:
         self.telemetry = telemetry
+        self.adapter = session.adapter
+        self.redact = redact
         attributes = telemetry.static(session.adapter, session.request)
         self.span: Span = telemetry.tracer.start_span("polycall.run_tools", attributes=attributes)
         self.parent: Context = telemetry.trace.set_span_in_context(self.span)
@@ -283,7 +285,9 @@ class RunTools:
         """The run is over after `steps` steps; `error` is what stopped it, if anything."""
         self.span.set_attribute("polycall.steps", steps)
         if _failure(error):
-            _failed(self.telemetry.trace, self.span, error, None)
+            text = f"{type(error).__name__}: {error}"  # with content only: it may quote the model
+            message = self.redact(text, self.adapter) if self.telemetry.capture else None
+            _failed(self.telemetry.trace, self.span, error, message)
         self.span.end()
 
 
