@@ -131,3 +131,4 @@ def test_a_refused_request_is_a_provider_error_with_its_http_status(
         with pytest.raises(ProviderError) as caught:
             cell.client(fake).create(messages=USER, response_model=MODEL)
     assert caught.value.status_code == 400 and caught.value.original is caught.value.__cause__
+    assert type(caught.value.status_code) is int  # not the SDK's enum (google.api_core's HTTPStatus)

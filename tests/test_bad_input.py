@@ -64,7 +64,7 @@ def test_a_tool_loop_keeps_messages_given_as_a_generator(fake: FakeProvider) -> 
 
 @pytest.mark.parametrize("messages", ["hello", {"role": "user", "content": "hi"}])
 def test_a_tool_loop_takes_a_list_of_messages(fake: FakeProvider, messages: Any) -> None:
-    with pytest.raises(ConfigurationError, match="run_tools\\(\\) takes messages= as a list"):
+    with pytest.raises(ConfigurationError, match=r"run_tools\(\) takes the conversation \(messages=, or contents= / input=\) as a list"):
         openai_client(fake).run_tools(
             messages=messages, response_model=SEED_MODEL, model="m", handlers={}
         )

@@ -133,3 +133,23 @@ def test_messages_given_as_a_generator_are_sent(fake: FakeProvider, name: str) -
         [{"custom_id": "a", "messages": turns}], response_model=SEED_MODEL, model="m"
     ).wait(poll_interval=0)
     assert len(bodies) == 1 and "hi" in json.dumps(bodies[0], default=str)
+
+
+def test_a_body_given_as_an_sdk_model_is_redacted_in_every_field(fake: FakeProvider) -> None:
+    """The extra fields the SDKs' models allow too; what was unset stays unset."""
+    from pydantic import BaseModel, ConfigDict
+
+    from polycall.batch.common import item_error
+    from polycall.batch.results import to_calls
+    from polycall.toolset import tool_set
+
+    class Body(BaseModel):
+        model_config = ConfigDict(extra="allow")
+        message: str
+        request_id: str | None = None
+
+    client = CLIENTS["anthropic"](fake)
+    error = item_error("a", "errored", "no", body=Body(message=f"key {SECRET}", detail=f"echo {SECRET}"))
+    result = to_calls(client.adapter, tool_set(SEED_MODEL), "a", error)
+    assert isinstance(result, polycall.ProviderError) and CORE not in repr(result.body)
+    assert result.body.model_dump(exclude_unset=True) == {"message": "key [redacted]", "detail": "echo [redacted]"}

@@ -239,6 +239,77 @@ def test_output_told_only_in_response_completed(fake: FakeProvider, text: str | 
     assert stream.result.text == text
 
 
+def _event(kind: str, **data: Any) -> tuple[str, dict[str, Any]]:
+    return kind, {"type": kind, "sequence_number": 0, **data}
+
+
+def _created(final: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return _event("response.created", response={**final, "status": "in_progress", "output": []})
+
+
+def test_calls_only_response_completed_holds_whole_are_read_from_it(fake: FakeProvider) -> None:
+    """A gateway that sends some item events: a call added with no arguments and never
+    finished, and a call the events never name, take their arguments from the final output,
+    as the whole response gives them; the text deltas are kept."""
+    items = [message_item("Looking."), *(function_call_item(k, *call) for k, call in enumerate(SEED_CALLS, 1))]
+    final = response_object(items)
+    fake.push(sse_response([
+        _created(final),
+        _event("response.output_text.delta", item_id="msg_0", output_index=0, content_index=0, delta="Looking."),
+        _event("response.output_item.added", output_index=1, item={**items[1], "arguments": ""}),
+        _event("response.output_item.added", output_index=2, item=items[2]),
+        _event("response.output_item.done", output_index=2, item=items[2]),
+        _event("response.completed", response=final),
+    ]))
+    stream = iterable(responses_client(fake))
+    assert sorted(map(repr, stream)) == sorted(map(repr, SEED_VALUES))
+    assert list(stream.result) == SEED_VALUES and stream.result.text == "Looking."
+    assert [c.id for c in stream.result.calls] == ["call_1", "call_2", "call_3"]
+
+
+def test_a_streamed_refusal_is_its_reason_once(fake: FakeProvider) -> None:
+    item = message_item(refusal="I cannot help")
+    final = response_object([item])
+    fake.push(sse_response([
+        _created(final),
+        _event("response.output_item.added", output_index=0, item={**item, "content": []}),
+        _event("response.refusal.delta", item_id=item["id"], output_index=0, content_index=0, delta="I cannot help"),
+        _event("response.output_item.done", output_index=0, item=item),
+        _event("response.completed", response=final),
+    ]))
+    with pytest.raises(polycall.RefusalError) as caught:
+        list(iterable(responses_client(fake)))
+    assert caught.value.reason == "I cannot help"
+
+
+def test_arguments_whole_when_added_then_again_in_deltas(fake: FakeProvider) -> None:
+    """A server that sends a call's whole arguments as it adds it, then again in deltas:
+    the call is out at once, and the deltas repeating it are not an error."""
+    item = function_call_item(0, *SEED_CALLS[0])
+    fake.push(sse_response([
+        _created(response_object([item])),
+        _event("response.output_item.added", output_index=0, item=item),
+        _event("response.function_call_arguments.delta", item_id=item["id"], output_index=0, delta=item["arguments"]),
+        _event("response.function_call_arguments.done", item_id=item["id"], output_index=0, arguments=item["arguments"]),
+        _event("response.output_item.done", output_index=0, item=item),
+        _event("response.completed", response=response_object([item])),
+    ]))
+    assert list(iterable(responses_client(fake))) == SEED_VALUES[:1]
+
+
+def test_arguments_done_may_name_the_call(fake: FakeProvider) -> None:
+    """Newer servers name the call in `function_call_arguments.done`; with no item events,
+    that is the only place the name comes."""
+    item = function_call_item(0, *SEED_CALLS[0])
+    fake.push(sse_response([
+        _event("response.function_call_arguments.delta", item_id=item["id"], output_index=0, delta=item["arguments"]),
+        _event("response.function_call_arguments.done", item_id=item["id"], output_index=0,
+               arguments=item["arguments"], name="Weather"),
+        _event("response.completed", response=response_object([item])),
+    ]))
+    assert list(iterable(responses_client(fake))) == SEED_VALUES[:1]
+
+
 def test_stream_retry_reasks_the_failed_call(fake: FakeProvider) -> None:
     fake.push(
         response_stream(BAD_CALLS, usage=(10, 5)),

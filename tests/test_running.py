@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import itertools
 import json
 import threading
 import time
@@ -727,12 +728,14 @@ def test_outputs_of_types_json_lacks_are_written_as_pydantic_writes_them(fake: F
     """A dataclass, a date: their JSON as pydantic writes it, not their repr."""
     calls = seed_calls(fake)
     reading = Reading("Oslo", datetime.date(2026, 1, 2))
-    replies = calls.tool_results([reading, {"at": reading.at}, [object]])
+    endless = itertools.count()
+    replies = calls.tool_results([reading, {"at": reading.at}, [object, endless]])
     contents = [r["content"] for r in replies]
     assert [json.loads(text) for text in contents[:2]] == [
         {"city": "Oslo", "at": "2026-01-02"}, {"at": "2026-01-02"}
     ]
-    assert contents[2] == json.dumps([str(object)])  # nothing to write: its str()
+    # Nothing to write, or an iterator writing would spend (or never end): its str().
+    assert contents[2] == json.dumps([str(object), "count(0)"]) and next(endless) == 0
 
 
 def test_results_given_out_of_call_order_are_refused_not_misfiled(fake: FakeProvider) -> None:

@@ -399,21 +399,20 @@ _MALFORMED = {"genai": {"finish_reason": "MALFORMED_FUNCTION_CALL"}, "bedrock": 
 async def test_a_step_the_provider_reports_malformed_is_asked_again(
     fake: FakeProvider, name: str, is_async: bool
 ) -> None:
-    """A malformed response holds no call to answer: the step is asked again, as
-    `create(max_retries=...)` would; a call handed out before the malformed end is kept and
-    run once, and the retry's repeat of it is not run again."""
+    """A malformed response that handed out no call holds none to answer: the step is asked
+    again, the same request, as `create(max_retries=...)` would; the retry's calls are run
+    and answered under their own ids."""
     wire = BY_NAME[name]
-    malformed = _MALFORMED[name]
     fake.push(
-        wire.calls([SEED_CALLS[0]], **malformed),  # one good call, then the malformed end
-        wire.calls([SEED_CALLS[0], SEED_CALLS[1]]),  # asked again: it repeats, and adds one
+        wire.calls([], **_MALFORMED[name]),
+        wire.calls([SEED_CALLS[0], SEED_CALLS[1]]),
         wire.text(ANSWER),
     )
     ran: list[Any] = []
 
     def handler(value: Any) -> str:
         ran.append(value)
-        return "ok"
+        return f"ran {len(ran)}"
 
     chosen = {Weather: handler, GoogleSearch: handler}
     if is_async:
@@ -422,10 +421,32 @@ async def test_a_step_the_provider_reports_malformed_is_asked_again(
     else:
         run = run_tools(fake, wire, handlers=chosen)
     assert run.text == ANSWER and len(fake.requests) == 3
-    assert ran == SEED_VALUES[:2]  # each call run once
+    assert ran == SEED_VALUES[:2]
     [step] = run.steps
-    assert list(step.calls) == SEED_VALUES[:2] and [r.value for r in step.results] == ["ok", "ok"]
+    assert list(step.calls) == SEED_VALUES[:2]
     assert fake.requests[1].json == fake.requests[0].json  # the same request, asked again
+    # The next step answers the retry's calls, each under the id its call went back with.
+    body = fake.requests[2].json
+    results = wire.results(body)
+    if name == "bedrock":
+        uses = [b["toolUse"]["toolUseId"] for m in body["messages"] if m["role"] == "assistant"
+                for b in m["content"] if "toolUse" in b]
+        assert [i for i, _ in results] == uses == [call.id for call in step.calls.calls]
+        assert [output for _, output in results] == ["ran 1", "ran 2"]
+    else:
+        assert results == [("Weather", {"output": "ran 1"}), ("Weather", {"output": "ran 2"})]
+
+
+@pytest.mark.parametrize("name", _MALFORMED)
+def test_a_step_malformed_after_a_call_was_handed_out_raises(fake: FakeProvider, name: str) -> None:
+    """A call handed out before the malformed end has its handler started: a new response
+    could not be answered with it, so the run raises, as before, and asks nothing again."""
+    wire = BY_NAME[name]
+    fake.push(wire.calls([SEED_CALLS[0]], **_MALFORMED[name]))
+    ran: list[Any] = []
+    with pytest.raises(MalformedOutputError):
+        run_tools(fake, wire, handlers={Weather: ran.append, GoogleSearch: ran.append})
+    assert len(fake.requests) == 1 and ran == SEED_VALUES[:1]
 
 
 @pytest.mark.parametrize("name", _MALFORMED)

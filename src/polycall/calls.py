@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -319,7 +319,10 @@ def to_text(output: Any) -> str:
 
 
 def _jsonable(value: Any) -> Any:
-    """A value `json` has no type for, as pydantic would write it in JSON; else its `str()`."""
+    """A value `json` has no type for, as pydantic would write it in JSON; else (an iterator
+    too, which writing would spend, or never end) its `str()`."""
+    if isinstance(value, Iterator):
+        return str(value)
     import pydantic_core  # loaded on the first such output, not on import
 
     try:

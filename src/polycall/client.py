@@ -154,7 +154,8 @@ class _BaseClient:
             messages = list(messages)
         elif not isinstance(messages, (list, tuple)):
             raise ConfigurationError(
-                f"run_tools() takes messages= as a list of messages, got {type(messages).__name__}"
+                "run_tools() takes the conversation (messages=, or contents= / input=) as a list "
+                f"of messages, got {type(messages).__name__}"
             )
         kwargs["messages"] = messages
         first = self._session(

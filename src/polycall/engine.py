@@ -63,8 +63,10 @@ def provider_error(exc: Exception, adapter: Adapter | None, opened: Any = None) 
     if status is None:  # the Google SDKs' `code`
         status = getattr(exc, "code", None)
     # An error an SDK raises for an event inside a stream may carry the stream's own 200.
-    known = isinstance(status, int) and not isinstance(status, bool) and status >= 400
-    error.status_code = status if known else None
+    if isinstance(status, int) and not isinstance(status, bool) and status >= 400:
+        error.status_code = int(status)  # an IntEnum (HTTPStatus) as an int
+    else:
+        error.status_code = None
     return error
 
 

@@ -29,7 +29,7 @@ from .calls import (
     _reply,
 )
 from .engine import STREAM, WAIT, Event, exchange, redact
-from .errors import ConfigurationError, MaxStepsExceeded, PolycallError
+from .errors import ConfigurationError, MalformedOutputError, MaxStepsExceeded, PolycallError
 from .running import WOKEN, _Runner
 from .session import Session, Slot, _retry_text
 from .toolset import ToolSet
@@ -39,8 +39,9 @@ T = TypeVar("T")
 #: The keyword arguments of `run_tools` that are the loop's own (the rest go to each request).
 OPTIONS = ("max_steps", "max_concurrency", "timeout", "stop_when")
 #: How many times a step whose response the provider reports malformed (Gemini's
-#: MALFORMED_FUNCTION_CALL, Bedrock's malformed_tool_use) is asked again: it holds no call
-#: to answer, so the same request goes again, as `create(max_retries=...)` would send it.
+#: MALFORMED_FUNCTION_CALL, Bedrock's malformed_tool_use, an OpenAI-compatible server's
+#: malformed-call error) is asked again, when it handed out no call: it holds none to
+#: answer, so the same request goes again, as `create(max_retries=...)` would send it.
 MALFORMED_RETRIES = 2
 
 
@@ -87,10 +88,10 @@ class Tasks(Protocol):
 
 class StepSession(Session):
     """One step's request: each call judged once and never retried, a text answer no error;
-    only a response the provider reports malformed is asked again (`MALFORMED_RETRIES`).
+    only a response the provider reports malformed before it handed out any call is asked
+    again (`MALFORMED_RETRIES`).
 
-    `start(call)` is called with each valid call the moment it validates (a call the retry
-    of a malformed response repeats is not started again).
+    `start(call)` is called with each valid call the moment it validates.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -105,6 +106,11 @@ class StepSession(Session):
 
     def conclude(self, turn: Turn) -> PolycallError | None:
         return None if turn.stop is Stop.DONE else super().conclude(turn)
+
+    def plan(self, verdict: PolycallError | None, text: str | None = None) -> PolycallError | None:
+        if isinstance(verdict, MalformedOutputError) and any(type(s) is ToolCall for s in self.slots):
+            raise verdict  # its calls' handlers started: a new response could not be answered with them
+        return super().plan(verdict, text)
 
     def next(self, request: dict[str, Any]) -> StepSession:
         """The session of the step after this one; its attempts count on from this one's, so

@@ -178,10 +178,11 @@ def _scrubbed(value: Any, adapter: Adapter) -> Any:
     if isinstance(value, list):
         listed = [_scrubbed(item, adapter) for item in value]
         return value if listed == value else listed
-    if isinstance(value, BaseModel):
+    if isinstance(value, BaseModel):  # its fields and the extra ones the SDK's models allow
         fields = {name: getattr(value, name) for name in type(value).model_fields}
-        scrubbed = _scrubbed(fields, adapter)
-        return value if scrubbed is fields else value.model_copy(update=scrubbed)
+        fields.update(value.model_extra or {})
+        changed = {name: new for name, new in _scrubbed(fields, adapter).items() if new is not fields[name]}
+        return value.model_copy(update=changed) if changed else value
     return value
 
 

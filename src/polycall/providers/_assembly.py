@@ -2,7 +2,8 @@
 id, their argument fragments, and when each one is complete.
 
 A call is complete at the first of: its arguments text forms one complete JSON object or
-array, its arguments are given whole as an object, or the provider ends it. Whether the
+array (once it has a name), its arguments are given whole as an object, or the provider
+ends it. Whether the
 text closes is looked at only when a fragment brings a closing bracket, the only place a
 value can close: the first time, one parse by the `json` module (arguments usually close at
 their first closing bracket); if they do not, from there on incrementally (bracket depth,
@@ -133,7 +134,9 @@ class Calls:
         if size > self.cap and not self._wrapping(call, size):
             self.limits.check_streamed(call.id, call.name, size)
         if call.state < _CLOSED:
-            if ("}" in fragment or "]" in fragment) and _scan(call):
+            # Closed arguments complete a call that has its name (a nameless one waits for
+            # the provider to end it, which may name it: it could only be an unknown tool).
+            if ("}" in fragment or "]" in fragment) and _scan(call) and call.name:
                 self.end(call)
         elif call.state == _CLOSED and not fragment.isspace():
             raise ProviderError(

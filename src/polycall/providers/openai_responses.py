@@ -110,7 +110,8 @@ class ResponsesAssembler(CallsAssembler):
     """Raw Responses stream events: a call starts at `response.output_item.added`, grows with
     `response.function_call_arguments.delta` and is complete once its arguments close, or at
     its `response.function_call_arguments.done` or `response.output_item.done`, whichever
-    comes first. `response.completed` / `response.incomplete` carry the status and usage."""
+    comes first. `response.completed` / `response.incomplete` carry the status and usage, and
+    the whole output: a call the events did not complete is read from it (`_completed`)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -119,6 +120,8 @@ class ResponsesAssembler(CallsAssembler):
         self.by_index: dict[int, tuple[Call, str | None]] = {}  # and the item id it came with
         # the message items (ids and output indexes) whose text came in deltas
         self.streamed: set[Any] = set()
+        self.told = False  # a message's text or refusal came in events (else: the final output's)
+        self.opened: set[int] = set()  # calls whose arguments came whole as they were added
         self.refusal: list[str] = []
         self.final: Any = None
         self.seen = 0  # events fed so far
@@ -129,16 +132,19 @@ class ResponsesAssembler(CallsAssembler):
         if kind == "response.function_call_arguments.delta":
             call = self._locate(chunk)
             fragment = _str(_get(chunk, "delta"))
-            if fragment:
+            if fragment and id(call) not in self.opened:  # (else: the same text again, in pieces)
                 self.calls.add(call, fragment)
         elif kind in ("response.output_item.added", "response.output_item.done"):
             self._item(chunk, done=kind == "response.output_item.done")
         elif kind == "response.output_text.delta":
             keys = {_get(chunk, "item_id"), _get(chunk, "output_index")} - {None}
             self.streamed.update(keys or (None,))  # None: a delta that names no item
+            self.told = True
             self.say(_str(_get(chunk, "delta")))
         elif kind == "response.function_call_arguments.done":
-            self._whole(self._locate(chunk), _get(chunk, "arguments"))
+            call = self._locate(chunk)
+            call.name = call.name or _str(_get(chunk, "name"))  # newer APIs name the call here
+            self._whole(call, _get(chunk, "arguments"))
         elif kind in ("response.completed", "response.incomplete"):
             self.final = _get(chunk, "response")
         elif kind in ("response.failed", "error"):
@@ -151,8 +157,7 @@ class ResponsesAssembler(CallsAssembler):
                 "the stream ended before response.completed or response.incomplete "
                 f"(after {self.seen} event(s)); the connection may have dropped"
             )
-        if not self.calls.all and not self.text:
-            self._completed_only()
+        self._completed()
         stop, reason = _stop(self.final, "".join(self.refusal))
         if stop is Stop.DONE:
             self.calls.end_all()
@@ -169,15 +174,28 @@ class ResponsesAssembler(CallsAssembler):
     def partial(self) -> tuple[str, str] | None:
         return None if self.final is not None else self.calls.partial()
 
-    def _completed_only(self) -> None:
-        """A stream that told its output only in `response.completed` (some gateways send
-        no item events): its calls and text as a whole response gives them."""
+    def _completed(self) -> None:
+        """What the final output tells and the events did not (some gateways send few item
+        events, or none): each call not yet complete takes its whole arguments from there,
+        a call the events never named is added, and, when no event told a message, the text
+        and refusal are read from there, as a whole response gives them."""
+        started = {call.id: call for call in self.calls.all if call.id}
+        at = {call.index: call for call in self.calls.all}
         text: list[str] = []
         for index, item in enumerate(_items(_get(self.final, "output"))):
-            if _get(item, "type") == "function_call":
-                call = self.calls.start(index, _get(item, "call_id"), _get(item, "name") or "")
+            kind = _get(item, "type")
+            if kind == "function_call":
+                call_id = _get(item, "call_id")
+                call = started.get(call_id) if call_id else None
+                if call is None and (call := at.get(index)) is not None and call.id and call_id:
+                    call = None  # another call was at that place
+                if call is None:
+                    call = self.calls.start(index, call_id, _get(item, "name") or "")
+                elif call.done:
+                    continue
+                call.name = call.name or _get(item, "name") or ""
                 self._whole(call, _get(item, "arguments"))
-            elif _get(item, "type") == "message":
+            elif kind == "message" and not self.told:
                 _read_message(item, text, self.refusal)
         for piece in text:
             self.say(piece)
@@ -200,6 +218,7 @@ class ResponsesAssembler(CallsAssembler):
         item = _get(event, "item")
         kind = _get(item, "type")
         if kind == "message" and done:  # its text, unless it came in deltas
+            self.told = True
             text: list[str] = []
             _read_message(item, text, self.refusal)
             streamed = self.streamed
@@ -213,10 +232,10 @@ class ResponsesAssembler(CallsAssembler):
         call.name = _get(item, "name") or call.name
         arguments = _get(item, "arguments")
         if not done:
-            if isinstance(arguments, str):
-                if arguments:
-                    self.calls.add(call, arguments)
-            elif arguments is not None:
+            if isinstance(arguments, str) and arguments:  # whole already: deltas may repeat it
+                self.opened.add(id(call))
+                self._whole(call, arguments)
+            elif arguments not in (None, ""):
                 self._whole(call, arguments)
         else:
             self._whole(call, arguments, end=_get(item, "status") != "incomplete")
