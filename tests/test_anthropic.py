@@ -529,6 +529,49 @@ def test_thinking_block_leads_the_retry_and_follow_up_turns(fake: FakeProvider) 
     _assert_thinking_leads(calls.assistant_message())
 
 
+@pytest.mark.parametrize("streamed", [False, True], ids=["whole", "streamed"])
+def test_thinking_stays_when_the_call_it_came_with_is_corrected(fake: FakeProvider, streamed: bool) -> None:
+    """The thinking block comes with the first call; when that call fails and the retry (which
+    thinks no more) corrects it, the final turn still leads with the block, or the API would
+    refuse the conversation it continues."""
+    build = message_stream if streamed else message
+    first_bad = [("Weather", {"location": "Toronto", "units": "kelvin"}), *SEED_CALLS[1:]]
+    fake.push(build(first_bad, thinking=(THINKING["thinking"], THINKING["signature"])))
+    fake.push(build([SEED_CALLS[0]], ids=["toolu_fix"]))
+    client = anthropic_client(fake)
+    ask = client.create_iterable if streamed else client.create
+    calls = ask(model="m", messages=USER, response_model=SEED_MODEL, max_retries=1, **THINK)
+    if streamed:
+        list(calls)
+        calls = calls.result
+    assert list(calls) == SEED_VALUES
+    _assert_thinking_leads(calls.assistant_message())
+
+
+def test_the_sdks_not_given_is_an_argument_not_given(fake: FakeProvider) -> None:
+    """anthropic.NOT_GIVEN / omit, as wrappers forward them: polycall's defaults apply."""
+    fake.push(message(SEED_CALLS), message(SEED_CALLS))
+    client = anthropic_client(fake)
+    for marker in (anthropic.NOT_GIVEN, getattr(anthropic, "omit", anthropic.NOT_GIVEN)):
+        client.create(model="m", messages=USER, response_model=SEED_MODEL,
+                      max_tokens=marker, tool_choice=marker, thinking=marker)
+        body = fake.last.json
+        assert (body["max_tokens"], body["tool_choice"]) == (4096, {"type": "any"})
+        assert "thinking" not in body
+
+
+@pytest.mark.parametrize(("budget", "expected"), [(1024, 4096), (4096, 8192), (8000, 12096)])
+def test_the_default_max_tokens_is_above_the_thinking_budget(
+    fake: FakeProvider, budget: int, expected: int
+) -> None:
+    fake.push(message(SEED_CALLS))
+    anthropic_client(fake).create(
+        model="m", messages=USER, response_model=SEED_MODEL,
+        thinking={"type": "enabled", "budget_tokens": budget},
+    )
+    assert fake.last.json["max_tokens"] == expected
+
+
 def test_streamed_thinking_block_leads_the_retry_turn(fake: FakeProvider) -> None:
     fake.push(message_stream(KELVIN, thinking=(THINKING["thinking"], THINKING["signature"])))
     fake.push(message_stream([SEED_CALLS[1]], ids=["toolu_fix"]))

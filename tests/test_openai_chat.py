@@ -522,3 +522,10 @@ async def test_async_azure_openai_client(fake: FakeProvider) -> None:
     calls = await client.create(model="dep", messages=SEED_MESSAGES, response_model=SEED_MODEL)
     assert list(calls) == SEED_VALUES
     assert fake.last.path == "/openai/deployments/dep/chat/completions"
+
+
+def test_the_sdks_not_given_tool_choice_is_not_given(fake: FakeProvider) -> None:
+    """openai.NOT_GIVEN (or omit), as wrappers forward it: polycall's "required" applies."""
+    fake.push(chat_completion(SEED_CALLS))
+    openai_client(fake).create(**seed_request(tool_choice=openai.NOT_GIVEN))
+    assert fake.last.json["tool_choice"] == "required"

@@ -79,6 +79,9 @@ class Session:
         self._base = 0  # where this attempt's new slots start
         self._failure: PolycallError | None = None  # what the next attempt retries
         self._carried: list[ToolCall[Any]] = []  # handed out before a malformed turn (`_carry`)
+        # The provider's data (`RawCall.extra`, e.g. Claude's thinking blocks) of failed calls,
+        # by slot: the call that corrects one keeps it, unless it brings its own.
+        self._extras: dict[int, Any] = {}
 
     def begin(self) -> dict[str, Any]:
         """Start the next attempt; return the request to send."""
@@ -117,6 +120,11 @@ class Session:
         except UserCodeError as error:
             error.valid = self.valid()
             raise
+        if type(slot) is not ToolCall:
+            if raw.extra is not None:
+                self._extras[len(self.slots) if index is None else index] = raw.extra
+        elif index is not None and slot.extra is None:
+            slot.extra = self._extras.get(index)
         repeat = type(slot) is ToolCall and (
             (bool(self._carried) and self._repeats(slot)) or (self._base > 0 and self._held(slot))
         )

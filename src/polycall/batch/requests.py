@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..errors import ConfigurationError
-from ..providers.base import Adapter, read_conversation
+from ..providers.base import Adapter, omitted, read_conversation
 from ..toolset import ToolSet
 from .common import Item
 
@@ -79,7 +79,7 @@ def request_body(item: Item) -> dict[str, Any]:
                 "batch request; leave it out"
             )
     extra = body.pop("extra_body", None) or {}
-    body = {key: value for key, value in body.items() if not _omitted(value)}
+    body = {key: value for key, value in body.items() if not omitted(value)}
     return {**body, **extra}
 
 
@@ -106,8 +106,3 @@ def single_model(items: list[Item], provider: str) -> str:
             "submit one batch per model"
         )
     return str(models.pop())
-
-
-def _omitted(value: Any) -> bool:
-    """The SDKs' "not given" markers (`NOT_GIVEN`, `omit`)."""
-    return type(value).__name__ in ("NotGiven", "Omit")

@@ -19,6 +19,7 @@ from .base import (
     chat_call,
     join_texts,
     message_list,
+    omitted,
     plain,
     text_piece,
 )
@@ -105,7 +106,8 @@ class AnthropicMessages(Adapter):
         if "tools" in kwargs:
             raise ConfigurationError("tools come from response_model; do not pass tools= as well")
         self.check(kwargs, "from_anthropic() create()")
-        request = dict(kwargs)
+        # The SDK's NOT_GIVEN / omit is an argument not given: polycall's defaults apply.
+        request = {key: value for key, value in kwargs.items() if not omitted(value)}
         if self.model is not None:
             request.setdefault("model", self.model)
         if request.get("model") is None:
@@ -116,17 +118,17 @@ class AnthropicMessages(Adapter):
         if system:
             given = request.get("system")
             request["system"] = _join_system([given, *system] if given else system)
+        thinking = request.get("thinking")
+        if thinking is not None and not isinstance(thinking, Mapping):
+            raise ConfigurationError(
+                "thinking= takes a dict such as {'type': 'enabled', 'budget_tokens': 2048}, "
+                f"got {thinking!r:.40}"
+            )
         if request.get("max_tokens") is None:
-            request["max_tokens"] = DEFAULT_MAX_TOKENS
+            request["max_tokens"] = _max_tokens(thinking)
         request["tools"] = tools.dialect(_tool_params)
         if "tool_choice" not in request:
             # Extended thinking refuses a forced tool choice; "auto" is the one it accepts.
-            thinking = request.get("thinking")  # the SDK's NOT_GIVEN / omit: none
-            if thinking and not isinstance(thinking, Mapping):
-                raise ConfigurationError(
-                    "thinking= takes a dict such as {'type': 'enabled', 'budget_tokens': 2048}, "
-                    f"got {thinking!r:.40}"
-                )
             forced = (thinking or {}).get("type") in (None, "disabled")
             request["tool_choice"] = _DefaultChoice(type="any" if forced else "auto")
         fit_cloud(request, cloud(self.client))
@@ -304,6 +306,15 @@ class MessagesAssembler(CallsAssembler):
             field_name = kind.removesuffix("_delta")
             block = self.thinking[index]
             block[field_name] = (block.get(field_name) or "") + (getattr(delta, field_name, "") or "")
+
+
+def _max_tokens(thinking: Mapping[str, Any] | None) -> int:
+    """`max_tokens` when none is given: `DEFAULT_MAX_TOKENS`, or that much above a thinking
+    budget, which the API wants below `max_tokens`."""
+    budget = (thinking or {}).get("budget_tokens")
+    if isinstance(budget, int) and not isinstance(budget, bool) and budget >= DEFAULT_MAX_TOKENS:
+        return budget + DEFAULT_MAX_TOKENS
+    return DEFAULT_MAX_TOKENS
 
 
 def _split_system(messages: Any) -> tuple[list[Any], list[Any]]:

@@ -186,6 +186,12 @@ def sdk_arguments(method: Any) -> frozenset[str] | None:
     return frozenset(parameter.name for parameter in parameters)
 
 
+def omitted(value: Any) -> bool:
+    """Whether `value` is one of the SDKs' "not given" markers (`NOT_GIVEN`, `omit`): the
+    argument was not given."""
+    return type(value).__name__ in ("NotGiven", "Omit")
+
+
 def read_conversation(kwargs: dict[str, Any]) -> None:
     """A conversation given as an iterator (`messages`, Gemini's `contents`, Responses'
     `input`), read once into a list: a generator would be spent by the first request."""

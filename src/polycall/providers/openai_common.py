@@ -13,7 +13,7 @@ from typing import Any
 from ..calls import RawCall
 from ..errors import ConfigurationError, MalformedOutputError
 from ..toolset import ToolSet
-from .base import Adapter
+from .base import Adapter, omitted
 from .registry import construct, require
 
 logger = logging.getLogger("polycall")
@@ -58,7 +58,7 @@ def prepare_common(
         request.setdefault("model", adapter.model)
     adapter.check(request, "from_openai() create()")
     request["tools"] = tools.dialect(build)
-    if "tool_choice" not in request:
+    if "tool_choice" not in request or omitted(request["tool_choice"]):  # (the SDK's NOT_GIVEN)
         request["tool_choice"] = REQUIRED
     return request
 
