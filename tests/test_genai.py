@@ -454,3 +454,29 @@ def test_stopping_a_stream_early_closes_it(fake: FakeProvider, client: Any) -> N
     with pytest.raises(StopIteration):
         next(stream)
     assert list(ask(client)) == SEED_VALUES  # the client goes on working
+
+
+@pytest.mark.parametrize(
+    ("config", "extra", "sent"),
+    [
+        ({"toolConfig": {"functionCallingConfig": {"mode": "AUTO"}}}, {},
+         lambda body: body["toolConfig"]["functionCallingConfig"]["mode"] == "AUTO"),
+        ({"topP": 0.5}, {}, lambda body: body["generationConfig"]["topP"] == 0.5),
+        ({"maxOutputTokens": 5}, {"max_output_tokens": 9},
+         lambda body: body["generationConfig"]["maxOutputTokens"] == 9),
+    ],
+)
+def test_a_config_dict_may_use_the_sdks_camel_case_keys(
+    fake: FakeProvider, client: Any, config: dict[str, Any], extra: dict[str, Any], sent: Any
+) -> None:
+    """As the SDK takes them: the user's own tool config is used, not refused next to
+    polycall's default, and a keyword overrides the same field given in camelCase."""
+    fake.push(generate_content(SEED_CALLS))
+    assert list(ask(client, config=config, **extra)) == SEED_VALUES
+    assert sent(fake.last.json)
+
+
+def test_generation_config_of_another_type_is_named(fake: FakeProvider, client: Any) -> None:
+    with pytest.raises(ConfigurationError, match="generation_config= must be a GenerateContentConfig or a dict"):
+        ask(client, generation_config=types.GenerationConfig(temperature=0.2))
+    assert fake.requests == []

@@ -18,6 +18,10 @@ from .gemini_common import GeminiAdapter, declarations, split_messages
 from .registry import construct, require
 
 _CONFIG_FIELDS = frozenset(types.GenerateContentConfig.model_fields)
+#: The config's fields by their camelCase names, which the SDK takes in a dict too.
+_BY_ALIAS = {
+    field.alias: name for name, field in types.GenerateContentConfig.model_fields.items() if field.alias
+}
 _RESPONSE_FIELDS = {
     "candidates", "prompt_feedback", "usage_metadata", "response_id", "model_version"
 }
@@ -46,8 +50,8 @@ class GoogleGenAI(GeminiAdapter):
         if not model:
             raise ConfigurationError("from_genai() clients need model=, per call or in from_genai(model=...)")
         system, contents = split_messages(kwargs)
-        config = _config_fields(kwargs.pop("config", None))
-        for key, value in _config_fields(kwargs.pop("generation_config", None)).items():
+        config = _config_fields(kwargs.pop("config", None), "config")
+        for key, value in _config_fields(kwargs.pop("generation_config", None), "generation_config").items():
             config.setdefault(key, value)
         check_arguments(
             kwargs, _CONFIG_FIELDS, "from_genai() create()",
@@ -122,15 +126,18 @@ class GoogleGenAI(GeminiAdapter):
 _NO_AUTOMATIC_CALLS = types.AutomaticFunctionCallingConfig(disable=True)
 
 
-def _config_fields(config: Any) -> dict[str, Any]:
-    """The fields the user set on a `GenerateContentConfig` (object or dict)."""
+def _config_fields(config: Any, argument: str) -> dict[str, Any]:
+    """The fields the user set on a `GenerateContentConfig` (object or dict; a dict's keys in
+    snake_case or camelCase, as the SDK takes them), by their snake_case names."""
     if config is None:
         return {}
     if isinstance(config, types.GenerateContentConfig):
         return {name: getattr(config, name) for name in config.model_fields_set}
     if isinstance(config, Mapping):
-        return dict(config)
-    raise ConfigurationError(f"config must be a GenerateContentConfig or a dict, got {type(config).__name__}")
+        return {_BY_ALIAS.get(key, key): value for key, value in config.items()}
+    raise ConfigurationError(
+        f"{argument}= must be a GenerateContentConfig or a dict, got {type(config).__name__}"
+    )
 
 
 def _tools(tools: ToolSet) -> list[Any]:
