@@ -19,8 +19,10 @@ from .registry import construct, require
 
 _CONFIG_FIELDS = frozenset(types.GenerateContentConfig.model_fields)
 #: The config's fields by their camelCase names, which the SDK takes in a dict too.
-_BY_ALIAS = {
-    field.alias: name for name, field in types.GenerateContentConfig.model_fields.items() if field.alias
+_BY_ALIAS: dict[str, str] = {
+    alias: name
+    for name, field in types.GenerateContentConfig.model_fields.items()
+    if (alias := field.alias) is not None
 }
 _RESPONSE_FIELDS = {
     "candidates", "prompt_feedback", "usage_metadata", "response_id", "model_version"
@@ -134,7 +136,7 @@ def _config_fields(config: Any, argument: str) -> dict[str, Any]:
     if isinstance(config, types.GenerateContentConfig):
         return {name: getattr(config, name) for name in config.model_fields_set}
     if isinstance(config, Mapping):
-        return {_BY_ALIAS.get(key, key): value for key, value in config.items()}
+        return {_BY_ALIAS.get(str(key), str(key)): value for key, value in config.items()}
     raise ConfigurationError(
         f"{argument}= must be a GenerateContentConfig or a dict, got {type(config).__name__}"
     )
