@@ -1086,6 +1086,7 @@ def test_run_tools_failed_span_describes_the_error_with_content(
 def test_a_tool_loop_step_asked_again_after_a_malformed_end_fails_its_chat_span(
     otel: Exported, fake: FakeProvider
 ) -> None:
+    pytest.importorskip("google.genai")
     fake.push(
         gemini_wire.gemini_stream([], finish_reason="MALFORMED_FUNCTION_CALL"),
         gemini_wire.gemini_stream(SEED_CALLS[:1]),
