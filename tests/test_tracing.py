@@ -1060,27 +1060,24 @@ def test_run_tools_is_one_span_over_its_requests_and_handlers(
     assert len(tools) == 3 and {parent_id(span) for span in tools} == {loop.context.span_id}
 
 
+@pytest.mark.parametrize("content", [False, True], ids=["no content", "content"])
 def test_run_tools_that_runs_out_of_steps_fails_its_span(
-    otel: Exported, fake: FakeProvider
+    request: pytest.FixtureRequest, fake: FakeProvider, content: bool
 ) -> None:
+    """The error's message is the description only with content capture."""
+    exported: Exported = request.getfixturevalue("otel_content" if content else "otel")
     fake.push(chat_wire.chat_stream(SEED_CALLS), chat_wire.chat_stream(SEED_CALLS))
     with pytest.raises(polycall.MaxStepsExceeded):
         _run_tools(fake, max_steps=1)
-    [loop] = otel.spans("polycall.run_tools")
+    [loop] = exported.spans("polycall.run_tools")
     assert attrs(loop)["error.type"] == "MaxStepsExceeded"
     assert loop.status.status_code is StatusCode.ERROR
     assert attrs(loop)["polycall.steps"] == 1
-    assert loop.status.description == "MaxStepsExceeded"  # no message without content capture
-
-
-def test_run_tools_failed_span_describes_the_error_with_content(
-    otel_content: Exported, fake: FakeProvider
-) -> None:
-    fake.push(chat_wire.chat_stream(SEED_CALLS), chat_wire.chat_stream(SEED_CALLS))
-    with pytest.raises(polycall.MaxStepsExceeded):
-        _run_tools(fake, max_steps=1)
-    [loop] = otel_content.spans("polycall.run_tools")
-    assert str(loop.status.description).startswith("MaxStepsExceeded: the model still called tools")
+    description = str(loop.status.description)
+    if content:
+        assert description.startswith("MaxStepsExceeded: the model still called tools")
+    else:
+        assert description == "MaxStepsExceeded"
 
 
 def test_a_tool_loop_step_asked_again_after_a_malformed_end_fails_its_chat_span(
