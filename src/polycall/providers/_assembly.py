@@ -3,13 +3,12 @@ id, their argument fragments, and when each one is complete.
 
 A call is complete at the first of: its arguments text forms one complete JSON object or
 array (once it has a name), its arguments are given whole as an object, or the provider
-ends it. Whether the
-text closes is looked at only when a fragment brings a closing bracket, the only place a
-value can close: the first time, one parse by the `json` module (arguments usually close at
-their first closing bracket); if they do not, from there on incrementally (bracket depth,
-in-string and escape state, each character scanned once). The buffer is never re-parsed.
-Completed calls are handed out in completion order; `final()` lists every call in the
-model's order.
+ends it. Whether the text closes is looked at only when a fragment brings a closing
+bracket, the only place a value can close: the first time, one parse by the `json` module
+(arguments usually close at their first closing bracket); if they do not, from there on
+incrementally (bracket depth, in-string and escape state, each character scanned once). The
+buffer is never re-parsed. Completed calls are handed out in completion order; `final()`
+lists every call in the model's order.
 """
 
 from __future__ import annotations
