@@ -870,3 +870,20 @@ def test_stream_kwarg_is_the_methods_choice(fake: FakeProvider, client: Any) -> 
     assert "stream" not in fake.last.json
     assert list(client.create_iterable(**kwargs(stream=True))) == SEED_VALUES
     assert fake.last.json["stream"] is True
+
+
+def test_a_call_named_after_its_arguments_closed_is_out_when_named(fake: FakeProvider) -> None:
+    """A server that sends a call's arguments before its name: the call waits for its name
+    (a nameless call could only be an unknown tool), and is out as soon as the name comes,
+    before the call after it."""
+    toronto = '{"location": "Toronto", "units": "metric"}'
+    fake.push(chat_sse([
+        chat_chunk({"tool_calls": [{"index": 0, "id": "call_0", "function": {"arguments": toronto}}]}),
+        chat_chunk({"tool_calls": [{"index": 0, "function": {"name": "Weather"}}]}),
+        chat_chunk({"tool_calls": [{"index": 1, "id": "call_1", "function": {
+            "name": "GoogleSearch", "arguments": '{"query": "who won the super bowl"}'}}]}),
+        chat_chunk(finish_reason="tool_calls"),
+    ]))
+    stream = openai_client(fake).create_iterable(**kwargs())
+    assert list(stream) == [SEED_VALUES[0], SEED_VALUES[2]]
+    assert [call.id for call in stream.result.calls] == ["call_0", "call_1"]

@@ -297,17 +297,36 @@ def test_arguments_whole_when_added_then_again_in_deltas(fake: FakeProvider) -> 
     assert list(iterable(responses_client(fake))) == SEED_VALUES[:1]
 
 
-def test_arguments_done_may_name_the_call(fake: FakeProvider) -> None:
+@pytest.mark.parametrize("place", [{"output_index": 0}, {}], ids=["indexed", "item id only"])
+def test_arguments_done_may_name_the_call(fake: FakeProvider, place: dict[str, Any]) -> None:
     """Newer servers name the call in `function_call_arguments.done`; with no item events,
-    that is the only place the name comes."""
+    that is the only place the name comes. The final output's item is that call (by its
+    item id when the events give no index), not a second one."""
     item = function_call_item(0, *SEED_CALLS[0])
     fake.push(sse_response([
-        _event("response.function_call_arguments.delta", item_id=item["id"], output_index=0, delta=item["arguments"]),
-        _event("response.function_call_arguments.done", item_id=item["id"], output_index=0,
+        _event("response.function_call_arguments.delta", item_id=item["id"], **place, delta=item["arguments"]),
+        _event("response.function_call_arguments.done", item_id=item["id"], **place,
                arguments=item["arguments"], name="Weather"),
         _event("response.completed", response=response_object([item])),
     ]))
-    assert list(iterable(responses_client(fake))) == SEED_VALUES[:1]
+    stream = iterable(responses_client(fake))
+    assert list(stream) == SEED_VALUES[:1]
+    assert len(stream.result.calls) == 1
+
+
+def test_arguments_begun_when_added_go_on_in_deltas(fake: FakeProvider) -> None:
+    """The first piece of the arguments in `output_item.added`, the rest in deltas."""
+    item = function_call_item(0, *SEED_CALLS[0])
+    text = item["arguments"]
+    fake.push(sse_response([
+        _created(response_object([item])),
+        _event("response.output_item.added", output_index=0, item={**item, "arguments": text[:10]}),
+        _event("response.function_call_arguments.delta", item_id=item["id"], output_index=0, delta=text[10:]),
+        _event("response.output_item.done", output_index=0, item=item),
+        _event("response.completed", response=response_object([item])),
+    ]))
+    stream = iterable(responses_client(fake))
+    assert list(stream) == SEED_VALUES[:1] and stream.result.calls[0].arguments == SEED_CALLS[0][1]
 
 
 def test_stream_retry_reasks_the_failed_call(fake: FakeProvider) -> None:

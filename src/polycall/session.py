@@ -80,8 +80,9 @@ class Session:
         self._failure: PolycallError | None = None  # what the next attempt retries
         self._carried: list[ToolCall[Any]] = []  # handed out before a malformed turn (`_carry`)
         # The provider's data (`RawCall.extra`, e.g. Claude's thinking blocks) of failed calls,
-        # by slot: the call that corrects one keeps it, unless it brings its own.
-        self._extras: dict[int, Any] = {}
+        # by the failure (kept with it: ids of live objects only): the call that corrects one
+        # keeps it, unless it brings its own.
+        self._extras: dict[int, tuple[CallFailure, Any]] = {}
 
     def begin(self) -> dict[str, Any]:
         """Start the next attempt; return the request to send."""
@@ -121,10 +122,12 @@ class Session:
             error.valid = self.valid()
             raise
         if type(slot) is not ToolCall:
-            if raw.extra is not None:
-                self._extras[len(self.slots) if index is None else index] = raw.extra
+            if raw.extra is not None and isinstance(slot, CallFailure):
+                self._extras[id(slot)] = (slot, raw.extra)
         elif index is not None and slot.extra is None:
-            slot.extra = self._extras.get(index)
+            corrected = self.slots[index]
+            kept = self._extras.get(id(corrected))
+            slot.extra = kept[1] if kept is not None and kept[0] is corrected else None
         repeat = type(slot) is ToolCall and (
             (bool(self._carried) and self._repeats(slot)) or (self._base > 0 and self._held(slot))
         )

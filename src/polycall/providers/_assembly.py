@@ -143,6 +143,12 @@ class Calls:
                 f"{call.name!r} after they formed a complete JSON value"
             )
 
+    def named(self, call: Call, name: str) -> None:
+        """`call` gets its name: arguments that closed before it came complete it now."""
+        call.name = name
+        if call.state == _CLOSED:
+            self.end(call)
+
     def _wrapping(self, call: Call, size: int) -> bool:
         """Whether `call` is a wrapper of calls (`multi_tool_use.parallel`) that may still
         hold them all within their limits: each inner call is held to them once unwrapped,

@@ -278,7 +278,7 @@ class ChatAssembler(CallsAssembler):
             if isinstance(call_id, str):
                 self.by_id.setdefault(call_id, call)
         if name is not None and not call.name:
-            call.name = name
+            self.calls.named(call, name)
         if isinstance(arguments, str):
             if arguments:
                 self.calls.add(call, arguments)

@@ -185,8 +185,11 @@ class ResponsesAssembler(CallsAssembler):
         for index, item in enumerate(_items(_get(self.final, "output"))):
             kind = _get(item, "type")
             if kind == "function_call":
-                call_id = _get(item, "call_id")
-                call = started.get(call_id) if call_id else None
+                # The streamed call it is: by item id, else by call id, else by place.
+                call_id, item_id = _get(item, "call_id"), _get(item, "id")
+                call = self.by_item.get(item_id) if isinstance(item_id, str) else None
+                if call is None and call_id:
+                    call = started.get(call_id)
                 if call is None and (call := at.get(index)) is not None and call.id and call_id:
                     call = None  # another call was at that place
                 if call is None:
@@ -232,10 +235,12 @@ class ResponsesAssembler(CallsAssembler):
         call.name = _get(item, "name") or call.name
         arguments = _get(item, "arguments")
         if not done:
-            if isinstance(arguments, str) and arguments:  # whole already: deltas may repeat it
-                self.opened.add(id(call))
-                self._whole(call, arguments)
-            elif arguments not in (None, ""):
+            if isinstance(arguments, str):
+                if arguments:
+                    self.calls.add(call, arguments)
+                    if call.done:  # whole already: deltas that follow may repeat it
+                        self.opened.add(id(call))
+            elif arguments is not None:
                 self._whole(call, arguments)
         else:
             self._whole(call, arguments, end=_get(item, "status") != "incomplete")
