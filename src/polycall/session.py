@@ -80,8 +80,8 @@ class Session:
         self._failure: PolycallError | None = None  # what the next attempt retries
         self._carried: list[ToolCall[Any]] = []  # handed out before a malformed turn (`_carry`)
         # The provider's data (`RawCall.extra`, e.g. Claude's thinking blocks) of failed calls,
-        # by the failure (kept with it: ids of live objects only): the call that corrects one
-        # keeps it, unless it brings its own.
+        # by the failure's id (the failure kept alive with it, so the id stays its own): the
+        # call that corrects one keeps it, unless it brings its own.
         self._extras: dict[int, tuple[CallFailure, Any]] = {}
 
     def begin(self) -> dict[str, Any]:
@@ -121,13 +121,11 @@ class Session:
         except UserCodeError as error:
             error.valid = self.valid()
             raise
-        if type(slot) is not ToolCall:
-            if raw.extra is not None and isinstance(slot, CallFailure):
+        if isinstance(slot, CallFailure):
+            if raw.extra is not None:
                 self._extras[id(slot)] = (slot, raw.extra)
         elif index is not None and slot.extra is None:
-            corrected = self.slots[index]
-            kept = self._extras.get(id(corrected))
-            slot.extra = kept[1] if kept is not None and kept[0] is corrected else None
+            slot.extra = self._extras.get(id(self.slots[index]), (None, None))[1]
         repeat = type(slot) is ToolCall and (
             (bool(self._carried) and self._repeats(slot)) or (self._base > 0 and self._held(slot))
         )

@@ -119,7 +119,7 @@ class Telemetry:
         """The spans of one run of handlers, under `parent` (else the span current now); the
         credentials of `adapter` (the calls' client) redacted from what they record."""
         context = parent if parent is not None else self.context.get_current()
-        return Tools(self, context, lambda text: redact(text, adapter))
+        return Tools(self, context, _scrubbing(redact, adapter))
 
     def run_tools(self, session: Session, redact: Redact) -> RunTools:
         """The span of one `run_tools()`, under the span current now."""
@@ -222,7 +222,7 @@ class Create:
         if isinstance(response_model, str) and response_model:
             metric["gen_ai.response.model"] = response_model
         if _failure(error):
-            metric["error.type"] = self._failed(span, error)
+            metric["error.type"] = _failed(self.telemetry, span, error, self._scrub)
         telemetry = self.telemetry
         telemetry.duration.record(time.perf_counter() - self.started, metric)
         if self.turn is not None and _counted(self.turn.usage):
@@ -240,15 +240,9 @@ class Create:
         """The `create()` is over: end its span."""
         self.end(None)
         if _failure(self.error):
-            self._failed(self.span, self.error)
+            _failed(self.telemetry, self.span, self.error, self._scrub)
         self.span.set_attribute("polycall.attempts", self.session.attempt - self.counted)
         self.span.end()
-
-    def _failed(self, span: Span, error: BaseException) -> str:
-        # The message may quote the model's output: it is content.
-        telemetry = self.telemetry
-        message = self._scrub(f"{type(error).__name__}: {error}") if telemetry.capture else None
-        return _failed(telemetry.trace, span, error, message)
 
     def _input(self, request: Mapping[str, Any]) -> Attributes:
         conversation: Any = next(
@@ -271,12 +265,11 @@ class Create:
 class RunTools:
     """A `run_tools()`: one span over its steps' `polycall.create` and `execute_tool` spans."""
 
-    __slots__ = ("adapter", "parent", "redact", "span", "telemetry")
+    __slots__ = ("parent", "scrub", "span", "telemetry")
 
     def __init__(self, telemetry: Telemetry, session: Session, redact: Redact) -> None:
         self.telemetry = telemetry
-        self.adapter = session.adapter
-        self.redact = redact
+        self.scrub = _scrubbing(redact, session.adapter)
         attributes = telemetry.static(session.adapter, session.request)
         self.span: Span = telemetry.tracer.start_span("polycall.run_tools", attributes=attributes)
         self.parent: Context = telemetry.trace.set_span_in_context(self.span)
@@ -285,9 +278,7 @@ class RunTools:
         """The run is over after `steps` steps; `error` is what stopped it, if anything."""
         self.span.set_attribute("polycall.steps", steps)
         if _failure(error):
-            text = f"{type(error).__name__}: {error}"  # with content only: it may quote the model
-            message = self.redact(text, self.adapter) if self.telemetry.capture else None
-            _failed(self.telemetry.trace, self.span, error, message)
+            _failed(self.telemetry, self.span, error, self.scrub)
         self.span.end()
 
 
@@ -321,12 +312,11 @@ class Tools:
             with trace.use_span(span, record_exception=False, set_status_on_exception=False):
                 value, error = await work
         except BaseException as exc:  # timed out, or cancelled (the run failed, or was cancelled)
-            _failed(trace, span, exc, None)
+            _failed(telemetry, span, exc, None)
             raise
         else:
             if error is not None:
-                message = self.scrub(f"{type(error).__name__}: {error}") if telemetry.capture else None
-                _failed(trace, span, error, message)
+                _failed(telemetry, span, error, self.scrub)
             elif telemetry.capture:
                 span.set_attribute("gen_ai.tool.call.result", self.scrub(to_text(value)))
             return value, error
@@ -412,9 +402,19 @@ def _failure(error: BaseException | None) -> TypeGuard[BaseException]:
     return error is not None and not isinstance(error, GeneratorExit)
 
 
-def _failed(trace: Any, span: Span, error: BaseException, description: str | None) -> str:
-    """Mark `span` failed by `error` (its class is `error.type`); return that class name."""
+def _failed(
+    telemetry: Telemetry, span: Span, error: BaseException, scrub: Callable[[str], str] | None
+) -> str:
+    """Mark `span` failed by `error` (its class is `error.type`); return that class name. The
+    description is the class, or with content capture (and `scrub`) the error's message,
+    credentials redacted: it may quote the model's output, so it is content."""
     kind = type(error).__name__
+    description = scrub(f"{kind}: {error}") if scrub is not None and telemetry.capture else kind
     span.set_attribute("error.type", kind)
-    span.set_status(trace.Status(trace.StatusCode.ERROR, description or kind))
+    span.set_status(telemetry.trace.Status(telemetry.trace.StatusCode.ERROR, description))
     return kind
+
+
+def _scrubbing(redact: Redact, adapter: Adapter | None) -> Callable[[str], str]:
+    """`redact` with the credentials of `adapter` (the client whose content it is)."""
+    return lambda text: redact(text, adapter)

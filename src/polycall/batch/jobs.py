@@ -384,11 +384,12 @@ def _ids(custom_ids: Any) -> list[str] | None:
         )
     ids = list(custom_ids)
     wrong = [i for i in ids if not isinstance(i, str) or not i]
-    if wrong or len(set(ids)) != len(ids):
+    if wrong:
         raise ConfigurationError(
-            "resume() takes custom_ids= as the ids submitted, each a non-empty string, once; "
-            f"got {wrong[0]!r}" if wrong else "resume() got custom_ids= with an id given twice"
+            f"resume() takes custom_ids= as the ids submitted, each a non-empty string; got {wrong[0]!r}"
         )
+    if len(set(ids)) != len(ids):
+        raise ConfigurationError("resume() got custom_ids= with an id given twice")
     return ids
 
 
