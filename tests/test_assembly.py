@@ -103,6 +103,18 @@ def test_a_value_that_closes_then_opens_again_in_one_fragment_never_completes() 
     assert call.out[0].arguments == '[{"a": 1}] {"b": 2}'
 
 
+def test_more_text_for_a_call_the_provider_ended_is_an_error_not_dropped() -> None:
+    """The call was handed out as it stood when ended: later text cannot join it."""
+    calls = Calls()
+    call = calls.start(0, "c1", "Tool")
+    calls.add(call, '{"a": ')
+    calls.end_all()
+    calls.add(call, "  ")  # blanks change nothing
+    with pytest.raises(ProviderError, match=r"call c1 to 'Tool' after it ended"):
+        calls.add(call, "1}")
+    assert [raw.arguments for raw in call.out] == ['{"a": ']
+
+
 def test_deep_nesting_closes_without_recursion() -> None:
     depth = 100_000
     calls = Calls()

@@ -161,6 +161,10 @@ def test_the_error_hook_sees_the_user_code_error(fake: FakeProvider) -> None:
     assert seen == [caught.value]
 
 
+#: What `.valid` holds when each hook raises: the calls validated before it.
+VALID_AT = {"request": [], "response": [], "parse_error": VALUES[:1], "retry": VALUES[:1]}
+
+
 @pytest.mark.parametrize("event", ["request", "response", "parse_error", "retry"])
 def test_a_raising_hook_is_the_users(fake: FakeProvider, event: str) -> None:
     client = openai_client(fake)
@@ -179,10 +183,63 @@ def test_a_raising_hook_is_the_users(fake: FakeProvider, event: str) -> None:
     assert isinstance(error.__cause__, RuntimeError) and not isinstance(error, ProviderError)
     assert f"the {event!r} hook" in str(error) and "budget" in error.where
     assert seen == [error]  # the request ends with it: the "error" hook is told, once
+    assert error.valid == VALID_AT[event]
     if event == "parse_error":  # the hook was told about call_1
         assert (error.call_id, error.tool) == ("call_1", "Weather")
     else:
         assert error.call_id is None
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_a_raising_hook_keeps_the_calls_validated_before_it(fake: FakeProvider, stream: bool) -> None:
+    client = openai_client(fake)
+
+    def budget(**payload: Any) -> None:
+        raise RuntimeError("over budget")
+
+    client.on("parse_error", budget)
+    paris = ("Weather", {"location": "Paris", "units": "metric"})
+    fake.push((chat_stream if stream else chat_completion)([SEED_CALLS[0], SEED_CALLS[2], paris]))
+    yielded: list[Any] = []
+    with pytest.raises(UserCodeError) as caught:
+        if stream:
+            yielded.extend(client.create_iterable(**ask()))
+        else:
+            client.create(**ask())
+    assert caught.value.valid == VALUES
+    assert yielded == (VALUES if stream else [])  # on a stream, also after they went out
+
+
+@pytest.mark.parametrize("callback", ["before", "after", "before_sleep", "retry_error_callback"])
+async def test_a_raising_tenacity_callback_is_the_users(
+    fake: FakeProvider, callback: str
+) -> None:
+    """The tenacity object given as `max_retries` runs the user's callbacks: their bug is a
+    `UserCodeError` (the "error" hook told, the calls validated before it kept), sync and async."""
+    tenacity = pytest.importorskip("tenacity")
+
+    def log(state: Any) -> None:
+        raise KeyError("attempt_log")
+
+    paris = ("Weather", {"location": "Paris", "units": "metric"})
+    fake.respond_with(  # Paris fails validation, each time it is asked again
+        lambda request: chat_completion(
+            [paris] if request.json["messages"][-1]["role"] == "tool" else [SEED_CALLS[0], paris]
+        )
+    )
+    for client in (openai_client(fake), openai_client(fake, is_async=True)):
+        seen: list[Any] = []
+        client.on("error", lambda seen=seen, **event: seen.append(event["error"]))
+        kind = tenacity.AsyncRetrying if client.__class__.__name__ == "AsyncClient" else tenacity.Retrying
+        retrying = kind(stop=tenacity.stop_after_attempt(2), **{callback: log})
+        with pytest.raises(UserCodeError) as caught:
+            result = client.create(**ask(max_retries=retrying))
+            if kind is tenacity.AsyncRetrying:
+                await result
+        error = caught.value
+        assert "max_retries" in error.where and isinstance(error.__cause__, KeyError)
+        assert seen == [error]
+        assert error.valid == ([] if callback == "before" else VALUES[:1])  # before the first, or after it
 
 
 def test_a_raising_error_hook_is_not_told_of_itself(fake: FakeProvider) -> None:

@@ -153,3 +153,17 @@ def test_a_body_given_as_an_sdk_model_is_redacted_in_every_field(fake: FakeProvi
     result = to_calls(client.adapter, tool_set(SEED_MODEL), "a", error)
     assert isinstance(result, polycall.ProviderError) and CORE not in repr(result.body)
     assert result.body.model_dump(exclude_unset=True) == {"message": "key [redacted]", "detail": "echo [redacted]"}
+
+
+def test_an_unreadable_response_quoting_the_key_is_redacted(fake: FakeProvider) -> None:
+    """A 200 with no choices whose own `error` quotes the key: the item's message, which
+    tells what could not be read, does not."""
+    odd = {"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": [],
+           "error": {"message": f"Incorrect API key provided: {SECRET}"}}
+    fake.respond_with(FakeBatches(lambda item: json_response(odd)))
+    job = CLIENTS["openai"](fake).batch.submit(prompts(1), response_model=SEED_MODEL, model="m")
+    job.wait(poll_interval=0)
+    [(_, error)] = list(job.results())
+    assert isinstance(error, polycall.batch.BatchItemError) and error.kind == "unreadable"
+    assert "Incorrect API key provided: [redacted]" in str(error)
+    assert CORE not in str(error) and CORE not in repr(error)

@@ -166,6 +166,28 @@ def test_openai_style_history_becomes_converse_messages(fake: FakeProvider) -> N
     ]
 
 
+def test_a_result_object_with_nan_goes_as_text_so_the_request_stays_json(fake: FakeProvider) -> None:
+    """NaN and Infinity are not JSON: such an output goes as a text block, not a `json`
+    document the request could not carry."""
+    fake.push(converse(SEED_CALLS))
+    history = [
+        {"role": "user", "content": "Weather?"},
+        {"role": "assistant", "content": "", "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "GoogleSearch", "arguments": "{}"}},
+        ]},
+        {"role": "tool", "tool_call_id": "c1", "content": '{"temp": NaN, "feels": Infinity}'},
+    ]
+    client(fake).create(messages=history, response_model=SEED_MODEL)
+
+    def strict(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    sent = json.loads(fake.last.body, parse_constant=strict)
+    assert sent["messages"][2]["content"] == [
+        {"toolResult": {"toolUseId": "c1", "content": [{"text": '{"temp": NaN, "feels": Infinity}'}]}},
+    ]
+
+
 def test_a_content_part_converse_cannot_take_is_a_clear_error(fake: FakeProvider) -> None:
     image = {"type": "image_url", "image_url": {"url": "https://x/y.png"}}
     with pytest.raises(polycall.ConfigurationError, match=r"messages\[0\].*image_url"):

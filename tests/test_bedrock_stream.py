@@ -4,6 +4,7 @@ the fake serving AWS event-stream frames; and the fake's frames against botocore
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 import pytest
@@ -299,6 +300,45 @@ def test_stopping_early_closes_the_stream(fake: FakeProvider, closed: list[Any])
     assert len(closed) == 1
     gate.open()
     assert list(bedrock.create(messages=SEED_MESSAGES, response_model=SEED_MODEL)) == SEED_VALUES
+
+
+async def test_a_stream_still_opening_when_cancelled_is_closed_once_open(
+    fake: FakeProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Async over boto3, `converse_stream` runs on a worker thread: a task cancelled while it
+    waits for the server leaves the thread to finish opening, and the stream it opens is
+    closed then (its connection with it), not left for the garbage collector."""
+    from botocore.eventstream import EventStream
+
+    received, release, closed = threading.Event(), threading.Event(), threading.Event()
+    close = EventStream.close
+
+    def closing(stream: Any) -> None:
+        closed.set()
+        close(stream)
+
+    monkeypatch.setattr(EventStream, "close", closing)
+
+    def slow(request: Any) -> Any:
+        received.set()
+        release.wait(5)
+        return converse_stream(SEED_CALLS)
+
+    fake.push(slow)
+    bedrock = polycall.from_bedrock(bedrock_client(fake), model=MODEL, use_async=True)
+
+    async def read() -> None:
+        async for _ in bedrock.create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL):
+            pass
+
+    task = asyncio.ensure_future(read())
+    assert await asyncio.to_thread(received.wait, 5)  # the request is out, its answer held
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not closed.is_set()
+    release.set()
+    assert await asyncio.to_thread(closed.wait, 5)
 
 
 def test_a_failing_stream_is_closed(fake: FakeProvider, closed: list[Any]) -> None:

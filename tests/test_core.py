@@ -15,7 +15,7 @@ from tenacity import AsyncRetrying, Retrying, stop_after_attempt
 import polycall
 from helpers import openai_client
 from helpers import seed_request as kwargs
-from models import SEED_CALLS, SEED_MESSAGES, SEED_VALUES, Weather
+from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, GoogleSearch, Weather
 from polycall import (
     ConfigurationError,
     IncompleteOutputError,
@@ -203,6 +203,23 @@ def test_off_removes_hooks_and_unknown_events_are_refused(fake: FakeProvider, cl
     assert seen == []
     with pytest.raises(ConfigurationError, match="unknown hook event 'completion:kwargs'"):
         client.on("completion:kwargs", hook)
+    with pytest.raises(ConfigurationError, match="a hook must be callable, got 5"):
+        client.on("request", 5)
+
+
+@pytest.mark.parametrize("way", ["create", "create_iterable", "run_tools", "batch"])
+def test_the_validation_context_is_given_once(fake: FakeProvider, client: Any, way: str) -> None:
+    """`context=` and its older name `validation_context=` together are a mistake: one of
+    them would be ignored. Refused before anything is sent."""
+    both = {"validation_context": {"a": 1}, "context": {"b": 2}}
+    with pytest.raises(ConfigurationError, match="give the validation context once"):
+        if way == "batch":
+            client.batch.submit([{"custom_id": "r0", "messages": SEED_MESSAGES}], model="m", response_model=SEED_MODEL, **both)
+        elif way == "run_tools":
+            client.run_tools(**kwargs(**both), handlers={Weather: str, GoogleSearch: str})
+        else:
+            getattr(client, way)(**kwargs(**both))
+    assert fake.requests == []
 
 
 # --- limits -------------------------------------------------------------------------------

@@ -110,6 +110,7 @@ def test_model_per_call_overrides_the_default(fake: FakeProvider, client: Any) -
     [
         ({"model": None}, "need model="),
         ({"tools": [1]}, "tools come from response_model"),
+        ({"tools": []}, "tools come from response_model"),
         ({"config": {"tools": [types.Tool()]}}, "tools come from response_model"),
         ({"stream_options": {}}, "unexpected argument.*'stream_options'"),
         ({"config": {"system_instruction": "x"}}, "system prompt once"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 import openai
@@ -627,6 +628,31 @@ QUIRKS: dict[str, list[Any]] = {
         ),
         chat_chunk({}, "tool_calls"),
     ],
+    "every call at index 0, interleaved, an id on every delta": [
+        calls_chunk({"index": 0, "id": "a", "function": {"name": "Weather", "arguments": W_TORONTO[:10]}}),
+        calls_chunk({"index": 0, "id": "b", "function": {"name": "Weather", "arguments": W_DALLAS[:10]}}),
+        calls_chunk({"index": 0, "id": "a", "function": {"arguments": W_TORONTO[10:]}}),
+        calls_chunk({"index": 0, "id": "c", "function": {"name": "GoogleSearch", "arguments": SEARCH[:8]}}),
+        calls_chunk({"index": 0, "id": "b", "function": {"arguments": W_DALLAS[10:]}}),
+        calls_chunk({"index": 0, "id": "c", "function": {"arguments": SEARCH[8:]}}),
+        chat_chunk({}, "tool_calls"),
+    ],
+    "no index, interleaved, an id on every delta": [
+        calls_chunk({"id": "a", "function": {"name": "Weather", "arguments": ""}}),
+        calls_chunk({"id": "b", "function": {"name": "Weather", "arguments": W_DALLAS[:10]}}),
+        calls_chunk({"id": "a", "function": {"arguments": W_TORONTO}}),
+        calls_chunk({"id": "b", "function": {"arguments": W_DALLAS[10:]}}),
+        calls_chunk({"id": "c", "function": {"name": "GoogleSearch", "arguments": SEARCH}}),
+        chat_chunk({}, "tool_calls"),
+    ],
+    "the name on every delta, no index nor ids": [
+        *(
+            calls_chunk({"function": {"name": name, "arguments": text[i : i + 12]}})
+            for name, text in (("Weather", W_TORONTO), ("Weather", W_DALLAS), ("GoogleSearch", SEARCH))
+            for i in range(0, len(text), 12)
+        ),
+        chat_chunk({}, "tool_calls"),
+    ],
     "Azure leading chunk and usage chunk without choices": [
         {
             "choices": [],
@@ -761,6 +787,33 @@ def test_create_partial_yields_partials_then_each_validated_call(
     queries = [p.value.query for p in partials if p.name == "GoogleSearch" and p.value.query]
     assert queries and queries[-1] in ("who won the super bowl", "who won the super bow")
     assert all("who won the super bowl".startswith(q) for q in queries)
+
+
+def test_a_chunk_that_adds_nothing_to_the_call_yields_no_partial(
+    fake: FakeProvider, client: Any
+) -> None:
+    """Chunks with an empty delta (Azure's content-filter results), text or usage, between
+    a call's fragments, show no snapshot again; the next call's first snapshot is shown even
+    when it reads like the last one of the call before."""
+    empty = chat_chunk({})
+    empty["choices"][0]["content_filter_results"] = {"hate": {"filtered": False}}
+    fake.push(chat_sse([
+        calls_chunk({"index": 0, "id": "a", "function": {"name": "Weather", "arguments": W_TORONTO[:17]}}),
+        empty,
+        chat_chunk({"content": "thinking"}),
+        chat_chunk(usage=(1, 2)),
+        calls_chunk({"index": 0, "function": {"arguments": W_TORONTO[17:]}}),
+        calls_chunk({"index": 1, "id": "b", "function": {"name": "Weather", "arguments": W_TORONTO[:17]}}),
+        empty,
+        calls_chunk({"index": 1, "function": {"arguments": W_TORONTO[17:]}}),
+        chat_chunk({}, "tool_calls"),
+    ]))
+    toronto = Weather(location="Toronto", units="metric")
+    snapshot = Partial("Weather", {"location": "Tor"}, None)
+    assert [
+        replace(item, value=None) if isinstance(item, Partial) else item
+        for item in client.create_partial(**kwargs())
+    ] == [snapshot, toronto, snapshot, toronto]
 
 
 async def test_async_create_partial(fake: FakeProvider, aclient: Any) -> None:

@@ -13,7 +13,7 @@ import polycall
 from helpers import gated_values
 from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES
 from polycall import Mode
-from polycall.testing import FakeProvider, Gate
+from polycall.testing import FakeProvider, Gate, json_response
 from polycall.testing.openai import chat_completion, chat_stream
 from polycall.testing.openai_responses import response_body, response_stream
 
@@ -86,6 +86,36 @@ def test_azure_retry_re_asks_the_deployment(fake: FakeProvider) -> None:
     assert list(calls) == SEED_VALUES
     assert [r.path for r in fake.requests] == [f"/openai/deployments/{DEPLOYMENT}/chat/completions"] * 2
     assert [m["role"] for m in fake.last.json["messages"]][-3:] == ["tool", "tool", "tool"]
+
+
+#: Azure OpenAI's answer to a prompt its content filter blocks.
+PROMPT_FILTERED = {
+    "message": "The response was filtered due to the prompt triggering Azure OpenAI's "
+    "content management policy.",
+    "type": None,
+    "param": "prompt",
+    "code": "content_filter",
+    "status": 400,
+    "innererror": {"code": "ResponsibleAIPolicyViolation", "content_filter_result": {}},
+}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize("mode", MODES)
+def test_azure_prompt_filter_is_a_refusal(fake: FakeProvider, mode: str, stream: bool) -> None:
+    """A prompt the content filter blocks (an HTTP 400 of code `content_filter`) is a
+    `RefusalError`, as a filtered answer is, with the SDK's error as its cause."""
+    fake.push(json_response({"error": PROMPT_FILTERED}, status=400))
+    client = polycall.from_openai(azure(fake), MODES[mode][0], model=DEPLOYMENT)
+    with pytest.raises(polycall.RefusalError) as caught:
+        if stream:
+            list(client.create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL))
+        else:
+            ask(client)
+    assert caught.value.reason == "content_filter"
+    assert "content management policy" in str(caught.value)
+    assert caught.value.raw["innererror"]["code"] == "ResponsibleAIPolicyViolation"
+    assert isinstance(caught.value.__cause__, openai.BadRequestError)
 
 
 def _built(name: str, fake: FakeProvider) -> Any:

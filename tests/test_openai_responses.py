@@ -364,6 +364,14 @@ def test_messages_it_cannot_read_are_clear_errors(fake: FakeProvider, messages: 
     assert fake.requests == []
 
 
+@pytest.mark.parametrize("key", ["messages", "input"])
+def test_a_string_is_one_user_message(fake: FakeProvider, key: str) -> None:
+    """As the Responses API takes `input`."""
+    fake.push(response_body(SEED_CALLS))
+    responses_client(fake).create(model="m", response_model=SEED_MODEL, **{key: "Weather?"})
+    assert fake.last.json["input"] == [{"role": "user", "content": "Weather?"}]
+
+
 def test_sdk_output_items_are_accepted_back(fake: FakeProvider) -> None:
     client = responses_client(fake)
     fake.push(response_body(SEED_CALLS))

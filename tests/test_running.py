@@ -338,6 +338,27 @@ async def test_a_raising_async_handler_does_not_cancel_the_others(fake: FakeProv
     assert isinstance(results[2].error, LookupError)
 
 
+def test_an_error_or_output_whose_str_fails_is_still_answered(fake: FakeProvider) -> None:
+    """tool_results() answers every call even when the handler's error, or an output only
+    `str()` could write, cannot be turned into text."""
+
+    class Unprintable(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError("no text")
+
+    def search(s: GoogleSearch) -> str:
+        raise Unprintable
+
+    calls = seed_calls(fake)
+    results = calls.run({Weather: lambda w: Unprintable(), GoogleSearch: search})
+    messages = calls.tool_results(results)
+    assert [m["content"] for m in messages] == [
+        '"<Unprintable object; str() failed>"',
+        '"<Unprintable object; str() failed>"',
+        "Error: Unprintable: <Unprintable object; str() failed>",
+    ]
+
+
 def test_a_handler_exiting_ends_the_run_with_its_exit_not_a_hang(fake: FakeProvider) -> None:
     calls = seed_calls(fake)
 
@@ -555,6 +576,46 @@ def test_when_the_stream_fails_running_handlers_are_cancelled_and_the_error_rais
     with pytest.raises(ValidationFailed, match="call_1 \\(Weather\\)"):
         polycall.run_stream(stream_of(fake), {Weather: weather, GoogleSearch: search})
     assert cancelled == ["Toronto"]
+
+
+async def _waiting(cancelled: list[str], w: Weather) -> str:
+    """Still running when another handler interrupts the run; notes being cancelled."""
+    try:
+        await asyncio.wait_for(asyncio.Event().wait(), WAIT)
+    except asyncio.CancelledError:
+        cancelled.append(w.location)
+        raise
+    return w.location
+
+
+def _interrupting(s: GoogleSearch) -> str:
+    raise KeyboardInterrupt
+
+
+def test_a_handler_interrupting_run_stream_cancels_the_earlier_ones_at_once(
+    fake: FakeProvider,
+) -> None:
+    """The interrupt does not wait for the handlers of the calls before it."""
+    fake.push(chat_stream(SEED_CALLS))
+    cancelled: list[str] = []
+    handlers = {Weather: lambda w: _waiting(cancelled, w), GoogleSearch: _interrupting}
+    with pytest.raises(KeyboardInterrupt):
+        polycall.run_stream(stream_of(fake), handlers)
+    assert sorted(cancelled) == ["Dallas", "Toronto"]
+
+
+async def test_a_handler_interrupting_arun_stream_cancels_the_earlier_ones_at_once(
+    fake: FakeProvider,
+) -> None:
+    fake.push(chat_stream(SEED_CALLS))
+    cancelled: list[str] = []
+
+    async def weather(w: Weather) -> str:
+        return await _waiting(cancelled, w)
+
+    with pytest.raises(KeyboardInterrupt):
+        await polycall.arun_stream(astream_of(fake), {Weather: weather, GoogleSearch: _interrupting})
+    assert sorted(cancelled) == ["Dallas", "Toronto"]
 
 
 # --- pipelining: run_stream / arun_stream ---------------------------------------------------

@@ -332,6 +332,28 @@ def test_a_key_the_server_echoes_is_redacted(
     assert SECRET_CORE not in str(caught.value) and SECRET_CORE not in repr(caught.value)
 
 
+_ERROR_BODY = {"error": {"message": f"upstream rejected key {SECRET}"}}
+_COMPLETION = {"id": "c", "object": "chat.completion", "created": 0, "model": "m", **_ERROR_BODY}
+
+
+@pytest.mark.parametrize(
+    "choices",
+    [[], [{"index": 0, "message": {"role": "assistant"}, "finish_reason": "error"}]],
+    ids=["no-choices", "finish-error"],
+)
+def test_a_key_quoted_in_a_body_polycall_reads_as_an_error_is_redacted(
+    fake: FakeProvider, choices: list[Any]
+) -> None:
+    """An HTTP 200 body the adapter itself turns into an error (no choices, a finish reason
+    of "error"), quoting the key in its own `error`: the message polycall builds from it is
+    redacted as the SDK's errors are."""
+    fake.push(json_response({**_COMPLETION, "choices": choices}))
+    with pytest.raises(polycall.ProviderError) as caught:
+        PROVIDERS["openai"].client(fake).create(messages=SEED_MESSAGES, response_model=SEED_MODEL)
+    assert "upstream rejected key [redacted]" in str(caught.value)
+    assert SECRET_CORE not in str(caught.value) and SECRET_CORE not in repr(caught.value)
+
+
 TOKEN = f"eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.{SECRET_CORE}"  # an Azure AD (Entra ID) token
 
 

@@ -915,6 +915,27 @@ def test_raising_and_timed_out_handlers_fail_their_spans_only(
     assert "Dallas" not in otel.everything()  # the error message is content
 
 
+class Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no text")
+
+
+def test_a_handler_error_whose_str_fails_still_fails_its_span(
+    otel_content: Exported, fake: FakeProvider
+) -> None:
+    """With content capture the span's description is the error's text: one that cannot be
+    written is named as such, and the run goes on."""
+    calls = seed_calls(fake)
+
+    def search(s: GoogleSearch) -> str:
+        raise Unprintable
+
+    results = calls.run({Weather: lambda w: w.location, GoogleSearch: search})
+    assert isinstance(results[2].error, Unprintable)
+    [span] = [s for s in otel_content.spans("execute_tool") if attrs(s)["gen_ai.tool.call.id"] == "call_2"]
+    assert span.status.description == "Unprintable: <Unprintable object; str() failed>"
+
+
 def test_run_stream_traces_the_request_and_each_handler_under_the_callers_span(
     otel: Exported, fake: FakeProvider
 ) -> None:

@@ -290,7 +290,7 @@ def _reply(call: ToolCall[Any], output: Any) -> Reply:
                 f"({call.name}); give one output per call, in call order, as run() returns them"
             )
         if output.error is not None:
-            message = f"Error: {type(output.error).__name__}: {output.error}"
+            message = f"Error: {type(output.error).__name__}: {text_of(output.error)}"
             return Reply(call.id, call.name, message, is_error=True)
         output = output.value
     return Reply(call.id, call.name, to_text(output))
@@ -313,22 +313,30 @@ def to_text(output: Any) -> str:
         import pydantic_core  # loaded on the first such output, not on import
 
         try:
-            return pydantic_core.to_json(output, fallback=str).decode()
+            return pydantic_core.to_json(output, fallback=text_of).decode()
         except ValueError:
-            return str(output)
+            return text_of(output)
 
 
 def _jsonable(value: Any) -> Any:
     """A value `json` has no type for, as pydantic would write it in JSON; else (an iterator
     too, which writing would spend, or never end) its `str()`."""
     if isinstance(value, Iterator):
-        return str(value)
+        return text_of(value)
     import pydantic_core  # loaded on the first such output, not on import
 
     try:
         return pydantic_core.to_jsonable_python(value)
     except ValueError:  # pydantic's serialization error
+        return text_of(value)
+
+
+def text_of(value: Any) -> str:
+    """`str(value)`, or a placeholder where the object's own `__str__` fails."""
+    try:
         return str(value)
+    except Exception:  # noqa: BLE001 - the user's object: its text is all that is missing
+        return f"<{type(value).__name__} object; str() failed>"
 
 
 def _json_object(text: str) -> dict[str, Any]:

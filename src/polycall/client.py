@@ -17,7 +17,7 @@ from .limits import Limits
 from .modes import Mode
 from .providers.base import Adapter, read_conversation
 from .retries import MaxRetries
-from .session import Session
+from .session import Session, pick_context
 from .streams import AsyncCallStream, CallStream
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ class _BaseClient:
             self.adapter,
             tools,
             request,
-            context=validation_context if validation_context is not None else context,
+            context=pick_context(validation_context, context),
             strict=strict,
             hooks=self.hooks,
             limits=self.limits,

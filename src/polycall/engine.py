@@ -28,7 +28,7 @@ from typing_extensions import Self
 
 from . import tracing
 from .calls import RawCall, ToolCall
-from .errors import PolycallError, ProviderError
+from .errors import PolycallError, ProviderError, UserCodeError
 from .retries import RETRYABLE, MaxRetries, aattempts, attempts, counted_attempts
 
 if TYPE_CHECKING:
@@ -49,10 +49,12 @@ _ATTEMPT = (ATTEMPT,)
 
 def provider_error(exc: Exception, adapter: Adapter | None, opened: Any = None) -> PolycallError:
     """`exc` as a `PolycallError`: itself, the adapter's reading of it (e.g. the provider's
-    word that the model wrote a malformed call), else a `ProviderError` (credentials
-    redacted, also those of the stream `opened`, if `exc` came from one) whose `__cause__`
-    the caller sets to `exc`."""
+    word that the model wrote a malformed call), else a `ProviderError` whose `__cause__`
+    the caller sets to `exc`. Its message is redacted of the credentials, also those of the
+    stream `opened`, if `exc` came from one: it may quote a server."""
     if isinstance(exc, PolycallError):
+        if len(exc.args) == 1 and isinstance(message := exc.args[0], str):
+            exc.args = (redact(message, adapter, exc, opened),)
         return exc
     if adapter is not None and (classified := adapter.classify(exc)) is not None:
         classified.args = (redact(str(classified), adapter, exc, opened),)
@@ -148,11 +150,12 @@ class Reading:
     """One streamed attempt: `feed` takes each chunk and returns what it completed (empty:
     nothing, the usual chunk); `events` turns that into the events for the user."""
 
-    __slots__ = ("assembler", "feed", "opened", "session")
+    __slots__ = ("assembler", "feed", "opened", "session", "shown")
 
     def __init__(self, session: Session, partial: bool) -> None:
         self.session = session
         self.opened: Any = None  # the adapter's stream it reads (for the credentials it sent)
+        self.shown: tuple[str, str] | None = None  # the call in progress as last shown (partial)
         self.assembler = assembler = session.adapter.assembler()
         assembler.hold(session.limits)
         # The assembler's own `feed`: no step of ours for a chunk that completes nothing.
@@ -183,13 +186,19 @@ class Reading:
         return stream
 
     def _progress(self, chunk: Any) -> list[Event]:
-        """The calls `chunk` completed, validated, then the call in progress (`events`
-        passes both through)."""
+        """The calls `chunk` completed, validated, then the call in progress if `chunk` added
+        to it (`events` passes both through)."""
         from .partial import partial_value  # jiter is imported only when asked for
 
-        events = self.events(self.assembler.feed(chunk))
-        if (progress := partial_value(self.session.tools, self.assembler)) is not None:
-            events.append(progress)
+        done = self.assembler.feed(chunk)
+        events = self.events(done)
+        if done:
+            self.shown = None  # a call completed: the next one in progress is new
+        progress = self.assembler.partial()
+        if progress is not None and progress != self.shown:
+            self.shown = progress
+            if (value := partial_value(self.session.tools, *progress)) is not None:
+                events.append(value)
         return events
 
 
@@ -204,7 +213,15 @@ def exchange(
     traced = None if tracing.ACTIVE is None else tracing.ACTIVE.create(session, redact)
     failure: Exception | None = None
     try:
-        while (attempt := (yield _ATTEMPT) if tries is None else next(tries, None)) is not None:
+        while True:
+            try:
+                attempt = (yield _ATTEMPT) if tries is None else next(tries, None)
+            except UserCodeError as exc:  # a callback of the tenacity object raised (retries.py)
+                exc.valid = session.valid()
+                session.hooks.emit("error", attempt=session.attempt, error=exc)
+                raise
+            if attempt is None:
+                break
             raw = reading = None  # the response, once a whole one came; the stream's reading
             try:
                 request = session.begin()  # its "retry" and "request" hooks may raise
@@ -228,6 +245,8 @@ def exchange(
                 if failure.raw is None:
                     failure.raw = raw
                 if not isinstance(failure, RETRYABLE):
+                    if isinstance(failure, UserCodeError):  # a hook's, a validator's
+                        failure.valid = session.valid()  # the calls validated before it
                     session.hooks.emit("error", attempt=session.attempt, error=failure)
                     if failure is exc:
                         raise

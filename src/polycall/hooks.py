@@ -21,6 +21,8 @@ class Hooks:
 
     def on(self, event: str, fn: Hook) -> None:
         self._check(event)
+        if not callable(fn):
+            raise ConfigurationError(f"a hook must be callable, got {fn!r}")
         self._hooks[event].append(fn)
         self.watched = True
 

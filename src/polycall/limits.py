@@ -61,7 +61,9 @@ class Limits:
 
 
 def _where(id: Any, name: Any, position: int) -> str:
-    return f"call {id or position} to {_name(name)}"
+    if id:
+        return f"call {id} to {_name(name)}"
+    return f"call number {position + 1} of the response, to {_name(name)} (it has no id)"
 
 
 def _name(name: Any) -> str:

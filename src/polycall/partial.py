@@ -9,7 +9,6 @@ from typing import Any, Generic, Optional, TypeVar
 import jiter
 from pydantic import BaseModel, Field, create_model
 
-from .providers.base import Assembler
 from .toolset import ToolSet
 
 T = TypeVar("T")
@@ -28,12 +27,9 @@ class Partial(Generic[T]):
     value: Any
 
 
-def partial_value(tools: ToolSet, assembler: Assembler) -> Partial[Any] | None:
-    """The call the assembler is writing, if its arguments so far make a partial model."""
-    progress = assembler.partial()
-    if progress is None:
-        return None
-    name, text = progress
+def partial_value(tools: ToolSet, name: str, text: str) -> Partial[Any] | None:
+    """The call in progress (its tool's `name`, its arguments `text` so far), if its
+    arguments make a partial model."""
     tool = tools.by_name.get(name)
     if tool is None or not text:
         return None

@@ -9,7 +9,13 @@ from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any
 
-from .errors import ConfigurationError, MalformedOutputError, ValidationFailed
+from .errors import (
+    ConfigurationError,
+    MalformedOutputError,
+    PolycallError,
+    UserCodeError,
+    ValidationFailed,
+)
 
 #: The errors a retry may mend; everything else is raised at once.
 RETRYABLE = (ValidationFailed, MalformedOutputError)
@@ -61,6 +67,10 @@ def _tenacity_attempts(retrying: Any) -> Iterator[AbstractContextManager[Any]]:
         yield from retrying
     except RetryError as exc:
         raise _last_error(exc) from None
+    except PolycallError:  # the last attempt's error (`reraise=True`)
+        raise
+    except Exception as exc:
+        raise _callback_error(exc) from exc
 
 
 async def aattempts(max_retries: MaxRetries) -> AsyncIterator[AbstractContextManager[Any]]:
@@ -73,6 +83,10 @@ async def aattempts(max_retries: MaxRetries) -> AsyncIterator[AbstractContextMan
             yield attempt
     except RetryError as exc:
         raise _last_error(exc) from None
+    except PolycallError:  # the last attempt's error (`reraise=True`)
+        raise
+    except Exception as exc:
+        raise _callback_error(exc) from exc
 
 
 def _check_tenacity(max_retries: Any, kind: str) -> None:
@@ -85,6 +99,12 @@ def _check_tenacity(max_retries: Any, kind: str) -> None:
         raise ConfigurationError(
             f"max_retries must be an int or a tenacity {kind} object, got {max_retries!r}"
         )
+
+
+def _callback_error(exc: Exception) -> UserCodeError:
+    """What one of the tenacity object's callbacks (`before`, `after`, `before_sleep`, `stop`,
+    `wait`, `retry`, `retry_error_callback`) raised: a bug in the user's code."""
+    return UserCodeError(exc, where="a callback of the tenacity object given as max_retries")
 
 
 def _last_error(exc: Any) -> BaseException:

@@ -90,11 +90,19 @@ def run_stream(
     """
     runner = _Runner.for_stream(stream, CallStream, "run_stream", handlers, max_concurrency, timeout)
     started: dict[int, concurrent.futures.Future[ToolResult[Any]]] = {}
-    with _loop_thread() as loop, contextlib.closing(stream):
+    failed: list[BaseException] = []  # what a run raised (a handler's exit), once one has
+    with _loop_thread() as loop, contextlib.closing(stream), _exits():
         for call in stream.calls():
-            started[id(call)] = asyncio.run_coroutine_threadsafe(runner.run(call), loop)
-        with _exits():
-            return [started[id(call)].result() for call in stream.result.calls]
+            if failed:
+                raise failed[0]
+            future = asyncio.run_coroutine_threadsafe(runner.run(call), loop)
+            future.add_done_callback(_keep_error(failed))
+            started[id(call)] = future
+        runs = [started[id(call)] for call in stream.result.calls]
+        concurrent.futures.wait(runs, return_when=concurrent.futures.FIRST_EXCEPTION)
+        if failed:
+            raise failed[0]
+        return [run.result() for run in runs]
 
 
 async def arun_stream(
@@ -110,11 +118,21 @@ async def arun_stream(
     """
     runner = _Runner.for_stream(stream, AsyncCallStream, "arun_stream", handlers, max_concurrency, timeout)
     started: dict[int, asyncio.Task[ToolResult[Any]]] = {}
+    failed: list[BaseException] = []  # what a run raised (a handler's exit), once one has
     try:
-        async for call in stream.calls():
-            started[id(call)] = asyncio.ensure_future(runner.run(call))
         with _exits():
-            return [await started[id(call)] for call in stream.result.calls]
+            async for call in stream.calls():
+                if failed:
+                    raise failed[0]
+                task = asyncio.ensure_future(runner.run(call))
+                task.add_done_callback(_keep_error(failed))
+                started[id(call)] = task
+            runs = [started[id(call)] for call in stream.result.calls]
+            if runs:
+                await asyncio.wait(runs, return_when=asyncio.FIRST_EXCEPTION)
+            if failed:
+                raise failed[0]
+            return [run.result() for run in runs]
     finally:
         try:
             await _cancel(started.values())
@@ -581,6 +599,17 @@ def _in_thread(handler: Handler, call: ToolCall[Any]) -> asyncio.Future[Any]:
     context = contextvars.copy_context()
     threading.Thread(target=context.run, args=(work,), name=f"polycall-{call.id}", daemon=True).start()
     return future
+
+
+def _keep_error(failed: list[BaseException]) -> Callable[[Any], None]:
+    """A done-callback for a handler's run that keeps in `failed` what it raised (its
+    `_Exit`): the stream's reader raises it at once, without waiting for the runs before."""
+
+    def keep(run: Any) -> None:
+        if not run.cancelled() and (error := run.exception()) is not None:
+            failed.append(error)
+
+    return keep
 
 
 class _Exit(Exception):

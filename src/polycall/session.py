@@ -43,6 +43,18 @@ def check_strict(strict: Any) -> bool | None:
     return strict
 
 
+def pick_context(validation_context: Any, context: Any) -> Any:
+    """The validation context given as `context=` or, as older instructor code names it,
+    `validation_context=`: one of them."""
+    if validation_context is None:
+        return context
+    if context is not None:
+        raise ConfigurationError(
+            "give the validation context once: context= (validation_context= is its older name)"
+        )
+    return validation_context
+
+
 class Session:
     """The attempts of one `create()`: the calls kept so far and what to ask next."""
 

@@ -15,7 +15,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeGuard
 
-from .calls import ToolCall, Turn, Usage, to_text
+from .calls import ToolCall, Turn, Usage, text_of, to_text
 from .errors import ConfigurationError
 from .modes import Mode
 from .providers.registry import for_mode
@@ -409,7 +409,7 @@ def _failed(
     description is the class, or with content capture (and `scrub`) the error's message,
     credentials redacted: it may quote the model's output, so it is content."""
     kind = type(error).__name__
-    description = scrub(f"{kind}: {error}") if scrub is not None and telemetry.capture else kind
+    description = scrub(f"{kind}: {text_of(error)}") if scrub is not None and telemetry.capture else kind
     span.set_attribute("error.type", kind)
     span.set_status(telemetry.trace.Status(telemetry.trace.StatusCode.ERROR, description))
     return kind

@@ -13,7 +13,7 @@ from ..calls import ToolCalls
 from ..engine import provider_errors
 from ..errors import ConfigurationError, PolycallError
 from ..providers import registry
-from ..session import check_strict
+from ..session import check_strict, pick_context
 from ..toolset import ToolSet, tool_set
 from .common import Backend, BatchError, BatchStatus, BatchTimeoutError, Item, Output
 from .progress import Progress
@@ -273,7 +273,7 @@ class _Batches(Generic[_J]):
         `custom_ids`) names every request its output leaves out."""
         return self._job(
             backend_for(self._client.adapter), _unknown(job_id), response_model,
-            validation_context, context, check_strict(strict), _ids(custom_ids),
+            pick_context(validation_context, context), check_strict(strict), _ids(custom_ids),
         )
 
     def _job(
@@ -281,7 +281,6 @@ class _Batches(Generic[_J]):
         backend: Backend,
         status: BatchStatus,
         response_model: Any,
-        validation_context: Any,
         context: Any,
         strict: bool | None,
         custom_ids: list[str] | None = None,
@@ -289,7 +288,7 @@ class _Batches(Generic[_J]):
         return self._job_type(
             backend, status, response_model,
             custom_ids=custom_ids,
-            context=validation_context if validation_context is not None else context,
+            context=context,
             strict=strict,
             client=self._client,
         )
@@ -316,12 +315,12 @@ class Batches(_Batches[BatchJob]):
         """Send every request as one batch job. Each request holds the kwargs of one `create`
         plus its `custom_id` (required: its result comes back under it); `shared` kwargs go
         to every one."""
+        context = pick_context(validation_context, context)  # before anything is sent
         backend, items = self._prepared(requests, response_model, shared, strict)
         with provider_errors(adapter=backend.adapter):
             status = backend.submit(items)
         return self._job(
-            backend, status, response_model, validation_context, context, strict,
-            [item.custom_id for item in items],
+            backend, status, response_model, context, strict, [item.custom_id for item in items]
         )
 
 
@@ -344,12 +343,12 @@ class AsyncBatches(_Batches[AsyncBatchJob]):
         **shared: Any,
     ) -> AsyncBatchJob:
         """Send every request as one batch job (see `Batches.submit`)."""
+        context = pick_context(validation_context, context)  # before anything is sent
         backend, items = self._prepared(requests, response_model, shared, strict)
         with provider_errors(adapter=backend.adapter):
             status = await backend.asubmit(items)
         return self._job(
-            backend, status, response_model, validation_context, context, strict,
-            [item.custom_id for item in items],
+            backend, status, response_model, context, strict, [item.custom_id for item in items]
         )
 
 

@@ -144,7 +144,7 @@ def to_calls(
         if isinstance(exc, PolycallError) and type(exc) is not ProviderError:
             return _tagged(exc, custom_id)  # what `create` would raise: a refusal, a bad call
         # The adapter's word that the response holds nothing it can read (no choices, ...).
-        why = str(exc) if isinstance(exc, ProviderError) else f"{type(exc).__name__}: {exc}"
+        why = redact(str(exc) if isinstance(exc, ProviderError) else f"{type(exc).__name__}: {exc}", adapter)
         odd = BatchItemError(
             f"batch request {custom_id}: the response could not be read: {why}",
             custom_id=custom_id,

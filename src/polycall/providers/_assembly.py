@@ -29,6 +29,7 @@ _BLANK = 0  # only whitespace scanned so far
 _OPEN = 1  # an object or array in progress
 _CLOSED = 2  # one complete object or array (then only whitespace)
 _OPAQUE = 3  # not an object or array, or more after one: complete only when the provider ends it
+_ENDED = 4  # ended by the provider before it closed: no more text may come
 
 #: The `json` module's scanner: (value, where it ends), StopIteration if none starts there.
 _scan_once = make_scanner(cast(Any, json.JSONDecoder()))  # its settings come from a decoder
@@ -137,10 +138,11 @@ class Calls:
             # the provider to end it, which may name it: it could only be an unknown tool).
             if ("}" in fragment or "]" in fragment) and _scan(call) and call.name:
                 self.end(call)
-        elif call.state == _CLOSED and not fragment.isspace():
+        elif call.state != _OPAQUE and not fragment.isspace():
+            after = "they formed a complete JSON value" if call.state == _CLOSED else "it ended"
             raise ProviderError(
                 f"the stream went on with the arguments of call {call.id or '(no id)'} to "
-                f"{call.name!r} after they formed a complete JSON value"
+                f"{call.name!r} after {after}"
             )
 
     def named(self, call: Call, name: str) -> None:
@@ -160,6 +162,8 @@ class Calls:
         if call.done:
             return
         call.done = True
+        if call.state != _CLOSED:
+            call.state = _ENDED
         raw = call.raw()
         expand = self.wrappers.get(call.name)
         inner = expand(raw) if expand is not None else None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import (
     AbstractAsyncContextManager,
     AbstractContextManager,
@@ -17,10 +17,12 @@ from contextlib import (
 )
 from typing import Any
 
+from pydantic_core import from_json
+
 from ..calls import RawCall, Reply, Stop, Turn, Usage
 from ..errors import ConfigurationError, ProviderError
 from ..modes import Mode
-from ..toolset import ToolSet, parse_arguments
+from ..toolset import ToolSet
 from ._assembly import Call, Calls, CallsAssembler
 from .base import (
     Adapter,
@@ -171,8 +173,7 @@ class BedrockConverse(Adapter):
                 events = (await self.client.converse_stream(**request))["stream"]
                 reader: AsyncIterator[Any] = aiter(events)
             else:
-                opened = await asyncio.to_thread(lambda: self.client.converse_stream(**request))
-                events = opened["stream"]
+                events = await _open_in_thread(lambda: self.client.converse_stream(**request))
                 reader = _threaded(iter(events))
             try:
                 yield reader
@@ -342,10 +343,30 @@ def _tool_result(message: Mapping[str, Any], position: int) -> dict[str, Any]:
     return {"toolResult": {"toolUseId": message["tool_call_id"], "content": blocks or [{"text": ""}]}}
 
 
+async def _open_in_thread(open_stream: Callable[[], Any]) -> Any:
+    """The event stream `open_stream()` opens on a worker thread. If the caller is
+    cancelled meanwhile, the stream the thread goes on to open is closed once it has."""
+    opening = asyncio.ensure_future(asyncio.to_thread(open_stream))
+    try:
+        return (await asyncio.shield(opening))["stream"]
+    except asyncio.CancelledError:
+        opening.add_done_callback(_close_opened)
+        raise
+
+
+def _close_opened(opening: asyncio.Future[Any]) -> None:
+    if not opening.cancelled() and opening.exception() is None:
+        opening.result()["stream"].close()
+
+
 def _result(text: str) -> dict[str, Any]:
-    """A tool output as a `toolResult` content block: `json` for a JSON object, else `text`."""
+    """A tool output as a `toolResult` content block: `json` for a JSON object, else `text`
+    (also for an object with NaN or Infinity, which the request's JSON cannot carry)."""
     if text.startswith("{"):
-        parsed = parse_arguments(text)
+        try:
+            parsed = from_json(text, allow_inf_nan=False)
+        except ValueError:
+            parsed = None
         if isinstance(parsed, dict):
             return {"json": parsed}
     return {"text": text}

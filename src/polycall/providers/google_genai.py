@@ -60,7 +60,7 @@ class GoogleGenAI(GeminiAdapter):
             "pass model, messages and GenerateContentConfig fields (or config=)",
         )
         config.update(kwargs)
-        if config.get("tools"):
+        if config.get("tools") is not None:  # an empty list too: the tools are polycall's
             raise ConfigurationError("tools come from response_model; do not pass tools as well")
         if system is not None:
             if config.get("system_instruction"):

@@ -7,7 +7,7 @@ from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import Any
 
 from ..calls import RawCall, Reply, Stop, Turn, Usage
-from ..errors import ConfigurationError, MalformedOutputError, ProviderError
+from ..errors import ConfigurationError, PolycallError, ProviderError
 from ..modes import Mode
 from ..toolset import ToolSet
 from ._assembly import _NONE, Call, Calls, CallsAssembler
@@ -17,7 +17,7 @@ from .openai_common import (
     WRAPPERS,
     arequired_fallback,
     arguments_text,
-    malformed_call,
+    classify_error,
     prepare_common,
     relax_choice,
     required_fallback,
@@ -69,8 +69,8 @@ class OpenAIChat(Adapter):
     async def asend(self, request: dict[str, Any]) -> Any:
         return await arequired_fallback(self, self.client.chat.completions.create, request)
 
-    def classify(self, exc: Exception) -> MalformedOutputError | None:
-        return malformed_call(exc)
+    def classify(self, exc: Exception) -> PolycallError | None:
+        return classify_error(exc)
 
     def stream(self, request: dict[str, Any]) -> AbstractContextManager[Iterator[Any]]:
         return closing_stream(lambda: self.send(_streaming(request)))
@@ -263,11 +263,13 @@ class ChatAssembler(CallsAssembler):
         call = self.by_id.get(call_id) if isinstance(call_id, str) else None
         if call is None or (index is not None and call.index != index):
             previous = self.by_index.get(index) if index is not None else self.calls.last
-            if previous is not None and not _starts_call(previous, index, call_id, name):
+            if previous is not None and not _starts_call(previous, call_id, name):
                 call = previous
             else:
-                if previous is not None and previous.index == index:
-                    self.calls.end(previous)  # a new call at the same index ends the one there
+                if previous is not None and previous.index == index and previous.id is None:
+                    # A new call at the same index ends the one there when nothing can reach
+                    # it any more: with an id, a later delta may still continue it by that id.
+                    self.calls.end(previous)
                 call = self.calls.start(index, call_id, name or "")
                 if index is not None:
                     self.by_index[index] = call
@@ -287,17 +289,15 @@ class ChatAssembler(CallsAssembler):
             self.calls.end(call)
 
 
-def _starts_call(call: Call, index: int | None, call_id: Any, name: Any) -> bool:
+def _starts_call(call: Call, call_id: Any, name: Any) -> bool:
     """Whether a delta that `call` would otherwise take starts a new call: it carries
     another id, or names a tool other than `call`'s, or names `call`'s tool again once
-    `call` is complete (or, with neither index nor id, once its arguments have begun)."""
+    `call` is complete (a server may repeat the name on every delta of a call)."""
     if call_id is not None and call.id is not None and call_id != call.id:
         return True
     if name is None or not call.name or call_id is not None and call_id == call.id:
         return False
-    if name != call.name:
-        return True
-    return call.done or (index is None and call_id is None and call.size > 0)
+    return name != call.name or call.done
 
 
 def _content_text(content: Any) -> str:

@@ -11,7 +11,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ..calls import RawCall
-from ..errors import ConfigurationError, MalformedOutputError
+from ..errors import ConfigurationError, MalformedOutputError, RefusalError
 from ..toolset import ToolSet
 from .base import Adapter, omitted
 from .registry import construct, require
@@ -150,15 +150,25 @@ def _fallback(adapter: Adapter, exc: Exception, request: dict[str, Any]) -> dict
 _MALFORMED_CODES = frozenset({"tool_use_failed"})
 
 
-def malformed_call(exc: Exception) -> MalformedOutputError | None:
+def classify_error(exc: Exception) -> MalformedOutputError | RefusalError | None:
     """The SDK error `exc` as a (retryable) `MalformedOutputError` when the server's error
-    body says the model produced a malformed function call; else None."""
+    body says the model produced a malformed function call, as a `RefusalError` when it
+    says a content filter blocked the request (Azure OpenAI's prompt filter); else None."""
     body = getattr(exc, "body", None)
     if isinstance(body, Mapping) and isinstance(body.get("error"), Mapping):
         body = body["error"]
-    if not isinstance(body, Mapping) or body.get("code") not in _MALFORMED_CODES:
+    if not isinstance(body, Mapping):
         return None
-    code = str(body["code"])
+    code = body.get("code")
+    if code == "content_filter":
+        return RefusalError(
+            f"the provider's content filter blocked the request: {body.get('message')}",
+            reason="content_filter",
+            raw=dict(body),
+        )
+    if code not in _MALFORMED_CODES:
+        return None
+    code = str(code)
     message = f"the provider reports a malformed function call ({code}): {body.get('message')}"
     generated = body.get("failed_generation")
     if generated:

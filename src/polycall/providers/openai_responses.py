@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..calls import RawCall, Reply, Stop, Turn, Usage
-from ..errors import ConfigurationError, ProviderError
+from ..errors import ConfigurationError, PolycallError, ProviderError
 from ..modes import Mode
 from ..toolset import ToolSet
 from ._assembly import Call, Calls, CallsAssembler
@@ -23,6 +23,7 @@ from .openai_common import (
     WRAPPERS,
     arequired_fallback,
     arguments_text,
+    classify_error,
     prepare_common,
     relax_choice,
     required_fallback,
@@ -56,6 +57,9 @@ class OpenAIResponses(Adapter):
 
     def relax(self, tools: ToolSet, request: dict[str, Any]) -> dict[str, Any]:
         return relax_choice(request)
+
+    def classify(self, exc: Exception) -> PolycallError | None:
+        return classify_error(exc)
 
     def extend(self, request: dict[str, Any], messages: Sequence[Any]) -> dict[str, Any]:
         return {**request, "input": [*to_input(request.get("input", [])), *to_input(messages)]}
