@@ -90,7 +90,7 @@ def test_a_streamed_call_is_stopped_while_it_grows_past_the_limit(
     response, gate = gated(response, len(response.chunks or []) - 12)  # ~300 bytes in
     fake.push(response)
     stream = cell.client(fake, limits=SMALL).create_iterable(messages=USER, response_model=SEED_MODEL)
-    with pytest.raises(LimitExceededError, match=r"to 'GoogleSearch' being streamed"):
+    with pytest.raises(LimitExceededError, match=r"to 'GoogleSearch' (\(it has no id\) )?being streamed"):
         list(stream)
     assert not gate.timed_out  # raised before the server had to send the rest
     gate.open()
@@ -207,6 +207,14 @@ def test_a_streamed_limit_error_names_the_call(fake: FakeProvider) -> None:
     assert next(stream) == SEED_VALUES[2]
     with pytest.raises(LimitExceededError, match=r"^call call_1 to 'GoogleSearch' being streamed"):
         next(stream)
+    fake.push(chat_stream([SEED_CALLS[2], LONG_QUERY], piece=10, ids=[None, None]))
+    stream = _openai(fake).create_iterable(messages=USER, response_model=SEED_MODEL)
+    assert next(stream) == SEED_VALUES[2]
+    with pytest.raises(
+        LimitExceededError,
+        match=r"^call number 2 of the response, to 'GoogleSearch' \(it has no id\) being streamed",
+    ):
+        next(stream)
 
 
 @pytest.mark.parametrize(
@@ -239,7 +247,7 @@ def test_a_partial_args_index_far_past_a_lists_end_is_over_the_limit(fake: FakeP
     class Plot(BaseModel):
         points: list[int]
 
-    with pytest.raises(LimitExceededError, match="'Plot' being streamed has more than 1000 bytes"):
+    with pytest.raises(LimitExceededError, match=r"call number 1 of the response, to 'Plot' \(it has no id\) being streamed has more than 1000 bytes"):
         list(client.create_iterable(messages=USER, response_model=Iterable[Plot]))
 
 
@@ -266,7 +274,7 @@ def test_partial_args_paths_count_the_objects_they_make(fake: FakeProvider) -> N
     class Plot(BaseModel):
         points: dict[str, Any]
 
-    with pytest.raises(LimitExceededError, match="'Plot' being streamed"):
+    with pytest.raises(LimitExceededError, match=r"'Plot' \(it has no id\) being streamed"):
         list(client.create_iterable(messages=USER, response_model=Iterable[Plot]))
     assert not gate.timed_out
     gate.open()

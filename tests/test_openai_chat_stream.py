@@ -793,8 +793,8 @@ def test_a_chunk_that_adds_nothing_to_the_call_yields_no_partial(
     fake: FakeProvider, client: Any
 ) -> None:
     """Chunks with an empty delta (Azure's content-filter results), text or usage, between
-    a call's fragments, show no snapshot again; the next call's first snapshot is shown even
-    when it reads like the last one of the call before."""
+    a call's fragments, show no snapshot again; another call's snapshot is shown even when
+    it reads like the last one shown (two calls streamed at once)."""
     empty = chat_chunk({})
     empty["choices"][0]["content_filter_results"] = {"hate": {"filtered": False}}
     fake.push(chat_sse([
@@ -802,9 +802,9 @@ def test_a_chunk_that_adds_nothing_to_the_call_yields_no_partial(
         empty,
         chat_chunk({"content": "thinking"}),
         chat_chunk(usage=(1, 2)),
-        calls_chunk({"index": 0, "function": {"arguments": W_TORONTO[17:]}}),
         calls_chunk({"index": 1, "id": "b", "function": {"name": "Weather", "arguments": W_TORONTO[:17]}}),
         empty,
+        calls_chunk({"index": 0, "function": {"arguments": W_TORONTO[17:]}}),
         calls_chunk({"index": 1, "function": {"arguments": W_TORONTO[17:]}}),
         chat_chunk({}, "tool_calls"),
     ]))
@@ -813,7 +813,7 @@ def test_a_chunk_that_adds_nothing_to_the_call_yields_no_partial(
     assert [
         replace(item, value=None) if isinstance(item, Partial) else item
         for item in client.create_partial(**kwargs())
-    ] == [snapshot, toronto, snapshot, toronto]
+    ] == [snapshot, snapshot, toronto, toronto]
 
 
 async def test_async_create_partial(fake: FakeProvider, aclient: Any) -> None:

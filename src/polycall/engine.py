@@ -155,7 +155,7 @@ class Reading:
     def __init__(self, session: Session, partial: bool) -> None:
         self.session = session
         self.opened: Any = None  # the adapter's stream it reads (for the credentials it sent)
-        self.shown: tuple[str, str] | None = None  # the call in progress as last shown (partial)
+        self.shown: tuple[object, str] | None = None  # (call, text) as last shown (partial)
         self.assembler = assembler = session.adapter.assembler()
         assembler.hold(session.limits)
         # The assembler's own `feed`: no step of ours for a chunk that completes nothing.
@@ -190,15 +190,15 @@ class Reading:
         to it (`events` passes both through)."""
         from .partial import partial_value  # jiter is imported only when asked for
 
-        done = self.assembler.feed(chunk)
-        events = self.events(done)
-        if done:
-            self.shown = None  # a call completed: the next one in progress is new
+        events = self.events(self.assembler.feed(chunk))
         progress = self.assembler.partial()
-        if progress is not None and progress != self.shown:
-            self.shown = progress
-            if (value := partial_value(self.session.tools, *progress)) is not None:
-                events.append(value)
+        if progress is not None:
+            call, name, text = progress
+            shown = self.shown
+            if shown is None or shown[0] is not call or shown[1] != text:
+                self.shown = (call, text)
+                if (value := partial_value(self.session.tools, name, text)) is not None:
+                    events.append(value)
         return events
 
 

@@ -47,13 +47,13 @@ class Limits:
                 "Limits(max_calls=...) if that many are expected"
             )
 
-    def check_streamed(self, id: Any, name: Any, size: int) -> None:
-        """Raise `LimitExceededError` if the call `id` to `name`, still being streamed, has
-        buffered `size`, more than `max_argument_bytes` (a running count: no text is joined)."""
+    def check_streamed(self, id: Any, name: Any, size: int, position: int) -> None:
+        """Raise `LimitExceededError` if the call `id` to `name` (at `position` among the
+        response's calls), still being streamed, has buffered `size`, more than
+        `max_argument_bytes` (a running count: no text is joined)."""
         if size > self.max_argument_bytes:
-            call = f"call {id}" if id else "the call"
             raise LimitExceededError(
-                f"{call} to {_name(name)} being streamed has more than "
+                f"{_where(id, name, position)} being streamed has more than "
                 f"{self.max_argument_bytes} bytes of arguments in the stream (the "
                 "max_argument_bytes limit); raise Limits(max_argument_bytes=...) if that is "
                 "expected"

@@ -99,9 +99,11 @@ def run_stream(
             future.add_done_callback(_keep_error(failed))
             started[id(call)] = future
         runs = [started[id(call)] for call in stream.result.calls]
-        concurrent.futures.wait(runs, return_when=concurrent.futures.FIRST_EXCEPTION)
-        if failed:
-            raise failed[0]
+        done, _ = concurrent.futures.wait(runs, return_when=concurrent.futures.FIRST_EXCEPTION)
+        # (read from the runs: a future wakes its waiters before it runs its callbacks)
+        for run in done:
+            if not run.cancelled() and (error := run.exception()) is not None:
+                raise error
         return [run.result() for run in runs]
 
 

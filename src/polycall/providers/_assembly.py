@@ -132,7 +132,7 @@ class Calls:
         size = call.size = call.size + len(fragment)
         self.last = call
         if size > self.cap and not self._wrapping(call, size):
-            self.limits.check_streamed(call.id, call.name, size)
+            self.limits.check_streamed(call.id, call.name, size, call.place)
         if call.state < _CLOSED:
             # Closed arguments complete a call that has its name (a nameless one waits for
             # the provider to end it, which may name it: it could only be an unknown tool).
@@ -197,19 +197,19 @@ class Calls:
                 out.append(call.raw())
         return out
 
-    def partial(self) -> tuple[str, str] | None:
+    def partial(self) -> tuple[object, str, str] | None:
         """The call the latest fragment went to, while it is still being written."""
         call = self.last
         if call is None or call.done or call.obj is not None and call.whole():
             return None
-        return call.name, call.text()
+        return call, call.name, call.text()
 
     def grew(self, call: Call, size: int) -> None:
         """`call`'s arguments, given as an object and never as text, grew by about `size`
         characters."""
         call.size += size
         if call.size > self.cap:
-            self.limits.check_streamed(call.id, call.name, call.size)
+            self.limits.check_streamed(call.id, call.name, call.size, call.place)
 
 
 def _scan(call: Call) -> bool:
@@ -309,7 +309,7 @@ class CallsAssembler(Assembler):
 
     calls: Calls
 
-    def partial(self) -> tuple[str, str] | None:
+    def partial(self) -> tuple[object, str, str] | None:
         return self.calls.partial()
 
     def hold(self, limits: Limits) -> None:

@@ -268,7 +268,7 @@ class MessagesAssembler(CallsAssembler):
             finish_reason=self.stop_reason,
         )
 
-    def partial(self) -> tuple[str, str] | None:
+    def partial(self) -> tuple[object, str, str] | None:
         return None if self.stop_reason is not None else self.calls.partial()
 
     def _index(self, event: Any) -> int | None:

@@ -67,8 +67,9 @@ class Assembler(ABC):
     def finish(self) -> Turn:
         """The whole response once the stream has ended: every call, the stop reason, usage."""
 
-    def partial(self) -> tuple[str, str] | None:
-        """The call still being written, as (tool name, arguments JSON so far), if any."""
+    def partial(self) -> tuple[object, str, str] | None:
+        """The call still being written, as (the call itself, which tells it from another
+        call, its tool name, its arguments JSON so far), if any."""
         return None
 
     @abstractmethod

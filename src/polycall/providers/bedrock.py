@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import (
     AbstractAsyncContextManager,
@@ -345,18 +346,29 @@ def _tool_result(message: Mapping[str, Any], position: int) -> dict[str, Any]:
 
 async def _open_in_thread(open_stream: Callable[[], Any]) -> Any:
     """The event stream `open_stream()` opens on a worker thread. If the caller is
-    cancelled meanwhile, the stream the thread goes on to open is closed once it has."""
-    opening = asyncio.ensure_future(asyncio.to_thread(open_stream))
+    cancelled meanwhile, the stream the thread goes on to open is closed once it has:
+    by the thread, or here if it had opened by then."""
+    lock = threading.Lock()
+    left: list[bool] = []  # the caller has gone
+    opened: list[Any] = []
+
+    def open_on_thread() -> Any:
+        events = open_stream()["stream"]
+        with lock:
+            if not left:
+                opened.append(events)
+                return events
+        events.close()  # nobody is waiting for it
+        return events
+
     try:
-        return (await asyncio.shield(opening))["stream"]
+        return await asyncio.to_thread(open_on_thread)
     except asyncio.CancelledError:
-        opening.add_done_callback(_close_opened)
+        with lock:
+            left.append(True)
+        for events in opened:  # it opened, and its result came too late
+            events.close()
         raise
-
-
-def _close_opened(opening: asyncio.Future[Any]) -> None:
-    if not opening.cancelled() and opening.exception() is None:
-        opening.result()["stream"].close()
 
 
 def _result(text: str) -> dict[str, Any]:
@@ -455,7 +467,7 @@ class ConverseAssembler(CallsAssembler):
                     text=text, usage=_usage(self.usage), raw=self.last,
                     finish_reason=self.stop_reason)
 
-    def partial(self) -> tuple[str, str] | None:
+    def partial(self) -> tuple[object, str, str] | None:
         return None if self.stop_reason is not None else self.calls.partial()
 
     def _index(self, event: Mapping[str, Any]) -> int | None:

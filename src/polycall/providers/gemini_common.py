@@ -371,11 +371,11 @@ class GeminiAssembler(CallsAssembler):
         text, calls = self.said(), self.calls.final()
         return Turn(calls, stop, reason, text, self.usage, self.chunk, *identity(self.last))
 
-    def partial(self) -> tuple[str, str] | None:
+    def partial(self) -> tuple[object, str, str] | None:
         current = self.current
         if current is None or current.done:
             return None
-        return current.name, json.dumps(current.obj)
+        return current, current.name, json.dumps(current.obj)
 
     def _stop(self) -> tuple[Stop, str]:
         return stop_of(self.last, bool(self.calls.all))

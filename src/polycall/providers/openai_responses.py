@@ -175,7 +175,7 @@ class ResponsesAssembler(CallsAssembler):
             **_identity(self.final),
         )
 
-    def partial(self) -> tuple[str, str] | None:
+    def partial(self) -> tuple[object, str, str] | None:
         return None if self.final is not None else self.calls.partial()
 
     def _completed(self) -> None:
