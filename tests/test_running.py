@@ -26,7 +26,7 @@ from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, GoogleSea
 from polycall import ConfigurationError, ToolCalls, ToolResult, ValidationFailed
 from polycall.running import run_calls
 from polycall.testing import FakeProvider, Gate
-from polycall.testing.openai import chat_completion, chat_stream
+from polycall.testing.openai import chat_chunk, chat_completion, chat_sse, chat_stream
 
 WAIT = 5.0  # upper bound on any wait that is expected to end at once
 
@@ -616,6 +616,25 @@ async def test_a_handler_interrupting_arun_stream_cancels_the_earlier_ones_at_on
     with pytest.raises(KeyboardInterrupt):
         await polycall.arun_stream(astream_of(fake), {Weather: weather, GoogleSearch: _interrupting})
     assert sorted(cancelled) == ["Dallas", "Toronto"]
+
+
+async def test_a_handlers_exit_outranks_the_stream_failing_after_it(fake: FakeProvider) -> None:
+    """The stream breaks off after the handler exited: the exit reaches the caller, not the
+    `ProviderError`, which a caller retrying provider errors would otherwise swallow it in."""
+    gate = Gate()
+    fake.push(chat_sse([
+        chat_chunk({"tool_calls": [{"index": 0, "id": "a", "function": {"name": "GoogleSearch", "arguments": '{"query": "q"}'}}]}),
+        gate,
+        chat_chunk({"tool_calls": [{"index": 1, "id": "b", "function": {"name": "Weather", "arguments": '{"loc'}}]}),
+    ], done=False))  # no finish reason: the stream was cut
+
+    async def exiting(s: GoogleSearch) -> str:
+        gate.open()  # the stream goes on only now: this handler has exited before it fails
+        raise SystemExit(3)
+
+    with pytest.raises(SystemExit) as exited:
+        await polycall.arun_stream(astream_of(fake), {Weather: describe, GoogleSearch: exiting})
+    assert exited.value.code == 3
 
 
 # --- pipelining: run_stream / arun_stream ---------------------------------------------------

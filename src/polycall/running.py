@@ -90,20 +90,17 @@ def run_stream(
     """
     runner = _Runner.for_stream(stream, CallStream, "run_stream", handlers, max_concurrency, timeout)
     started: dict[int, concurrent.futures.Future[ToolResult[Any]]] = {}
-    failed: list[BaseException] = []  # what a run raised (a handler's exit), once one has
     with _loop_thread() as loop, contextlib.closing(stream), _exits():
-        for call in stream.calls():
-            if failed:
-                raise failed[0]
-            future = asyncio.run_coroutine_threadsafe(runner.run(call), loop)
-            future.add_done_callback(_keep_error(failed))
-            started[id(call)] = future
+        try:
+            for call in stream.calls():
+                _raise_exit(started.values())
+                started[id(call)] = asyncio.run_coroutine_threadsafe(runner.run(call), loop)
+        except Exception:
+            _raise_exit(started.values())  # a handler's exit outranks the stream's failure
+            raise
         runs = [started[id(call)] for call in stream.result.calls]
-        done, _ = concurrent.futures.wait(runs, return_when=concurrent.futures.FIRST_EXCEPTION)
-        # (read from the runs: a future wakes its waiters before it runs its callbacks)
-        for run in done:
-            if not run.cancelled() and (error := run.exception()) is not None:
-                raise error
+        concurrent.futures.wait(runs, return_when=concurrent.futures.FIRST_EXCEPTION)
+        _raise_exit(runs)
         return [run.result() for run in runs]
 
 
@@ -120,20 +117,19 @@ async def arun_stream(
     """
     runner = _Runner.for_stream(stream, AsyncCallStream, "arun_stream", handlers, max_concurrency, timeout)
     started: dict[int, asyncio.Task[ToolResult[Any]]] = {}
-    failed: list[BaseException] = []  # what a run raised (a handler's exit), once one has
     try:
         with _exits():
-            async for call in stream.calls():
-                if failed:
-                    raise failed[0]
-                task = asyncio.ensure_future(runner.run(call))
-                task.add_done_callback(_keep_error(failed))
-                started[id(call)] = task
+            try:
+                async for call in stream.calls():
+                    _raise_exit(started.values())
+                    started[id(call)] = asyncio.ensure_future(runner.run(call))
+            except Exception:
+                _raise_exit(started.values())  # a handler's exit outranks the stream's failure
+                raise
             runs = [started[id(call)] for call in stream.result.calls]
             if runs:
                 await asyncio.wait(runs, return_when=asyncio.FIRST_EXCEPTION)
-            if failed:
-                raise failed[0]
+            _raise_exit(runs)
             return [run.result() for run in runs]
     finally:
         try:
@@ -603,15 +599,12 @@ def _in_thread(handler: Handler, call: ToolCall[Any]) -> asyncio.Future[Any]:
     return future
 
 
-def _keep_error(failed: list[BaseException]) -> Callable[[Any], None]:
-    """A done-callback for a handler's run that keeps in `failed` what it raised (its
-    `_Exit`): the stream's reader raises it at once, without waiting for the runs before."""
-
-    def keep(run: Any) -> None:
-        if not run.cancelled() and (error := run.exception()) is not None:
-            failed.append(error)
-
-    return keep
+def _raise_exit(runs: Iterable[Any]) -> None:
+    """Raise what a finished handler run raised (its handler's exit, as `_Exit`), if one has:
+    at once, without waiting for the runs before it."""
+    for run in runs:
+        if run.done() and not run.cancelled() and (error := run.exception()) is not None:
+            raise error
 
 
 class _Exit(Exception):
@@ -650,12 +643,18 @@ def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None
 
 
 async def _cancel(tasks: Iterable[asyncio.Future[Any]]) -> None:
-    """Cancel what is still running and wait until it has stopped."""
+    """Cancel what is still running and wait until it has stopped. What the others raised
+    (another handler's exit, once one is on its way) is taken, so asyncio does not log it as
+    never retrieved."""
+    tasks = list(tasks)
     pending = [task for task in tasks if not task.done()]
     for task in pending:
         task.cancel()
     if pending:
         await asyncio.wait(pending)
+    for task in tasks:
+        if not task.cancelled():
+            task.exception()
 
 
 @contextlib.contextmanager
