@@ -84,7 +84,7 @@ class _BaseClient:
             self.adapter,
             tools,
             request,
-            context=pick_context(validation_context, context),
+            context=context if validation_context is None else pick_context(validation_context, context),
             strict=strict,
             hooks=self.hooks,
             limits=self.limits,
