@@ -52,13 +52,13 @@ def provider_error(exc: Exception, adapter: Adapter | None, opened: Any = None) 
     word that the model wrote a malformed call), else a `ProviderError` whose `__cause__`
     the caller sets to `exc`. Its message is redacted of the credentials, also those of the
     stream `opened`, if `exc` came from one: it may quote a server."""
-    if isinstance(exc, PolycallError):
-        if len(exc.args) == 1 and isinstance(message := exc.args[0], str):
-            exc.args = (redact(message, adapter, exc, opened),)
-        return exc
-    if adapter is not None and (classified := adapter.classify(exc)) is not None:
-        classified.args = (redact(str(classified), adapter, exc, opened),)
-        return classified
+    known: PolycallError | None = exc if isinstance(exc, PolycallError) else None
+    if known is None and adapter is not None:
+        known = adapter.classify(exc)
+    if known is not None:
+        if len(known.args) == 1 and isinstance(message := known.args[0], str):
+            known.args = (redact(message, adapter, exc, opened),)
+        return known
     error = ProviderError(redact(f"{type(exc).__name__}: {exc}", adapter, exc, opened))
     error.original = exc
     status = getattr(exc, "status_code", None)
@@ -217,8 +217,7 @@ def exchange(
             try:
                 attempt = (yield _ATTEMPT) if tries is None else next(tries, None)
             except UserCodeError as exc:  # a callback of the tenacity object raised (retries.py)
-                exc.valid = session.valid()
-                session.hooks.emit("error", attempt=session.attempt, error=exc)
+                session.failed(exc)
                 raise
             if attempt is None:
                 break
@@ -245,9 +244,7 @@ def exchange(
                 if failure.raw is None:
                     failure.raw = raw
                 if not isinstance(failure, RETRYABLE):
-                    if isinstance(failure, UserCodeError):  # a hook's, a validator's
-                        failure.valid = session.valid()  # the calls validated before it
-                    session.hooks.emit("error", attempt=session.attempt, error=failure)
+                    session.failed(failure)  # a hook's or a validator's bug keeps the valid calls
                     if failure is exc:
                         raise
                     raise failure from exc
@@ -265,7 +262,7 @@ def exchange(
             raise failure
     except BaseException as error:  # also GeneratorExit: the consumer closed the stream
         if isinstance(error, RETRYABLE):  # no retry is left to mend it
-            session.hooks.emit("error", attempt=session.attempt, error=error)
+            session.failed(error)
         if traced is not None:
             traced.fail(error)
         raise

@@ -275,6 +275,13 @@ class Session:
             for slot in self.slots[: self._base]
         )
 
+    def failed(self, error: PolycallError) -> None:
+        """The request ends with `error`: the "error" hook is told; a `UserCodeError` first
+        gets the calls validated before it."""
+        if isinstance(error, UserCodeError):
+            error.valid = self.valid()
+        self.hooks.emit("error", attempt=self.attempt, error=error)
+
     def valid(self) -> list[Any]:
         return [slot.value for slot in self.slots if isinstance(slot, ToolCall)]
 

@@ -349,14 +349,15 @@ async def _open_in_thread(open_stream: Callable[[], Any]) -> Any:
     cancelled meanwhile, the stream the thread goes on to open is closed once it has:
     by the thread, or here if it had opened by then."""
     lock = threading.Lock()
-    left: list[bool] = []  # the caller has gone
-    opened: list[Any] = []
+    gone = False  # the caller was cancelled
+    opened: Any = None  # the stream, once the thread has opened it for a caller still there
 
     def open_on_thread() -> Any:
+        nonlocal opened
         events = open_stream()["stream"]
         with lock:
-            if not left:
-                opened.append(events)
+            if not gone:
+                opened = events
                 return events
         events.close()  # nobody is waiting for it
         return events
@@ -365,9 +366,9 @@ async def _open_in_thread(open_stream: Callable[[], Any]) -> Any:
         return await asyncio.to_thread(open_on_thread)
     except asyncio.CancelledError:
         with lock:
-            left.append(True)
-        for events in opened:  # it opened, and its result came too late
-            events.close()
+            gone = True
+        if opened is not None:  # it opened, and its result came too late
+            opened.close()
         raise
 
 
