@@ -8,6 +8,7 @@ import asyncio
 import importlib
 import importlib.util
 import re
+import sys
 from collections.abc import AsyncIterable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -137,3 +138,23 @@ def vertexai_at(fake: FakeProvider) -> Iterator[None]:
     finally:
         vars(initializer.global_config).clear()
         vars(initializer.global_config).update(saved)
+
+
+@contextmanager
+def async_generators_started() -> Iterator[list[Any]]:
+    """The async generators first iterated inside the block, in that order: closed in
+    reverse, they are closed innermost first, the worst of the orders in which asyncio may
+    close the ones a program left open as it shuts down."""
+    hooks = sys.get_asyncgen_hooks()
+    started: list[Any] = []
+
+    def first_iteration(generator: Any) -> None:
+        started.append(generator)
+        if hooks.firstiter is not None:
+            hooks.firstiter(generator)
+
+    sys.set_asyncgen_hooks(first_iteration, hooks.finalizer)
+    try:
+        yield started
+    finally:
+        sys.set_asyncgen_hooks(*hooks)

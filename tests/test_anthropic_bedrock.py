@@ -118,3 +118,19 @@ def test_stream_exception_event(fake: FakeProvider) -> None:
     fake.push(events([exception("modelStreamErrorException", "the model failed")]))
     with pytest.raises(polycall.ProviderError, match="modelStreamErrorException"):
         list(client(fake).create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL))
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+@pytest.mark.parametrize(
+    ("kind", "status"),
+    [("throttlingException", 429), ("modelStreamErrorException", 424), ("serviceUnavailableException", 503)],
+)
+async def test_stream_exception_event_has_its_status(
+    fake: FakeProvider, kind: str, status: int, is_async: bool
+) -> None:
+    # as from_bedrock() gives it: the stream began with a 200, the event's kind has a status
+    fake.push(events([exception(kind, "slow down")]))
+    stream = client(fake, is_async=is_async).create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL)
+    with pytest.raises(polycall.ProviderError, match=kind) as caught:
+        await anext(stream) if is_async else next(stream)
+    assert caught.value.status_code == status

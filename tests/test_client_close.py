@@ -3,15 +3,16 @@ polycall client wraps gives its connections back, on every provider, sync and as
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 import polycall
-from helpers import vertexai_at
+from helpers import async_generators_started, vertexai_at
 from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES
-from polycall.testing import FakeProvider
+from polycall.testing import FakeProvider, Gate
 from polycall.testing.openai import chat_completion
 from providers import MATRIX, Cell
 
@@ -110,3 +111,26 @@ def test_closing_a_vertexai_client_that_sent_nothing_makes_no_sdk_client() -> No
         client = MATRIX["vertexai"].client(fake)
         client.close()
         assert "_prediction_client" not in vars(client.adapter.client)
+
+
+@pytest.mark.filterwarnings("ignore:This feature is deprecated:UserWarning")
+@pytest.mark.parametrize("name", [*ASYNC, "vertexai"])
+async def test_a_stream_left_open_closes_quietly_innermost_first(name: str) -> None:
+    """A stream read halfway and left open: asyncio closes the async generators a program
+    left open as it shuts down in no set order, the innermost first at worst. The clean-up
+    then still ends without an error."""
+    cell = MATRIX[name]
+    gate = Gate()
+    with FakeProvider() as fake, contextlib.ExitStack() as stack:
+        fake.push(cell.streamed(SEED_CALLS, gates={0: gate}))
+        if cell.needs_setup:
+            stack.enter_context(vertexai_at(fake))
+        client = cell.client(fake, **({"use_async": True} if cell.needs_setup else {"is_async": True}))
+        with async_generators_started() as started:
+            stream = client.create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL)
+            assert await anext(stream) == SEED_VALUES[0]
+        assert started
+        for generator in reversed(started):
+            await generator.aclose()
+        gate.open()
+        await client.aclose()

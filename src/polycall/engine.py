@@ -61,15 +61,20 @@ def provider_error(exc: Exception, adapter: Adapter | None, opened: Any = None) 
         return known
     error = ProviderError(redact(f"{type(exc).__name__}: {exc}", adapter, exc, opened))
     error.original = exc
-    status = getattr(exc, "status_code", None)
-    if status is None:  # the Google SDKs' `code`
-        status = getattr(exc, "code", None)
-    # An error an SDK raises for an event inside a stream may carry the stream's own 200.
-    if isinstance(status, int) and not isinstance(status, bool) and status >= 400:
-        error.status_code = int(status)  # an IntEnum (HTTPStatus) as an int
-    else:
-        error.status_code = None
+    error.status_code = http_status(exc) if adapter is None else adapter.status(exc)
     return error
+
+
+def http_status(exc: BaseException) -> int | None:
+    """The HTTP error status `exc` carries (`status_code`, else the Google SDKs' `code`);
+    None for none, or for a success: an error an SDK raises for an event inside a stream
+    may carry the stream's own 200."""
+    status = getattr(exc, "status_code", None)
+    if status is None:
+        status = getattr(exc, "code", None)
+    if isinstance(status, int) and not isinstance(status, bool) and status >= 400:
+        return int(status)  # an IntEnum (HTTPStatus) as an int
+    return None
 
 
 class provider_errors(AbstractContextManager[None]):

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..calls import RawCall, Reply, Stop, Turn, Usage
+from ..engine import http_status
 from ..errors import ConfigurationError, ProviderError
 from ..modes import Mode
 from ..toolset import ToolSet
@@ -23,6 +24,7 @@ from .base import (
     plain,
     text_piece,
 )
+from .bedrock import bedrock_model, event_status
 from .registry import construct, require
 
 #: `max_tokens` sent when the caller gives none (the Messages API requires one).
@@ -101,6 +103,17 @@ class AnthropicMessages(Adapter):
         names = ("api_key", "auth_token", "access_token", "aws_secret_key", "aws_session_token")
         token = getattr(getattr(self.client, "credentials", None), "token", None)
         return [*(getattr(self.client, name, None) for name in names), token]
+
+    def status(self, exc: Exception) -> int | None:
+        """On Bedrock, an exception event in a stream (which the SDK raises as an error event
+        with the stream's 200) has the status Bedrock's API gives its kind, as on `from_bedrock`."""
+        status = http_status(exc)
+        if status is None and cloud(self.client) == "Bedrock":
+            body = getattr(exc, "body", None)
+            error = body.get("error") if isinstance(body, Mapping) else None
+            if isinstance(error, Mapping):
+                status = event_status(bedrock_model(), "ResponseStream", error.get("type"))
+        return status
 
     def prepare(self, tools: ToolSet, kwargs: dict[str, Any]) -> dict[str, Any]:
         if "tools" in kwargs:

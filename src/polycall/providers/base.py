@@ -23,6 +23,7 @@ from contextlib import (
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..calls import RawCall, Reply, Turn
+from ..engine import http_status
 from ..errors import ConfigurationError
 from ..modes import Mode
 
@@ -106,6 +107,11 @@ class Adapter(ABC):
         """What an exception the SDK raised means, when it is more than a `ProviderError`
         (e.g. the provider's report of a malformed call); None for a plain `ProviderError`."""
         return None
+
+    def status(self, exc: Exception) -> int | None:
+        """The HTTP status of the failure `exc`, as `ProviderError.status_code` gives it
+        (`http_status` by default)."""
+        return http_status(exc)
 
     def secrets(self) -> list[Any]:
         """The credentials this client keeps and sends (API key, bearer token), kept out of

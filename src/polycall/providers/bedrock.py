@@ -7,13 +7,13 @@ async polycall client) or an entered aiobotocore `bedrock-runtime` client (await
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import (
     AbstractAsyncContextManager,
     AbstractContextManager,
-    asynccontextmanager,
     contextmanager,
 )
 from typing import Any
@@ -21,6 +21,7 @@ from typing import Any
 from pydantic_core import from_json
 
 from ..calls import RawCall, Reply, Stop, Turn, Usage
+from ..engine import http_status
 from ..errors import ConfigurationError, ProviderError
 from ..modes import Mode
 from ..toolset import ToolSet
@@ -143,47 +144,39 @@ class BedrockConverse(Adapter):
         return {**request, "messages": [*request["messages"], *messages]}
 
     def send(self, request: dict[str, Any]) -> Any:
-        with _statuses(self.client):
-            return self.client.converse(**request)
+        return self.client.converse(**request)
 
     async def asend(self, request: dict[str, Any]) -> Any:
-        with _statuses(self.client):
-            if self.awaitable:
-                return await self.client.converse(**request)
-            return await asyncio.to_thread(lambda: self.client.converse(**request))
+        if self.awaitable:
+            return await self.client.converse(**request)
+        return await asyncio.to_thread(lambda: self.client.converse(**request))
 
     def stream(self, request: dict[str, Any]) -> AbstractContextManager[Iterator[Any]]:
         return self._stream(request)
 
     def astream(self, request: dict[str, Any]) -> AbstractAsyncContextManager[AsyncIterator[Any]]:
-        return self._astream(request)
+        return _AsyncEvents(self, request)
 
     @contextmanager
     def _stream(self, request: dict[str, Any]) -> Iterator[Iterator[Any]]:
-        with _statuses(self.client):
-            events = self.client.converse_stream(**request)["stream"]
-            try:
-                yield events  # itself, not an iterator over it: a tool loop may `shut` it
-            finally:
-                events.close()
+        events = self.client.converse_stream(**request)["stream"]
+        try:
+            yield events  # itself, not an iterator over it: a tool loop may `shut` it
+        finally:
+            events.close()
 
-    @asynccontextmanager
-    async def _astream(self, request: dict[str, Any]) -> AsyncIterator[AsyncIterator[Any]]:
-        with _statuses(self.client):
-            if self.awaitable:
-                events = (await self.client.converse_stream(**request))["stream"]
-                reader: AsyncIterator[Any] = aiter(events)
-            else:
-                events = await _open_in_thread(lambda: self.client.converse_stream(**request))
-                reader = _threaded(iter(events))
-            try:
-                yield reader
-            except BaseException:
-                if not self.awaitable:  # a worker thread may be blocked reading: free it
-                    shut(events)
-                raise
-            finally:
-                events.close()
+    def status(self, exc: Exception) -> int | None:
+        """A botocore `ClientError`'s HTTP status; for an exception event, which came in a
+        stream that began with a 200, the status the service's model gives its kind
+        (`throttlingException`: 429)."""
+        response = getattr(exc, "response", None)
+        if not (isinstance(response, Mapping) and "Error" in response):
+            return http_status(exc)
+        status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+        if isinstance(status, int) and status >= 400:
+            return status
+        code = (response.get("Error") or {}).get("Code")
+        return event_status(self.client.meta.service_model, "ConverseStreamOutput", code)
 
     def parse(self, raw: Any) -> Turn:
         content = ((raw.get("output") or {}).get("message") or {}).get("content") or []
@@ -230,32 +223,44 @@ class BedrockConverse(Adapter):
         return [{"role": "user", "content": blocks}]
 
 
-@contextmanager
-def _statuses(client: Any) -> Iterator[None]:
-    """A botocore `ClientError` (an HTTP error, or an exception event in a stream) carries its
-    HTTP status as `status_code`, as polycall's `ProviderError` reports it: an exception
-    event, which came in a stream that began with a 200, the status `client`'s service model
-    gives its kind (`throttlingException`: 429)."""
-    try:
-        yield
-    except Exception as exc:
-        response = getattr(exc, "response", None)
-        if isinstance(response, Mapping) and "Error" in response:
-            status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
-            if status is None or status < 400:
-                status = _event_status(client, (response.get("Error") or {}).get("Code"))
-            exc.status_code = status  # type: ignore[attr-defined]
-        raise
+@functools.cache
+def bedrock_model() -> Any:
+    """botocore's model of the Bedrock runtime service, for a client that is not botocore's."""
+    import botocore.session
+
+    return botocore.session.get_session().get_service_model(SERVICE)
 
 
-def _event_status(client: Any, code: Any) -> int | None:
-    """The HTTP status botocore's model of `ConverseStream` gives the exception event `code`."""
+def event_status(service: Any, stream: str, code: Any) -> int | None:
+    """The HTTP status botocore's model of the service (`service`) gives the exception event
+    `code` of its event stream shape `stream`; None if it gives none."""
     try:
-        stream = client.meta.service_model.operation_model("ConverseStream").output_shape.members["stream"]
-        status = stream.members[code].metadata["error"]["httpStatusCode"]
+        status = service.shape_for(stream).members[code].metadata["error"]["httpStatusCode"]
     except Exception:  # noqa: BLE001 - no such event, or a model that says nothing of it
         return None
     return status if isinstance(status, int) else None
+
+
+class _AsyncEvents(AbstractAsyncContextManager[AsyncIterator[Any]]):
+    """A `converse_stream` request's events, opened on entry (awaited on an aiobotocore
+    client, else on a worker thread) and closed on exit. A class, not a generator: asyncio,
+    finalizing the generators a program left open as it shuts down, cannot close it before
+    the driver reading it."""
+
+    def __init__(self, adapter: BedrockConverse, request: dict[str, Any]) -> None:
+        self.client, self.awaitable, self.request = adapter.client, adapter.awaitable, request
+
+    async def __aenter__(self) -> AsyncIterator[Any]:
+        if self.awaitable:
+            self.events = (await self.client.converse_stream(**self.request))["stream"]
+            return aiter(self.events)
+        self.events = await _open_in_thread(lambda: self.client.converse_stream(**self.request))
+        return _threaded(iter(self.events))
+
+    async def __aexit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        if kind is not None and not self.awaitable:  # a worker thread may be blocked reading
+            shut(self.events)
+        self.events.close()
 
 
 async def _threaded(events: Iterator[Any]) -> AsyncIterator[Any]:

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import (
     AbstractAsyncContextManager,
     AbstractContextManager,
-    asynccontextmanager,
     contextmanager,
 )
 from typing import Any
@@ -98,7 +97,7 @@ class VertexAI(GeminiAdapter):
         return _closing(closing_stream(lambda: self.send({**request, "stream": True})))
 
     def astream(self, request: dict[str, Any]) -> AbstractAsyncContextManager[AsyncIterator[Any]]:
-        return _aclosing(aclosing_stream(lambda: self.asend({**request, "stream": True})))
+        return _aclosing(lambda: self.asend({**request, "stream": True}))
 
     def close(self) -> None:
         """The transport of the model's sync SDK client, if it made one (a `GenerativeModel`
@@ -182,23 +181,27 @@ def _closing(opened: AbstractContextManager[Iterator[Any]]) -> Iterator[Iterator
                 cancel()
 
 
-@asynccontextmanager
-async def _aclosing(
-    opened: AbstractAsyncContextManager[AsyncIterator[Any]],
-) -> AsyncIterator[AsyncIterator[Any]]:
+class _aclosing(aclosing_stream):
     """Async `_closing`: the async generator holds `response_stream` in its closure, so it
     is found before the stream is read (on exit the generator may already have ended: a
-    pending read cancelled by a tool loop ends it)."""
-    async with opened as stream:
-        response = _response_stream(stream)
+    pending read cancelled by a tool loop ends it). A class, not a generator: asyncio,
+    closing the generators a program left open as it shuts down, cannot close it before
+    the driver reading it."""
+
+    async def __aenter__(self) -> Any:
+        stream = await super().__aenter__()
+        self.response = _response_stream(stream)
+        return stream
+
+    async def __aexit__(self, *exc: object) -> None:
         try:
-            yield stream
-        finally:
-            cancel = getattr(response, "cancel", None)
+            cancel = getattr(self.response, "cancel", None)
             if cancel is not None:
                 cancelled = cancel()
                 if inspect.isawaitable(cancelled):
                     await cancelled
+        finally:
+            await super().__aexit__(*exc)
 
 
 def _response_stream(stream: Any) -> Any:
