@@ -825,6 +825,19 @@ def test_results_given_out_of_call_order_are_refused_not_misfiled(fake: FakeProv
         calls.tool_results(results[::-1])
 
 
+def test_results_of_another_response_are_refused_even_under_the_same_ids(fake: FakeProvider) -> None:
+    """Ids repeat across responses (generated ones always do: `call_1_0`): a result answers
+    only its own call, not another response's call that has the same id."""
+    first = seed_calls(fake)
+    second = seed_calls(fake, [SEED_CALLS[2], SEED_CALLS[0], SEED_CALLS[1]])
+    assert [c.id for c in first.calls] == [c.id for c in second.calls]
+    results = first.run({Weather: describe, GoogleSearch: search})
+    with pytest.raises(ConfigurationError, match=r"result of call call_0 \(Weather\) in the place of call call_0 \(GoogleSearch\)"):
+        second.tool_results(results)
+    same = seed_calls(fake)  # the same calls again: their results answer them
+    assert [r["tool_call_id"] for r in same.tool_results(results)] == ["call_0", "call_1", "call_2"]
+
+
 def test_run_stream_results_feed_the_streams_tool_results(
     fake: FakeProvider, never: threading.Event
 ) -> None:

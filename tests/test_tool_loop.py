@@ -685,6 +685,8 @@ def test_hooks_fire_for_every_request_of_the_run(fake: FakeProvider, chat: Wire)
         ({"stop_when": FinalAnswer}, "stop_when=.*FinalAnswer.* is not a tool"),
         ({"max_retries": 2}, "takes no max_retries"),
         ({"max_concurrency": 0}, "max_concurrency must be a positive int"),
+        ({"stream": False}, "takes no stream="),
+        ({"stream": True}, "takes no stream="),
     ],
 )
 def test_bad_set_up_raises_before_any_request(
@@ -693,6 +695,30 @@ def test_bad_set_up_raises_before_any_request(
     with pytest.raises(ConfigurationError, match=message):
         run_tools(fake, chat, **change)
     assert fake.requests == []
+
+
+@pytest.mark.parametrize(
+    ("name", "key", "takes"),
+    [("genai", "contents", True), ("responses", "input", True), ("chat", "contents", False),
+     ("chat", "input", False), ("genai", "input", False), ("anthropic", "contents", False)],
+)
+def test_the_conversation_goes_by_the_name_create_takes(
+    fake: FakeProvider, name: str, key: str, takes: bool
+) -> None:
+    """`contents=` / `input=` where the provider's `create` takes it; elsewhere refused, as
+    `create` refuses it."""
+    wire = BY_NAME[name]
+    given = {**options(wire), key: SEED_MESSAGES}
+    del given["messages"]
+    if not takes:
+        with pytest.raises(ConfigurationError, match=f"{key}|messages="):  # as create says it
+            wire.client(fake, False).run_tools(**given)
+        assert fake.requests == []
+        return
+    fake.push(wire.calls(SEED_CALLS), wire.text(ANSWER))
+    run = wire.client(fake, False).run_tools(**given)
+    assert run.text == ANSWER and run.messages[: len(SEED_MESSAGES)] == SEED_MESSAGES
+    assert wire.results(bodies(fake)[1]) == expected_results(wire, run)
 
 
 @pytest.mark.parametrize(

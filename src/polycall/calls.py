@@ -283,7 +283,7 @@ class ToolCalls(list[T]):
 
 def _reply(call: ToolCall[Any], output: Any) -> Reply:
     if isinstance(output, ToolResult):
-        if output.call is not call and getattr(output.call, "id", None) != call.id:
+        if output.call is not call and output.call != call:  # not this call, nor a copy of it
             raise ConfigurationError(
                 f"tool_results() got the result of call {getattr(output.call, 'id', None)} "
                 f"({getattr(output.call, 'name', None)}) in the place of call {call.id} "

@@ -138,8 +138,10 @@ class _BaseClient:
         """The first step's session and the ops of the whole run (`loop.py`), for a driver."""
         from .loop import OPTIONS, StepSession, tool_loop
 
-        if messages is None:  # the conversation as `create` also takes it: Gemini's, Responses'
-            messages = kwargs.pop("contents", None) if "contents" in kwargs else kwargs.pop("input", None)
+        key = "messages"  # or the name of the conversation this provider's `create` also takes
+        if messages is None:
+            key = next((name for name in ("contents", "input") if name in kwargs), key)
+            messages = kwargs.pop(key, None)
         if messages is None or response_model is None or handlers is None:
             given = {"messages": messages, "response_model": response_model, "handlers": handlers}
             missing = " and ".join(f"{name}=" for name, value in given.items() if value is None)
@@ -149,7 +151,9 @@ class _BaseClient:
                 "run_tools() takes no max_retries: an invalid call is answered with an error "
                 "result and the model corrects it at the next step"
             )
-        options = {key: kwargs.pop(key) for key in OPTIONS if key in kwargs}
+        if "stream" in kwargs:
+            raise ConfigurationError("run_tools() takes no stream=: it streams every step itself")
+        options = {option: kwargs.pop(option) for option in OPTIONS if option in kwargs}
         if isinstance(messages, Iterator):
             messages = list(messages)
         elif not isinstance(messages, (list, tuple)):
@@ -157,7 +161,7 @@ class _BaseClient:
                 "run_tools() takes the conversation (messages=, or contents= / input=) as a list "
                 f"of messages, got {type(messages).__name__}"
             )
-        kwargs["messages"] = messages
+        kwargs[key] = messages
         first = self._session(
             response_model, kwargs, validation_context, context, strict, StepSession
         )
