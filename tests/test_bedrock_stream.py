@@ -15,7 +15,6 @@ from botocore.eventstream import ChecksumMismatch, EventStreamBuffer
 
 import polycall
 import test_bedrock
-from helpers import async_generators_started
 from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, GoogleSearch, Weather
 from polycall.testing import FakeProvider, Gate
 from polycall.testing.aws import message
@@ -340,22 +339,6 @@ async def test_a_stream_still_opening_when_cancelled_is_closed_once_open(
     assert not closed.is_set()
     release.set()
     assert await asyncio.to_thread(closed.wait, 5)
-
-
-async def test_a_stream_left_open_closes_quietly_innermost_first(
-    fake: FakeProvider, aio_client: polycall.AsyncClient
-) -> None:
-    """aiobotocore (boto3 on threads: test_client_close.py): asyncio may close a stream left
-    open at shutdown innermost first; its clean-up does not fail then."""
-    gate = Gate()
-    fake.push(converse_stream(SEED_CALLS, gates={0: gate}))
-    with async_generators_started() as started:
-        stream = aio_client.create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL)
-        assert await anext(stream) == SEED_VALUES[0]
-    assert started
-    for generator in reversed(started):
-        await generator.aclose()
-    gate.open()
 
 
 def test_a_failing_stream_is_closed(fake: FakeProvider, closed: list[Any]) -> None:

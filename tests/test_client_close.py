@@ -113,24 +113,38 @@ def test_closing_a_vertexai_client_that_sent_nothing_makes_no_sdk_client() -> No
         assert "_prediction_client" not in vars(client.adapter.client)
 
 
+async def _async_client(name: str, fake: FakeProvider, stack: contextlib.AsyncExitStack) -> Any:
+    """The async client of the matrix cell `name`; "aiobotocore": Bedrock over an entered
+    aiobotocore client (the cell's runs boto3 on worker threads)."""
+    if name == "aiobotocore":
+        pytest.importorskip("aiobotocore")
+        from polycall.testing.bedrock import aio_bedrock_client
+
+        sdk = await stack.enter_async_context(aio_bedrock_client(fake))
+        return polycall.from_bedrock(sdk, model="anthropic.claude-sonnet-4-6-v1:0")
+    cell = MATRIX[name]
+    if cell.needs_setup:
+        stack.enter_context(vertexai_at(fake))
+        return cell.client(fake, use_async=True)
+    return cell.client(fake, is_async=True)
+
+
 @pytest.mark.filterwarnings("ignore:This feature is deprecated:UserWarning")
-@pytest.mark.parametrize("name", [*ASYNC, "vertexai"])
+@pytest.mark.parametrize("name", [*ASYNC, "vertexai", "aiobotocore"])
 async def test_a_stream_left_open_closes_quietly_innermost_first(name: str) -> None:
     """A stream read halfway and left open: asyncio closes the async generators a program
     left open as it shuts down in no set order, the innermost first at worst. The clean-up
     then still ends without an error."""
-    cell = MATRIX[name]
     gate = Gate()
-    with FakeProvider() as fake, contextlib.ExitStack() as stack:
-        fake.push(cell.streamed(SEED_CALLS, gates={0: gate}))
-        if cell.needs_setup:
-            stack.enter_context(vertexai_at(fake))
-        client = cell.client(fake, **({"use_async": True} if cell.needs_setup else {"is_async": True}))
-        with async_generators_started() as started:
-            stream = client.create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL)
-            assert await anext(stream) == SEED_VALUES[0]
-        assert started
-        for generator in reversed(started):
-            await generator.aclose()
-        gate.open()
-        await client.aclose()
+    with FakeProvider() as fake:
+        async with contextlib.AsyncExitStack() as stack:
+            fake.push(MATRIX["bedrock" if name == "aiobotocore" else name].streamed(SEED_CALLS, gates={0: gate}))
+            client = await _async_client(name, fake, stack)
+            with async_generators_started() as started:
+                stream = client.create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL)
+                assert await anext(stream) == SEED_VALUES[0]
+            assert started
+            for generator in reversed(started):
+                await generator.aclose()
+            gate.open()
+            await client.aclose()
