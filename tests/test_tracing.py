@@ -8,6 +8,7 @@ an event), so the recorded start and end times can only overlap.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import subprocess
 import sys
@@ -28,14 +29,22 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, Sampler
 from opentelemetry.trace import SpanKind, StatusCode
 
 import polycall
 from helpers import vertexai_at
 from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, GoogleSearch, Weather
-from polycall import ConfigurationError, Mode, ProviderError, ValidationFailed
+from polycall import (
+    ConfigurationError,
+    Mode,
+    ProviderError,
+    UserCodeError,
+    ValidationFailed,
+    tracing,
+)
 from polycall.providers import registry
-from polycall.testing import FakeProvider, Gate, Response
+from polycall.testing import FakeProvider, Gate, Response, sse_response
 from polycall.testing import anthropic as anthropic_wire
 from polycall.testing import bedrock as bedrock_wire
 from polycall.testing import gemini as gemini_wire
@@ -601,6 +610,33 @@ def test_a_conversation_quoting_the_key_is_recorded_without_it(
     assert SECRET not in otel_content.everything()
 
 
+@pytest.mark.parametrize("where", ["responses instructions", "vertexai model"])
+def test_a_system_prompt_given_apart_from_the_messages_is_recorded(
+    otel_content: Exported, fake: FakeProvider, where: str
+) -> None:
+    """The Responses API's `instructions=` and a Vertex AI `GenerativeModel`'s own
+    `system_instruction` are the system prompt the request sends."""
+    prompt = "You are WeatherBot"
+    messages = [m for m in SEED_MESSAGES if m["role"] != "system"]
+    if where == "responses instructions":
+        fake.push(responses_wire.response_body(SEED_CALLS))
+        _openai(Mode.RESPONSES_PARALLEL_TOOLS)(fake, False).create(
+            model="gpt-4o-mini", instructions=prompt, messages=messages, response_model=SEED_MODEL
+        )
+    else:
+        pytest.importorskip("vertexai", reason="google-cloud-aiplatform is not installed")
+        from vertexai.generative_models import GenerativeModel
+
+        fake.push(gemini_wire.generate_content(SEED_CALLS))
+        with vertexai_at(fake):
+            model = GenerativeModel("gemini-1.5-pro", system_instruction=prompt)
+            polycall.from_vertexai(model).create(messages=messages, response_model=SEED_MODEL)
+    assert prompt in json.dumps(fake.last.json)  # sent apart from the messages
+    [chat] = otel_content.spans("chat")
+    assert json.loads(attrs(chat)["gen_ai.system_instructions"]) == prompt
+    assert prompt not in attrs(chat)["gen_ai.input.messages"]
+
+
 @pytest.mark.parametrize("way", ["calls.run", "run_stream", "run_tools"])
 def test_tool_spans_quoting_the_key_are_recorded_without_it(
     otel_content: Exported, fake: FakeProvider, way: str
@@ -698,6 +734,52 @@ def test_an_interrupted_create_fails_its_spans(otel: Exported, fake: FakeProvide
     assert {attrs(span)["error.type"] for span in spans} == {"KeyboardInterrupt"}
 
 
+def test_attempts_count_the_requests_sent_not_one_a_request_hook_stopped(
+    otel: Exported, fake: FakeProvider
+) -> None:
+    fake.push(chat_wire.chat_completion(BAD_CALLS))
+    client = chat_client(fake)
+
+    def refuse_the_retry(attempt: int, **payload: Any) -> None:
+        if attempt == 2:
+            raise RuntimeError("hook bug")
+
+    client.on("request", refuse_the_retry)
+    with pytest.raises(UserCodeError):
+        ask(client, max_retries=1)
+    [outer] = otel.spans("polycall.create")
+    assert len(fake.requests) == 1 and len(otel.spans("chat")) == 1
+    assert attrs(outer)["polycall.attempts"] == 1
+
+
+@pytest.mark.parametrize("sampler", [ALWAYS_ON, ALWAYS_OFF], ids=["sampled", "sampled out"])
+def test_content_is_serialised_only_for_spans_that_are_recorded(
+    fake: FakeProvider, monkeypatch: pytest.MonkeyPatch, sampler: Sampler
+) -> None:
+    """With content capture, a span the sampler drops costs no serialising of the
+    conversation, the output, a call's arguments, a result or an error's message."""
+    serialised: list[Any] = []
+
+    def spy(value: Any) -> str:
+        serialised.append(value)
+        return "{}"
+
+    for name in ("_json", "to_text", "text_of"):
+        monkeypatch.setattr(tracing, name, spy)
+    polycall.instrument(tracer_provider=TracerProvider(sampler=sampler), capture_content=True)
+    try:
+        fake.push(chat_wire.chat_completion(BAD_CALLS), chat_wire.chat_completion(SEED_CALLS[1:2]))
+        calls = ask(chat_client(fake), max_retries=1)  # a failed attempt, then its retry
+
+        def fails(search: GoogleSearch) -> str:
+            raise RuntimeError(search.query)
+
+        calls.run({Weather: lambda w: w.location, GoogleSearch: fails})
+    finally:
+        polycall.uninstrument()
+    assert bool(serialised) is (sampler is ALWAYS_ON)
+
+
 # --- streams -------------------------------------------------------------------------------
 
 
@@ -759,6 +841,122 @@ def test_a_stream_cut_by_the_server_fails_its_spans(
         assert span.status.status_code is StatusCode.ERROR
     [point] = otel.points("gen_ai.client.operation.duration")
     assert point.attributes["error.type"] == "ProviderError"
+
+
+def _failed_by(otel: Exported, kind: str) -> None:
+    """The `polycall.create` and `chat` spans and the duration point all failed by `kind`."""
+    [outer] = otel.spans("polycall.create")
+    [chat] = otel.spans("chat")
+    for span in (outer, chat):
+        assert attrs(span)["error.type"] == kind
+        assert span.status.status_code is StatusCode.ERROR
+    [point] = otel.points("gen_ai.client.operation.duration")
+    assert point.attributes["error.type"] == kind
+
+
+@pytest.mark.usefixtures("short_gates")
+@pytest.mark.parametrize("is_async", [False, True], ids=["run_stream", "arun_stream"])
+def test_a_handler_interrupting_run_stream_fails_the_requests_spans(
+    otel: Exported, fake: FakeProvider, is_async: bool
+) -> None:
+    """A handler's `KeyboardInterrupt`, raised while the stream is still read, stops the
+    request as an interrupt inside it would: not as a stream the consumer closed early."""
+    gates = {0: Gate(), 1: Gate()}  # the stream waits after each Weather call for its handler
+    fake.push(chat_wire.chat_stream(SEED_CALLS, gates=gates))
+
+    async def weather(w: Weather) -> str:
+        if w.location == "Toronto":
+            gates[0].open()
+            raise KeyboardInterrupt
+        # Dallas's handler (on the same loop) starts after Toronto's has exited: run_stream
+        # sees the exit at the latest when the stream goes on to the last call
+        gates[1].open()
+        return w.location
+
+    handlers = {Weather: weather, GoogleSearch: lambda s: s.query}
+    request = {"model": "gpt-4o-mini", "messages": SEED_MESSAGES, "response_model": SEED_MODEL}
+
+    async def arun() -> None:
+        client = _openai(Mode.PARALLEL_TOOLS)(fake, True)
+        try:
+            with pytest.raises(KeyboardInterrupt):  # raised, and caught, inside the task
+                await polycall.arun_stream(client.create_iterable(**request), handlers)
+        finally:
+            await client.aclose()
+
+    try:
+        if is_async:
+            asyncio.run(arun())
+        else:
+            with pytest.raises(KeyboardInterrupt):
+                polycall.run_stream(chat_client(fake).create_iterable(**request), handlers)
+    finally:
+        gates[1].open()
+    _failed_by(otel, "KeyboardInterrupt")
+
+
+def test_a_stream_block_left_by_an_interrupt_fails_its_spans(
+    otel: Exported, fake: FakeProvider, short_gates: None
+) -> None:
+    gate = Gate()
+    fake.push(chat_wire.chat_stream(SEED_CALLS, gates={0: gate}))
+    stream = chat_client(fake).create_iterable(
+        model="gpt-4o-mini", messages=SEED_MESSAGES, response_model=SEED_MODEL
+    )
+    try:
+        with pytest.raises(KeyboardInterrupt), stream:
+            assert next(iter(stream)) == SEED_VALUES[0]
+            raise KeyboardInterrupt
+    finally:
+        gate.open()
+    _failed_by(otel, "KeyboardInterrupt")
+
+
+def test_an_interrupt_where_a_stream_hands_out_a_call_completed_at_its_end_fails_its_spans(
+    otel: Exported, fake: FakeProvider
+) -> None:
+    """A call the stream completes only once it has ended (Gemini's last streamed call, with
+    no part closing it) is handed out after the response: the attempt is still open."""
+    *head, closer, last = gemini_wire.stream_chunks(SEED_CALLS, streamed_args=True)
+    assert isinstance(closer, dict)
+    assert closer["candidates"][0]["content"]["parts"] == [{"functionCall": {}}]
+    fake.push(sse_response([*head, last]))  # the last call's closing part left out
+    stream = _genai(fake, False).create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL)
+    with pytest.raises(KeyboardInterrupt), stream:
+        assert list(itertools.islice(stream, 3)) == SEED_VALUES
+        raise KeyboardInterrupt
+    _failed_by(otel, "KeyboardInterrupt")
+
+
+async def test_an_async_stream_block_left_by_a_cancellation_fails_its_spans(
+    otel: Exported, fake: FakeProvider, short_gates: None
+) -> None:
+    gate = Gate()
+    fake.push(chat_wire.chat_stream(SEED_CALLS, gates={0: gate}))
+    client = polycall.from_openai(
+        openai.AsyncOpenAI(base_url=fake.url + "/v1", api_key=SECRET, max_retries=0)
+    )
+    stream = client.create_iterable(
+        model="gpt-4o-mini", messages=SEED_MESSAGES, response_model=SEED_MODEL
+    )
+    read = asyncio.Event()
+
+    async def consume() -> None:
+        async with stream:
+            async for _ in stream:
+                read.set()
+                await asyncio.Event().wait()  # cancelled here, between two calls
+
+    task = asyncio.ensure_future(consume())
+    try:
+        await asyncio.wait_for(read.wait(), WAIT)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        await asyncio.to_thread(gate.open)
+        await client.aclose()
+    _failed_by(otel, "CancelledError")
 
 
 async def test_async_requests_in_parallel_tasks_keep_their_own_parents(

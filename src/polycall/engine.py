@@ -280,8 +280,10 @@ class _Pump:
     """Runs `exchange()`: iterating it sends each outcome (or throws in each error) and takes
     the next op.
 
-    Entered around each op a driver performs: an `Exception` there is kept for `exchange()`,
-    which decides what it means.
+    Entered around each op a driver performs, and each event it hands out: an `Exception`
+    there is kept for `exchange()`, which decides what it means; anything else (a
+    cancellation, an interrupt thrown into the stream where it handed out a call) is what
+    stopped it.
     """
 
     __slots__ = ("core", "error", "reply", "stopped")
@@ -336,7 +338,8 @@ def drive(
     try:
         for op in pump:
             if type(op) is not tuple:
-                yield op
+                with pump:
+                    yield op
             elif op[0] is STREAM:
                 reading = op[2]
                 with pump, reading.open(adapter.stream(op[1])) as chunks:
@@ -383,6 +386,7 @@ async def adrive(
                                     for event in events(done):
                                         yield event
             else:
-                yield op
+                with pump:
+                    yield op
     finally:
         pump.close()

@@ -90,9 +90,12 @@ def run_stream(
     """
     runner = _Runner.for_stream(stream, CallStream, "run_stream", handlers, max_concurrency, timeout)
     started: dict[int, concurrent.futures.Future[ToolResult[Any]]] = {}
-    with _loop_thread() as loop, contextlib.closing(stream), _exits():
+    # Held, not the loop's own: a loop left by an exit would drop, so close, it before `with
+    # stream` throws the exit into the stream, where the request fails by it.
+    calls = stream.calls()
+    with _loop_thread() as loop, contextlib.closing(calls), stream, _exits():
         try:
-            for call in stream.calls():
+            for call in calls:
                 _raise_exit(started.values())
                 started[id(call)] = asyncio.run_coroutine_threadsafe(runner.run(call), loop)
         except Exception:
@@ -117,25 +120,24 @@ async def arun_stream(
     """
     runner = _Runner.for_stream(stream, AsyncCallStream, "arun_stream", handlers, max_concurrency, timeout)
     started: dict[int, asyncio.Task[ToolResult[Any]]] = {}
-    try:
-        with _exits():
-            try:
-                async for call in stream.calls():
-                    _raise_exit(started.values())
-                    started[id(call)] = asyncio.ensure_future(runner.run(call))
-            except Exception:
-                _raise_exit(started.values())  # a handler's exit outranks the stream's failure
-                raise
-            runs = [started[id(call)] for call in stream.result.calls]
-            if runs:
-                await asyncio.wait(runs, return_when=asyncio.FIRST_EXCEPTION)
-            _raise_exit(runs)
-            return [run.result() for run in runs]
-    finally:
+    calls = stream.calls()  # held, as in `run_stream`
+    async with contextlib.aclosing(calls), stream:
         try:
-            await _cancel(started.values())
+            with _exits():
+                try:
+                    async for call in calls:
+                        _raise_exit(started.values())
+                        started[id(call)] = asyncio.ensure_future(runner.run(call))
+                except Exception:
+                    _raise_exit(started.values())  # a handler's exit outranks the stream's failure
+                    raise
+                runs = [started[id(call)] for call in stream.result.calls]
+                if runs:
+                    await asyncio.wait(runs, return_when=asyncio.FIRST_EXCEPTION)
+                _raise_exit(runs)
+                return [run.result() for run in runs]
         finally:
-            await stream.aclose()
+            await _cancel(started.values())
 
 
 class _CallRunner:

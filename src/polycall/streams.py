@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
+from contextlib import suppress
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Generic, TypeGuard, TypeVar
 
 from .calls import ToolCall, ToolCalls
 from .errors import ConfigurationError, PolycallError
@@ -61,7 +63,7 @@ class _Stream:
 class CallStream(_Stream, Generic[T]):
     """Iterator of validated calls; `.result` is the final `ToolCalls` once it is exhausted."""
 
-    _events: Iterator[Any]
+    _events: Generator[Any, None, None]
 
     def __iter__(self) -> Iterator[T]:
         return self
@@ -77,7 +79,7 @@ class CallStream(_Stream, Generic[T]):
             raise
         return event.value if type(event) is ToolCall else event  # type: ignore[no-any-return]
 
-    def calls(self) -> Iterator[ToolCall[T]]:
+    def calls(self) -> Generator[ToolCall[T], None, None]:
         """The validated `ToolCall`s themselves (id, name, arguments, value), as they complete."""
         try:
             for event in self._events:
@@ -89,24 +91,31 @@ class CallStream(_Stream, Generic[T]):
             raise
         finally:  # left early (a `break` in the loop over it): the SDK stream goes too
             self._closing()
-            self._events.close()  # type: ignore[attr-defined]
+            self._events.close()
 
     def close(self) -> None:
         """Stop early; the SDK stream is closed."""
         self._closing()
-        self._events.close()  # type: ignore[attr-defined]
+        self._events.close()
 
     def __enter__(self) -> CallStream[T]:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Close the stream; left by an interrupt or an exit (`_stops`), its request fails by it."""
+        if _stops(error):
+            self._closing()
+            with suppress(type(error)):  # `error` itself, back from the request it ended
+                self._events.throw(error)
         self.close()
 
 
 class AsyncCallStream(_Stream, Generic[T]):
     """Async iterator of validated calls; `.result` is the final `ToolCalls` once exhausted."""
 
-    _events: AsyncIterator[Any]
+    _events: AsyncGenerator[Any, None]
 
     def __aiter__(self) -> AsyncIterator[T]:
         return self
@@ -122,7 +131,7 @@ class AsyncCallStream(_Stream, Generic[T]):
             raise
         return event.value if type(event) is ToolCall else event  # type: ignore[no-any-return]
 
-    async def calls(self) -> AsyncIterator[ToolCall[T]]:
+    async def calls(self) -> AsyncGenerator[ToolCall[T], None]:
         """The validated `ToolCall`s themselves, as they complete."""
         try:
             async for event in self._events:
@@ -134,15 +143,30 @@ class AsyncCallStream(_Stream, Generic[T]):
             raise
         finally:  # left early: the SDK stream goes too
             self._closing()
-            await self._events.aclose()  # type: ignore[attr-defined]
+            await self._events.aclose()
 
     async def aclose(self) -> None:
         """Stop early; the SDK stream is closed."""
         self._closing()
-        await self._events.aclose()  # type: ignore[attr-defined]
+        await self._events.aclose()
 
     async def __aenter__(self) -> AsyncCallStream[T]:
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Close the stream; left by a cancellation, an interrupt or an exit (`_stops`), its
+        request fails by it."""
+        if _stops(error):
+            self._closing()
+            with suppress(type(error)):
+                await self._events.athrow(error)
         await self.aclose()
+
+
+def _stops(error: BaseException | None) -> TypeGuard[BaseException]:
+    """Whether `error`, leaving a stream's block, stops its request rather than closing it
+    early: a cancellation, an interrupt or an exit (a handler's, in `run_stream`) is thrown
+    into the request, which then fails by it, as by one raised while it was read."""
+    return error is not None and not isinstance(error, (Exception, GeneratorExit))

@@ -150,10 +150,10 @@ class Create:
     __slots__ = (
         "attempt",
         "common",
-        "counted",
         "error",
         "parent",
         "redact",
+        "sent",
         "session",
         "span",
         "started",
@@ -171,7 +171,7 @@ class Create:
             "polycall.create", context=session.trace_parent, attributes=self.common
         )
         self.parent: Context = trace.set_span_in_context(self.span)
-        self.counted = session.attempt  # attempts before this create (a tool loop's steps)
+        self.sent = 0  # requests sent (`begin`); an attempt a hook stopped sent none
         self.attempt: Span | None = None
         self.turn: Turn | None = None
         self.error: BaseException | None = None
@@ -181,15 +181,15 @@ class Create:
         """An attempt sends `request`."""
         telemetry = self.telemetry
         model = self.common.get("gen_ai.request.model")
-        attributes = {"gen_ai.operation.name": "chat", **self.common}
-        if telemetry.capture:
-            attributes.update(self._input(request))
-        self.attempt = telemetry.tracer.start_span(
+        self.attempt = span = telemetry.tracer.start_span(
             f"chat {model}" if model else "chat",
             context=self.parent,
             kind=telemetry.trace.SpanKind.CLIENT,
-            attributes=attributes,
+            attributes={"gen_ai.operation.name": "chat", **self.common},
         )
+        if telemetry.capture and span.is_recording():  # no content work for a span sampled out
+            span.set_attributes(self._input(request))
+        self.sent += 1
         self.turn = None
         self.started = time.perf_counter()
 
@@ -209,7 +209,7 @@ class Create:
         if _counted(turn.usage):
             span.set_attribute("gen_ai.usage.input_tokens", turn.usage.input_tokens)
             span.set_attribute("gen_ai.usage.output_tokens", turn.usage.output_tokens)
-        if self.telemetry.capture:
+        if self.telemetry.capture and span.is_recording():
             span.set_attribute("gen_ai.output.messages", self._scrub(_json([_output(turn)])))
 
     def end(self, error: BaseException | None) -> None:
@@ -241,7 +241,7 @@ class Create:
         self.end(None)
         if _failure(self.error):
             _failed(self.telemetry, self.span, self.error, self._scrub)
-        self.span.set_attribute("polycall.attempts", self.session.attempt - self.counted)
+        self.span.set_attribute("polycall.attempts", self.sent)
         self.span.end()
 
     def _input(self, request: Mapping[str, Any]) -> Attributes:
@@ -249,11 +249,7 @@ class Create:
             (request[k] for k in ("messages", "input", "contents") if k in request), []
         )
         attributes = {"gen_ai.input.messages": self._scrub(_json(conversation))}
-        system = (  # Anthropic and Bedrock, Vertex AI, google-genai
-            request.get("system")
-            or request.get("system_instruction")
-            or getattr(request.get("config"), "system_instruction", None)
-        )
+        system = self.session.adapter.system_prompt(request)
         if system:
             attributes["gen_ai.system_instructions"] = self._scrub(_json(system))
         return attributes
@@ -303,11 +299,12 @@ class Tools:
             "gen_ai.tool.call.id": call.id,
             "gen_ai.tool.type": "function",
         }
-        if telemetry.capture:
-            attributes["gen_ai.tool.call.arguments"] = self.scrub(_json(call.arguments))
         span = telemetry.tracer.start_span(
             f"execute_tool {call.name}", context=self.parent, attributes=attributes
         )
+        capture = telemetry.capture and span.is_recording()  # no content for a span sampled out
+        if capture:
+            span.set_attribute("gen_ai.tool.call.arguments", self.scrub(_json(call.arguments)))
         try:
             with trace.use_span(span, record_exception=False, set_status_on_exception=False):
                 value, error = await work
@@ -317,7 +314,7 @@ class Tools:
         else:
             if error is not None:
                 _failed(telemetry, span, error, self.scrub)
-            elif telemetry.capture:
+            elif capture:
                 span.set_attribute("gen_ai.tool.call.result", self.scrub(to_text(value)))
             return value, error
         finally:
@@ -409,7 +406,9 @@ def _failed(
     description is the class, or with content capture (and `scrub`) the error's message,
     credentials redacted: it may quote the model's output, so it is content."""
     kind = type(error).__name__
-    description = scrub(f"{kind}: {text_of(error)}") if scrub is not None and telemetry.capture else kind
+    description = kind
+    if scrub is not None and telemetry.capture and span.is_recording():
+        description = scrub(f"{kind}: {text_of(error)}")
     span.set_attribute("error.type", kind)
     span.set_status(telemetry.trace.Status(telemetry.trace.StatusCode.ERROR, description))
     return kind

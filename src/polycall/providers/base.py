@@ -120,6 +120,12 @@ class Adapter(ABC):
         token) is read from the SDK's exception instead (`engine.sent_credentials`)."""
         return [getattr(self.client, name, None) for name in ("api_key", "_azure_ad_token")]
 
+    def system_prompt(self, request: Mapping[str, Any]) -> Any:
+        """The system prompt `request` sends apart from its messages, as tracing records it
+        (None when there is none, or it is one of the messages): by default its `system`, as
+        the Anthropic and Bedrock APIs take it."""
+        return request.get("system")
+
     def close(self) -> None:
         """Close the sync SDK client: its HTTP connections (`client.close()` by default)."""
         self.client.close()

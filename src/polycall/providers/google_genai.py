@@ -82,6 +82,9 @@ class GoogleGenAI(GeminiAdapter):
             return request
         return {**request, "config": config.model_copy(update={"tool_config": None})}
 
+    def system_prompt(self, request: Mapping[str, Any]) -> Any:
+        return request["config"].system_instruction
+
     async def aclose(self) -> None:
         """The async side (`client.aio`, or the `AsyncClient` given), then a `Client`'s sync side."""
         await self._aio.aclose()

@@ -10,7 +10,7 @@ never sets `previous_response_id`; a retry resends the input plus the calls and 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..calls import RawCall, Reply, Stop, Turn, Usage
@@ -57,6 +57,9 @@ class OpenAIResponses(Adapter):
 
     def relax(self, tools: ToolSet, request: dict[str, Any]) -> dict[str, Any]:
         return relax_choice(request)
+
+    def system_prompt(self, request: Mapping[str, Any]) -> Any:
+        return request.get("instructions")
 
     def classify(self, exc: Exception) -> PolycallError | None:
         return classify_error(exc)

@@ -85,6 +85,10 @@ class VertexAI(GeminiAdapter):
             return request
         return {key: value for key, value in request.items() if key != "tool_config"}
 
+    def system_prompt(self, request: Mapping[str, Any]) -> Any:
+        """The request's own (from a system message), else the `GenerativeModel`'s."""
+        return request.get("system_instruction") or getattr(self.client, "_system_instruction", None)
+
     def send(self, request: dict[str, Any]) -> Any:
         model, kwargs = self._bound(request, "_prediction_client")
         return model.generate_content(**kwargs)
