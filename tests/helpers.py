@@ -125,6 +125,29 @@ def function_responses(content: dict[str, Any]) -> list[dict[str, Any]]:
     return [part["functionResponse"] for part in content["parts"] if "functionResponse" in part]
 
 
+def gemini_candidate(parts: list[Any], index: int = 0, finish: str | None = None) -> dict[str, Any]:
+    """One Gemini candidate (camelCase, as on the wire)."""
+    candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": index}
+    if finish:
+        candidate["finishReason"] = finish
+    return candidate
+
+
+def two_candidates(first: Any, second: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A response of two candidates (`candidate_count=2`), each a whole function call part:
+    whole, and as the stream chunks that hold one candidate each (the second finishing first)."""
+    usage = {"promptTokenCount": 1, "candidatesTokenCount": 2}
+    whole = {"candidates": [gemini_candidate([first], 0, "STOP"), gemini_candidate([second], 1, "STOP")],
+             "usageMetadata": usage}
+    streamed = [
+        {"candidates": [gemini_candidate([first])]},
+        {"candidates": [gemini_candidate([second], 1)]},
+        {"candidates": [gemini_candidate([{"text": ""}], 1, "STOP")]},
+        {"candidates": [gemini_candidate([{"text": ""}], 0, "STOP")], "usageMetadata": usage},
+    ]
+    return whole, streamed
+
+
 @contextmanager
 def vertexai_at(fake: FakeProvider) -> Iterator[None]:
     """`vertexai` initialised against `fake`; its global settings are restored afterwards."""

@@ -17,7 +17,9 @@ from helpers import (
     function_responses,
     gated_each,
     gated_values,
+    gemini_candidate,
     sent_texts,
+    two_candidates,
 )
 from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, GoogleSearch, Weather
 from polycall import (
@@ -31,12 +33,13 @@ from polycall import (
     UnknownToolError,
     ValidationFailed,
 )
-from polycall.testing import FakeProvider, Gate, json_response
+from polycall.testing import FakeProvider, Gate, json_response, sse_response
 from polycall.testing.gemini import (
     gemini_stream,
     genai_client,
     generate_content,
     response_body,
+    stream_chunks,
 )
 
 MODEL = "gemini-2.5-flash"
@@ -481,3 +484,70 @@ def test_generation_config_of_another_type_is_named(fake: FakeProvider, client: 
     with pytest.raises(ConfigurationError, match="generation_config= must be a GenerateContentConfig or a dict"):
         ask(client, generation_config=types.GenerationConfig(temperature=0.2))
     assert fake.requests == []
+
+
+
+def _call(name: str, args: dict[str, Any]) -> dict[str, Any]:
+    return {"functionCall": {"name": name, "args": args}}
+
+
+WEATHER, SEARCH = (_call(name, args) for name, args in (SEED_CALLS[0], SEED_CALLS[2]))
+#: Prompt feedback that blocks nothing: safety ratings alone, or an unspecified block reason.
+NO_BLOCK = [
+    {"safetyRatings": [{"category": "HARM_CATEGORY_HARASSMENT", "probability": "NEGLIGIBLE"}]},
+    {"blockReason": "BLOCKED_REASON_UNSPECIFIED"},
+]
+
+
+@pytest.mark.parametrize("feedback", NO_BLOCK, ids=["safety-ratings", "unspecified"])
+def test_a_cut_stream_with_prompt_feedback_that_blocks_nothing_is_a_cut_stream(
+    fake: FakeProvider, client: Any, feedback: dict[str, Any]
+) -> None:
+    """Only a block reason ends a stream; feedback without one is no finish."""
+    fake.push(sse_response([
+        {"candidates": [gemini_candidate([WEATHER])], "promptFeedback": feedback},
+        {"candidates": [gemini_candidate([SEARCH])]},
+    ]))
+    stream = client.create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL)
+    with pytest.raises(ProviderError, match="the stream ended before a finish reason"):
+        list(stream)
+
+
+def test_a_stream_of_several_candidates_reads_the_first_as_create_does(fake: FakeProvider, client: Any) -> None:
+    whole, streamed = two_candidates(WEATHER, SEARCH)
+    fake.push(json_response(whole), sse_response(streamed))
+    calls = ask(client, candidate_count=2)
+    stream = client.create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL, candidate_count=2)
+    assert list(stream) == list(calls) == [SEED_VALUES[0]]
+    assert stream.result == calls and stream.result.usage == calls.usage
+
+
+def test_streamed_arguments_after_a_calls_end_are_malformed(fake: FakeProvider) -> None:
+    """As streaming.md says: a ProviderError naming the call, not a nameless new call."""
+    client = polycall.from_genai(genai_client(fake, vertexai=True), model=MODEL)
+    more = {"functionCall": {"partialArgs": [{"jsonPath": "$.units", "stringValue": "imperial"}]}}
+    *chunks, last = stream_chunks(SEED_CALLS[:1], streamed_args=True)
+    fake.push(sse_response([*chunks, {"candidates": [gemini_candidate([more])]}, last]))
+    stream = client.create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL, max_retries=1)
+    assert next(stream) == SEED_VALUES[0]
+    with pytest.raises(ProviderError, match=(
+        r"went on with the arguments of call number 1 of the response, to 'Weather' .* after it ended"
+    )):
+        next(stream)
+    assert len(fake.requests) == 1  # not retried as an unknown tool
+
+
+@pytest.mark.parametrize(("vertexai", "reason"), [(True, "SAFETY: unsafe"), (False, "SAFETY")])
+@pytest.mark.parametrize("streamed", [False, True], ids=["whole", "streamed"])
+def test_the_finish_message_is_in_the_reason_where_the_sdk_keeps_it(
+    fake: FakeProvider, vertexai: bool, reason: str, streamed: bool
+) -> None:
+    """As genai.md says: on Vertex AI; google-genai drops it on the Gemini API."""
+    client = polycall.from_genai(genai_client(fake, vertexai=vertexai), model=MODEL)
+    fake.push((gemini_stream if streamed else generate_content)(finish_reason="SAFETY", finish_message="unsafe"))
+    with pytest.raises(RefusalError) as caught:
+        if streamed:
+            list(client.create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL))
+        else:
+            ask(client)
+    assert caught.value.reason == reason

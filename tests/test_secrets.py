@@ -517,3 +517,73 @@ def test_a_bedrock_api_key_the_server_echoes_is_redacted(
         pytest.skip("this botocore signs instead of sending AWS_BEARER_TOKEN_BEDROCK")
     assert "Invalid API key: [redacted]" in str(caught.value)
     assert SECRET_CORE not in str(caught.value) and SECRET_CORE not in repr(caught.value)
+
+
+class _SendsTheSecret(Credentials):
+    """Credentials whose `.token` is another than the token they send: one the client keeps
+    nowhere, as a token provider's."""
+
+    def apply(self, headers: Any, token: Any = None) -> None:
+        super().apply(headers, token=SECRET)
+
+
+def _vertex_credentials(async_client: bool, kept: bool) -> tuple[Any, Any]:
+    """The Vertex AI SDK's sync credentials and its async REST transport's; those of the
+    client under test send the sentinel as their bearer token, kept as their `.token` or
+    only sent."""
+    from google.auth.aio.credentials import StaticCredentials
+
+    class SendsTheSecretAsync(StaticCredentials):  # type: ignore[misc]
+        async def apply(self, headers: Any, token: Any = None) -> None:
+            await super().apply(headers, token=SECRET)
+
+    if async_client:
+        used = StaticCredentials(token=SECRET) if kept else SendsTheSecretAsync(token="other-token")
+        return Credentials(token="other-token"), used  # type: ignore[no-untyped-call]
+    used = Credentials(token=SECRET) if kept else _SendsTheSecret(token="other-token")  # type: ignore[no-untyped-call]
+    return used, StaticCredentials(token="other-token")
+
+
+@pytest.mark.parametrize("kept", [True, False], ids=["kept", "only-sent"])
+@pytest.mark.parametrize("streamed", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize("async_client", [False, True], ids=["sync", "async"])
+async def test_a_vertex_ai_token_the_server_echoes_is_redacted(
+    fake: FakeProvider, async_client: bool, streamed: bool, kept: bool
+) -> None:
+    """The OAuth token of the Vertex AI SDK, sync (`vertexai.init(credentials=...)`) and on
+    its async REST transport (credentials of their own), kept by the credentials or only
+    sent (read from the failed request's headers, which the SDK's error keeps)."""
+    if async_client and importlib.util.find_spec("aiohttp") is None:
+        pytest.skip("async REST in the Vertex AI SDK needs aiohttp")
+    import vertexai
+    from google.cloud.aiplatform import initializer
+    from vertexai.generative_models import GenerativeModel
+
+    saved = dict(vars(initializer.global_config))
+    credentials, async_credentials = _vertex_credentials(async_client, kept)
+    vertexai.init(
+        project="test-project", location="us-central1", api_endpoint=fake.url,
+        api_transport="rest", credentials=credentials,
+    )
+    initializer._set_async_rest_credentials(async_credentials)
+    client = polycall.from_vertexai(GenerativeModel("gemini-2.5-flash"), use_async=async_client)
+    fake.push(_echoing())
+    try:
+        with pytest.raises(polycall.ProviderError) as caught:
+            if streamed and async_client:
+                async for _ in client.create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL):
+                    pass
+            elif streamed:
+                list(client.create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL))
+            elif async_client:
+                await client.create(messages=SEED_MESSAGES, response_model=SEED_MODEL)
+            else:
+                client.create(messages=SEED_MESSAGES, response_model=SEED_MODEL)
+    finally:
+        if async_client:
+            await client.aclose()
+        vars(initializer.global_config).clear()
+        vars(initializer.global_config).update(saved)
+    assert f"Bearer {SECRET}" in fake.last.headers.values()
+    assert "Incorrect API key provided: [redacted]" in str(caught.value)
+    assert SECRET_CORE not in str(caught.value) and SECRET_CORE not in repr(caught.value)

@@ -26,6 +26,7 @@ from helpers import (
     function_responses,
     gated_each,
     sent_texts,
+    two_candidates,
     vertexai_at,
 )
 from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, GoogleSearch, Weather
@@ -40,7 +41,13 @@ from polycall import (
     ValidationFailed,
 )
 from polycall.testing import FakeProvider, Gate, json_response
-from polycall.testing.gemini import generate_content, response_body, vertex_stream
+from polycall.testing.gemini import (
+    generate_content,
+    json_array_stream,
+    response_body,
+    stream_chunks,
+    vertex_stream,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore:This feature is deprecated:UserWarning")
 
@@ -403,3 +410,37 @@ async def test_leaving_a_tool_loop_with_a_read_pending_closes_its_http_response(
     gate.open()
     assert len(cancelled) == 1
     await aclient.aclose()
+
+
+def test_a_cut_stream_with_prompt_feedback_that_blocks_nothing_is_a_cut_stream(
+    vertex: FakeProvider, client: Any
+) -> None:
+    """Only a block reason ends a stream; safety ratings alone are no finish."""
+    ratings = {"safetyRatings": [{"category": "HARM_CATEGORY_HARASSMENT", "probability": "NEGLIGIBLE"}]}
+    *chunks, _ = stream_chunks(SEED_CALLS)  # the last, with the finish reason, never comes
+    vertex.push(json_array_stream([{**chunks[0], "promptFeedback": ratings}, *chunks[1:]]))
+    with pytest.raises(ProviderError, match="the stream ended before a finish reason"):
+        list(client.create_iterable(messages=USER, response_model=SEED_MODEL))
+
+
+def test_a_stream_of_several_candidates_reads_the_first_as_create_does(vertex: FakeProvider, client: Any) -> None:
+    weather, search = ({"functionCall": {"name": n, "args": a}} for n, a in (SEED_CALLS[0], SEED_CALLS[2]))
+    whole, streamed = two_candidates(weather, search)
+    vertex.push(json_response(whole), json_array_stream(streamed))
+    generation_config = {"candidate_count": 2}
+    calls = ask(client, generation_config=generation_config)
+    stream = client.create_iterable(messages=USER, response_model=SEED_MODEL, generation_config=generation_config)
+    assert list(stream) == list(calls) == [SEED_VALUES[0]]
+    assert stream.result == calls
+
+
+def test_the_preview_model_is_refused_by_its_full_name(vertex: FakeProvider) -> None:
+    """Two classes named GenerativeModel: the message tells them apart."""
+    from vertexai.preview.generative_models import GenerativeModel as PreviewModel
+
+    with pytest.raises(ConfigurationError) as caught:
+        polycall.from_vertexai(PreviewModel("gemini-1.5-pro"))
+    assert str(caught.value) == (
+        "from_vertexai() takes vertexai.generative_models.GenerativeModel, "
+        "got vertexai.preview.generative_models.GenerativeModel"
+    )

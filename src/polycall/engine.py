@@ -116,31 +116,44 @@ _CREDENTIAL_HEADERS = (
 
 
 def sent_credentials(exc: BaseException | None, opened: Any = None) -> list[str]:
-    """The credentials in the headers of the HTTP request (httpx's, as the OpenAI and
-    Anthropic SDKs keep it in `.request`) of `exc` or of an exception behind it, and of the
-    response an SDK stream (`opened`: the adapter's `stream()`, entered) came on: what the
-    SDK actually authenticated with, a token provider's token too, which the client keeps
-    nowhere.
+    """The credentials in the headers of the HTTP request of `exc` or of an exception behind
+    it, and of the response an SDK stream (`opened`: the adapter's `stream()`, entered) came
+    on: what the SDK actually authenticated with, a token provider's token too, which the
+    client keeps nowhere. The request is httpx's, as the OpenAI and Anthropic SDKs keep it
+    in `.request`, or the one behind the response an exception keeps in `.response`
+    (requests' or aiohttp's, as the Google SDKs keep them; google-auth's async transport
+    wraps aiohttp's response in `_response`).
 
     The whole chain is read: the OpenAI SDK drops those headers from its own exception's
     `.request`, but raises it while handling httpx's error, which keeps them. An error
     event in a stream has no such error behind it: the stream's response still has them."""
     found: list[str] = []
-    _credentials(_request_headers(getattr(getattr(opened, "stream", None), "response", None)), found)
+    _credentials(_request_headers(_attribute(_attribute(opened, "stream"), "response")), found)
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        _credentials(_request_headers(exc), found)
+        response = _attribute(exc, "response")
+        for holder in (exc, response, _attribute(response, "_response")):
+            _credentials(_request_headers(holder), found)
         exc = exc.__cause__ if exc.__cause__ is not None else exc.__context__
     return found
 
 
-def _request_headers(holder: Any) -> Any:
-    """The headers of `holder.request` (an exception's, a response's), if it has one."""
+def _attribute(holder: Any, name: str) -> Any:
+    """`holder.name`, or None where it has none (httpx raises RuntimeError for one unset)."""
     try:
-        return holder.request.headers
-    except (AttributeError, RuntimeError):  # httpx raises RuntimeError for a request unset
+        return getattr(holder, name, None)
+    except RuntimeError:
         return None
+
+
+def _request_headers(holder: Any) -> Any:
+    """The headers of the request behind `holder` (an exception, a response): its `.request`
+    (httpx, requests) or `.request_info` (aiohttp), if it has one."""
+    for name in ("request", "request_info"):
+        if (request := _attribute(holder, name)) is not None:
+            return _attribute(request, "headers")
+    return None
 
 
 def _credentials(headers: Any, found: list[str]) -> None:

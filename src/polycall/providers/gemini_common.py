@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from ..calls import RawCall, Reply, Stop, Turn, Usage
 from ..errors import ConfigurationError, ProviderError
-from ..limits import json_size
+from ..limits import call_label, json_size
 from ..toolset import ToolSet
 from ._assembly import Call, Calls, CallsAssembler
 from .base import Adapter, Assembler
@@ -192,10 +192,10 @@ def enum_name(value: Any) -> str:
 
 def stop_of(data: Mapping[str, Any], has_calls: bool) -> tuple[Stop, str]:
     """The neutral stop and the provider's reason (with its message) for one response."""
-    feedback = data.get("prompt_feedback") or {}
-    block = enum_name(feedback.get("block_reason"))
-    if block not in _NO_BLOCK:
-        return Stop.REFUSAL, _with_message(f"prompt blocked: {block}", feedback.get("block_reason_message"))
+    block = block_reason(data)
+    if block:
+        message = data["prompt_feedback"].get("block_reason_message")
+        return Stop.REFUSAL, _with_message(f"prompt blocked: {block}", message)
     candidate = first_candidate(data)
     reason = enum_name(candidate.get("finish_reason"))
     message = candidate.get("finish_message")
@@ -218,9 +218,21 @@ def identity(data: Mapping[str, Any]) -> tuple[Any, Any, str]:
     return data.get("response_id"), data.get("model_version"), reason
 
 
-def first_candidate(data: Mapping[str, Any]) -> Mapping[str, Any]:
-    candidates = data.get("candidates") or []
-    return candidates[0] if candidates else {}
+def block_reason(data: Mapping[str, Any]) -> str:
+    """The reason the prompt was blocked (`prompt_feedback.block_reason`); empty when it was
+    not, as when the feedback holds only safety ratings."""
+    block = enum_name((data.get("prompt_feedback") or {}).get("block_reason"))
+    return "" if block in _NO_BLOCK else block
+
+
+def first_candidate(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The candidate of index 0 (an absent index is 0, as proto3 JSON leaves it out): the one
+    read when `candidate_count` asks for more. A stream chunk may hold only another one."""
+    for candidate in data.get("candidates") or ():
+        if not candidate.get("index"):
+            found: dict[str, Any] = candidate
+            return found
+    return {}
 
 
 def parts_of(data: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -346,7 +358,7 @@ class GeminiAssembler(CallsAssembler):
         if usage is not None:
             self.usage = usage
         candidate = first_candidate(data)
-        if candidate.get("finish_reason") or data.get("prompt_feedback"):
+        if candidate.get("finish_reason") or block_reason(data):
             self.last = {**data, "candidates": [candidate]}
         parts = parts_of(data)
         for piece in text_of(parts):
@@ -382,15 +394,15 @@ class GeminiAssembler(CallsAssembler):
 
     def _take(self, part: Mapping[str, Any], signature: Any) -> None:
         current = self.current
-        if part.get("name") or (
-            current is None and (part.get("args") or part.get("partial_args"))
-        ):
+        if part.get("name") or (current is None and part.get("args")):
             if current is not None:
                 self.calls.end(current)  # a new call ends the one before it
             current = self.calls.start(None, part.get("id") or None, part.get("name") or "")
             current.obj = dict(part.get("args") or {})
             self.current, self.open_strings = current, set()
         if current is None:
+            if part.get("partial_args"):  # more arguments, with no call open to take them
+                raise ProviderError(self._stray())
             return  # an empty terminator with nothing open
         current.extra = current.extra or signature
         pieces = part.get("partial_args") or ()
@@ -401,6 +413,15 @@ class GeminiAssembler(CallsAssembler):
         if not part.get("will_continue"):
             self.calls.end(current)
             self.current = None
+
+
+    def _stray(self) -> str:
+        """What is wrong with `partial_args` that no open call takes."""
+        if not self.calls.all:
+            return "the stream sent function call arguments (partialArgs) before any call"
+        ended = self.calls.all[-1]
+        where = call_label(ended.id, ended.name, ended.place)
+        return f"the stream went on with the arguments of {where} after it ended"
 
 
 _ESCAPED = re.compile(r"\\(.)")  # a quoted key's escaped character (\" \' \\)

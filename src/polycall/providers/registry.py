@@ -67,8 +67,12 @@ class Provider:
             return True
         if isinstance(client, sync):
             return False
-        names = " or ".join(f"{c.__module__.split('.')[0]}.{c.__name__}" for c in (*sync, *asynchronous))
-        raise ConfigurationError(f"{self.factory}() takes {names}, got {type(client).__name__}")
+        names = " or ".join(
+            reference.replace(":", ".")
+            for reference in (*self.clients, *self.async_clients)
+            if _classes((reference,))
+        )
+        raise ConfigurationError(f"{self.factory}() takes {names}, got {_qualified(type(client))}")
 
     def otel_name(self, client: Any) -> str:
         """The `gen_ai.provider.name` of the API `client` calls."""
@@ -240,6 +244,13 @@ def _classes(references: tuple[str, ...]) -> tuple[type, ...]:
         if isinstance(cls, type):
             found.append(cls)
     return tuple(found)
+
+
+def _qualified(cls: type) -> str:
+    """A class by its module and name (a builtin by its name): two SDK classes of one name,
+    such as Vertex AI's `GenerativeModel` and its preview's, stay apart."""
+    name = cls.__qualname__
+    return name if cls.__module__ == "builtins" else f"{cls.__module__}.{name}"
 
 
 def _flag(client: Any, path: str) -> bool:

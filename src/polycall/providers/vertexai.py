@@ -54,8 +54,9 @@ class VertexAI(GeminiAdapter):
     def secrets(self) -> list[Any]:
         from google.cloud.aiplatform import initializer  # the credentials vertexai.init() set
 
-        credentials = getattr(initializer.global_config, "_credentials", None)
-        return [getattr(credentials, "token", None)]
+        config = initializer.global_config  # the sync transports', then the async REST one's
+        return [getattr(getattr(config, name, None), "token", None)
+                for name in ("_credentials", "_async_rest_credentials")]
 
     def prepare(self, tools: ToolSet, kwargs: dict[str, Any]) -> dict[str, Any]:
         kwargs = dict(kwargs)
@@ -124,9 +125,10 @@ class VertexAI(GeminiAdapter):
             call = part.get("function_call")
             if call and "args" in call:
                 call["args"] = _whole_numbers(call["args"])
-        reason = first_candidate(data).get("finish_reason")
+        candidate = first_candidate(data)
+        reason = candidate.get("finish_reason")
         if isinstance(reason, int):  # a reason this SDK version has no name for
-            data["candidates"][0]["finish_reason"] = f"FINISH_REASON_{reason}"
+            candidate["finish_reason"] = f"FINISH_REASON_{reason}"
         return data
 
     def native_content(self, content: Mapping[str, Any]) -> Any:
