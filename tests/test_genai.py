@@ -551,3 +551,31 @@ def test_the_finish_message_is_in_the_reason_where_the_sdk_keeps_it(
         else:
             ask(client)
     assert caught.value.reason == reason
+
+
+@pytest.fixture
+def closed_responses(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The aiohttp responses (google-genai's async transport) whose `close()` was called."""
+    aiohttp = pytest.importorskip("aiohttp")
+    seen: list[Any] = []
+    close = aiohttp.ClientResponse.close
+
+    def spy(self: Any) -> None:
+        seen.append(self)
+        close(self)
+
+    monkeypatch.setattr(aiohttp.ClientResponse, "close", spy)
+    return seen
+
+
+async def test_stopping_an_async_stream_early_closes_its_http_response(
+    fake: FakeProvider, aclient: Any, closed_responses: list[Any]
+) -> None:
+    """Closing the SDK's async stream leaves the generators inside it, and the response they
+    read, open; polycall closes the response."""
+    gate = Gate()
+    fake.push(gemini_stream(SEED_CALLS, gates={0: gate}))
+    async with aclient.create_iterable(messages=SEED_MESSAGES, response_model=SEED_MODEL) as stream:
+        assert await stream.__anext__() == SEED_VALUES[0]
+    gate.open()
+    assert len(closed_responses) == 1 and closed_responses[0].connection is None

@@ -414,7 +414,6 @@ class GeminiAssembler(CallsAssembler):
             self.calls.end(current)
             self.current = None
 
-
     def _stray(self) -> str:
         """What is wrong with `partial_args` that no open call takes."""
         if not self.calls.all:

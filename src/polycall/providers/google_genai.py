@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import Any
@@ -101,7 +102,7 @@ class GoogleGenAI(GeminiAdapter):
         return closing_stream(lambda: self.client.models.generate_content_stream(**request))
 
     def astream(self, request: dict[str, Any]) -> AbstractAsyncContextManager[AsyncIterator[Any]]:
-        return aclosing_stream(lambda: self._aio.models.generate_content_stream(**request))
+        return _aclosing(lambda: self._aio.models.generate_content_stream(**request))
 
     def response_dict(self, raw: Any) -> dict[str, Any]:
         dumped: dict[str, Any] = raw.model_dump(exclude_none=True, include=_RESPONSE_FIELDS)
@@ -129,6 +130,49 @@ class GoogleGenAI(GeminiAdapter):
 
 
 _NO_AUTOMATIC_CALLS = types.AutomaticFunctionCallingConfig(disable=True)
+
+
+class _aclosing(aclosing_stream):
+    """The SDK's async stream, closed on exit with the HTTP response under it.
+
+    google-genai reads the response through async generators nested in one another (how
+    many, and their names, differ between releases), and closing the outermost one leaves
+    those inside it suspended: a stream stopped early would keep its response (and socket)
+    until garbage collection. So on exit the response is found through their frames and
+    closed too. A stream read to the end, or ended by an error, has none left open."""
+
+    async def __aexit__(self, *exc: object) -> None:
+        responses = _open_responses(self.stream)
+        try:
+            await super().__aexit__(*exc)
+        finally:
+            for response in responses:  # aiohttp's `close()`; httpx's `aclose()`, awaited
+                closed = (getattr(response, "aclose", None) or response.close)()
+                if inspect.isawaitable(closed):
+                    await closed
+
+
+def _open_responses(stream: Any) -> list[Any]:
+    """The transport responses (`response_stream` of google-genai's `HttpResponse`) that the
+    suspended async generators under `stream` read."""
+    found: list[Any] = []
+    pending, seen = [stream], set()
+    while pending:
+        item = pending.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        frame = getattr(item, "ag_frame", None)  # None once a generator has ended
+        if frame is None:
+            continue
+        for value in frame.f_locals.values():  # its closure's variables too
+            if inspect.isasyncgen(value):
+                pending.append(value)
+            elif (response := getattr(value, "response_stream", None)) is not None and (
+                hasattr(response, "aclose") or hasattr(response, "close")
+            ):
+                found.append(response)
+    return found
 
 
 def _config_fields(config: Any, argument: str) -> dict[str, Any]:
