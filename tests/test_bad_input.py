@@ -88,17 +88,6 @@ def test_a_tool_loop_names_what_it_needs(fake: FakeProvider, options: dict[str, 
     assert fake.requests == []
 
 
-@pytest.mark.parametrize("key", ["contents", "input"])
-def test_a_tool_loop_takes_the_conversation_as_create_does(fake: FakeProvider, key: str) -> None:
-    """`contents=` (Gemini's word) and `input=` (Responses') are the conversation too."""
-    fake.push(chat_stream([], text="Kansas City."))
-    run = openai_client(fake).run_tools(
-        **{key: SEED_MESSAGES}, response_model=SEED_MODEL, model="m",
-        handlers={"GoogleSearch": str, "Weather": str},
-    )
-    assert run.text == "Kansas City." and run.messages[: len(SEED_MESSAGES)] == SEED_MESSAGES
-
-
 @pytest.mark.parametrize(
     ("messages", "extra", "message"),
     [

@@ -507,9 +507,9 @@ def test_usage_the_provider_did_not_report_is_left_out(
 # --- retries and errors --------------------------------------------------------------------
 
 
-def chat_client(fake: FakeProvider, **options: Any) -> Any:
-    sdk = openai.OpenAI(base_url=fake.url + "/v1", api_key=SECRET, max_retries=0)
-    return polycall.from_openai(sdk, **options)
+def chat_client(fake: FakeProvider, *, is_async: bool = False, **options: Any) -> Any:
+    kind = openai.AsyncOpenAI if is_async else openai.OpenAI
+    return polycall.from_openai(kind(base_url=fake.url + "/v1", api_key=SECRET, max_retries=0), **options)
 
 
 def ask(client: Any, **kwargs: Any) -> Any:
@@ -561,13 +561,7 @@ def test_provider_error_fails_the_chat_span_without_the_key(
 ) -> None:
     # the server echoes the key in its error message: polycall redacts it everywhere
     fake.push(chat_wire.chat_error(401, f"Incorrect API key provided: {SECRET}"))
-    client = (
-        chat_client(fake)
-        if not is_async
-        else polycall.from_openai(
-            openai.AsyncOpenAI(base_url=fake.url + "/v1", api_key=SECRET, max_retries=0)
-        )
-    )
+    client = chat_client(fake, is_async=is_async)
     with pytest.raises(ProviderError):
         if is_async:
             asyncio.run(ask(client))
@@ -680,9 +674,7 @@ async def test_a_cancelled_create_fails_its_spans(otel: Exported, fake: FakeProv
         return chat_wire.chat_completion(SEED_CALLS)
 
     fake.push(slow)
-    client = polycall.from_openai(
-        openai.AsyncOpenAI(base_url=fake.url + "/v1", api_key=SECRET, max_retries=0)
-    )
+    client = chat_client(fake, is_async=True)
     task = asyncio.ensure_future(ask(client))
     try:
         assert await asyncio.to_thread(arrived.wait, 10)
@@ -700,9 +692,7 @@ async def test_a_cancelled_create_fails_its_spans(otel: Exported, fake: FakeProv
 
 async def test_a_cancelled_handler_fails_its_span(otel: Exported, fake: FakeProvider) -> None:
     fake.push(chat_wire.chat_completion(SEED_CALLS[:1]))
-    calls = await ask(polycall.from_openai(
-        openai.AsyncOpenAI(base_url=fake.url + "/v1", api_key=SECRET, max_retries=0)
-    ))
+    calls = await ask(chat_client(fake, is_async=True))
     started = asyncio.Event()
 
     async def forever(weather: Weather) -> str:
@@ -783,14 +773,17 @@ def test_content_is_serialised_only_for_spans_that_are_recorded(
 # --- streams -------------------------------------------------------------------------------
 
 
+def held_stream(fake: FakeProvider, client: Any, gate: Gate) -> Any:
+    """`client`'s stream of the seed calls, held at the server after the first."""
+    fake.push(chat_wire.chat_stream(SEED_CALLS, gates={0: gate}))
+    return client.create_iterable(model="gpt-4o-mini", messages=SEED_MESSAGES, response_model=SEED_MODEL)
+
+
 def test_a_stream_closed_early_ends_its_spans(
     otel: Exported, fake: FakeProvider, short_gates: None
 ) -> None:
     gate = Gate()
-    fake.push(chat_wire.chat_stream(SEED_CALLS, gates={0: gate}))
-    stream = chat_client(fake).create_iterable(
-        model="gpt-4o-mini", messages=SEED_MESSAGES, response_model=SEED_MODEL
-    )
+    stream = held_stream(fake, chat_client(fake), gate)
     with closing(stream):
         assert next(iter(stream)) == SEED_VALUES[0]
         assert not gate.timed_out and not otel.spans()  # the rest is held at the server
@@ -807,14 +800,9 @@ async def test_an_async_stream_closed_early_ends_its_spans(
     otel: Exported, fake: FakeProvider, short_gates: None
 ) -> None:
     gate = Gate()
-    fake.push(chat_wire.chat_stream(SEED_CALLS, gates={0: gate}))
-    client = polycall.from_openai(
-        openai.AsyncOpenAI(base_url=fake.url + "/v1", api_key=SECRET, max_retries=0)
-    )
+    client = chat_client(fake, is_async=True)
     with otel.tracer.start_as_current_span("app") as app:
-        stream = client.create_iterable(
-            model="gpt-4o-mini", messages=SEED_MESSAGES, response_model=SEED_MODEL
-        )
+        stream = held_stream(fake, client, gate)
         async for value in stream:
             assert value == SEED_VALUES[0]
             break
@@ -899,10 +887,7 @@ def test_a_stream_block_left_by_an_interrupt_fails_its_spans(
     otel: Exported, fake: FakeProvider, short_gates: None
 ) -> None:
     gate = Gate()
-    fake.push(chat_wire.chat_stream(SEED_CALLS, gates={0: gate}))
-    stream = chat_client(fake).create_iterable(
-        model="gpt-4o-mini", messages=SEED_MESSAGES, response_model=SEED_MODEL
-    )
+    stream = held_stream(fake, chat_client(fake), gate)
     try:
         with pytest.raises(KeyboardInterrupt), stream:
             assert next(iter(stream)) == SEED_VALUES[0]
@@ -932,13 +917,8 @@ async def test_an_async_stream_block_left_by_a_cancellation_fails_its_spans(
     otel: Exported, fake: FakeProvider, short_gates: None
 ) -> None:
     gate = Gate()
-    fake.push(chat_wire.chat_stream(SEED_CALLS, gates={0: gate}))
-    client = polycall.from_openai(
-        openai.AsyncOpenAI(base_url=fake.url + "/v1", api_key=SECRET, max_retries=0)
-    )
-    stream = client.create_iterable(
-        model="gpt-4o-mini", messages=SEED_MESSAGES, response_model=SEED_MODEL
-    )
+    client = chat_client(fake, is_async=True)
+    stream = held_stream(fake, client, gate)
     read = asyncio.Event()
 
     async def consume() -> None:
@@ -963,9 +943,7 @@ async def test_async_requests_in_parallel_tasks_keep_their_own_parents(
     otel: Exported, fake: FakeProvider
 ) -> None:
     fake.respond_with(lambda request: chat_wire.chat_completion(SEED_CALLS))
-    client = polycall.from_openai(
-        openai.AsyncOpenAI(base_url=fake.url + "/v1", api_key=SECRET, max_retries=0)
-    )
+    client = chat_client(fake, is_async=True)
 
     async def traced(name: str) -> int:
         with otel.tracer.start_as_current_span(name) as span:
@@ -1157,8 +1135,7 @@ async def test_arun_stream_traces_each_handler_under_the_callers_span(
     otel: Exported, fake: FakeProvider
 ) -> None:
     fake.push(chat_wire.chat_stream(SEED_CALLS))
-    sdk = openai.AsyncOpenAI(base_url=fake.url + "/v1", api_key=SECRET, max_retries=0)
-    client = polycall.from_openai(sdk)
+    client = chat_client(fake, is_async=True)
 
     async def search(s: GoogleSearch) -> str:
         return s.query

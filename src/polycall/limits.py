@@ -32,7 +32,7 @@ class Limits:
         size = len(arguments) if isinstance(arguments, str) else json_size(arguments, self.max_argument_bytes)
         if size > self.max_argument_bytes:
             raise LimitExceededError(
-                f"{call_label(raw.id, raw.name, position)} has more than {self.max_argument_bytes} "
+                f"{_where(raw.id, raw.name, position)} has more than {self.max_argument_bytes} "
                 "bytes of arguments (the max_argument_bytes limit); raise "
                 "Limits(max_argument_bytes=...) if that is expected"
             )
@@ -43,7 +43,7 @@ class Limits:
         if position >= self.max_calls:
             raise LimitExceededError(
                 f"the response holds more than {self.max_calls} tool calls "
-                f"({call_label(id, name, position)} is over the limit); raise "
+                f"({_where(id, name, position)} is over the limit); raise "
                 "Limits(max_calls=...) if that many are expected"
             )
 
@@ -53,15 +53,14 @@ class Limits:
         `max_argument_bytes` (a running count: no text is joined)."""
         if size > self.max_argument_bytes:
             raise LimitExceededError(
-                f"{call_label(id, name, position)} being streamed has more than "
+                f"{_where(id, name, position)} being streamed has more than "
                 f"{self.max_argument_bytes} bytes of arguments in the stream (the "
                 "max_argument_bytes limit); raise Limits(max_argument_bytes=...) if that is "
                 "expected"
             )
 
 
-def call_label(id: Any, name: Any, position: int) -> str:
-    """A call as an error names it: by its id, else by its place among the response's calls."""
+def _where(id: Any, name: Any, position: int) -> str:
     if id:
         return f"call {id} to {_name(name)}"
     return f"call number {position + 1} of the response, to {_name(name)} (it has no id)"

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from ..calls import RawCall, Reply, Stop, Turn, Usage
 from ..errors import ConfigurationError, ProviderError
-from ..limits import call_label, json_size
+from ..limits import json_size
 from ..toolset import ToolSet
 from ._assembly import Call, Calls, CallsAssembler
 from .base import Adapter, Assembler
@@ -394,15 +394,15 @@ class GeminiAssembler(CallsAssembler):
 
     def _take(self, part: Mapping[str, Any], signature: Any) -> None:
         current = self.current
-        if part.get("name") or (current is None and part.get("args")):
+        if part.get("name") or (
+            current is None and (part.get("args") or part.get("partial_args"))
+        ):
             if current is not None:
                 self.calls.end(current)  # a new call ends the one before it
             current = self.calls.start(None, part.get("id") or None, part.get("name") or "")
             current.obj = dict(part.get("args") or {})
             self.current, self.open_strings = current, set()
         if current is None:
-            if part.get("partial_args"):  # more arguments, with no call open to take them
-                raise ProviderError(self._stray())
             return  # an empty terminator with nothing open
         current.extra = current.extra or signature
         pieces = part.get("partial_args") or ()
@@ -413,14 +413,6 @@ class GeminiAssembler(CallsAssembler):
         if not part.get("will_continue"):
             self.calls.end(current)
             self.current = None
-
-    def _stray(self) -> str:
-        """What is wrong with `partial_args` that no open call takes."""
-        if not self.calls.all:
-            return "the stream sent function call arguments (partialArgs) before any call"
-        ended = self.calls.all[-1]
-        where = call_label(ended.id, ended.name, ended.place)
-        return f"the stream went on with the arguments of {where} after it ended"
 
 
 _ESCAPED = re.compile(r"\\(.)")  # a quoted key's escaped character (\" \' \\)
