@@ -167,3 +167,92 @@ def test_an_unreadable_response_quoting_the_key_is_redacted(fake: FakeProvider) 
     assert isinstance(error, polycall.batch.BatchItemError) and error.kind == "unreadable"
     assert "Incorrect API key provided: [redacted]" in str(error)
     assert CORE not in str(error) and CORE not in repr(error)
+
+
+def test_an_unreadable_line_cut_inside_the_key_shows_none_of_it(fake: FakeProvider) -> None:
+    """The message quotes the line's start; a key the cut falls inside is left out whole,
+    not shown in part (whole, it would have been redacted)."""
+    head = '{"custom_id": "q-0", "response": {"status_code": 401, "body": {"error": {"message": "key '
+    line = head + "x" * (194 - len(head)) + " " + SECRET + '"}}, cut off'
+    fake.respond_with(FakeBatches(lambda item: line.encode()))
+    job = CLIENTS["openai"](fake).batch.submit(prompts(1), response_model=SEED_MODEL, model="m")
+    job.wait(poll_interval=0)
+    [(custom_id, error)] = list(job.results())
+    assert isinstance(error, polycall.batch.BatchItemError) and error.kind == "unreadable"
+    assert custom_id == "q-0" and "xxxxx" in str(error) and SECRET[:4] not in str(error)
+
+
+def _body(response: Response) -> Any:
+    return response.body if isinstance(response.body, dict) else json.loads(response.body)
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u0085"], ids=["U+2028", "U+0085"])
+@pytest.mark.parametrize("name", ["openai", "anthropic"])
+def test_an_answer_holding_a_unicode_line_separator_is_one_line(
+    fake: FakeProvider, name: str, separator: str
+) -> None:
+    """JSON Lines end at "\\n": U+2028 and U+0085 are valid unescaped in a JSON string."""
+    from polycall.testing.anthropic import message
+
+    text = f"Here{separator}you go"
+
+    def answer(item: Any) -> bytes:
+        if name == "openai":
+            response = {"status_code": 200, "request_id": "r", "body": _body(chat_completion(SEED_CALLS[:1], text=text))}
+            line = {"id": "b", "custom_id": item.custom_id, "response": response, "error": None}
+        else:
+            line = {"custom_id": item.custom_id,
+                    "result": {"type": "succeeded", "message": _body(message(SEED_CALLS[:1], text=text))}}
+        return json.dumps(line, ensure_ascii=False).encode()
+
+    fake.respond_with(FakeBatches(answer, polls=0))
+    job = CLIENTS[name](fake).batch.submit(prompts(1), response_model=SEED_MODEL, model="m")
+    job.wait(poll_interval=0)
+    [(custom_id, calls)] = list(job.results())
+    assert custom_id == "q-0" and isinstance(calls, polycall.ToolCalls) and calls.text == text
+
+
+def test_a_resumed_job_names_a_missing_request_whose_prompt_holds_a_line_separator(fake: FakeProvider) -> None:
+    """Its id is read back from the input file, whose lines end at "\\n" only."""
+    requests = [*prompts(1), {"custom_id": "pasted", "messages": [{"role": "user", "content": "a\u2028b"}]}]
+    fake.respond_with(FakeBatches(lambda item: None if item.custom_id == "pasted" else chat_completion(SEED_CALLS[:1])))
+    job = CLIENTS["openai"](fake).batch.submit(requests, response_model=SEED_MODEL, model="m")
+    job.wait(poll_interval=0)
+    resumed = polycall.batch.resume(CLIENTS["openai"](fake), job.id, response_model=SEED_MODEL)
+    results = dict(resumed.results())
+    assert resumed.custom_ids == ["q-0", "pasted"]
+    assert isinstance(results["pasted"], polycall.batch.BatchItemError) and results["pasted"].kind == "missing"
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda job: job.wait(poll_interval=None), "poll_interval=None"),
+        (lambda job: job.wait(poll_interval=0, timeout="5"), "timeout='5'"),
+        (lambda job: job.wait(poll_interval=float("nan")), "poll_interval=nan"),
+        (lambda job: job.wait(poll_interval=True), "poll_interval=True"),
+    ],
+)
+def test_wait_refuses_what_is_not_a_number_of_seconds(
+    fake: FakeProvider, call: Callable[[Any], Any], message: str
+) -> None:
+    fake.respond_with(FakeBatches(lambda item: chat_completion(SEED_CALLS[:1])))
+    job = CLIENTS["openai"](fake).batch.submit(prompts(1), response_model=SEED_MODEL, model="m")
+    with pytest.raises(polycall.ConfigurationError, match=message):
+        call(job)
+
+
+@pytest.mark.parametrize("name", CLIENTS)
+@pytest.mark.parametrize("requests", [None, "q-0", {"custom_id": "q-0"}], ids=["None", "str", "dict"])
+def test_submit_refuses_what_is_not_a_list_of_requests(fake: FakeProvider, name: str, requests: Any) -> None:
+    with pytest.raises(polycall.ConfigurationError, match="submit\\(\\) takes a list of requests"):
+        CLIENTS[name](fake).batch.submit(requests, response_model=SEED_MODEL, model="m")
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize("name", CLIENTS)
+def test_content_json_cannot_hold_is_refused_before_anything_is_sent(fake: FakeProvider, name: str) -> None:
+    requests = [{"custom_id": "q-0", "messages": [{"role": "user", "content": [object()]}]}]
+    with pytest.raises(polycall.ConfigurationError, match="q-0"):  # naming the request
+        CLIENTS[name](fake).batch.submit(requests, response_model=SEED_MODEL, model="m")
+    assert fake.requests == []

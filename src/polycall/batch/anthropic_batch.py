@@ -9,10 +9,10 @@ from typing import Any
 from ..errors import ConfigurationError
 from ..providers.base import Adapter
 from .common import Backend, BatchStatus, Item, Outcome, Output, item_error
-from .requests import request_body
+from .requests import json_line, request_body
 from .results import read_jsonl, to_sdk, unreadable
 
-_CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+_CUSTOM_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 
 _STATES = {"in_progress": "in_progress", "canceling": "cancelling"}
 
@@ -46,11 +46,12 @@ class AnthropicBatch(Backend):
 
     def check(self, items: list[Item]) -> None:
         for item in items:
-            if not _CUSTOM_ID.match(item.custom_id):
+            if not _CUSTOM_ID.fullmatch(item.custom_id):
                 raise ConfigurationError(
                     f"Anthropic batch custom_id {item.custom_id!r} must be 1-64 letters, digits, "
                     "'_' or '-'"
                 )
+            json_line(request_body(item), item.custom_id)  # what JSON cannot hold, refused here
 
     def _requests(self, items: list[Item]) -> list[dict[str, Any]]:
         return [{"custom_id": item.custom_id, "params": request_body(item)} for item in items]

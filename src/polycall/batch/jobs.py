@@ -68,7 +68,8 @@ class _Job:
 
     @property
     def custom_ids(self) -> list[str] | None:
-        """The submitted ids, in order (None for a resumed job until its results are read)."""
+        """The submitted ids, in order: a job submitted here, or resumed with `custom_ids=` or
+        (OpenAI, whose input file lists them) once its results are read; else None."""
         return self._custom_ids
 
     def _seen(self, status: BatchStatus) -> BatchStatus:
@@ -206,7 +207,7 @@ class _Waiting(AbstractContextManager["_Waiting"]):
     """One `wait()`: its deadline, its progress bar, and what each poll's status means."""
 
     def __init__(self, job: _Job, poll_interval: float, timeout: float | None, progress: bool) -> None:
-        if poll_interval < 0 or (timeout is not None and timeout < 0):
+        if not _seconds(poll_interval) or not (timeout is None or _seconds(timeout)):
             raise ConfigurationError(
                 f"wait() needs poll_interval and timeout of 0 or more seconds, got "
                 f"poll_interval={poll_interval!r}, timeout={timeout!r}"
@@ -396,3 +397,8 @@ def _unknown(job_id: str) -> BatchStatus:
     if not isinstance(job_id, str) or not job_id:
         raise ConfigurationError(f"resume() takes the job id submit() gave (job.id), got {job_id!r}")
     return BatchStatus(id=job_id, state="unknown", provider_state="unknown")
+
+
+def _seconds(value: Any) -> bool:
+    """Whether `value` is a number of seconds `wait()` takes: 0 or more, not NaN."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0

@@ -26,6 +26,10 @@ def items_of(
     """Each request prepared by the adapter, exactly as `create` would send it."""
     if "custom_id" in shared:
         raise ConfigurationError("custom_id names one request: give it in each request, not to submit()")
+    if not isinstance(requests, Iterable) or isinstance(requests, (str, bytes, Mapping)):
+        raise ConfigurationError(
+            f"submit() takes a list of requests (dicts of create() kwargs), got {type(requests).__name__}"
+        )
     items: list[Item] = []
     seen: set[str] = set()
     for index, request in enumerate(requests):

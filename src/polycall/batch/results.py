@@ -19,6 +19,9 @@ from ..toolset import ToolSet
 from .common import BatchItemError, BatchStatus, Outcome
 
 _CUSTOM_ID_IN_TEXT = re.compile(r'"custom_id"\s*:\s*"([^"\\]{1,200})"')
+_SHOWN = 200  # characters of an unreadable line its error quotes
+_WORD = re.compile(r"[\w\-.+/=]")  # a character of a word a credential could be
+_CUT_WORD = re.compile(r"[\w\-.+/=]+$")
 
 
 def salvage_id(text: str) -> str | None:
@@ -31,16 +34,30 @@ def unreadable(line_number: int, text: str, why: str) -> Outcome:
     custom_id = salvage_id(text)
     shown = custom_id or f"<unreadable line {line_number}>"
     error = BatchItemError(
-        f"batch request {shown}: output line {line_number} could not be read ({why}): {text[:200]!r}",
+        f"batch request {shown}: output line {line_number} could not be read ({why}): {_excerpt(text)!r}",
         custom_id=shown,
         kind="unreadable",
     )
     return custom_id, error
 
 
+def _excerpt(text: str) -> str:
+    """The start of `text`, without the word it cuts: cut, a credential could not be
+    recognised to be redacted."""
+    if len(text) <= _SHOWN:
+        return text
+    shown = text[:_SHOWN]
+    if _WORD.match(text[_SHOWN]):
+        shown = _CUT_WORD.sub("", shown)
+    return shown + "..."
+
+
 def read_jsonl(text: str, first_line: int = 1) -> Iterator[tuple[int, str, Any]]:
-    """(line number, text, parsed JSON or None) for each non-blank line."""
-    for number, line in enumerate(text.splitlines(), first_line):
+    """(line number, text, parsed JSON or None) for each non-blank line. Lines end at "\n"
+    only (a "\r" before it is dropped): JSON text may hold U+2028 or U+0085 unescaped, which
+    `str.splitlines` would take for line ends."""
+    for number, line in enumerate(text.split("\n"), first_line):
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         try:

@@ -44,7 +44,7 @@ from .server import Request, Response, json_response
 
 End = Literal["completed", "expired", "failed"]
 
-_CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+_CUSTOM_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 _TIME = "2025-01-01T00:00:00Z"
 _STAMP = 1735689600
 
@@ -297,7 +297,7 @@ class FakeBatches:
         for index, entry in enumerate(requests):
             custom_id = entry.get("custom_id", "")
             params = entry.get("params")
-            if not _CUSTOM_ID.match(custom_id) or custom_id in seen:
+            if not _CUSTOM_ID.fullmatch(custom_id) or custom_id in seen:
                 return _anthropic_error(400, f"requests.{index}.custom_id: invalid or repeated")
             if not isinstance(params, dict) or not {"model", "max_tokens", "messages"} <= params.keys():
                 return _anthropic_error(400, f"requests.{index}.params: model, max_tokens and messages are required")
@@ -413,7 +413,7 @@ def _openai_items(data: bytes, endpoint: str) -> tuple[list[BatchItem], dict[str
     items: list[BatchItem] = []
     seen: set[str] = set()
     models: set[str] = set()
-    for index, text in enumerate(data.decode().splitlines()):
+    for index, text in enumerate(data.decode().removesuffix("\n").split("\n")):  # JSONL: "\n" only
         try:
             line = json.loads(text)
         except ValueError:
