@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 import threading
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -889,12 +890,14 @@ def test_a_stream_block_left_by_an_interrupt_fails_its_spans(
     gate = Gate()
     stream = held_stream(fake, chat_client(fake), gate)
     try:
-        with pytest.raises(KeyboardInterrupt), stream:
+        with pytest.raises(KeyboardInterrupt) as caught, stream:
             assert next(iter(stream)) == SEED_VALUES[0]
             raise KeyboardInterrupt
     finally:
         gate.open()
     _failed_by(otel, "KeyboardInterrupt")
+    # Its traceback is yours, as raised: the request it was thrown into adds no frames.
+    assert {frame.filename for frame in traceback.extract_tb(caught.value.__traceback__)} == {__file__}
 
 
 def test_an_interrupt_where_a_stream_hands_out_a_call_completed_at_its_end_fails_its_spans(

@@ -336,8 +336,10 @@ class _Pump:
         the consumer closed early."""
         stopped, self.stopped = self.stopped, None
         if stopped is not None and not isinstance(stopped, GeneratorExit):
+            traceback = stopped.__traceback__  # as it was raised, without `exchange()`'s frames
             with suppress(BaseException):  # `stopped` itself, already on its way out
                 self.core.throw(stopped)
+            stopped.__traceback__ = traceback
         self.core.close()
 
 

@@ -107,8 +107,10 @@ class CallStream(_Stream, Generic[T]):
         """Close the stream; left by an interrupt or an exit (`_stops`), its request fails by it."""
         if _stops(error):
             self._closing()
+            traceback = error.__traceback__  # yours: the request's frames are not added to it
             with suppress(type(error)):  # `error` itself, back from the request it ended
                 self._events.throw(error)
+            error.__traceback__ = traceback
         self.close()
 
 
@@ -160,8 +162,10 @@ class AsyncCallStream(_Stream, Generic[T]):
         request fails by it."""
         if _stops(error):
             self._closing()
+            traceback = error.__traceback__
             with suppress(type(error)):
                 await self._events.athrow(error)
+            error.__traceback__ = traceback
         await self.aclose()
 
 
