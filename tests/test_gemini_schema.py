@@ -144,6 +144,21 @@ def test_enums_literals_lists_tuples_bounds_and_formats() -> None:
     assert props["level"] == {"type": "INTEGER", "description": "One of: 1, 2, 3."}  # enums are strings only
 
 
+class Flight(BaseModel):
+    origin: str = Field(pattern="^[A-Z]{3}$", min_length=3, max_length=3, description="IATA code.")
+    seats: int = Field(gt=0, lt=10)
+    fares: dict[str, float]
+
+
+def test_constraints_the_declaration_does_not_take_are_told_in_the_description() -> None:
+    props = schema_of(Flight)["properties"]
+    assert props["origin"] == {
+        "type": "STRING", "description": 'IATA code. Constraints: minLength 3, maxLength 3, pattern "^[A-Z]{3}$".'
+    }
+    assert props["seats"] == {"type": "INTEGER", "description": "Constraints: exclusiveMinimum 0, exclusiveMaximum 10."}
+    assert props["fares"] == {"type": "OBJECT", "description": 'Constraints: each value {"type": "NUMBER"}.'}
+
+
 def test_unions_of_models_become_any_of() -> None:
     pet = schema_of(Person)["properties"]["pet"]
     cat, dog = pet["anyOf"]

@@ -10,7 +10,7 @@ from typing import Any
 
 import openai
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 import polycall
 from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, GoogleSearch
@@ -60,6 +60,22 @@ def test_any_base_url_is_used(fake: FakeProvider) -> None:
 
 
 # --- parallel wrappers --------------------------------------------------------------------
+
+
+class Plan(BaseModel):
+    model_config = ConfigDict(title="parallel")
+
+    steps: list[str]
+
+
+@pytest.mark.parametrize("mode", [polycall.Mode.PARALLEL_TOOLS, polycall.Mode.RESPONSES_PARALLEL_TOOLS])
+def test_a_tool_named_parallel_is_refused_as_the_wrapper_would_take_its_calls(
+    fake: FakeProvider, mode: polycall.Mode
+) -> None:
+    sdk = openai.OpenAI(base_url=fake.url + "/v1", api_key="test", max_retries=0)
+    with pytest.raises(polycall.ConfigurationError, match="a tool named 'parallel'"):
+        polycall.from_openai(sdk, mode, model="m").create(messages=SEED_MESSAGES, response_model=Iterable[Plan])
+    assert fake.requests == []
 
 
 @pytest.mark.parametrize("wrapper", ["multi_tool_use.parallel", "parallel"])

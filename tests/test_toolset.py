@@ -11,7 +11,16 @@ from enum import Enum
 from typing import Annotated, Generic, Literal, Optional, TypeVar, Union
 
 import pytest
-from pydantic import BaseModel, ConfigDict, Field, PydanticUserError, RootModel, create_model
+from pydantic import (
+    AliasChoices,
+    AliasPath,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PydanticUserError,
+    RootModel,
+    create_model,
+)
 
 from models import GoogleSearch, Weather
 from polycall import ConfigurationError
@@ -165,6 +174,65 @@ def test_same_response_model_gives_the_same_cached_tool_set() -> None:
     assert first.dialect(names) == ["Weather", "GoogleSearch"]
     assert first.dialect(names) is first.dialect(names)
     assert built == [1]
+
+
+def test_the_order_of_a_unions_members_is_the_order_of_the_tools() -> None:
+    """Unions compare equal in any order; their tool sets are cached apart."""
+    assert tool_set(list[Weather | GoogleSearch]).names == ["Weather", "GoogleSearch"]
+    assert tool_set(list[GoogleSearch | Weather]).names == ["GoogleSearch", "Weather"]
+
+
+def test_a_response_model_that_cannot_be_hashed_is_built_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Card(BaseModel):
+        title: str
+
+    built: list[int] = []
+    schema = Card.model_json_schema
+    monkeypatch.setattr(Card, "model_json_schema", lambda: built.append(1) or schema())
+    response_model = Iterable[Annotated[Card, {"ui": "card"}]]  # a dict: not hashable
+    assert tool_set(response_model) is tool_set(response_model)
+    assert built == [1]
+
+
+class Node(BaseModel):
+    """A tree node."""
+
+    name: str
+    children: list[Node] = []
+
+
+def test_a_model_that_refers_to_itself_is_an_object_with_its_description() -> None:
+    (tool,) = tool_set(Iterable[Node]).tools
+    assert tool.description == "A tree node."
+    assert tool.schema["type"] == "object" and "$ref" not in tool.schema
+    assert tool.schema["properties"]["children"]["items"] == {"$ref": "#/$defs/Node"}
+    assert "Node" in tool.schema["$defs"]
+
+
+class Located(BaseModel):
+    city: str = Field(validation_alias=AliasPath("loc", "city"))
+
+
+class Trip(BaseModel):
+    stops: list[Located]
+
+
+class LocatedByName(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    city: str = Field(validation_alias=AliasPath("loc", "city"))
+
+
+@pytest.mark.parametrize(("model", "field"), [(Located, "Located.city"), (Trip, "Located.city")])
+def test_a_field_read_only_from_a_path_is_refused(model: type[BaseModel], field: str) -> None:
+    with pytest.raises(ConfigurationError, match=rf"{field} is read from a path"):
+        tool_set(Iterable[model])  # type: ignore[valid-type]
+
+
+def test_a_path_field_that_also_takes_its_name_is_accepted() -> None:
+    choices = create_model("Either", city=(str, Field(validation_alias=AliasChoices(AliasPath("loc", "c"), "city"))))
+    for model in (LocatedByName, choices):
+        assert tool_set(Iterable[model]).names == [model.__name__]  # type: ignore[valid-type]
 
 
 def test_different_classes_with_the_same_name_get_different_tool_sets() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections.abc
-import functools
 import json
 import re
 import types
@@ -12,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, Union
 
-from pydantic import BaseModel, PydanticUserError, RootModel, ValidationError
+from pydantic import AliasChoices, BaseModel, PydanticUserError, RootModel, ValidationError
 from pydantic_core import from_json
 
 from .calls import CallFailure, RawCall, ToolCall
@@ -227,16 +226,30 @@ def tool_set(response_model: Any) -> ToolSet:
     hit = _by_identity.get(id(response_model))
     if hit is not None and hit[0] is response_model:  # the usual case: no typing hash to compute
         return hit[1]
+    key = _key(response_model)
     try:
-        tools = _cached_tool_set(response_model)
-    except TypeError as exc:  # unhashable response_model
-        if "unhashable" not in str(exc):
-            raise
-        return _build_tool_set(response_model)
-    if len(_by_identity) >= CACHE_SIZE:
-        _by_identity.clear()
-    _by_identity[id(response_model)] = (response_model, tools)  # holds it: the id stays its own
+        tools = _by_key.get(key)
+    except TypeError:  # unhashable (a member's Annotated metadata): cached by identity alone
+        key, tools = None, None
+    if tools is None:
+        tools = _build_tool_set(response_model)
+        if key is not None:
+            _remember(_by_key, key, tools)
+    _remember(_by_identity, id(response_model), (response_model, tools))  # holds it: the id stays its own
     return tools
+
+
+def _key(response_model: Any) -> Any:
+    """What the tool set of `response_model` depends on: its container and its members in
+    their order (unions compare equal in any order, and so do the typing objects holding them)."""
+    args = typing.get_args(response_model)
+    return typing.get_origin(response_model), tuple(_flatten(args[0])) if len(args) == 1 else args
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(cache) >= CACHE_SIZE:
+        cache.clear()
+    cache[key] = value
 
 
 def _build_tool_set(response_model: Any) -> ToolSet:
@@ -262,6 +275,14 @@ def _build_tool_set(response_model: Any) -> ToolSet:
         except Exception as exc:  # the model's own schema code (`json_schema_extra`, a hook)
             where = f"the JSON schema of {model.__qualname__}"
             raise UserCodeError(exc, where=where, tool=name) from exc
+        schema = _object_at_top(schema)
+        if (path := _path_only_field(model, set())) is not None:
+            raise ConfigurationError(
+                f"response_model {_show(response_model)}: {path} is read from a path "
+                "(validation_alias=AliasPath(...)) that its JSON schema cannot ask for, so no "
+                "call could fill it; give it a name alias, or accept its name with "
+                "`model_config = ConfigDict(populate_by_name=True)`"
+            )
         if name in by_name:
             raise ConfigurationError(
                 f"response_model {_show(response_model)} has two members named {name!r}; "
@@ -273,8 +294,44 @@ def _build_tool_set(response_model: Any) -> ToolSet:
     return ToolSet(response_model=response_model, tools=tuple(tools), by_name=by_name)
 
 
-_cached_tool_set = functools.lru_cache(maxsize=CACHE_SIZE)(_build_tool_set)
+_by_key: dict[Any, ToolSet] = {}
 _by_identity: dict[int, tuple[Any, ToolSet]] = {}
+
+
+def _path_only_field(model: type[BaseModel], seen: set[type[BaseModel]]) -> str | None:
+    """`Model.field` of the first field (in `model` or a model inside it) that validates only
+    from an `AliasPath`, where its schema shows its name; None if there is none."""
+    seen.add(model)
+    config = model.model_config
+    by_name = config.get("populate_by_name") or config.get("validate_by_name")
+    for name, info in model.model_fields.items():
+        alias = info.validation_alias
+        choices = alias.choices if isinstance(alias, AliasChoices) else [alias]
+        if not by_name and alias is not None and not any(isinstance(c, str) for c in choices):
+            return f"{model.__qualname__}.{name}"
+        for inner in _models_in(info.annotation):
+            if inner not in seen and (path := _path_only_field(inner, seen)) is not None:
+                return path
+    return None
+
+
+def _models_in(annotation: Any) -> collections.abc.Iterator[type[BaseModel]]:
+    """The model classes an annotation holds (`Inner`, `list[Inner] | None`, ...)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield annotation
+    for arg in typing.get_args(annotation):
+        yield from _models_in(arg)
+
+
+def _object_at_top(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` with its object at the top: pydantic writes a model that refers to itself as
+    a `$ref` to its own definition, which providers refuse as tool parameters (they want
+    `type: object`) and which hides its description."""
+    ref = schema.get("$ref")
+    defs = schema.get("$defs")
+    if not (isinstance(ref, str) and ref.startswith("#/$defs/") and isinstance(defs, dict)):
+        return schema
+    return {**defs[ref.removeprefix("#/$defs/")], "$defs": defs}
 
 
 def _members(response_model: Any) -> list[type[BaseModel]]:

@@ -36,6 +36,9 @@ _TYPES = {
 }
 _FORMATS = {"STRING": {"enum", "date-time"}, "INTEGER": {"int32", "int64"}, "NUMBER": {"float", "double"}}
 _KEPT = ("minimum", "maximum", "minItems", "maxItems")
+#: Constraints the declarations do not take, told in the description instead.
+_TOLD = ("exclusiveMinimum", "exclusiveMaximum", "multipleOf", "minLength", "maxLength", "pattern",
+         "minProperties", "maxProperties", "uniqueItems")
 
 
 def declarations(tools: ToolSet) -> list[dict[str, Any]]:
@@ -133,6 +136,12 @@ def _details(
                 items.append(converted)
         out["items"] = items[0] if len(items) == 1 else {"anyOf": items}
     out.update({key: node[key] for key in _KEPT if key in node})
+    told = [f"{key} {json.dumps(node[key])}" for key in _TOLD if key in node]
+    values = node.get("additionalProperties")
+    if isinstance(values, Mapping) and values:  # a dict's values
+        told.append("each value " + json.dumps(_convert(values, defs, seen, where)))
+    if told:
+        notes.append(f"Constraints: {', '.join(told)}.")
     return out
 
 

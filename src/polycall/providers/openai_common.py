@@ -57,6 +57,12 @@ def prepare_common(
     if adapter.model is not None:
         request.setdefault("model", adapter.model)
     adapter.check(request, "from_openai() create()")
+    if "parallel" in tools.by_name:
+        raise ConfigurationError(
+            "a tool named 'parallel' cannot be told apart from OpenAI's own "
+            "multi_tool_use.parallel wrapper, whose calls polycall unwraps; name it otherwise "
+            '(`model_config = ConfigDict(title="...")`)'
+        )
     request["tools"] = tools.dialect(build)
     if "tool_choice" not in request or omitted(request["tool_choice"]):  # (the SDK's NOT_GIVEN)
         request["tool_choice"] = REQUIRED
