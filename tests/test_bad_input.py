@@ -15,6 +15,7 @@ from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES
 from polycall import ConfigurationError, ProviderError, UserCodeError
 from polycall.testing import FakeProvider, json_response
 from polycall.testing.openai import chat_completion, chat_stream
+from providers import MATRIX
 
 KELVIN = ("Weather", {"location": "Oslo", "units": "kelvin"})
 
@@ -207,3 +208,11 @@ def test_tool_results_takes_any_ordered_collection(fake: FakeProvider) -> None:
         assert [m["content"] for m in calls.tool_results(outputs)] == ["a", "b", "c"]
     with pytest.raises(ConfigurationError, match="got a int"):
         calls.tool_results(3)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", [name for name, cell in MATRIX.items() if not cell.needs_setup])
+def test_content_json_cannot_hold_is_a_configuration_error_before_sending(fake: FakeProvider, name: str) -> None:
+    """Not a ProviderError: the SDK could not write the request, and nothing was sent."""
+    with pytest.raises(ConfigurationError, match="object"):
+        MATRIX[name].client(fake).create(messages=[{"role": "user", "content": [object()]}], response_model=SEED_MODEL)
+    assert fake.requests == []

@@ -231,6 +231,7 @@ def test_a_resumed_job_names_a_missing_request_whose_prompt_holds_a_line_separat
         (lambda job: job.wait(poll_interval=0, timeout="5"), "timeout='5'"),
         (lambda job: job.wait(poll_interval=float("nan")), "poll_interval=nan"),
         (lambda job: job.wait(poll_interval=True), "poll_interval=True"),
+        (lambda job: job.wait(poll_interval=float("inf")), "poll_interval=inf"),
     ],
 )
 def test_wait_refuses_what_is_not_a_number_of_seconds(
@@ -253,6 +254,14 @@ def test_submit_refuses_what_is_not_a_list_of_requests(fake: FakeProvider, name:
 @pytest.mark.parametrize("name", CLIENTS)
 def test_content_json_cannot_hold_is_refused_before_anything_is_sent(fake: FakeProvider, name: str) -> None:
     requests = [{"custom_id": "q-0", "messages": [{"role": "user", "content": [object()]}]}]
-    with pytest.raises(polycall.ConfigurationError, match="q-0"):  # naming the request
+    with pytest.raises(polycall.ConfigurationError, match="object"):
         CLIENTS[name](fake).batch.submit(requests, response_model=SEED_MODEL, model="m")
     assert fake.requests == []
+
+
+def test_what_the_anthropic_sdk_writes_itself_is_sent(fake: FakeProvider) -> None:
+    """A set (or a file, a date) the SDK turns into JSON is its to write, in a batch as in create."""
+    fake.respond_with(FakeBatches(lambda item: chat_completion(SEED_CALLS[:1])))
+    requests = [{"custom_id": "q-0", "messages": [{"role": "user", "content": "hi"}], "stop_sequences": {"END"}}]
+    CLIENTS["anthropic"](fake).batch.submit(requests, response_model=SEED_MODEL, model="m")
+    assert fake.last.json["requests"][0]["params"]["stop_sequences"] == ["END"]

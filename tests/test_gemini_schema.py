@@ -159,6 +159,16 @@ def test_constraints_the_declaration_does_not_take_are_told_in_the_description()
     assert props["fares"] == {"type": "OBJECT", "description": 'Constraints: each value {"type": "NUMBER"}.'}
 
 
+class Folder(BaseModel):
+    name: str
+    children: dict[str, Folder] = {}
+
+
+def test_a_dict_of_the_model_itself_is_no_reference_it_cannot_hold() -> None:
+    """Its value type refers back: it is left untold, not refused."""
+    assert schema_of(Folder)["properties"]["children"] == {"type": "OBJECT"}
+
+
 def test_unions_of_models_become_any_of() -> None:
     pet = schema_of(Person)["properties"]["pet"]
     cat, dog = pet["anyOf"]

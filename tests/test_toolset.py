@@ -8,7 +8,7 @@ import re
 import typing
 from collections.abc import Iterable
 from enum import Enum
-from typing import Annotated, Generic, Literal, Optional, TypeVar, Union
+from typing import Annotated, Any, Generic, Literal, Optional, TypeVar, Union
 
 import pytest
 from pydantic import (
@@ -182,7 +182,7 @@ def test_the_order_of_a_unions_members_is_the_order_of_the_tools() -> None:
     assert tool_set(list[GoogleSearch | Weather]).names == ["GoogleSearch", "Weather"]
 
 
-def test_a_response_model_that_cannot_be_hashed_is_built_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_annotated_metadata_changes_no_tool_and_is_built_once(monkeypatch: pytest.MonkeyPatch) -> None:
     class Card(BaseModel):
         title: str
 
@@ -190,7 +190,7 @@ def test_a_response_model_that_cannot_be_hashed_is_built_once(monkeypatch: pytes
     schema = Card.model_json_schema
     monkeypatch.setattr(Card, "model_json_schema", lambda: built.append(1) or schema())
     response_model = Iterable[Annotated[Card, {"ui": "card"}]]  # a dict: not hashable
-    assert tool_set(response_model) is tool_set(response_model)
+    assert tool_set(response_model) is tool_set(response_model) is tool_set(Iterable[Card])
     assert built == [1]
 
 
@@ -229,10 +229,22 @@ def test_a_field_read_only_from_a_path_is_refused(model: type[BaseModel], field:
         tool_set(Iterable[model])  # type: ignore[valid-type]
 
 
+@pytest.mark.parametrize(
+    "field",
+    [
+        (str, Field(validation_alias=AliasChoices(AliasPath("loc", "c"), "city"))),
+        (str, Field(validation_alias=AliasChoices(AliasPath("loc", 0), AliasPath("town")))),  # shown as town
+        (str, Field("", validation_alias=AliasPath("loc", "city"))),  # optional: it keeps its default
+    ],
+    ids=["choice of a name", "choice of a one-key path", "optional"],
+)
+def test_a_path_field_the_schema_can_fill_or_leave_out_is_accepted(field: Any) -> None:
+    model = create_model("Either", city=field)
+    assert tool_set(Iterable[model]).names == ["Either"]  # type: ignore[valid-type]
+
+
 def test_a_path_field_that_also_takes_its_name_is_accepted() -> None:
-    choices = create_model("Either", city=(str, Field(validation_alias=AliasChoices(AliasPath("loc", "c"), "city"))))
-    for model in (LocatedByName, choices):
-        assert tool_set(Iterable[model]).names == [model.__name__]  # type: ignore[valid-type]
+    assert tool_set(Iterable[LocatedByName]).names == ["LocatedByName"]
 
 
 def test_different_classes_with_the_same_name_get_different_tool_sets() -> None:

@@ -28,7 +28,7 @@ from typing_extensions import Self
 
 from . import tracing
 from .calls import RawCall, ToolCall
-from .errors import PolycallError, ProviderError, UserCodeError
+from .errors import ConfigurationError, PolycallError, ProviderError, UserCodeError
 from .retries import RETRYABLE, MaxRetries, aattempts, attempts, counted_attempts
 
 if TYPE_CHECKING:
@@ -53,6 +53,9 @@ def provider_error(exc: Exception, adapter: Adapter | None, opened: Any = None) 
     the caller sets to `exc`. Its message is redacted of the credentials, also those of the
     stream `opened`, if `exc` came from one: it may quote a server."""
     known: PolycallError | None = exc if isinstance(exc, PolycallError) else None
+    if known is None and isinstance(exc, TypeError) and "is not JSON serializable" in str(exc):
+        # the json module's word, from the SDK writing the request: nothing was sent
+        known = ConfigurationError(f"the request holds a value JSON cannot hold ({exc}); give plain values")
     if known is None and adapter is not None:
         known = adapter.classify(exc)
     if known is not None:

@@ -229,7 +229,7 @@ def tool_set(response_model: Any) -> ToolSet:
     key = _key(response_model)
     try:
         tools = _by_key.get(key)
-    except TypeError:  # unhashable (a member's Annotated metadata): cached by identity alone
+    except TypeError:  # an unhashable member: no response_model, which the build says
         key, tools = None, None
     if tools is None:
         tools = _build_tool_set(response_model)
@@ -242,8 +242,20 @@ def tool_set(response_model: Any) -> ToolSet:
 def _key(response_model: Any) -> Any:
     """What the tool set of `response_model` depends on: its container and its members in
     their order (unions compare equal in any order, and so do the typing objects holding them)."""
-    args = typing.get_args(response_model)
-    return typing.get_origin(response_model), tuple(_flatten(args[0])) if len(args) == 1 else args
+    if type(response_model) is types.GenericAlias:  # `list[...]`, a new object each time written
+        origin, args = response_model.__origin__, response_model.__args__
+    else:
+        origin, args = typing.get_origin(response_model), typing.get_args(response_model)
+    if len(args) != 1:
+        return origin, args
+    member = args[0]
+    members = member.__args__ if type(member) is types.UnionType else (member,)
+    if not all(type(m) is _MODEL_CLASS for m in members):  # Annotated, typing.Union, ...
+        members = tuple(_flatten(member))
+    return origin, members
+
+
+_MODEL_CLASS = type(BaseModel)
 
 
 def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
@@ -306,13 +318,20 @@ def _path_only_field(model: type[BaseModel], seen: set[type[BaseModel]]) -> str 
     by_name = config.get("populate_by_name") or config.get("validate_by_name")
     for name, info in model.model_fields.items():
         alias = info.validation_alias
-        choices = alias.choices if isinstance(alias, AliasChoices) else [alias]
-        if not by_name and alias is not None and not any(isinstance(c, str) for c in choices):
+        if not by_name and info.is_required() and alias is not None and not _named(alias):
             return f"{model.__qualname__}.{name}"
         for inner in _models_in(info.annotation):
             if inner not in seen and (path := _path_only_field(inner, seen)) is not None:
                 return path
     return None
+
+
+def _named(alias: Any) -> bool:
+    """Whether the JSON schema names a field by `alias`: a string, or a choice of a string or
+    of a one-key path."""
+    if isinstance(alias, AliasChoices):
+        return any(isinstance(c, str) or (len(c.path) == 1 and isinstance(c.path[0], str)) for c in alias.choices)
+    return isinstance(alias, str)
 
 
 def _models_in(annotation: Any) -> collections.abc.Iterator[type[BaseModel]]:

@@ -9,7 +9,7 @@ from typing import Any
 from ..errors import ConfigurationError
 from ..providers.base import Adapter
 from .common import Backend, BatchStatus, Item, Outcome, Output, item_error
-from .requests import json_line, request_body
+from .requests import request_body
 from .results import read_jsonl, to_sdk, unreadable
 
 _CUSTOM_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
@@ -51,7 +51,6 @@ class AnthropicBatch(Backend):
                     f"Anthropic batch custom_id {item.custom_id!r} must be 1-64 letters, digits, "
                     "'_' or '-'"
                 )
-            json_line(request_body(item), item.custom_id)  # what JSON cannot hold, refused here
 
     def _requests(self, items: list[Item]) -> list[dict[str, Any]]:
         return [{"custom_id": item.custom_id, "params": request_body(item)} for item in items]

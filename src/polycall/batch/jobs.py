@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -400,5 +401,5 @@ def _unknown(job_id: str) -> BatchStatus:
 
 
 def _seconds(value: Any) -> bool:
-    """Whether `value` is a number of seconds `wait()` takes: 0 or more, not NaN."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+    """Whether `value` is a number of seconds `wait()` takes: 0 or more, finite."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < math.inf

@@ -8,6 +8,7 @@ such dicts (`response_dict`) and back (`native_content`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from abc import abstractmethod
@@ -138,8 +139,9 @@ def _details(
     out.update({key: node[key] for key in _KEPT if key in node})
     told = [f"{key} {json.dumps(node[key])}" for key in _TOLD if key in node]
     values = node.get("additionalProperties")
-    if isinstance(values, Mapping) and values:  # a dict's values
-        told.append("each value " + json.dumps(_convert(values, defs, seen, where)))
+    if isinstance(values, Mapping) and values:  # a dict's values, unless they refer back
+        with contextlib.suppress(ConfigurationError):
+            told.append("each value " + json.dumps(_convert(values, defs, seen, where)))
     if told:
         notes.append(f"Constraints: {', '.join(told)}.")
     return out
