@@ -344,9 +344,13 @@ def _models_in(annotation: Any) -> collections.abc.Iterator[type[BaseModel]]:
 
 def _object_at_top(schema: dict[str, Any]) -> dict[str, Any]:
     """`schema` with its object at the top: pydantic writes a model that refers to itself as
-    a `$ref` to its own definition, which providers refuse as tool parameters (they want
-    `type: object`) and which hides its description."""
+    a `$ref` to its own definition (older versions: an `allOf` of that one `$ref`), which
+    providers refuse as tool parameters (they want `type: object`) and which hides its
+    description."""
     ref = schema.get("$ref")
+    wrapped = schema.get("allOf")
+    if ref is None and isinstance(wrapped, list) and len(wrapped) == 1 and isinstance(wrapped[0], dict):
+        ref = wrapped[0].get("$ref")
     defs = schema.get("$defs")
     if not (isinstance(ref, str) and ref.startswith("#/$defs/") and isinstance(defs, dict)):
         return schema
