@@ -20,8 +20,9 @@ from .common import BatchItemError, BatchStatus, Outcome
 
 _CUSTOM_ID_IN_TEXT = re.compile(r'"custom_id"\s*:\s*"([^"\\]{1,200})"')
 _SHOWN = 200  # characters of an unreadable line its error quotes
-_WORD = re.compile(r"[\w\-.+/=]")  # a character of a word a credential could be
-_CUT_WORD = re.compile(r"[\w\-.+/=]+$")
+_WORD_CHARACTER = r"[\w\-.+/=]"  # of a word a credential could be
+_WORD = re.compile(_WORD_CHARACTER)
+_CUT_WORD = re.compile(_WORD_CHARACTER + "+$")
 
 
 def salvage_id(text: str) -> str | None:

@@ -132,9 +132,7 @@ class Adapter(ABC):
 
     async def aclose(self) -> None:
         """Close the async SDK client: `close()`, awaited where it is a coroutine."""
-        closed = self.client.close()
-        if inspect.isawaitable(closed):
-            await closed
+        await settled(self.client.close())
 
     @abstractmethod
     def prepare(self, tools: ToolSet, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -255,9 +253,13 @@ class aclosing_stream(AbstractAsyncContextManager[Any]):
     async def __aexit__(self, *exc: object) -> None:
         stream = self.stream
         close = getattr(stream, "close", None) or getattr(stream, "aclose", None)
-        closed = (close or stream.response.aclose)()
-        if inspect.isawaitable(closed):
-            await closed
+        await settled((close or stream.response.aclose)())
+
+
+async def settled(result: Any) -> None:
+    """Await `result` where it is awaitable: what an SDK's close returns, sync or async."""
+    if inspect.isawaitable(result):
+        await result
 
 
 def shut(stream: Any) -> bool:

@@ -14,7 +14,7 @@ from ..calls import describe_error
 from ..errors import ConfigurationError
 from ..modes import Mode
 from ..toolset import ToolSet
-from .base import aclosing_stream, check_arguments, closing_stream
+from .base import aclosing_stream, check_arguments, closing_stream, settled
 from .gemini_common import GeminiAdapter, declarations, split_messages
 from .registry import construct, require
 
@@ -147,9 +147,7 @@ class _aclosing(aclosing_stream):
             await super().__aexit__(*exc)
         finally:
             for response in responses:  # aiohttp's `close()`; httpx's `aclose()`, awaited
-                closed = (getattr(response, "aclose", None) or response.close)()
-                if inspect.isawaitable(closed):
-                    await closed
+                await settled((getattr(response, "aclose", None) or response.close)())
 
 
 def _open_responses(stream: Any) -> list[Any]:

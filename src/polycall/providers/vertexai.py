@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import inspect
 import threading
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import (
@@ -19,7 +18,7 @@ from vertexai.generative_models import Content, FunctionDeclaration, Tool, ToolC
 from ..errors import ConfigurationError
 from ..modes import Mode
 from ..toolset import ToolSet
-from .base import aclosing_stream, closing_stream
+from .base import aclosing_stream, closing_stream, settled
 from .gemini_common import (
     GeminiAdapter,
     declarations,
@@ -115,9 +114,7 @@ class VertexAI(GeminiAdapter):
         """Both of the model's SDK clients it made (its async one's aiohttp session too)."""
         self.close()
         client = vars(self.client).get("_prediction_async_client")
-        closed = client.transport.close() if client is not None else None
-        if inspect.isawaitable(closed):  # REST over aiohttp, gRPC asyncio
-            await closed
+        await settled(client.transport.close() if client is not None else None)  # aiohttp, gRPC asyncio
 
     def response_dict(self, raw: Any) -> dict[str, Any]:
         data: dict[str, Any] = _to_dict(raw)
@@ -203,9 +200,7 @@ class _aclosing(aclosing_stream):
         try:
             cancel = getattr(self.response, "cancel", None)
             if cancel is not None:
-                cancelled = cancel()
-                if inspect.isawaitable(cancelled):
-                    await cancelled
+                await settled(cancel())
         finally:
             await super().__aexit__(*exc)
 
