@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ConfigDict
 
+import polycall
 from helpers import anthropic_client, openai_client
 from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES
 from polycall import ConfigurationError, ProviderError, UserCodeError
@@ -216,3 +217,67 @@ def test_content_json_cannot_hold_is_a_configuration_error_before_sending(fake: 
     with pytest.raises(ConfigurationError, match="object"):
         MATRIX[name].client(fake).create(messages=[{"role": "user", "content": [object()]}], response_model=SEED_MODEL)
     assert fake.requests == []
+
+
+@pytest.mark.parametrize("name", [name for name, cell in MATRIX.items() if not cell.needs_setup])
+@pytest.mark.parametrize(
+    ("method", "stream"),
+    [("create_with_completion", True), ("create_iterable", False), ("create_partial", False)],
+)
+def test_stream_against_the_methods_own_choice_is_refused(
+    fake: FakeProvider, name: str, method: str, stream: bool
+) -> None:
+    """`stream=` the method does not do is refused before sending, on every provider alike
+    (not sent to the SDK, whose stream would be read as a whole response and left open)."""
+    client = MATRIX[name].client(fake)
+    with pytest.raises(ConfigurationError, match=r"create\(\)|create_iterable\(\)"):
+        getattr(client, method)(model="m", messages=SEED_MESSAGES, response_model=SEED_MODEL, stream=stream)
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize("name", [name for name, cell in MATRIX.items() if not cell.needs_setup])
+def test_stream_the_method_does_anyway_is_taken(fake: FakeProvider, name: str) -> None:
+    cell = MATRIX[name]
+    fake.push(cell.whole(SEED_CALLS), cell.streamed(SEED_CALLS))
+    client = cell.client(fake)
+    calls, _ = client.create_with_completion(
+        model="m", messages=SEED_MESSAGES, response_model=SEED_MODEL, stream=False
+    )
+    assert list(calls) == SEED_VALUES
+    streamed = client.create_iterable(
+        model="m", messages=SEED_MESSAGES, response_model=SEED_MODEL, stream=True
+    )
+    assert list(streamed) == SEED_VALUES
+
+
+@pytest.mark.parametrize(
+    ("factory", "option"),
+    [
+        ("from_genai", "use_async"),
+        ("from_vertexai", "use_async"),
+        ("from_vertexai", "_async"),
+        ("from_bedrock", "use_async"),
+        ("from_bedrock", "async_client"),
+        ("from_provider", "async_client"),
+    ],
+)
+def test_a_yes_or_no_option_takes_a_bool(factory: str, option: str) -> None:
+    """`"false"` (read from a setting) is refused, not taken as true."""
+    client = "openai/gpt-4o" if factory == "from_provider" else object()
+    with pytest.raises(ConfigurationError, match=f"{option}= takes True or False, got str"):
+        getattr(polycall, factory)(client, **{option: "false"})
+
+
+@pytest.mark.parametrize("messages", [None, "hi", {"role": "user", "content": "hi"}])
+def test_chat_messages_that_are_no_list_are_refused_before_sending(
+    fake: FakeProvider, messages: Any
+) -> None:
+    with pytest.raises(ConfigurationError, match="messages must be a list of messages"):
+        openai_client(fake).create(**ask(messages=messages))
+    assert fake.requests == []
+
+
+def test_chat_without_messages_names_only_what_is_missing(fake: FakeProvider) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        openai_client(fake).create(model="m", response_model=SEED_MODEL)
+    assert str(caught.value) == "chat.completions.create needs messages="

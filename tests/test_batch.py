@@ -405,6 +405,13 @@ def test_resume_needs_a_job_id(fake: FakeProvider) -> None:
         polycall.batch.resume(openai_client(fake), "", response_model=SEED_MODEL)
 
 
+@pytest.mark.parametrize("client", [None, "sdk"])
+def test_resume_needs_the_polycall_client(fake: FakeProvider, client: Any) -> None:
+    sdk = openai.OpenAI(api_key="k", base_url=fake.url + "/v1") if client else None
+    with pytest.raises(polycall.ConfigurationError, match="takes the polycall client .* got "):
+        polycall.batch.resume(sdk, "batch_1", response_model=SEED_MODEL)  # type: ignore[arg-type]
+
+
 def test_responses_mode_uses_the_responses_endpoint(fake: FakeProvider) -> None:
     batches = FakeBatches(lambda item: response_body(SEED_CALLS, call_ids=["c1", "c2", "c3"]))
     fake.respond_with(batches)

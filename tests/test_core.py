@@ -158,11 +158,14 @@ def test_hooks_see_each_attempt_of_a_retry(fake: FakeProvider, client: Any) -> N
 
 def test_error_hook_sees_provider_errors(fake: FakeProvider, client: Any) -> None:
     recorder = Recorder(client)
+    causes: list[BaseException | None] = []
+    client.on("error", lambda error, **_: causes.append(error.__cause__))
     fake.push(chat_error(500, "boom"))
     with pytest.raises(ProviderError) as info:
         client.create(**kwargs())
     assert recorder.names == [("request", 1), ("error", 1)]
     assert recorder.events[1][1]["error"] is info.value
+    assert causes == [info.value.__cause__] and isinstance(causes[0], openai.InternalServerError)
 
 
 def test_error_hook_sees_errors_no_retry_can_mend(fake: FakeProvider, client: Any) -> None:
@@ -207,6 +210,30 @@ def test_off_removes_hooks_and_unknown_events_are_refused(fake: FakeProvider, cl
         client.on("request", 5)
 
 
+def test_an_async_hook_is_refused_as_nothing_would_await_it(client: Any) -> None:
+    async def on_request(**payload: Any) -> None: ...
+
+    with pytest.raises(ConfigurationError, match="on_request is async"):
+        client.on("request", on_request)
+
+
+def test_a_hook_that_takes_itself_off_does_not_hide_the_event_from_the_next(
+    fake: FakeProvider, client: Any
+) -> None:
+    called: list[str] = []
+
+    def once(**payload: Any) -> None:
+        called.append("once")
+        client.off("request", once)
+
+    client.on("request", once)
+    client.on("request", lambda **payload: called.append("logger"))
+    fake.push(chat_completion(SEED_CALLS), chat_completion(SEED_CALLS))
+    client.create(**kwargs())
+    client.create(**kwargs())
+    assert called == ["once", "logger", "logger"]
+
+
 @pytest.mark.parametrize("way", ["create", "create_iterable", "run_tools", "batch"])
 def test_the_validation_context_is_given_once(fake: FakeProvider, client: Any, way: str) -> None:
     """`context=` and its older name `validation_context=` together are a mistake: one of
@@ -235,7 +262,7 @@ def test_too_many_calls_exceed_the_limit(fake: FakeProvider) -> None:
 def test_too_large_arguments_exceed_the_limit(fake: FakeProvider) -> None:
     client = openai_client(fake, limits=Limits(max_argument_bytes=40))
     fake.push(chat_completion([SEED_CALLS[2], ("GoogleSearch", {"query": "x" * 100})]))
-    with pytest.raises(LimitExceededError, match="call call_1 to 'GoogleSearch' has more than 40 bytes"):
+    with pytest.raises(LimitExceededError, match="call call_1 to 'GoogleSearch' has more than 40 characters"):
         client.create(**kwargs())
 
 

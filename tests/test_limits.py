@@ -20,7 +20,7 @@ from polycall.testing.openai import chat_completion, chat_stream
 from providers import MATRIX
 
 SMALL = Limits(max_calls=2, max_argument_bytes=100)
-LONG_QUERY = ("GoogleSearch", {"query": "x" * 400})  # ~415 bytes of arguments
+LONG_QUERY = ("GoogleSearch", {"query": "x" * 400})  # ~415 characters of arguments
 USER = SEED_MESSAGES[1:]
 
 
@@ -70,7 +70,7 @@ def test_arguments_too_large(fake: FakeProvider, provider: str) -> None:
     fake.push(cell.whole([SEED_CALLS[0], LONG_QUERY]))
     with pytest.raises(LimitExceededError) as caught:
         cell.client(fake, limits=SMALL).create(messages=USER, response_model=SEED_MODEL)
-    assert "more than 100 bytes of arguments" in str(caught.value)
+    assert "more than 100 characters of arguments" in str(caught.value)
     assert "max_argument_bytes" in str(caught.value)
     fake.push(cell.whole([SEED_CALLS[0], LONG_QUERY]))
     [_, call] = cell.client(fake).create(messages=USER, response_model=SEED_MODEL).calls
@@ -87,7 +87,7 @@ def test_a_streamed_call_is_stopped_while_it_grows_past_the_limit(
     call's buffer never grows past the limit waiting for the call to end."""
     cell = PROVIDERS[provider]
     response = cell.streamed([LONG_QUERY], piece=10)
-    response, gate = gated(response, len(response.chunks or []) - 12)  # ~300 bytes in
+    response, gate = gated(response, len(response.chunks or []) - 12)  # ~300 characters in
     fake.push(response)
     stream = cell.client(fake, limits=SMALL).create_iterable(messages=USER, response_model=SEED_MODEL)
     with pytest.raises(LimitExceededError, match=r"to 'GoogleSearch' (\(it has no id\) )?being streamed"):
@@ -195,7 +195,7 @@ def test_whole_and_streamed_arguments_are_measured_alike(
     ask = {"messages": USER, "response_model": Iterable[Flags]}
     for read in (lambda: client.create(**ask), lambda: list(client.create_iterable(**ask))):
         if over:
-            with pytest.raises(LimitExceededError, match="more than 1000 bytes"):
+            with pytest.raises(LimitExceededError, match="more than 1000 characters"):
                 read()
         else:
             assert read() == [Flags(flags=[True] * count)]
@@ -247,7 +247,7 @@ def test_a_partial_args_index_far_past_a_lists_end_is_over_the_limit(fake: FakeP
     class Plot(BaseModel):
         points: list[int]
 
-    with pytest.raises(LimitExceededError, match=r"call number 1 of the response, to 'Plot' \(it has no id\) being streamed has more than 1000 bytes"):
+    with pytest.raises(LimitExceededError, match=r"call number 1 of the response, to 'Plot' \(it has no id\) being streamed has more than 1000 characters"):
         list(client.create_iterable(messages=USER, response_model=Iterable[Plot]))
 
 

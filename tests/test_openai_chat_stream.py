@@ -10,6 +10,7 @@ import openai
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
+from pydantic_core import core_schema
 
 import polycall
 from helpers import openai_client
@@ -352,6 +353,20 @@ async def test_async_length_cut_off(fake: FakeProvider, aclient: Any) -> None:
     values, error = await acollect(aclient.create_iterable(**kwargs()))
     assert values == [GoogleSearch(query="x")]
     assert isinstance(error, IncompleteOutputError)
+
+
+@pytest.mark.parametrize("reason", ["length", "content_filter"])
+def test_a_call_closed_in_the_chunk_that_stops_the_response_is_out(
+    fake: FakeProvider, client: Any, reason: str
+) -> None:
+    # (some servers send a whole call and the finish reason in one chunk)
+    opening = {"index": 0, "id": "a", "function": {"name": "GoogleSearch", "arguments": '{"query'}}
+    closing = {"tool_calls": [{"index": 0, "function": {"arguments": '": "x"}'}}]}
+    events = [calls_chunk(opening), chat_chunk(closing, reason)]
+    fake.push(chat_sse(events))
+    values, error = collect(client.create_iterable(**kwargs()))
+    assert values == [GoogleSearch(query="x")]
+    assert isinstance(error, IncompleteOutputError if reason == "length" else polycall.RefusalError)
 
 
 def test_stream_with_no_call_raises_no_tool_calls(fake: FakeProvider, client: Any) -> None:
@@ -853,15 +868,80 @@ class Trip(BaseModel):
     days: int
 
 
-def test_a_user_validator_failing_on_part_of_a_call_only_delays_its_partials(
+def test_a_nested_model_shows_as_it_is_written_its_validators_only_on_the_call(
     fake: FakeProvider, client: Any
 ) -> None:
-    trip = {"place": {"country": "FR", "city": "paris"}, "days": 3}
+    """A nested model is partial too: its fields show as they arrive (not only once all its
+    required fields have begun), and its validators, like the call's own, see only the
+    complete call."""
+    trip = {"place": {"city": "paris", "country": "FR"}, "days": 3}
     fake.push(chat_stream([("Trip", trip)], piece=6))
     items = list(client.create_partial(**kwargs(response_model=Iterable[Trip])))
     assert items[-1] == Trip(place=Place(city="Paris", country="FR"), days=3)
+    places = [item.value.place for item in items[:-1] if item.value.place is not None]
+    cities = [place.city for place in places if place.city]
+    assert cities[0] != "paris" and "paris" in cities and "Paris" not in cities
+    assert any(place.city == "paris" and place.country is None for place in places)
+    assert not any(isinstance(place, Place) for place in places)
+
+
+class Node(BaseModel):
+    name: str
+    children: list[Node] = []
+
+
+class Letter(BaseModel):
+    body: str
+    signature: str
+
+
+class Mail(BaseModel):
+    to: str
+    letters: list[Letter]
+    tree: Node
+
+
+def test_models_in_lists_and_a_model_holding_itself_are_partial_too(
+    fake: FakeProvider, client: Any
+) -> None:
+    mail = {
+        "to": "Ada",
+        "letters": [{"body": "Dear Ada, how are you?", "signature": "B"}],
+        "tree": {"name": "root", "children": [{"name": "leaf"}]},
+    }
+    fake.push(chat_stream([("Mail", mail)], piece=5))
+    items = list(client.create_partial(**kwargs(response_model=Iterable[Mail])))
+    assert items[-1] == Mail.model_validate(mail)
+    values = [item.value for item in items[:-1]]
+    bodies = [v.letters[0].body for v in values if v.letters and v.letters[0].body]
+    assert len(bodies) >= 3 and bodies[-1] == "Dear Ada, how are you?"
+    assert any(v.letters and v.letters[0].signature is None for v in values)
+    leaves = [v.tree.children[0].name for v in values if v.tree and v.tree.children]
+    assert leaves[-1] == "leaf"
+
+
+class Coded(str):
+    """A type whose validation reads the request's validation context."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        return core_schema.with_info_after_validator_function(
+            lambda value, info: cls(info.context["prefix"] + value), core_schema.str_schema()
+        )
+
+
+class Ticket(BaseModel):
+    code: Coded
+    note: str
+
+
+def test_partials_are_validated_with_the_validation_context(fake: FakeProvider, client: Any) -> None:
+    fake.push(chat_stream([("Ticket", {"code": "42", "note": "a long note to stream"})], piece=6))
+    stream = client.create_partial(**kwargs(response_model=Iterable[Ticket]), context={"prefix": "T-"})
+    items = list(stream)
+    assert (items[-1].code, items[-1].note) == ("T-42", "a long note to stream")
     partials = [item.value for item in items[:-1]]
-    assert partials and all(p.place is None or p.place.city == "Paris" for p in partials)
+    assert partials and all(p.code in (None, "T-42") for p in partials) and partials[-1].note
 
 
 class Located(BaseModel):
@@ -918,7 +998,7 @@ async def test_an_async_stream_closed_before_its_end_has_no_result(
 
 def test_stream_kwarg_is_the_methods_choice(fake: FakeProvider, client: Any) -> None:
     fake.push(chat_completion(SEED_CALLS), chat_stream(SEED_CALLS))
-    calls, raw = client.create_with_completion(**kwargs(stream=True))
+    calls, raw = client.create_with_completion(**kwargs(stream=False))
     assert list(calls) == SEED_VALUES and raw is calls.raw
     assert "stream" not in fake.last.json
     assert list(client.create_iterable(**kwargs(stream=True))) == SEED_VALUES

@@ -17,8 +17,10 @@ from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, GoogleSea
 from polycall import IncompleteOutputError, ProviderError, ValidationFailed
 from polycall.testing import FakeProvider
 from polycall.testing.openai import (
+    chat_chunk,
     chat_completion,
     chat_error,
+    chat_sse,
     chat_stream,
     parallel_call,
     tool_call,
@@ -250,6 +252,23 @@ def test_finish_reason_error_is_a_provider_error(fake: FakeProvider, client: Any
     fake.push(response)
     with pytest.raises(ProviderError, match="upstream provider failed"):
         ask(client)
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["whole", "streamed"])
+def test_a_legacy_function_call_answer_is_named(
+    fake: FakeProvider, client: Any, streamed: bool
+) -> None:
+    """An old server that answers `tools` with one `function_call`, not `tool_calls`: a clear
+    error saying so, not "the model answered without calling a tool"."""
+    legacy = {"name": "GoogleSearch", "arguments": '{"query": "x"}'}
+    if streamed:
+        fake.push(chat_sse([chat_chunk({"function_call": legacy}), chat_chunk({}, "function_call")]))
+    else:
+        response = chat_completion(finish_reason="function_call")
+        response.body["choices"][0]["message"]["function_call"] = legacy
+        fake.push(response)
+    with pytest.raises(ProviderError, match="legacy `function_call`"):
+        list(ask(client, stream=True)) if streamed else ask(client)
 
 
 # --- tool_choice="required" refused -------------------------------------------------------

@@ -174,6 +174,14 @@ def test_failed_response_raises_provider_error(fake: FakeProvider) -> None:
         create(responses_client(fake))
 
 
+@pytest.mark.parametrize("status", ["queued", "in_progress", "cancelled"])
+def test_an_unfinished_response_is_not_an_answer(fake: FakeProvider, status: str) -> None:
+    # e.g. background=True answers `queued`, no output; a cancelled one may hold a cut call
+    fake.push(response_body([SEED_CALLS[0]], status=status))
+    with pytest.raises(polycall.ProviderError, match=f"the response is {status}, not completed"):
+        create(responses_client(fake), background=True)
+
+
 def test_http_error_is_a_provider_error(fake: FakeProvider) -> None:
     fake.push(json_response({"error": {"message": "bad key", "type": "auth"}}, status=401))
     with pytest.raises(polycall.ProviderError) as info:

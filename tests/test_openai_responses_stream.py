@@ -314,6 +314,27 @@ def test_arguments_done_may_name_the_call(fake: FakeProvider, place: dict[str, A
     assert len(stream.result.calls) == 1
 
 
+@pytest.mark.parametrize("named_by", ["item done", "completed"])
+def test_arguments_done_without_a_name_waits_for_one(fake: FakeProvider, named_by: str) -> None:
+    """No `output_item.added`, and a `function_call_arguments.done` that does not name the
+    call: the call is named (and its id taken) by its item's `done` or the final output,
+    as the whole response gives it, not handed out nameless."""
+    items = [function_call_item(k, *call) for k, call in enumerate(SEED_CALLS)]
+    events = []
+    for k, item in enumerate(items):
+        place = {"item_id": item["id"], "output_index": k}
+        events += [
+            _event("response.function_call_arguments.delta", **place, delta=item["arguments"]),
+            _event("response.function_call_arguments.done", **place, arguments=item["arguments"]),
+        ]
+        if named_by == "item done":
+            events.append(_event("response.output_item.done", output_index=k, item=item))
+    fake.push(sse_response([*events, _event("response.completed", response=response_object(items))]))
+    stream = iterable(responses_client(fake))
+    assert list(stream) == SEED_VALUES
+    assert [c.id for c in stream.result.calls] == ["call_0", "call_1", "call_2"]
+
+
 def test_arguments_begun_when_added_go_on_in_deltas(fake: FakeProvider) -> None:
     """The first piece of the arguments in `output_item.added`, the rest in deltas."""
     item = function_call_item(0, *SEED_CALLS[0])

@@ -353,9 +353,23 @@ def test_an_error_or_output_whose_str_fails_is_still_answered(fake: FakeProvider
     results = calls.run({Weather: lambda w: Unprintable(), GoogleSearch: search})
     messages = calls.tool_results(results)
     assert [m["content"] for m in messages] == [
-        '"<Unprintable object; str() failed>"',
-        '"<Unprintable object; str() failed>"',
+        "<Unprintable object; str() failed>",
+        "<Unprintable object; str() failed>",
         "Error: Unprintable: <Unprintable object; str() failed>",
+    ]
+
+
+def test_an_output_only_str_can_write_is_its_text_not_a_json_string(fake: FakeProvider) -> None:
+    class Reading:
+        def __str__(self) -> str:
+            return "21 degrees"
+
+    calls = seed_calls(fake)
+    outputs = [Reading(), [Reading()], {"a": Reading()}]
+    assert [m["content"] for m in calls.tool_results(outputs)] == [
+        "21 degrees",
+        '["21 degrees"]',  # inside a value: a JSON string
+        '{"a": "21 degrees"}',
     ]
 
 

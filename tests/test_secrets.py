@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import re
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -320,8 +321,8 @@ def _echoing() -> Response:
 def test_a_key_the_server_echoes_is_redacted(
     request: pytest.FixtureRequest, fake: FakeProvider, name: str
 ) -> None:
-    """polycall's own message and repr drop the key (the SDK's exception, kept as the cause,
-    is the SDK's own)."""
+    """polycall's message and repr drop the key, and so does the SDK's exception kept as the
+    cause: a logged or printed traceback shows it too."""
     if name == "vertexai":
         request.getfixturevalue("vertex_sdk")
     provider = PROVIDERS[name]
@@ -329,7 +330,9 @@ def test_a_key_the_server_echoes_is_redacted(
     with pytest.raises(polycall.ProviderError) as caught:
         provider.client(fake).create(messages=SEED_MESSAGES, response_model=SEED_MODEL)
     assert "Incorrect API key provided" in str(caught.value)
-    assert SECRET_CORE not in str(caught.value) and SECRET_CORE not in repr(caught.value)
+    assert caught.value.__cause__ is not None
+    printed = "".join(traceback.format_exception(caught.value))
+    assert [text for text in [*seen(caught.value), printed] if SECRET_CORE in text] == []
 
 
 _ERROR_BODY = {"error": {"message": f"upstream rejected key {SECRET}"}}

@@ -1186,6 +1186,23 @@ def test_instrument_without_opentelemetry_is_a_configuration_error(
     assert polycall.tracing.ACTIVE is None
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"capture_content": "false"}, "capture_content= takes True or False, got str"),
+        ({"capture_content": 1}, "capture_content= takes True or False, got int"),
+        ({"tracer_provider": MeterProvider()}, "tracer_provider= takes an OpenTelemetry TracerProvider, got MeterProvider"),
+        ({"meter_provider": TracerProvider()}, "meter_provider= takes an OpenTelemetry MeterProvider, got TracerProvider"),
+    ],
+)
+def test_instrument_refuses_settings_it_cannot_take(options: dict[str, Any], message: str) -> None:
+    """Nothing half-set: a string from a setting is not taken as true, nor one provider for
+    the other (which would fail at the first request, far from the mistake)."""
+    with pytest.raises(ConfigurationError, match=message):
+        polycall.instrument(**options)
+    assert polycall.tracing.ACTIVE is None
+
+
 def test_import_polycall_loads_no_opentelemetry() -> None:
     code = "import sys, polycall\nprint(any(m.startswith('opentelemetry') for m in sys.modules))"
     result = subprocess.run(

@@ -308,6 +308,15 @@ def to_text(output: Any) -> str:
         dump = getattr(output, "model_dump_json", None)  # a pydantic model
         if callable(dump):
             return str(dump())
+        if not isinstance(output, _JSON):  # an unknown value is its `str()`, not quoted
+            if isinstance(output, Iterator):
+                return text_of(output)
+            import pydantic_core  # loaded on the first such output, not on import
+
+            try:
+                output = pydantic_core.to_jsonable_python(output)
+            except ValueError:  # pydantic's serialization error: a value it does not know
+                return text_of(output)
         return json.dumps(output, default=_jsonable, ensure_ascii=False)
     except (TypeError, ValueError):  # pydantic's serialization error is a ValueError
         import pydantic_core  # loaded on the first such output, not on import
@@ -316,6 +325,10 @@ def to_text(output: Any) -> str:
             return pydantic_core.to_json(output, fallback=text_of).decode()
         except ValueError:
             return text_of(output)
+
+
+#: What `json` writes itself (subclasses too: an `IntEnum` is an int).
+_JSON = (dict, list, tuple, int, float, bool, type(None))
 
 
 def _jsonable(value: Any) -> Any:

@@ -75,7 +75,11 @@ class _BaseClient:
         context: Any,
         strict: bool | None,
         kind: type[Session] = Session,
+        *,
+        streamed: bool = False,
     ) -> Session:
+        if "stream" in kwargs:  # whether to stream is the method's (create takes it itself)
+            _check_stream(kwargs.pop("stream"), streamed)
         tools = self._tool_set(response_model)
         if type(kwargs.get("messages")) is not list:
             read_conversation(kwargs)
@@ -102,7 +106,9 @@ class _BaseClient:
     ) -> Any:
         """An iterator of validated calls (async on an async client), each yielded as soon as
         it is complete in the stream."""
-        session = self._session(response_model, kwargs, validation_context, context, strict)
+        session = self._session(
+            response_model, kwargs, validation_context, context, strict, streamed=True
+        )
         return self._stream(session, max_retries, partial=False)
 
     def create_partial(
@@ -116,7 +122,9 @@ class _BaseClient:
         **kwargs: Any,
     ) -> Any:
         """Like `create_iterable`, but also yields each call in progress as a `Partial`."""
-        session = self._session(response_model, kwargs, validation_context, context, strict)
+        session = self._session(
+            response_model, kwargs, validation_context, context, strict, streamed=True
+        )
         return self._stream(session, max_retries, partial=True)
 
     def _stream(self, session: Session, max_retries: MaxRetries, *, partial: bool) -> Any:
@@ -167,6 +175,18 @@ class _BaseClient:
         )
         assert isinstance(first, StepSession)
         return first, tool_loop(first, messages, handlers, tasks=tasks, **options)
+
+
+def _check_stream(stream: Any, streamed: bool) -> None:
+    """`stream=` given to a method that decides it: only the method's own choice is taken."""
+    if bool(stream) is not streamed:
+        raise ConfigurationError(
+            "create_iterable() and create_partial() always stream: for one whole response, "
+            "use create()"
+            if streamed
+            else "create_with_completion() reads one whole response: to stream, use "
+            "create_iterable() or create(stream=True)"
+        )
 
 
 class Client(_BaseClient):

@@ -10,6 +10,7 @@ user, and is sent each op's outcome. `drive` performs the ops with the sync SDK 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -58,11 +59,14 @@ def provider_error(exc: Exception, adapter: Adapter | None, opened: Any = None) 
         known = ConfigurationError(f"the request holds a value JSON cannot hold ({exc}); give plain values")
     if known is None and adapter is not None:
         known = adapter.classify(exc)
+    secrets = _secrets(adapter, exc, opened)
+    if known is not exc:  # the SDK's own error stays the cause: its message is printed too
+        _scrub_error(exc, secrets)
     if known is not None:
         if len(known.args) == 1 and isinstance(message := known.args[0], str):
-            known.args = (redact(message, adapter, exc, opened),)
+            known.args = (_scrub(message, secrets),)
         return known
-    error = ProviderError(redact(f"{type(exc).__name__}: {exc}", adapter, exc, opened))
+    error = ProviderError(_scrub(f"{type(exc).__name__}: {exc}", secrets))
     error.original = exc
     error.status_code = http_status(exc) if adapter is None else adapter.status(exc)
     return error
@@ -100,9 +104,28 @@ def redact(
     """`message` without the SDK client's credentials, nor those the failed request behind
     `exc` (or the stream `opened`) carried (`sent_credentials`), should a server have echoed
     them."""
+    return _scrub(message, _secrets(adapter, exc, opened))
+
+
+def _secrets(adapter: Adapter | None, exc: BaseException | None, opened: Any) -> list[str]:
+    """What `redact` takes out, longest first ("Bearer <token>" before "<token>")."""
     known = [*(adapter.secrets() if adapter is not None else ()), *sent_credentials(exc, opened)]
     secrets = {secret for secret in known if isinstance(secret, str) and len(secret) >= 8}
-    for secret in sorted(secrets, key=len, reverse=True):  # "Bearer <token>" before "<token>"
+    return sorted(secrets, key=len, reverse=True)
+
+
+def _scrub_error(exc: BaseException, secrets: list[str]) -> None:
+    """`exc`'s message without `secrets`, where exceptions keep it: their `args`, and the
+    `message` the Google SDKs' errors print instead."""
+    if secrets:
+        exc.args = tuple(_scrub(arg, secrets) if isinstance(arg, str) else arg for arg in exc.args)
+        if isinstance(message := getattr(exc, "message", None), str):
+            with contextlib.suppress(AttributeError):  # (a read-only property)
+                exc.message = _scrub(message, secrets)  # type: ignore[attr-defined]
+
+
+def _scrub(message: str, secrets: list[str]) -> str:
+    for secret in secrets:
         message = message.replace(secret, "[redacted]")
     return message
 
@@ -218,7 +241,8 @@ class Reading:
             shown = self.shown
             if shown is None or shown[0] is not call or shown[1] != text:
                 self.shown = (call, text)
-                if (value := partial_value(self.session.tools, name, text)) is not None:
+                session = self.session
+                if (value := partial_value(session.tools, name, text, session.context)) is not None:
                     events.append(value)
         return events
 
@@ -264,14 +288,14 @@ def exchange(
                 failure = provider_error(exc, adapter, reading and reading.opened)
                 if failure.raw is None:
                     failure.raw = raw
+                if failure is not exc:  # as `raise failure from exc` would, already for the
+                    failure.__cause__ = exc  # "error" hook and a retry raising it at the end
+                    failure.__suppress_context__ = True
                 if not isinstance(failure, RETRYABLE):
                     session.failed(failure)  # a hook's or a validator's bug keeps the valid calls
                     if failure is exc:
                         raise
-                    raise failure from exc
-                if failure is not exc:  # as `raise failure from exc` would: the SDK's error
-                    failure.__cause__ = exc  # stays its cause when it is raised at the end
-                    failure.__suppress_context__ = True
+                    raise failure
                 session.plan(failure)  # the next attempt re-asks; "error" once it is the last
             if traced is not None:
                 traced.end(failure)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from .client import AsyncClient, Client
+from .errors import ConfigurationError
 from .limits import Limits
 from .modes import Mode
 from .providers import registry
@@ -25,8 +26,16 @@ def _wrap(
     provider = registry.provider(name)
     registry.require(provider.sdk)
     adapter = provider.adapter(mode)
+    use_async = _flag("use_async", use_async)
     is_async = provider.is_async(client) or use_async
     return (AsyncClient if is_async else Client)(adapter(client, model=model), limits=limits)
+
+
+def _flag(name: str, value: Any) -> bool:
+    """A factory's yes-or-no option: a bool, not anything true (`"false"` from a setting)."""
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"{name}= takes True or False, got {type(value).__name__}")
+    return value
 
 
 @overload
@@ -172,7 +181,7 @@ def from_vertexai(
 ) -> Any:
     """Wrap `vertexai.generative_models.GenerativeModel`; `use_async=True` gives an async
     client (`_async=True` is instructor's spelling of it)."""
-    is_async = use_async or _async
+    is_async = _flag("use_async", use_async) or _flag("_async", _async)
     return _wrap("vertexai", client, mode, model=None, limits=limits, use_async=is_async)
 
 
@@ -221,7 +230,7 @@ def from_bedrock(
     `bedrock-runtime` client gives an async client, and so does `use_async=True` over a boto3
     client (its calls then run in worker threads, never blocking the event loop).
     `async_client=True` is instructor's spelling of `use_async=True`."""
-    is_async = use_async or async_client
+    is_async = _flag("use_async", use_async) or _flag("async_client", async_client)
     return _wrap("bedrock", client, mode, model=model, limits=limits, use_async=is_async)
 
 
@@ -260,6 +269,8 @@ def from_provider(
     """
     provider, name, model = registry.for_spec(spec)
     registry.require(provider.sdk)
-    sdk, options = provider.builder()(spec, name, model, async_client, client_kwargs)
+    sdk, options = provider.builder()(
+        spec, name, model, _flag("async_client", async_client), client_kwargs
+    )
     factory = globals()[provider.factory]
     return factory(sdk, mode or provider.default_mode, limits=limits, **options)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,11 @@ class Hooks:
         self._check(event)
         if not callable(fn):
             raise ConfigurationError(f"a hook must be callable, got {fn!r}")
+        if inspect.iscoroutinefunction(fn):  # (it would be called, and never awaited)
+            raise ConfigurationError(
+                f"a hook is a plain function, called as the event happens; {_name(fn)} is "
+                "async: do async work from it with asyncio.create_task(...)"
+            )
         self._hooks[event].append(fn)
         self.watched = True
 
@@ -38,7 +44,7 @@ class Hooks:
     def emit(self, event: str, **payload: Any) -> None:
         """Call each observer of `event`; one that raises ends the request with a
         `UserCodeError` (its exception as the cause), never one blamed on the provider."""
-        for fn in self._hooks[event]:
+        for fn in tuple(self._hooks[event]):  # (a hook may take itself off)
             try:
                 fn(**payload)
             except PolycallError:
@@ -53,8 +59,11 @@ class Hooks:
 
 def _hook_error(exc: Exception, event: str, fn: Hook, payload: dict[str, Any]) -> UserCodeError:
     failure = payload.get("failure")  # a "parse_error" names the call it is about
-    name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
     return UserCodeError(
-        exc, where=f"the {event!r} hook {name}",
+        exc, where=f"the {event!r} hook {_name(fn)}",
         call_id=getattr(failure, "id", None), tool=getattr(failure, "name", None),
     )
+
+
+def _name(fn: Hook) -> str:
+    return getattr(fn, "__qualname__", None) or type(fn).__qualname__

@@ -33,7 +33,7 @@ class Limits:
         if size > self.max_argument_bytes:
             raise LimitExceededError(
                 f"{_where(raw.id, raw.name, position)} has more than {self.max_argument_bytes} "
-                "bytes of arguments (the max_argument_bytes limit); raise "
+                "characters of arguments (the max_argument_bytes limit); raise "
                 "Limits(max_argument_bytes=...) if that is expected"
             )
 
@@ -54,7 +54,7 @@ class Limits:
         if size > self.max_argument_bytes:
             raise LimitExceededError(
                 f"{_where(id, name, position)} being streamed has more than "
-                f"{self.max_argument_bytes} bytes of arguments in the stream (the "
+                f"{self.max_argument_bytes} characters of arguments in the stream (the "
                 "max_argument_bytes limit); raise Limits(max_argument_bytes=...) if that is "
                 "expected"
             )

@@ -4,10 +4,23 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any, Generic, Optional, TypeVar
+from types import UnionType
+from typing import (
+    Annotated,
+    Any,
+    ForwardRef,
+    Generic,
+    Literal,
+    Optional,
+    TypeVar,
+    Union,
+    cast,
+    get_args,
+    get_origin,
+)
 
 import jiter
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, Field, RootModel, create_model
 
 from .toolset import ToolSet
 
@@ -19,7 +32,8 @@ class Partial(Generic[T]):
     """A call still being written: its tool name, the arguments so far, and a partial model.
 
     `value` is an instance of a model with the tool's fields, each optional (None until it
-    arrives); the finished call is yielded afterwards as the real, validated model.
+    arrives), as are those of the models it holds; the finished call is yielded afterwards
+    as the real, validated model.
     """
 
     name: str
@@ -27,9 +41,9 @@ class Partial(Generic[T]):
     value: Any
 
 
-def partial_value(tools: ToolSet, name: str, text: str) -> Partial[Any] | None:
+def partial_value(tools: ToolSet, name: str, text: str, context: Any = None) -> Partial[Any] | None:
     """The call in progress (its tool's `name`, its arguments `text` so far), if its
-    arguments make a partial model."""
+    arguments make a partial model (validated with the request's validation `context`)."""
     tool = tools.by_name.get(name)
     if tool is None or not text:
         return None
@@ -37,7 +51,7 @@ def partial_value(tools: ToolSet, name: str, text: str) -> Partial[Any] | None:
         arguments = jiter.from_json(text.encode(), partial_mode="trailing-strings")
         if not isinstance(arguments, dict):
             return None
-        value = partial_model(tool.model).model_validate(arguments)
+        value = partial_model(tool.model).model_validate(arguments, context=context)
     except Exception:  # noqa: BLE001 - not a model yet; a user validator may fail on part of it
         return None  # (the complete call is validated as usual, its errors raised as usual)
     return Partial(name, arguments, value)
@@ -45,12 +59,46 @@ def partial_value(tools: ToolSet, name: str, text: str) -> Partial[Any] | None:
 
 @functools.lru_cache(maxsize=512)
 def partial_model(model: type[BaseModel]) -> type[BaseModel]:
-    """`model` with every field optional; built once per model class."""
-    fields: dict[str, Any] = {  # each under the names the model reads it by (its aliases)
-        name: (
-            Optional[info.annotation],  # noqa: UP045 - runtime type expression
-            Field(None, alias=info.alias, validation_alias=info.validation_alias),
-        )
-        for name, info in model.model_fields.items()
-    }
-    return create_model(f"Partial{model.__name__}", **fields)
+    """`model` with every field optional, and so each model it holds (in a list, a dict, a
+    union...): built once per model class. A union the model picks by a discriminator keeps
+    its models, as the discriminator must be required, and so does a `RootModel`."""
+    made: dict[type[BaseModel], str] = {}  # each model's partial, by its name in `namespace`
+    namespace: dict[str, Any] = {}
+
+    def copy(source: type[BaseModel]) -> str:
+        if source not in made:
+            made[source] = name = f"_Partial{len(made)}"
+            fields: dict[str, Any] = {  # each under the names the model reads it by
+                field: (
+                    Optional[info.annotation if info.discriminator else swap(info.annotation)],  # noqa: UP045
+                    Field(None, alias=info.alias, validation_alias=info.validation_alias),
+                )
+                for field, info in source.model_fields.items()
+            }
+            namespace[name] = create_model(f"Partial{source.__name__}", **fields)
+        return made[source]
+
+    def swap(annotation: Any) -> Any:
+        """`annotation` with each model in it as its partial (a forward reference, resolved
+        once all are made: a model may hold itself)."""
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            return annotation if issubclass(annotation, RootModel) else ForwardRef(copy(annotation))
+        origin, args = get_origin(annotation), get_args(annotation)
+        if origin is None or origin is Literal or not args:
+            return annotation
+        if origin is Annotated:
+            if any(getattr(meta, "discriminator", None) for meta in annotation.__metadata__):
+                return annotation
+            kept = (swap(args[0]), *annotation.__metadata__)
+            return Annotated[kept]
+        swapped = tuple(swap(arg) for arg in args)
+        if swapped == args:
+            return annotation
+        if origin is Union or origin is UnionType:
+            return Union[swapped]  # noqa: UP007 - members may be forward references
+        return origin[swapped]
+
+    top = namespace[copy(model)]
+    for partial in namespace.values():
+        partial.model_rebuild(_types_namespace=namespace)
+    return cast(type[BaseModel], top)

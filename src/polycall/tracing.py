@@ -67,9 +67,20 @@ def instrument(
             "polycall.instrument() needs the opentelemetry-api package: "
             'pip install "polycall[otel]"'
         ) from exc
-    ACTIVE = Telemetry(
-        trace, context, metrics, tracer_provider, meter_provider, bool(capture_content)
-    )
+    if not isinstance(capture_content, bool):  # ("false" from a setting would be true)
+        raise ConfigurationError(
+            f"capture_content= takes True or False, got {type(capture_content).__name__}"
+        )
+    for name, given, method in (
+        ("tracer_provider", tracer_provider, "get_tracer"),
+        ("meter_provider", meter_provider, "get_meter"),
+    ):
+        if given is not None and not callable(getattr(given, method, None)):
+            kind = name.title().replace("_", "")
+            raise ConfigurationError(
+                f"{name}= takes an OpenTelemetry {kind}, got {type(given).__name__}"
+            )
+    ACTIVE = Telemetry(trace, context, metrics, tracer_provider, meter_provider, capture_content)
 
 
 def uninstrument() -> None:

@@ -368,10 +368,17 @@ def resume(
     `response_model` it was submitted with (the provider does not keep it); its status,
     `wait()` and `cancel()` do not. `custom_ids` (the submitted job's `custom_ids`) names
     every request its output leaves out. Nothing is sent until you ask."""
-    return client.batch.resume(
+    batches = getattr(client, "batch", None)
+    if not isinstance(batches, _Batches):  # (e.g. the SDK's client, not polycall's)
+        raise ConfigurationError(
+            f"resume() takes the polycall client the job was submitted with, got "
+            f"{type(client).__module__}.{type(client).__qualname__}"
+        )
+    job: BatchJob | AsyncBatchJob = batches.resume(
         job_id, response_model=response_model, validation_context=validation_context,
         context=context, strict=strict, custom_ids=custom_ids,
     )
+    return job
 
 
 def _ids(custom_ids: Any) -> list[str] | None:

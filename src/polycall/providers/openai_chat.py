@@ -11,7 +11,7 @@ from ..errors import ConfigurationError, PolycallError, ProviderError
 from ..modes import Mode
 from ..toolset import ToolSet
 from ._assembly import _NONE, Call, Calls, CallsAssembler
-from .base import Adapter, Assembler, aclosing_stream, closing_stream
+from .base import Adapter, Assembler, aclosing_stream, closing_stream, message_list
 from .openai_common import (
     INCLUDE_USAGE,
     WRAPPERS,
@@ -36,6 +36,11 @@ _STOPS = {
 }
 #: A finish reason some gateways (e.g. OpenRouter) send when the upstream provider failed.
 _ERROR_FINISH = "error"
+_LEGACY = (
+    "the server answered with the legacy `function_call` (finish_reason 'function_call'), "
+    "not `tool_calls`: polycall sends `tools` and reads `tool_calls`, which this server "
+    "does not support"
+)
 
 
 class OpenAIChat(Adapter):
@@ -45,16 +50,15 @@ class OpenAIChat(Adapter):
     method = "chat.completions.create"
 
     def prepare(self, tools: ToolSet, kwargs: dict[str, Any]) -> dict[str, Any]:
-        # Whether to stream is the method's choice (create_iterable, create(stream=True)).
-        if "stream" in kwargs:
-            kwargs = {key: value for key, value in kwargs.items() if key != "stream"}
         request = prepare_common(self, tools, kwargs, "messages", _tool_params)
         if "model" not in request or "messages" not in request:
             missing = [key for key in ("model", "messages") if key not in request]
             raise ConfigurationError(
-                f"chat.completions.create needs {' and '.join(f'{k}=' for k in missing)} "
-                "(or from_openai(..., model=...) for the model)"
+                f"chat.completions.create needs {' and '.join(f'{k}=' for k in missing)}"
+                + (" (or from_openai(..., model=...) for the model)" if "model" in missing else "")
             )
+        if type(request["messages"]) is not list:
+            message_list(request["messages"])  # (None, a string, one message: refused)
         return request
 
     def relax(self, tools: ToolSet, request: dict[str, Any]) -> dict[str, Any]:
@@ -93,6 +97,8 @@ class OpenAIChat(Adapter):
             message, finish_reason = _fields(choice, "message", "finish_reason")
             tool_calls, refusal, content = _fields(message, "tool_calls", "refusal", "content")
         calls = [_raw_call(tc) for tc in tool_calls] if isinstance(tool_calls, list) else []
+        if not calls and (finish_reason == "function_call" or getattr(message, "function_call", None)):
+            raise ProviderError(_LEGACY)
         stop, reason = _stop(finish_reason, refusal and _content_text(refusal) or None, raw)
         return Turn(
             calls=unwrap_parallel(calls),
@@ -164,6 +170,7 @@ class ChatAssembler(CallsAssembler):
         # one attribute lookup per object, not one per field (a pydantic model's are slow).
         # A loose object may lack some: `_fields` reads it.
         self.last = chunk
+        stopped = self.stopped  # (calls closed in the chunk that stops the response are out)
         try:
             fields = chunk.__dict__
             usage, choices = fields["usage"], fields["choices"]
@@ -210,10 +217,12 @@ class ChatAssembler(CallsAssembler):
                         calls.add(call, arguments)
             if finish_reason:
                 self._finish(finish_reason, chunk)
-        return calls.take() if calls.ready and not self.stopped else _NONE
+        return calls.take() if calls.ready and not stopped else _NONE
 
     def finish(self) -> Turn:
         reason = self.finish_reason
+        if reason == "function_call" and not self.calls.all:
+            raise ProviderError(_LEGACY)
         if reason is None and (self.calls.all or not "".join(self.text + self.refusal)):
             raise ProviderError(
                 "the stream ended before the provider finished the response (no "

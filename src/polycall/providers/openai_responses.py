@@ -31,6 +31,8 @@ from .openai_common import (
 )
 
 _INCOMPLETE = {"content_filter": Stop.REFUSAL}  # any other incomplete reason: cut off
+_BACKGROUND = "; polycall reads a finished response: with background=True, pass stream=True"
+_UNFINISHED = {"queued": _BACKGROUND, "in_progress": _BACKGROUND, "cancelled": ""}
 
 
 class OpenAIResponses(Adapter):
@@ -51,7 +53,7 @@ class OpenAIResponses(Adapter):
         if "messages" in kwargs and "input" in kwargs:
             raise ConfigurationError("pass messages= or input=, not both (messages become input)")
         request = prepare_common(self, tools, kwargs, "input", _tool_params)
-        if "input" in request:
+        if "input" in request:  # (none: the server's word, as with a stored `prompt=`)
             request["input"] = to_input(request["input"])
         return request
 
@@ -151,7 +153,8 @@ class ResponsesAssembler(CallsAssembler):
         elif kind == "response.function_call_arguments.done":
             call = self._locate(chunk)
             call.name = call.name or _str(_get(chunk, "name"))  # newer APIs name the call here
-            self._whole(call, _get(chunk, "arguments"))
+            # (a call no event named yet waits for its item or the final output to name it)
+            self._whole(call, _get(chunk, "arguments"), end=bool(call.name))
         elif kind in ("response.completed", "response.incomplete"):
             self.final = _get(chunk, "response")
         elif kind in ("response.failed", "error"):
@@ -203,6 +206,7 @@ class ResponsesAssembler(CallsAssembler):
                     call = self.calls.start(index, call_id, _get(item, "name") or "")
                 elif call.done:
                     continue
+                call.id = call.id or call_id or None
                 call.name = call.name or _get(item, "name") or ""
                 self._whole(call, _get(item, "arguments"))
             elif kind == "message" and not self.told:
@@ -388,6 +392,8 @@ def _stop(response: Any, refusal: str) -> tuple[Stop, str]:
     status = _get(response, "status")
     if status == "failed":
         raise ProviderError(f"the response failed: {_failure(response)}")
+    if status in _UNFINISHED:
+        raise ProviderError(f"the response is {status}, not completed{_UNFINISHED[status]}")
     if status == "incomplete":
         reason = _get(_get(response, "incomplete_details"), "reason")
         reason = reason if isinstance(reason, str) and reason else "incomplete"
