@@ -235,19 +235,22 @@ def test_stream_against_the_methods_own_choice_is_refused(
     assert fake.requests == []
 
 
+@pytest.mark.parametrize("given", ["None", "NOT_GIVEN"])
 @pytest.mark.parametrize("name", [name for name, cell in MATRIX.items() if not cell.needs_setup])
-def test_stream_the_method_does_anyway_is_taken(fake: FakeProvider, name: str) -> None:
+def test_stream_the_method_does_anyway_or_none_is_taken(
+    fake: FakeProvider, name: str, given: str
+) -> None:
+    """`stream=None`, or the SDK's `NOT_GIVEN`, says nothing: the method's choice stands."""
     cell = MATRIX[name]
+    unsaid = None if given == "None" else pytest.importorskip("openai").NOT_GIVEN
+    fake.push(cell.whole(SEED_CALLS), cell.streamed(SEED_CALLS))
     fake.push(cell.whole(SEED_CALLS), cell.streamed(SEED_CALLS))
     client = cell.client(fake)
-    calls, _ = client.create_with_completion(
-        model="m", messages=SEED_MESSAGES, response_model=SEED_MODEL, stream=False
-    )
-    assert list(calls) == SEED_VALUES
-    streamed = client.create_iterable(
-        model="m", messages=SEED_MESSAGES, response_model=SEED_MODEL, stream=True
-    )
-    assert list(streamed) == SEED_VALUES
+    ask = {"model": "m", "messages": SEED_MESSAGES, "response_model": SEED_MODEL}
+    for whole, streamed in ((False, True), (unsaid, unsaid)):
+        calls, _ = client.create_with_completion(**ask, stream=whole)
+        assert list(calls) == SEED_VALUES
+        assert list(client.create_iterable(**ask, stream=streamed)) == SEED_VALUES
 
 
 @pytest.mark.parametrize(

@@ -213,8 +213,13 @@ def test_off_removes_hooks_and_unknown_events_are_refused(fake: FakeProvider, cl
 def test_an_async_hook_is_refused_as_nothing_would_await_it(client: Any) -> None:
     async def on_request(**payload: Any) -> None: ...
 
+    class OnRequest:
+        async def __call__(self, **payload: Any) -> None: ...
+
     with pytest.raises(ConfigurationError, match="on_request is async"):
         client.on("request", on_request)
+    with pytest.raises(ConfigurationError, match="OnRequest is async"):
+        client.on("request", OnRequest())
 
 
 def test_a_hook_that_takes_itself_off_does_not_hide_the_event_from_the_next(

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import Any
+from typing import Annotated, Any
 
 import openai
 import pytest
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, model_validator
+from pydantic import Tag as PydanticTag
 from pydantic.alias_generators import to_camel
 from pydantic_core import core_schema
 
@@ -918,6 +919,46 @@ def test_models_in_lists_and_a_model_holding_itself_are_partial_too(
     assert any(v.letters and v.letters[0].signature is None for v in values)
     leaves = [v.tree.children[0].name for v in values if v.tree and v.tree.children]
     assert leaves[-1] == "leaf"
+
+
+class Tag(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    label: str
+
+
+class Cat(BaseModel):
+    name: str
+
+
+class Dog(BaseModel):
+    name: str
+
+
+def _kind(value: Any) -> str:
+    return "dog" if "bark" in str(value) else "cat"
+
+
+class Post(BaseModel):
+    title: str
+    tags: set[Tag]
+    pet: Annotated[
+        Annotated[Cat, PydanticTag("cat")] | Annotated[Dog, PydanticTag("dog")],
+        Field(discriminator=Discriminator(_kind)),
+    ]
+
+
+def test_partials_keep_frozen_models_hashable_and_a_callable_discriminator(
+    fake: FakeProvider, client: Any
+) -> None:
+    post = {"title": "t", "tags": [{"label": "rock"}, {"label": "roll"}], "pet": {"name": "bark bark"}}
+    fake.push(chat_stream([("Post", post)], piece=5))
+    items = list(client.create_partial(**kwargs(response_model=Iterable[Post])))
+    assert items[-1] == Post.model_validate(post)
+    values = [item.value for item in items[:-1]]
+    assert any(v.tags and {t.label for t in v.tags} == {"rock", "roll"} for v in values)
+    pets = [v.pet for v in values if v.pet is not None]  # each as the discriminator picks it
+    assert [type(pet).__name__ for pet in pets if "bark" in pet.name] == ["Dog", "Dog"]
+    assert all(type(pet).__name__ == "Cat" for pet in pets if "bark" not in pet.name)
 
 
 class Coded(str):

@@ -335,6 +335,27 @@ def test_arguments_done_without_a_name_waits_for_one(fake: FakeProvider, named_b
     assert [c.id for c in stream.result.calls] == ["call_0", "call_1", "call_2"]
 
 
+def test_complete_calls_the_output_cannot_be_matched_to_are_not_read_twice(
+    fake: FakeProvider,
+) -> None:
+    """Events with no item ids nor call ids, counting `output_index` over the calls only,
+    while the final output has a reasoning item first: every streamed call is complete and
+    the output holds as many, so it adds none (not a second copy of a call)."""
+    items = [function_call_item(k, *call) for k, call in enumerate(SEED_CALLS[1:])]
+    events = []
+    for k, item in enumerate(items):
+        added = {"type": "function_call", "name": item["name"], "arguments": "", "status": "in_progress"}
+        events += [
+            _event("response.output_item.added", output_index=k, item=added),
+            _event("response.function_call_arguments.delta", output_index=k, delta=item["arguments"]),
+        ]
+    final = response_object([{"id": "rs_0", "type": "reasoning", "summary": []}, *items])
+    fake.push(sse_response([*events, _event("response.completed", response=final)]))
+    stream = iterable(responses_client(fake))
+    assert list(stream) == SEED_VALUES[1:]
+    assert list(stream.result) == SEED_VALUES[1:]
+
+
 def test_arguments_begun_when_added_go_on_in_deltas(fake: FakeProvider) -> None:
     """The first piece of the arguments in `output_item.added`, the rest in deltas."""
     item = function_call_item(0, *SEED_CALLS[0])

@@ -7,6 +7,7 @@ blocked on an event that never fires.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import itertools
 import json
@@ -364,12 +365,16 @@ def test_an_output_only_str_can_write_is_its_text_not_a_json_string(fake: FakePr
         def __str__(self) -> str:
             return "21 degrees"
 
+    @dataclasses.dataclass
+    class Report:
+        reading: Reading
+
     calls = seed_calls(fake)
-    outputs = [Reading(), [Reading()], {"a": Reading()}]
+    outputs = [Reading(), [Reading()], Report(Reading())]
     assert [m["content"] for m in calls.tool_results(outputs)] == [
         "21 degrees",
         '["21 degrees"]',  # inside a value: a JSON string
-        '{"a": "21 degrees"}',
+        '{"reading": "21 degrees"}',
     ]
 
 

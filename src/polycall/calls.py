@@ -315,8 +315,10 @@ def to_text(output: Any) -> str:
 
             try:
                 output = pydantic_core.to_jsonable_python(output)
-            except ValueError:  # pydantic's serialization error: a value it does not know
-                return text_of(output)
+            except ValueError:  # pydantic's serialization error: a value it does not know,
+                output = pydantic_core.to_jsonable_python(output, fallback=text_of)  # or holds
+                if isinstance(output, str):  # (the value itself: its text)
+                    return output
         return json.dumps(output, default=_jsonable, ensure_ascii=False)
     except (TypeError, ValueError):  # pydantic's serialization error is a ValueError
         import pydantic_core  # loaded on the first such output, not on import

@@ -15,7 +15,7 @@ from .errors import ConfigurationError
 from .hooks import Hook, Hooks
 from .limits import Limits
 from .modes import Mode
-from .providers.base import Adapter, read_conversation
+from .providers.base import Adapter, omitted, read_conversation
 from .retries import MaxRetries
 from .session import Session, pick_context
 from .streams import AsyncCallStream, CallStream
@@ -178,8 +178,9 @@ class _BaseClient:
 
 
 def _check_stream(stream: Any, streamed: bool) -> None:
-    """`stream=` given to a method that decides it: only the method's own choice is taken."""
-    if bool(stream) is not streamed:
+    """`stream=` given to a method that decides it: only the method's own choice is taken
+    (None and the SDKs' "not given" markers say nothing)."""
+    if stream is not None and not omitted(stream) and bool(stream) is not streamed:
         raise ConfigurationError(
             "create_iterable() and create_partial() always stream: for one whole response, "
             "use create()"

@@ -23,10 +23,10 @@ def _wrap(
     use_async: bool = False,
 ) -> Any:
     """A polycall client over `client` for provider `name` in `mode`."""
+    use_async = _flag("use_async", use_async)
     provider = registry.provider(name)
     registry.require(provider.sdk)
     adapter = provider.adapter(mode)
-    use_async = _flag("use_async", use_async)
     is_async = provider.is_async(client) or use_async
     return (AsyncClient if is_async else Client)(adapter(client, model=model), limits=limits)
 
@@ -267,10 +267,9 @@ def from_provider(
     together, openrouter, ollama. The model is bound, so calls need no `model=`. OpenAI-compatible servers read `<PROVIDER>_BASE_URL` (else their public
     address) and `<PROVIDER>_API_KEY`; `client_kwargs` go to the SDK client's constructor.
     """
+    async_client = _flag("async_client", async_client)
     provider, name, model = registry.for_spec(spec)
     registry.require(provider.sdk)
-    sdk, options = provider.builder()(
-        spec, name, model, _flag("async_client", async_client), client_kwargs
-    )
+    sdk, options = provider.builder()(spec, name, model, async_client, client_kwargs)
     factory = globals()[provider.factory]
     return factory(sdk, mode or provider.default_mode, limits=limits, **options)

@@ -24,7 +24,9 @@ class Hooks:
         self._check(event)
         if not callable(fn):
             raise ConfigurationError(f"a hook must be callable, got {fn!r}")
-        if inspect.iscoroutinefunction(fn):  # (it would be called, and never awaited)
+        if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+            type(fn).__call__  # an object's `async def __call__`
+        ):  # (it would be called, and never awaited)
             raise ConfigurationError(
                 f"a hook is a plain function, called as the event happens; {_name(fn)} is "
                 "async: do async work from it with asyncio.create_task(...)"

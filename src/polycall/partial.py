@@ -20,7 +20,8 @@ from typing import (
 )
 
 import jiter
-from pydantic import BaseModel, Field, RootModel, create_model
+from pydantic import BaseModel, ConfigDict, Field, RootModel, create_model
+from pydantic.fields import FieldInfo
 
 from .toolset import ToolSet
 
@@ -61,7 +62,8 @@ def partial_value(tools: ToolSet, name: str, text: str, context: Any = None) -> 
 def partial_model(model: type[BaseModel]) -> type[BaseModel]:
     """`model` with every field optional, and so each model it holds (in a list, a dict, a
     union...): built once per model class. A union the model picks by a discriminator keeps
-    its models, as the discriminator must be required, and so does a `RootModel`."""
+    its models (and its discriminator), as their tag must be there, and so does a
+    `RootModel`."""
     made: dict[type[BaseModel], str] = {}  # each model's partial, by its name in `namespace`
     namespace: dict[str, Any] = {}
 
@@ -70,12 +72,19 @@ def partial_model(model: type[BaseModel]) -> type[BaseModel]:
             made[source] = name = f"_Partial{len(made)}"
             fields: dict[str, Any] = {  # each under the names the model reads it by
                 field: (
-                    Optional[info.annotation if info.discriminator else swap(info.annotation)],  # noqa: UP045
+                    Optional[_picked(info) if info.discriminator else swap(info.annotation)],  # noqa: UP045
                     Field(None, alias=info.alias, validation_alias=info.validation_alias),
                 )
                 for field, info in source.model_fields.items()
             }
-            namespace[name] = create_model(f"Partial{source.__name__}", **fields)
+            config = ConfigDict(  # what building and holding the copy needs of the model's
+                frozen=source.model_config.get("frozen", False),  # (a set holds frozen ones)
+                arbitrary_types_allowed=source.model_config.get("arbitrary_types_allowed", False),
+                protected_namespaces=(),
+            )
+            namespace[name] = create_model(
+                f"Partial{source.__name__}", __config__=config, **fields
+            )
         return made[source]
 
     def swap(annotation: Any) -> Any:
@@ -102,3 +111,9 @@ def partial_model(model: type[BaseModel]) -> type[BaseModel]:
     for partial in namespace.values():
         partial.model_rebuild(_types_namespace=namespace)
     return cast(type[BaseModel], top)
+
+
+def _picked(info: FieldInfo) -> Any:
+    """A union picked by the field's discriminator, the discriminator kept with the union
+    (the optional around it could not take it)."""
+    return Annotated[info.annotation, Field(discriminator=info.discriminator)]

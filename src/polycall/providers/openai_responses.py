@@ -189,12 +189,19 @@ class ResponsesAssembler(CallsAssembler):
         events, or none): each call not yet complete takes its whole arguments from there,
         a call the events never named is added, and, when no event told a message, the text
         and refusal are read from there, as a whole response gives them."""
-        started = {call.id: call for call in self.calls.all if call.id}
-        at = {call.index: call for call in self.calls.all}
+        calls = self.calls.all
+        started = {call.id: call for call in calls if call.id}
+        at = {call.index: call for call in calls}
+        items = _items(_get(self.final, "output"))
+        # Every streamed call complete, and as many as the output holds: it tells no more
+        # (also where the events' places and ids cannot match the output's).
+        whole = all(call.done for call in calls) and len(calls) == sum(
+            _get(item, "type") == "function_call" for item in items
+        )
         text: list[str] = []
-        for index, item in enumerate(_items(_get(self.final, "output"))):
+        for index, item in enumerate(items):
             kind = _get(item, "type")
-            if kind == "function_call":
+            if kind == "function_call" and not whole:
                 # The streamed call it is: by item id, else by call id, else by place.
                 call_id, item_id = _get(item, "call_id"), _get(item, "id")
                 call = self.by_item.get(item_id) if isinstance(item_id, str) else None
