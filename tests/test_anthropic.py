@@ -39,7 +39,7 @@ def test_seed_scenario_returns_the_seed_values(fake: FakeProvider) -> None:
     assert list(calls) == SEED_VALUES
     assert [c.id for c in calls.calls] == IDS
     assert [c.arguments for c in calls.calls] == [args for _, args in SEED_CALLS]
-    assert fake.last.path == "/v1/messages"
+    assert fake.last.path.endswith("/messages")
 
 
 async def test_seed_scenario_async(fake: FakeProvider) -> None:
@@ -143,6 +143,25 @@ def test_system_blocks_keep_their_cache_control(fake: FakeProvider) -> None:
         system=cached,
     )
     assert fake.last.json["system"] == [*cached, {"type": "text", "text": "Be brief."}]
+
+
+def test_system_kwarg_as_one_block_joins_the_system_messages(fake: FakeProvider) -> None:
+    fake.push(message(SEED_CALLS))
+    block = {"type": "text", "text": "You are a router."}
+    anthropic_client(fake).create(
+        model="m", messages=[{"role": "system", "content": "Be brief."}, *USER],
+        response_model=SEED_MODEL, system=block,
+    )
+    assert fake.last.json["system"] == [block, {"type": "text", "text": "Be brief."}]
+
+
+def test_a_system_kwarg_that_cannot_join_the_system_messages_is_refused(fake: FakeProvider) -> None:
+    with pytest.raises(polycall.ConfigurationError, match="system= takes a string or a list of text blocks, got int"):
+        anthropic_client(fake).create(
+            model="m", messages=[{"role": "system", "content": "Be brief."}, *USER],
+            response_model=SEED_MODEL, system=123,
+        )
+    assert fake.requests == []
 
 
 def test_system_kwarg_alone_is_untouched(fake: FakeProvider) -> None:
@@ -546,6 +565,20 @@ def test_thinking_stays_when_the_call_it_came_with_is_corrected(fake: FakeProvid
         calls = calls.result
     assert list(calls) == SEED_VALUES
     _assert_thinking_leads(calls.assistant_message())
+
+
+def test_interleaved_thinking_is_sent_back_in_the_order_it_came(fake: FakeProvider) -> None:
+    """Thinking between the calls (interleaved thinking) stays between them in the replayed
+    turn: the API wants a turn's thinking blocks back as the model wrote them."""
+    response = message(SEED_CALLS[:2], text="Checking both.")
+    tool_0, tool_1 = (b for b in response.body["content"] if b["type"] == "tool_use")
+    text = {"type": "text", "text": "Checking both."}
+    second = {"type": "thinking", "thinking": "Now Dallas.", "signature": "sig-2"}
+    hidden = {"type": "redacted_thinking", "data": "ENCRYPTED"}
+    response.body["content"] = [THINKING, text, tool_0, second, hidden, tool_1]
+    fake.push(response)
+    calls = anthropic_client(fake).create(model="m", messages=USER, response_model=SEED_MODEL, **THINK)
+    assert calls.assistant_message()["content"] == response.body["content"]
 
 
 def test_the_sdks_not_given_is_an_argument_not_given(fake: FakeProvider) -> None:

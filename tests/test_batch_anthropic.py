@@ -74,7 +74,7 @@ def test_params_are_exactly_the_create_request(fake: FakeProvider) -> None:
         "messages": [{"role": "system", "content": "Use tools."}, {"role": "user", "content": "hi"}],
     }
     sent, _ = sent_then_batched(fake, client, message(SEED_CALLS), mixed, **kwargs)
-    assert fake.last.path == "/v1/messages/batches"
+    assert fake.last.path.endswith("/messages/batches")
     assert fake.last.json == {"requests": [{"custom_id": "a", "params": sent}]}
     assert sent["system"] == "Use tools." and sent["tool_choice"] == {"type": "any"}
 

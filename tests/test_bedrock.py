@@ -429,15 +429,9 @@ def test_from_provider_needs_a_region(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_tool_schemas_are_built_once(fake: FakeProvider) -> None:
-    fake.push(converse(SEED_CALLS), converse(SEED_CALLS))
-    bedrock = client(fake)
-    bedrock.create(messages=SEED_MESSAGES, response_model=SEED_MODEL)
-    first = fake.last.json["toolConfig"]["tools"]
-    bedrock.create(messages=SEED_MESSAGES, response_model=SEED_MODEL)
-    assert fake.last.json["toolConfig"]["tools"] == first
-    from polycall.providers.bedrock import _tool_specs
-    from polycall.toolset import tool_set
-
-    tools = tool_set(SEED_MODEL)
-    assert tools.dialect(_tool_specs) is tools.dialect(_tool_specs)
-    assert json.dumps(first)  # plain JSON, as sent
+    adapter = client(fake).adapter
+    first, second = (
+        adapter.prepare(polycall.toolset.tool_set(SEED_MODEL), {"messages": SEED_MESSAGES})
+        for _ in range(2)
+    )
+    assert first["toolConfig"]["tools"] is second["toolConfig"]["tools"]

@@ -13,14 +13,12 @@ from pydantic import BaseModel, ValidationInfo, field_validator
 from tenacity import AsyncRetrying, Retrying, stop_after_attempt
 
 import polycall
-from helpers import openai_client
 from helpers import seed_request as kwargs
 from models import SEED_CALLS, SEED_MESSAGES, SEED_MODEL, SEED_VALUES, GoogleSearch, Weather
 from polycall import (
     ConfigurationError,
     IncompleteOutputError,
     LimitExceededError,
-    Limits,
     MalformedOutputError,
     NoToolCallsError,
     PolycallError,
@@ -252,38 +250,6 @@ def test_the_validation_context_is_given_once(fake: FakeProvider, client: Any, w
         else:
             getattr(client, way)(**kwargs(**both))
     assert fake.requests == []
-
-
-# --- limits -------------------------------------------------------------------------------
-
-
-def test_too_many_calls_exceed_the_limit(fake: FakeProvider) -> None:
-    client = openai_client(fake, limits=Limits(max_calls=2))
-    fake.push(chat_completion(SEED_CALLS))
-    with pytest.raises(LimitExceededError, match="more than 2 tool calls.*call_2"):
-        client.create(**kwargs())
-
-
-def test_too_large_arguments_exceed_the_limit(fake: FakeProvider) -> None:
-    client = openai_client(fake, limits=Limits(max_argument_bytes=40))
-    fake.push(chat_completion([SEED_CALLS[2], ("GoogleSearch", {"query": "x" * 100})]))
-    with pytest.raises(LimitExceededError, match="call call_1 to 'GoogleSearch' has more than 40 characters"):
-        client.create(**kwargs())
-
-
-def test_limits_apply_to_streams(fake: FakeProvider) -> None:
-    client = openai_client(fake, limits=Limits(max_calls=1))
-    fake.push(chat_stream(SEED_CALLS))
-    stream = client.create_iterable(**kwargs())
-    assert next(stream) == SEED_VALUES[0]
-    with pytest.raises(LimitExceededError):
-        next(stream)
-
-
-def test_default_limits_accept_the_seed(fake: FakeProvider, client: Any) -> None:
-    assert client.limits == Limits()
-    fake.push(chat_completion(SEED_CALLS))
-    assert list(client.create(**kwargs())) == SEED_VALUES
 
 
 # --- retries ------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ whole and while a stream is still writing them, set per client."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -199,6 +200,30 @@ def test_whole_and_streamed_arguments_are_measured_alike(
                 read()
         else:
             assert read() == [Flags(flags=[True] * count)]
+
+
+class Item(BaseModel):
+    a: str
+
+
+class Order(BaseModel):
+    items: list[Item]
+
+
+@pytest.mark.parametrize("provider", [name for name, cell in PROVIDERS.items() if cell.wire == "gemini"])
+def test_gemini_partial_args_count_no_more_than_the_whole_call(fake: FakeProvider, provider: str) -> None:
+    """Nested objects streamed as `partialArgs` pieces: a limit of exactly the call's compact
+    size holds whole and streamed alike."""
+    cell = PROVIDERS[provider]
+    arguments = {"items": [{"a": "x"}] * 50}
+    call = ("Order", arguments)
+    limits = Limits(max_argument_bytes=len(json.dumps(arguments, separators=(",", ":"))))
+    fake.push(cell.whole([call]), cell.streamed([call]))
+    client = cell.client(fake, limits=limits)
+    ask = {"messages": USER, "response_model": Iterable[Order]}
+    expected = [Order.model_validate(arguments)]
+    assert client.create(**ask) == expected
+    assert list(client.create_iterable(**ask)) == expected
 
 
 def test_a_streamed_limit_error_names_the_call(fake: FakeProvider) -> None:

@@ -34,16 +34,18 @@ def ask(client: Any) -> Any:
     return client.create(messages=SEED_MESSAGES, response_model=SEED_MODEL)
 
 
-def test_azure_is_an_openai_client() -> None:
-    assert issubclass(openai.AzureOpenAI, openai.OpenAI)
-    assert issubclass(openai.AsyncAzureOpenAI, openai.AsyncOpenAI)
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_azure_clients_are_wrapped_as_openai_ones(fake: FakeProvider, is_async: bool) -> None:
+    client = polycall.from_openai(azure(fake, is_async=is_async))
+    assert isinstance(client, polycall.AsyncClient if is_async else polycall.Client)
+    assert client.mode is Mode.PARALLEL_TOOLS
 
 
 def test_azure_chat_goes_to_the_deployment(fake: FakeProvider) -> None:
     fake.push(chat_completion(SEED_CALLS))
     calls = ask(polycall.from_openai(azure(fake), model=DEPLOYMENT))
     assert list(calls) == SEED_VALUES
-    assert fake.last.path == f"/openai/deployments/{DEPLOYMENT}/chat/completions"
+    assert fake.last.path.endswith("/chat/completions") and DEPLOYMENT in fake.last.path
     assert fake.last.query["api-version"] == [API_VERSION]
     assert fake.last.headers["api-key"] == "azure-key"
     assert fake.last.json["tool_choice"] == "required"
@@ -53,7 +55,7 @@ def test_azure_responses(fake: FakeProvider) -> None:
     fake.push(response_body(SEED_CALLS))
     client = polycall.from_openai(azure(fake), Mode.RESPONSES_PARALLEL_TOOLS, model=DEPLOYMENT)
     assert list(ask(client)) == SEED_VALUES
-    assert fake.last.path == "/openai/responses"
+    assert fake.last.path.endswith("/responses")
     assert fake.last.query["api-version"] == [API_VERSION]
     assert fake.last.json["model"] == DEPLOYMENT
 

@@ -394,13 +394,21 @@ async def test_an_async_handler_interrupting_cancels_the_others_and_reaches_the_
 ) -> None:
     calls = seed_calls(fake)
     cancelled: list[str] = []
+    waiting: list[str] = []
+    both_waiting = asyncio.Event()
+
+    async def weather(w: Weather) -> None:
+        waiting.append(w.location)
+        if len(waiting) == 2:
+            both_waiting.set()
+        await until_cancelled(cancelled, w.location)
 
     async def interrupting(s: GoogleSearch) -> str:
-        await asyncio.sleep(0)  # the weather handlers are running by now
+        await both_waiting.wait()  # the weather handlers are running by now
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        await calls.arun({Weather: lambda w: until_cancelled(cancelled, w.location), GoogleSearch: interrupting})
+        await calls.arun({Weather: weather, GoogleSearch: interrupting})
     assert sorted(cancelled) == ["Dallas", "Toronto"]
 
 

@@ -421,8 +421,14 @@ def _join_system(parts: list[Any]) -> Any:
         if isinstance(part, str):
             if part:
                 blocks.append({"type": "text", "text": part})
-        else:
+        elif isinstance(part, Mapping):  # one block
+            blocks.append(part)
+        elif isinstance(part, (list, tuple)):
             blocks.extend(part)
+        else:
+            raise ConfigurationError(
+                f"system= takes a string or a list of text blocks, got {type(part).__name__}"
+            )
     return blocks
 
 

@@ -308,13 +308,18 @@ def block_turn(
     text_block: Callable[[str], dict[str, Any]],
     call_block: Callable[[RawCall, dict[str, Any]], dict[str, Any]],
 ) -> dict[str, Any]:
-    """A model's turn as content blocks (Anthropic, Bedrock): the signed thinking or reasoning
-    blocks the calls carry first (they must lead the turn they came in), the text unless blank
-    (the APIs refuse empty text blocks), then one block per call, given its arguments."""
-    content: list[dict[str, Any]] = [block for call in calls for block in call.extra or ()]
-    if text and text.strip():
+    """A model's turn as content blocks (Anthropic, Bedrock), in the order the model wrote
+    them: each call after the signed thinking or reasoning blocks it carries (those that came
+    before it: the first call's lead the turn, interleaved thinking stays between the calls),
+    the text (unless blank: the APIs refuse empty text blocks) after the first call's."""
+    content: list[dict[str, Any]] = []
+    for number, call in enumerate(calls):
+        content += call.extra or ()
+        if number == 0 and text and text.strip():
+            content.append(text_block(text))
+        content.append(call_block(call, arguments_object(call.arguments)))
+    if not calls and text and text.strip():
         content.append(text_block(text))
-    content += [call_block(call, arguments_object(call.arguments)) for call in calls]
     return {"role": "assistant", "content": content}
 
 

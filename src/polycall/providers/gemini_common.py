@@ -498,7 +498,9 @@ def _set(root: dict[str, Any], steps: Sequence[str | int], value: Any, room: int
     """Set the value at `steps`; returns the characters of what it made on the way, as
     compact JSON text (objects and lists along the path, with their keys; the nulls that pad
     a list up to an index past its end), or None, making nothing more, once they would take
-    more than `room`."""
+    more than `room`. Each value is counted with a comma (`_place`), one more than a
+    container's members have: a container made here counts one character less for it, so
+    the pieces' count is never above the whole call's compact size."""
     made = 0
     if not steps:
         if isinstance(value, dict):
@@ -517,14 +519,14 @@ def _set(root: dict[str, Any], steps: Sequence[str | int], value: Any, room: int
                 node.extend([None] * gap)
             if following is None or not isinstance(node[step], (dict, list)):
                 node[step] = fresh
-                made += 0 if following is None else 3  # {}, and a comma after it
+                made += 0 if following is None else 2  # {} (its comma: its first member's)
             node = node[step]
         else:
             if not isinstance(node, dict):
                 return made
             if following is None or not isinstance(node.get(step), (dict, list)):
                 node[step] = fresh
-                made += 0 if following is None else len(step) + 6  # "key":{} and a comma
+                made += 0 if following is None else len(step) + 5  # "key":{} (as above)
                 if made > room:
                     return None
             node = node[step]
