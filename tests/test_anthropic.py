@@ -155,6 +155,16 @@ def test_system_kwarg_as_one_block_joins_the_system_messages(fake: FakeProvider)
     assert fake.last.json["system"] == [block, {"type": "text", "text": "Be brief."}]
 
 
+def test_system_kwarg_as_an_iterable_of_blocks_joins_the_system_messages(fake: FakeProvider) -> None:
+    fake.push(message(SEED_CALLS))
+    block = {"type": "text", "text": "You are a router."}
+    anthropic_client(fake).create(
+        model="m", messages=[{"role": "system", "content": "Be brief."}, *USER],
+        response_model=SEED_MODEL, system=(b for b in [block]),
+    )
+    assert fake.last.json["system"] == [block, {"type": "text", "text": "Be brief."}]
+
+
 def test_a_system_kwarg_that_cannot_join_the_system_messages_is_refused(fake: FakeProvider) -> None:
     with pytest.raises(polycall.ConfigurationError, match="system= takes a string or a list of text blocks, got int"):
         anthropic_client(fake).create(

@@ -264,8 +264,16 @@ def test_stream_the_method_does_anyway_or_none_is_taken(
         ("from_provider", "async_client"),
     ],
 )
-def test_a_yes_or_no_option_takes_a_bool(factory: str, option: str) -> None:
-    """`"false"` (read from a setting) is refused, not taken as true."""
+def test_a_yes_or_no_option_takes_a_bool(
+    factory: str, option: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`"false"` (read from a setting) is refused, not taken as true: checked first, so
+    said also where the provider's SDK is missing."""
+
+    def missing(sdk: str) -> None:
+        raise ConfigurationError(f"{sdk} is not installed")
+
+    monkeypatch.setattr(polycall.providers.registry, "require", missing)
     client = "openai/gpt-4o" if factory == "from_provider" else object()
     with pytest.raises(ConfigurationError, match=f"{option}= takes True or False, got str"):
         getattr(polycall, factory)(client, **{option: "false"})

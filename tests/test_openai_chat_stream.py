@@ -8,7 +8,15 @@ from typing import Annotated, Any
 
 import openai
 import pytest
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PlainValidator,
+    WithJsonSchema,
+    model_validator,
+)
 from pydantic import Tag as PydanticTag
 from pydantic.alias_generators import to_camel
 from pydantic_core import core_schema
@@ -959,6 +967,46 @@ def test_partials_keep_frozen_models_hashable_and_a_callable_discriminator(
     pets = [v.pet for v in values if v.pet is not None]  # each as the discriminator picks it
     assert [type(pet).__name__ for pet in pets if "bark" in pet.name] == ["Dog", "Dog"]
     assert all(type(pet).__name__ == "Cat" for pet in pets if "bark" not in pet.name)
+
+
+class Stamp:
+    """A type pydantic knows only as an arbitrary one."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+class Entry(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True, protected_namespaces=())
+    model_name: str
+    stamp: Annotated[Stamp, PlainValidator(Stamp), WithJsonSchema({"type": "string"})]
+
+
+@pytest.mark.filterwarnings("error::UserWarning")
+def test_partials_of_a_model_with_arbitrary_types_and_model_fields(fake: FakeProvider, client: Any) -> None:
+    """The copy keeps what building it needs (arbitrary types allowed, no protected
+    `model_` namespace), so the fields before the arbitrary one show as they come."""
+    fake.push(chat_stream([("Entry", {"model_name": "gemini flash lite", "stamp": "2026"})], piece=5))
+    items = list(client.create_partial(**kwargs(response_model=Iterable[Entry])))
+    assert isinstance(items[-1], Entry) and items[-1].stamp.text == "2026"
+    assert "gemini flash lite" in [item.value.model_name for item in items[:-1]]
+
+
+def test_partials_of_a_model_read_by_name_read_names(fake: FakeProvider, client: Any) -> None:
+    """A model validated by its field names (not its aliases) gets a schema of names, and
+    its copy reads names too."""
+    if "validate_by_alias" not in ConfigDict.__annotations__:
+        pytest.skip("validate_by_name / validate_by_alias come with pydantic 2.11")
+
+    class Person(BaseModel):
+        model_config = ConfigDict(alias_generator=to_camel, validate_by_name=True, validate_by_alias=False)  # type: ignore[typeddict-unknown-key]
+        first_name: str
+        last_name: str
+
+    fake.push(chat_stream([("Person", {"first_name": "Ann", "last_name": "Lee"})], piece=6))
+    items = list(client.create_partial(**kwargs(response_model=Iterable[Person])))
+    assert items[-1] == Person(first_name="Ann", last_name="Lee")
+    assert "Ann" in [item.value.first_name for item in items[:-1]]
 
 
 class Coded(str):

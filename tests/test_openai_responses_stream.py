@@ -356,6 +356,22 @@ def test_complete_calls_the_output_cannot_be_matched_to_are_not_read_twice(
     assert list(stream.result) == SEED_VALUES[1:]
 
 
+def test_an_output_call_the_streamed_one_is_not_is_read_from_the_output(fake: FakeProvider) -> None:
+    """As many calls in the output as in the events, but another one (its ids and tool say
+    so): it is read from the output, not taken for the streamed call."""
+    search = function_call_item(9, *SEED_CALLS[2])
+    weather = function_call_item(0, *SEED_CALLS[0])
+    fake.push(sse_response([
+        _event("response.output_item.added", output_index=0, item={**search, "arguments": ""}),
+        _event("response.function_call_arguments.delta", output_index=0, item_id=search["id"], delta=search["arguments"]),
+        _event("response.output_item.done", output_index=0, item=search),
+        _event("response.completed", response=response_object([weather])),
+    ]))
+    stream = iterable(responses_client(fake))
+    assert list(stream) == [SEED_VALUES[2], SEED_VALUES[0]]
+    assert [(c.id, c.name) for c in stream.result.calls] == [("call_9", "GoogleSearch"), ("call_0", "Weather")]
+
+
 def test_arguments_begun_when_added_go_on_in_deltas(fake: FakeProvider) -> None:
     """The first piece of the arguments in `output_item.added`, the rest in deltas."""
     item = function_call_item(0, *SEED_CALLS[0])

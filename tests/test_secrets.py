@@ -312,6 +312,8 @@ def _echoing() -> Response:
         "type": "invalid_request_error",
         "code": 403,
         "status": "PERMISSION_DENIED",
+        # (Google's errors print their details too)
+        "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "metadata": {"key": SECRET}}],
     }
     # (`message` at the top too, where AWS JSON errors have it)
     return json_response({"error": error, "message": error["message"]}, status=403)  # (a 401 makes Vertex refresh instead)
@@ -589,4 +591,5 @@ async def test_a_vertex_ai_token_the_server_echoes_is_redacted(
         vars(initializer.global_config).update(saved)
     assert f"Bearer {SECRET}" in fake.last.headers.values()
     assert "Incorrect API key provided: [redacted]" in str(caught.value)
-    assert SECRET_CORE not in str(caught.value) and SECRET_CORE not in repr(caught.value)
+    printed = "".join(traceback.format_exception(caught.value))
+    assert [text for text in [*seen(caught.value), printed] if SECRET_CORE in text] == []

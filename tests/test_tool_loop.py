@@ -697,6 +697,15 @@ def test_bad_set_up_raises_before_any_request(
     assert fake.requests == []
 
 
+def test_not_given_stream_and_max_retries_say_nothing(fake: FakeProvider, chat: Wire) -> None:
+    """The SDK's `NOT_GIVEN` (as wrappers forward every argument), or `stream=None`: as if
+    not given, not refused."""
+    not_given = pytest.importorskip("openai").NOT_GIVEN
+    fake.push(chat.calls(SEED_CALLS), chat.text(ANSWER))
+    run = run_tools(fake, chat, stream=None, max_retries=not_given)
+    assert run.text == ANSWER
+
+
 @pytest.mark.parametrize(
     ("name", "key", "takes"),
     [("genai", "contents", True), ("responses", "input", True), ("chat", "contents", False),

@@ -1193,6 +1193,7 @@ def test_instrument_without_opentelemetry_is_a_configuration_error(
         ({"capture_content": 1}, "capture_content= takes True or False, got int"),
         ({"tracer_provider": MeterProvider()}, "tracer_provider= takes an OpenTelemetry TracerProvider, got MeterProvider"),
         ({"meter_provider": TracerProvider()}, "meter_provider= takes an OpenTelemetry MeterProvider, got TracerProvider"),
+        ({"tracer_provider": TracerProvider}, "takes an OpenTelemetry TracerProvider instance, got the class TracerProvider"),
     ],
 )
 def test_instrument_refuses_settings_it_cannot_take(options: dict[str, Any], message: str) -> None:

@@ -154,6 +154,9 @@ class _BaseClient:
             given = {"messages": messages, "response_model": response_model, "handlers": handlers}
             missing = " and ".join(f"{name}=" for name, value in given.items() if value is None)
             raise ConfigurationError(f"run_tools() needs {missing}")
+        for name in ("max_retries", "stream"):  # the SDKs' "not given" (and stream=None) say nothing
+            if name in kwargs and (omitted(kwargs[name]) or (name == "stream" and kwargs[name] is None)):
+                del kwargs[name]
         if "max_retries" in kwargs:
             raise ConfigurationError(
                 "run_tools() takes no max_retries: an invalid call is answered with an error "

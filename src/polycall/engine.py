@@ -10,7 +10,6 @@ user, and is sent each op's outcome. `drive` performs the ops with the sync SDK 
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -115,13 +114,28 @@ def _secrets(adapter: Adapter | None, exc: BaseException | None, opened: Any) ->
 
 
 def _scrub_error(exc: BaseException, secrets: list[str]) -> None:
-    """`exc`'s message without `secrets`, where exceptions keep it: their `args`, and the
-    `message` the Google SDKs' errors print instead."""
+    """`exc` without `secrets` wherever it keeps what it prints: its `args` and its own
+    attributes (a `message`, an error `body`, the Google SDKs' `details`), the text in their
+    lists and dicts too."""
     if secrets:
-        exc.args = tuple(_scrub(arg, secrets) if isinstance(arg, str) else arg for arg in exc.args)
-        if isinstance(message := getattr(exc, "message", None), str):
-            with contextlib.suppress(AttributeError):  # (a read-only property)
-                exc.message = _scrub(message, secrets)  # type: ignore[attr-defined]
+        exc.args = _scrubbed(exc.args, secrets)
+        attributes = vars(exc)
+        for name, value in list(attributes.items()):
+            attributes[name] = _scrubbed(value, secrets)
+
+
+def _scrubbed(value: Any, secrets: list[str], depth: int = 0) -> Any:
+    """`value` with `secrets` taken out of its text, and of the text in the lists, tuples and
+    dicts it holds (other objects as they are)."""
+    if isinstance(value, str):
+        return _scrub(value, secrets)
+    if depth > 8:
+        return value
+    if type(value) in (list, tuple):  # (plain ones: a subclass may be built otherwise)
+        return type(value)(_scrubbed(item, secrets, depth + 1) for item in value)
+    if type(value) is dict:
+        return {key: _scrubbed(item, secrets, depth + 1) for key, item in value.items()}
+    return value
 
 
 def _scrub(message: str, secrets: list[str]) -> str:

@@ -77,11 +77,12 @@ def partial_model(model: type[BaseModel]) -> type[BaseModel]:
                 )
                 for field, info in source.model_fields.items()
             }
-            config = ConfigDict(  # what building and holding the copy needs of the model's
-                frozen=source.model_config.get("frozen", False),  # (a set holds frozen ones)
-                arbitrary_types_allowed=source.model_config.get("arbitrary_types_allowed", False),
-                protected_namespaces=(),
-            )
+            # What building, reading and holding the copy needs of the model's settings (a
+            # set holds frozen ones; fields may be read by name).
+            kept: dict[str, Any] = {
+                key: source.model_config[key] for key in _KEPT if key in source.model_config  # type: ignore[literal-required]
+            }
+            config = cast(ConfigDict, {"protected_namespaces": (), **kept})
             namespace[name] = create_model(
                 f"Partial{source.__name__}", __config__=config, **fields
             )
@@ -111,6 +112,10 @@ def partial_model(model: type[BaseModel]) -> type[BaseModel]:
     for partial in namespace.values():
         partial.model_rebuild(_types_namespace=namespace)
     return cast(type[BaseModel], top)
+
+
+#: The settings of a model its copy keeps (those the installed pydantic knows, as set).
+_KEPT = ("frozen", "arbitrary_types_allowed", "populate_by_name", "validate_by_name", "validate_by_alias")
 
 
 def _picked(info: FieldInfo) -> Any:

@@ -75,8 +75,12 @@ def instrument(
         ("tracer_provider", tracer_provider, "get_tracer"),
         ("meter_provider", meter_provider, "get_meter"),
     ):
+        kind = name.title().replace("_", "")
+        if isinstance(given, type):  # the class itself, not one made of it
+            raise ConfigurationError(
+                f"{name}= takes an OpenTelemetry {kind} instance, got the class {given.__name__}"
+            )
         if given is not None and not callable(getattr(given, method, None)):
-            kind = name.title().replace("_", "")
             raise ConfigurationError(
                 f"{name}= takes an OpenTelemetry {kind}, got {type(given).__name__}"
             )

@@ -423,8 +423,8 @@ def _join_system(parts: list[Any]) -> Any:
                 blocks.append({"type": "text", "text": part})
         elif isinstance(part, Mapping):  # one block
             blocks.append(part)
-        elif isinstance(part, (list, tuple)):
-            blocks.extend(part)
+        elif isinstance(part, Iterable) and not isinstance(part, bytes):  # blocks (the SDK
+            blocks.extend(part)  # takes any iterable of them)
         else:
             raise ConfigurationError(
                 f"system= takes a string or a list of text blocks, got {type(part).__name__}"

@@ -308,10 +308,11 @@ def block_turn(
     text_block: Callable[[str], dict[str, Any]],
     call_block: Callable[[RawCall, dict[str, Any]], dict[str, Any]],
 ) -> dict[str, Any]:
-    """A model's turn as content blocks (Anthropic, Bedrock), in the order the model wrote
-    them: each call after the signed thinking or reasoning blocks it carries (those that came
-    before it: the first call's lead the turn, interleaved thinking stays between the calls),
-    the text (unless blank: the APIs refuse empty text blocks) after the first call's."""
+    """A model's turn as content blocks (Anthropic, Bedrock): each call after the signed
+    thinking or reasoning blocks it carries (those that came before it: the first call's
+    lead the turn, interleaved thinking stays between the calls), and the text (unless
+    blank: the APIs refuse empty text blocks) after the first call's blocks. Thinking after
+    the last call is not kept."""
     content: list[dict[str, Any]] = []
     for number, call in enumerate(calls):
         content += call.extra or ()

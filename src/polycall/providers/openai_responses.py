@@ -193,28 +193,31 @@ class ResponsesAssembler(CallsAssembler):
         started = {call.id: call for call in calls if call.id}
         at = {call.index: call for call in calls}
         items = _items(_get(self.final, "output"))
-        # Every streamed call complete, and as many as the output holds: it tells no more
-        # (also where the events' places and ids cannot match the output's).
-        whole = all(call.done for call in calls) and len(calls) == sum(
-            _get(item, "type") == "function_call" for item in items
-        )
+        functions = [item for item in items if _get(item, "type") == "function_call"]
+        # As many calls in the output as the events told: the k-th is the k-th told (where
+        # the events' places cannot be matched to the output's, e.g. counted over the calls)
+        told = dict(zip(map(id, functions), calls)) if len(functions) == len(calls) else {}
+        taken: set[int] = set()
         text: list[str] = []
         for index, item in enumerate(items):
             kind = _get(item, "type")
-            if kind == "function_call" and not whole:
-                # The streamed call it is: by item id, else by call id, else by place.
-                call_id, item_id = _get(item, "call_id"), _get(item, "id")
+            if kind == "function_call":
+                # The streamed call it is: by item id, else by call id, else by order or by
+                # place, unless that call's id or name says it is another.
+                call_id, item_id, name = _get(item, "call_id"), _get(item, "id"), _get(item, "name")
                 call = self.by_item.get(item_id) if isinstance(item_id, str) else None
                 if call is None and call_id:
                     call = started.get(call_id)
-                if call is None and (call := at.get(index)) is not None and call.id and call_id:
-                    call = None  # another call was at that place
+                for guess in (told.get(id(item)), at.get(index)):
+                    if call is None and _may_be(guess, call_id, name, taken):
+                        call = guess
                 if call is None:
-                    call = self.calls.start(index, call_id, _get(item, "name") or "")
-                elif call.done:
+                    call = self.calls.start(index, call_id, name or "")
+                taken.add(id(call))
+                if call.done:
                     continue
                 call.id = call.id or call_id or None
-                call.name = call.name or _get(item, "name") or ""
+                call.name = call.name or name or ""
                 self._whole(call, _get(item, "arguments"))
             elif kind == "message" and not self.told:
                 _read_message(item, text, self.refusal)
@@ -287,6 +290,17 @@ class ResponsesAssembler(CallsAssembler):
         if item_id and item_id not in self.by_item:
             self.by_item[item_id] = call
         return call
+
+
+def _may_be(call: Call | None, call_id: Any, name: Any, taken: set[int]) -> bool:
+    """Whether the streamed `call`, not yet matched, may be the output's call `call_id` to
+    `name`: neither its id nor its name says otherwise."""
+    return (
+        call is not None
+        and id(call) not in taken
+        and not (call.id and call_id)
+        and not (call.name and name and call.name != name)
+    )
 
 
 def to_input(messages: Any) -> list[Any]:
