@@ -154,8 +154,9 @@ class _BaseClient:
             given = {"messages": messages, "response_model": response_model, "handlers": handlers}
             missing = " and ".join(f"{name}=" for name, value in given.items() if value is None)
             raise ConfigurationError(f"run_tools() needs {missing}")
-        for name in ("max_retries", "stream"):  # the SDKs' "not given" (and stream=None) say nothing
-            if name in kwargs and (omitted(kwargs[name]) or (name == "stream" and kwargs[name] is None)):
+        for name in ("max_retries", "stream"):  # the SDKs' "not given" (and stream=None)
+            value = kwargs.get(name)  # say nothing
+            if name in kwargs and (omitted(value) or (name == "stream" and value is None)):
                 del kwargs[name]
         if "max_retries" in kwargs:
             raise ConfigurationError(

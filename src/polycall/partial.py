@@ -72,16 +72,17 @@ def partial_model(model: type[BaseModel]) -> type[BaseModel]:
             made[source] = name = f"_Partial{len(made)}"
             fields: dict[str, Any] = {  # each under the names the model reads it by
                 field: (
-                    Optional[_picked(info) if info.discriminator else swap(info.annotation)],  # noqa: UP045
+                    Optional[  # noqa: UP045 - runtime type expression
+                        _picked(info) if info.discriminator else swap(info.annotation)
+                    ],
                     Field(None, alias=info.alias, validation_alias=info.validation_alias),
                 )
                 for field, info in source.model_fields.items()
             }
             # What building, reading and holding the copy needs of the model's settings (a
             # set holds frozen ones; fields may be read by name).
-            kept: dict[str, Any] = {
-                key: source.model_config[key] for key in _KEPT if key in source.model_config  # type: ignore[literal-required]
-            }
+            settings: Any = source.model_config
+            kept = {key: settings[key] for key in _KEPT if key in settings}
             config = cast(ConfigDict, {"protected_namespaces": (), **kept})
             namespace[name] = create_model(
                 f"Partial{source.__name__}", __config__=config, **fields
@@ -115,7 +116,13 @@ def partial_model(model: type[BaseModel]) -> type[BaseModel]:
 
 
 #: The settings of a model its copy keeps (those the installed pydantic knows, as set).
-_KEPT = ("frozen", "arbitrary_types_allowed", "populate_by_name", "validate_by_name", "validate_by_alias")
+_KEPT = (
+    "frozen",
+    "arbitrary_types_allowed",
+    "populate_by_name",
+    "validate_by_name",
+    "validate_by_alias",
+)
 
 
 def _picked(info: FieldInfo) -> Any:

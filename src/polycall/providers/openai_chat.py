@@ -98,7 +98,7 @@ class OpenAIChat(Adapter):
             tool_calls, refusal, content = _fields(message, "tool_calls", "refusal", "content")
         calls = [_raw_call(tc) for tc in tool_calls] if isinstance(tool_calls, list) else []
         if not calls and (finish_reason == "function_call" or getattr(message, "function_call", None)):
-            raise ProviderError(_LEGACY)
+            raise ProviderError(_LEGACY)  # (looked at only when no call came)
         stop, reason = _stop(finish_reason, refusal and _content_text(refusal) or None, raw)
         return Turn(
             calls=unwrap_parallel(calls),
