@@ -376,6 +376,11 @@ def test_an_output_only_str_can_write_is_its_text_not_a_json_string(fake: FakePr
         '["21 degrees"]',  # inside a value: a JSON string
         '{"reading": "21 degrees"}',
     ]
+    nested = [[Report(Reading())], {"a": Report(Reading())}, None]  # inside a value too
+    assert [m["content"] for m in calls.tool_results(nested)][:2] == [
+        '[{"reading": "21 degrees"}]',
+        '{"a": {"reading": "21 degrees"}}',
+    ]
 
 
 def test_a_handler_exiting_ends_the_run_with_its_exit_not_a_hang(fake: FakeProvider) -> None:

@@ -316,7 +316,7 @@ def to_text(output: Any) -> str:
             try:
                 output = pydantic_core.to_jsonable_python(output)
             except ValueError:  # pydantic's serialization error: a value it does not know,
-                output = pydantic_core.to_jsonable_python(output, fallback=text_of)  # or holds
+                output = _jsonable(output)  # or holds
                 if isinstance(output, str):  # (the value itself: its text)
                     return output
         return json.dumps(output, default=_jsonable, ensure_ascii=False)
@@ -334,15 +334,16 @@ _JSON = (dict, list, tuple, int, float, bool, type(None))
 
 
 def _jsonable(value: Any) -> Any:
-    """A value `json` has no type for, as pydantic would write it in JSON; else (an iterator
-    too, which writing would spend, or never end) its `str()`."""
+    """A value `json` has no type for, as pydantic would write it in JSON, what it holds that
+    pydantic does not know as its `str()`; else (an iterator too, which writing would spend,
+    or never end) its `str()`."""
     if isinstance(value, Iterator):
         return text_of(value)
     import pydantic_core  # loaded on the first such output, not on import
 
     try:
-        return pydantic_core.to_jsonable_python(value)
-    except ValueError:  # pydantic's serialization error
+        return pydantic_core.to_jsonable_python(value, fallback=text_of)
+    except ValueError:  # pydantic's serialization error (a value that refers to itself)
         return text_of(value)
 
 
