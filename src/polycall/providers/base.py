@@ -314,13 +314,11 @@ def block_turn(
     blank: the APIs refuse empty text blocks) after the first call's blocks. Thinking after
     the last call is not kept."""
     content: list[dict[str, Any]] = []
-    for number, call in enumerate(calls):
+    for call in calls:
         content += call.extra or ()
-        if number == 0 and text and text.strip():
-            content.append(text_block(text))
         content.append(call_block(call, arguments_object(call.arguments)))
-    if not calls and text and text.strip():
-        content.append(text_block(text))
+    if text and text.strip():
+        content.insert(len(calls[0].extra or ()) if calls else 0, text_block(text))
     return {"role": "assistant", "content": content}
 
 
