@@ -279,6 +279,21 @@ def test_a_yes_or_no_option_takes_a_bool(
         getattr(polycall, factory)(client, **{option: "false"})
 
 
+@pytest.mark.parametrize(
+    ("factory", "option", "other"),
+    [
+        ("from_vertexai", "_async", "use_async"),
+        ("from_vertexai", "use_async", "_async"),
+        ("from_bedrock", "async_client", "use_async"),
+        ("from_bedrock", "use_async", "async_client"),
+    ],
+)
+def test_both_spellings_of_use_async_are_checked(factory: str, option: str, other: str) -> None:
+    """With the other spelling set to True, a wrong value is still refused, not passed over."""
+    with pytest.raises(ConfigurationError, match=f"{option}= takes True or False, got str"):
+        getattr(polycall, factory)(object(), **{option: "false", other: True})
+
+
 @pytest.mark.parametrize("messages", [None, "hi", {"role": "user", "content": "hi"}])
 def test_chat_messages_that_are_no_list_are_refused_before_sending(
     fake: FakeProvider, messages: Any

@@ -181,8 +181,8 @@ def from_vertexai(
 ) -> Any:
     """Wrap `vertexai.generative_models.GenerativeModel`; `use_async=True` gives an async
     client (`_async=True` is instructor's spelling of it)."""
-    is_async = _flag("use_async", use_async) or _flag("_async", _async)
-    return _wrap("vertexai", client, mode, model=None, limits=limits, use_async=is_async)
+    is_async = [_flag("use_async", use_async), _flag("_async", _async)]  # (each checked)
+    return _wrap("vertexai", client, mode, model=None, limits=limits, use_async=any(is_async))
 
 
 # boto3, botocore and aiobotocore have no type information: the overloads go by `use_async`
@@ -230,8 +230,8 @@ def from_bedrock(
     `bedrock-runtime` client gives an async client, and so does `use_async=True` over a boto3
     client (its calls then run in worker threads, never blocking the event loop).
     `async_client=True` is instructor's spelling of `use_async=True`."""
-    is_async = _flag("use_async", use_async) or _flag("async_client", async_client)
-    return _wrap("bedrock", client, mode, model=model, limits=limits, use_async=is_async)
+    is_async = [_flag("use_async", use_async), _flag("async_client", async_client)]
+    return _wrap("bedrock", client, mode, model=model, limits=limits, use_async=any(is_async))
 
 
 @overload
